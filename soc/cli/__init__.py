@@ -1,0 +1,1 @@
+"""The `soc` command line: thin Typer commands over the toolkit's modules."""

@@ -1,0 +1,113 @@
+"""The `soc` application: global options, then one sub-command group per job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from soc import __version__
+from soc.cli import (
+    alerts,
+    audit,
+    cases,
+    collect,
+    config_cmd,
+    demo,
+    detect,
+    doctor,
+    ingest,
+    report,
+    rules,
+    triage,
+)
+from soc.cli.common import EXIT_ERROR, fail, state
+from soc.config import ConfigError
+from soc.store import StoreError
+
+app = typer.Typer(
+    name="soc",
+    help="citysoc: the city information-security center's toolkit.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"soc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Data directory (SOC_DATA_DIR).", show_default=False),
+    ] = None,
+    es_url: Annotated[
+        str | None,
+        typer.Option(
+            "--es-url", help="Elasticsearch URL; selects that store (SOC_ELASTICSEARCH_URL)."
+        ),
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="auto, local or elasticsearch (SOC_STORE).")
+    ] = None,
+    tz: Annotated[
+        str | None,
+        typer.Option("--timezone", help="Zone of log times that carry none (SOC_TIMEZONE)."),
+    ] = None,
+    analyst: Annotated[
+        str | None, typer.Option("--analyst", help="Name recorded in the audit trail.")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """citysoc: collect city logs, detect threats with Sigma, triage and report."""
+    app_state = state(ctx)
+    app_state.overrides.update(
+        {
+            "data_dir": str(data_dir) if data_dir else None,
+            "elasticsearch.url": es_url,
+            "store": store,
+            "timezone": tz,
+            "analyst": analyst,
+        }
+    )
+    ctx.call_on_close(app_state.close)
+
+
+app.add_typer(ingest.app, name="ingest")
+app.add_typer(collect.app, name="collect")
+app.add_typer(detect.app, name="detect")
+app.add_typer(alerts.app, name="alerts")
+app.add_typer(rules.app, name="rules")
+app.add_typer(triage.app, name="triage")
+app.add_typer(cases.app, name="cases")
+app.add_typer(audit.app, name="audit")
+app.add_typer(report.app, name="report")
+app.add_typer(config_cmd.app, name="config")
+app.command("doctor")(doctor.doctor)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    """Console-script entry: run the app, turning known failures into one line and exit 2."""
+    try:
+        app()
+    except (ConfigError, StoreError) as exc:
+        raise SystemExit(_report(exc)) from None
+
+
+def _report(exc: Exception) -> int:
+    try:
+        fail(str(exc))
+    except typer.Exit:
+        pass
+    return EXIT_ERROR
