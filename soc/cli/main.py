@@ -106,8 +106,5 @@ def main() -> None:
 
 
 def _report(exc: Exception) -> int:
-    try:
-        fail(str(exc))
-    except typer.Exit:
-        pass
+    fail(str(exc))
     return EXIT_ERROR
