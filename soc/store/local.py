@@ -1,0 +1,561 @@
+"""The embedded store: one SQLite file (stdlib sqlite3, WAL) holding events and records.
+
+Events are rows with one column per ECS field path, named exactly by the dotted path
+(``"source.ip"``), added as new fields appear, plus the whole document as JSON, so that SQL
+compiled from Sigma by pySigma's SQLite backend runs on it unchanged. String columns compare
+case-insensitively (``COLLATE NOCASE``) because Sigma matching is case-insensitive.
+
+Value rules for the per-field columns (the JSON document always keeps the original):
+- a list with one element is stored as that element; a longer list as JSON text;
+- booleans are stored as 1/0; objects inside lists stay JSON text in their list's column.
+
+SQLite treats column names case-insensitively, so paths that differ only in case share one
+column. A query that names a field the store has never seen gets that (empty) column added and
+is retried, so it matches nothing instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from soc import ecs
+from soc.store.base import (
+    ID_FIELD,
+    RECORD_KINDS,
+    Bucket,
+    EventFailure,
+    Hit,
+    QueryError,
+    RecordKind,
+    SearchPage,
+    StoreUnavailable,
+    WriteResult,
+)
+
+#: Marks a SQLite file as a citysoc store (PRAGMA application_id), ASCII "CSOC".
+APPLICATION_ID = 0x43534F43
+#: Current schema version (PRAGMA user_version); see _MIGRATIONS.
+SCHEMA_VERSION = 1
+#: SQLite allows 2000 columns per table; beyond this many, new fields live only in the JSON.
+MAX_FIELD_COLUMNS = 1900
+
+EVENTS_TABLE = "events"
+_INTERNAL_COLUMNS = ("_id", "_ts", "_doc")
+_SQL_TYPES = {
+    "date": "TEXT",
+    "long": "INTEGER",
+    "float": "REAL",
+    "ip": "TEXT COLLATE NOCASE",
+    "text": "TEXT COLLATE NOCASE",
+    "keyword": "TEXT COLLATE NOCASE",
+}
+#: Columns created with the table so that common filters have indexes from the start.
+_INDEXED_FIELDS = ("event.dataset", "event.action", "source.ip", "user.name", "host.name")
+_MISSING_COLUMN = re.compile(r"no such column: (.+)$")
+
+T = TypeVar("T")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _epoch_us(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _from_epoch_us(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1_000_000, UTC)
+
+
+def _column_value(value: Any) -> Any:
+    if isinstance(value, list):
+        if len(value) == 1 and not isinstance(value[0], dict | list):
+            return _column_value(value[0])
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value
+
+
+class LocalStore:
+    """The Store protocol on one SQLite file; safe to share between threads of one process
+    and between processes (WAL, busy timeout)."""
+
+    kind = "local"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn = self._open()
+        self._columns: dict[str, str] = {}  # lower-cased name -> column name as created
+        self._load_columns()
+
+    # --- opening --------------------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot create data directory {self.path.parent}: {exc.strerror or exc}"
+            ) from None
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA busy_timeout = 30000")
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path}: cannot open the local store: {exc}") from None
+        if app_id != APPLICATION_ID and (app_id != 0 or tables):
+            conn.close()
+            raise StoreUnavailable(
+                f"{self.path}: is a SQLite database but not a citysoc store "
+                "(move it away or choose another --data-dir)"
+            )
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreUnavailable(f"{self.path}: cannot use the local store: {exc}") from None
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"{self.path}: store schema version {version} is newer than this citysoc "
+                f"understands ({SCHEMA_VERSION}); upgrade citysoc"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _MIGRATIONS[target]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {target}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _load_columns(self) -> None:
+        rows = self._conn.execute(f"PRAGMA table_info({EVENTS_TABLE})").fetchall()
+        self._columns = {row[1].lower(): row[1] for row in rows}
+
+    # --- helpers --------------------------------------------------------------------------
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _ensure_columns(self, paths: Sequence[str], sample: Mapping[str, Any]) -> None:
+        """Add a column for every path not yet known (caller holds the write lock)."""
+        for path in paths:
+            if path.lower() in self._columns:
+                continue
+            if len(self._columns) >= MAX_FIELD_COLUMNS + len(_INTERNAL_COLUMNS):
+                continue
+            sql_type = self._sql_type(path, sample.get(path))
+            self._conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {_quote(path)} {sql_type}")
+            self._columns[path.lower()] = path
+
+    @staticmethod
+    def _sql_type(path: str, value: Any) -> str:
+        declared = ecs.field_type(path)
+        if declared != "keyword":
+            return _SQL_TYPES.get(declared, "TEXT COLLATE NOCASE")
+        if isinstance(value, bool | int | float):
+            return "NUMERIC COLLATE NOCASE"
+        return "TEXT COLLATE NOCASE"
+
+    def _run_query(self, build: Callable[[], tuple[str, list[Any]]]) -> list[tuple[Any, ...]]:
+        """Run a read query; add columns that the query names but the table lacks."""
+        for _ in range(64):
+            sql, params = build()
+            try:
+                with self._lock:
+                    return self._conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                missing = _MISSING_COLUMN.search(str(exc))
+                if not missing or missing.group(1).lower() in self._columns:
+                    raise QueryError(f"local store rejected the query: {exc}") from None
+                with self._transaction():
+                    self._load_columns()
+                    self._ensure_columns([missing.group(1)], {})
+            except sqlite3.Error as exc:
+                raise QueryError(f"local store rejected the query: {exc}") from None
+        raise QueryError("local store rejected the query: too many unknown fields")
+
+    def _where(
+        self,
+        query: str | None,
+        filters: Mapping[str, Any] | None,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if query and query.strip():
+            clauses.append(f"({query})")
+        for name, value in (filters or {}).items():
+            column = _quote(self._columns.get(name.lower(), name))
+            if isinstance(value, list | tuple | set | frozenset):
+                values = [_column_value(v) for v in value]
+                if not values:
+                    clauses.append("0")
+                    continue
+                clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                params.extend(values)
+            elif value is None:
+                clauses.append(f"{column} IS NULL")
+            else:
+                clauses.append(f"{column} = ?")
+                params.append(_column_value(value))
+        if start is not None:
+            clauses.append("_ts >= ?")
+            params.append(_epoch_us(start))
+        if end is not None:
+            clauses.append("_ts < ?")
+            params.append(_epoch_us(end))
+        return clauses, params
+
+    # --- events ---------------------------------------------------------------------------
+    def write_events(self, events: Sequence[Mapping[str, Any]]) -> WriteResult:
+        """Store events by ``_id``; an id already stored is a duplicate and left as it was."""
+        result = WriteResult()
+        rows: list[tuple[str, int, str, dict[str, Any]]] = []
+        for event in events:
+            prepared = self._prepare(event, result)
+            if prepared is not None:
+                rows.append(prepared)
+        if not rows:
+            return result
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        with self._transaction():
+            new_paths: dict[str, Any] = {}
+            for _, _, _, flat in rows:
+                for path, value in flat.items():
+                    if path.lower() not in self._columns and path not in new_paths:
+                        new_paths[path] = value
+            if new_paths:
+                self._ensure_columns(list(new_paths), new_paths)
+            for event_id, ts, doc_json, flat in rows:
+                columns: dict[str, Any] = {}
+                for path, value in flat.items():
+                    column = self._columns.get(path.lower())
+                    if column is not None and column not in columns:
+                        columns[column] = _column_value(value)
+                names = tuple(columns)
+                groups.setdefault(names, []).append((event_id, ts, doc_json, *columns.values()))
+            inserted = 0
+            for names, values in groups.items():
+                column_sql = ", ".join(_quote(n) for n in (*_INTERNAL_COLUMNS, *names))
+                marks = ", ".join("?" for _ in range(len(names) + 3))
+                cursor = self._conn.executemany(
+                    f"INSERT OR IGNORE INTO {EVENTS_TABLE} ({column_sql}) VALUES ({marks})",
+                    values,
+                )
+                inserted += cursor.rowcount
+        result.stored = inserted
+        result.duplicates = len(rows) - inserted
+        return result
+
+    @staticmethod
+    def _prepare(
+        event: Mapping[str, Any], result: WriteResult
+    ) -> tuple[str, int, str, dict[str, Any]] | None:
+        event_id = event.get(ID_FIELD)
+        if not event_id or not isinstance(event_id, str):
+            result.failures.append(EventFailure(str(event_id), "event has no _id", event))
+            return None
+        doc = {k: v for k, v in event.items() if k != ID_FIELD}
+        stamp = ecs.get_field(doc, "@timestamp")
+        if not isinstance(stamp, str):
+            result.failures.append(EventFailure(event_id, "event has no @timestamp", event))
+            return None
+        try:
+            ts = _epoch_us(ecs.parse_timestamp(stamp))
+        except ValueError:
+            result.failures.append(
+                EventFailure(event_id, f"@timestamp is not a date: {stamp!r}", event)
+            )
+            return None
+        try:
+            doc_json = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            result.failures.append(EventFailure(event_id, f"not JSON: {exc}", event))
+            return None
+        return event_id, ts, doc_json, ecs.flatten(doc)
+
+    def search(
+        self,
+        query: str | None = None,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        ascending: bool = True,
+        size: int = 100,
+        after: tuple[Any, ...] | None = None,
+    ) -> SearchPage:
+        """Matching events ordered by (@timestamp, id); ``after`` continues a previous page."""
+
+        def build() -> tuple[str, list[Any]]:
+            clauses, params = self._where(query, filters, start, end)
+            if after is not None:
+                clauses.append("(_ts, _id) > (?, ?)" if ascending else "(_ts, _id) < (?, ?)")
+                params.extend(after)
+            where = " AND ".join(clauses) or "1"
+            order = "ASC" if ascending else "DESC"
+            sql = (
+                f"SELECT _id, _ts, _doc FROM {EVENTS_TABLE} WHERE {where} "
+                f"ORDER BY _ts {order}, _id {order} LIMIT ?"
+            )
+            return sql, [*params, size]
+
+        rows = self._run_query(build)
+        hits = [Hit(id=r[0], source=json.loads(r[2]), sort=(r[1], r[0])) for r in rows]
+        next_after = hits[-1].sort if len(hits) == size and hits else None
+        return SearchPage(hits=hits, next_after=next_after)
+
+    def count(
+        self,
+        query: str | None = None,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> int:
+        """How many events match."""
+
+        def build() -> tuple[str, list[Any]]:
+            clauses, params = self._where(query, filters, start, end)
+            where = " AND ".join(clauses) or "1"
+            return f"SELECT count(*) FROM {EVENTS_TABLE} WHERE {where}", params
+
+        return int(self._run_query(build)[0][0])
+
+    def terms(
+        self,
+        fields: Sequence[str],
+        query: str | None = None,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        size: int = 10,
+    ) -> list[Bucket]:
+        """Most frequent value combinations of ``fields``, largest first, ties by key."""
+        if not fields:
+            raise ValueError("terms() needs at least one field")
+
+        def build() -> tuple[str, list[Any]]:
+            clauses, params = self._where(query, filters, start, end)
+            columns = [_quote(self._columns.get(f.lower(), f)) for f in fields]
+            clauses.extend(f"{c} IS NOT NULL" for c in columns)
+            where = " AND ".join(clauses)
+            group = ", ".join(columns)
+            sql = (
+                f"SELECT {group}, count(*) AS n FROM {EVENTS_TABLE} WHERE {where} "
+                f"GROUP BY {group} ORDER BY n DESC, {group} LIMIT ?"
+            )
+            return sql, [*params, size]
+
+        return [Bucket(key=tuple(r[:-1]), count=int(r[-1])) for r in self._run_query(build)]
+
+    def date_histogram(
+        self,
+        interval_seconds: int,
+        query: str | None = None,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[tuple[datetime, int]]:
+        """Event counts per fixed UTC interval, oldest first, empty buckets omitted."""
+        if interval_seconds <= 0:
+            raise ValueError("interval_seconds must be positive")
+        width = interval_seconds * 1_000_000
+
+        def build() -> tuple[str, list[Any]]:
+            clauses, params = self._where(query, filters, start, end)
+            where = " AND ".join(clauses) or "1"
+            sql = (
+                f"SELECT (_ts - (((_ts % ?) + ?) % ?)) AS bucket, count(*) FROM {EVENTS_TABLE} "
+                f"WHERE {where} GROUP BY bucket ORDER BY bucket"
+            )
+            return sql, [width, width, width, *params]
+
+        return [(_from_epoch_us(int(r[0])), int(r[1])) for r in self._run_query(build)]
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        """One event by id, or None."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT _doc FROM {EVENTS_TABLE} WHERE _id = ?", (event_id,)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    # --- records --------------------------------------------------------------------------
+    @staticmethod
+    def _check_kind(kind: str) -> None:
+        if kind not in RECORD_KINDS:
+            raise ValueError(f"unknown record kind {kind!r}; expected one of {RECORD_KINDS}")
+
+    def put_record(self, kind: RecordKind, record_id: str, record: Mapping[str, Any]) -> bool:
+        """Create a record; False (nothing changed) if the id exists."""
+        self._check_kind(kind)
+        with self._lock:
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO records (kind, id, doc) VALUES (?, ?, ?)",
+                (kind, record_id, json.dumps(record, ensure_ascii=False, default=str)),
+            )
+        return cursor.rowcount == 1
+
+    def get_record(self, kind: RecordKind, record_id: str) -> dict[str, Any] | None:
+        """A record by id, or None."""
+        self._check_kind(kind)
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT doc FROM records WHERE kind = ? AND id = ?", (kind, record_id)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def update_record(
+        self, kind: RecordKind, record_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Merge top-level changes into an existing record; KeyError if it is missing."""
+        self._check_kind(kind)
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT doc FROM records WHERE kind = ? AND id = ?", (kind, record_id)
+            ).fetchone()
+            if row is None:
+                raise KeyError(f"no {kind} record {record_id!r}")
+            doc = json.loads(row[0])
+            doc.update(changes)
+            conn.execute(
+                "UPDATE records SET doc = ? WHERE kind = ? AND id = ?",
+                (json.dumps(doc, ensure_ascii=False, default=str), kind, record_id),
+            )
+        return doc
+
+    def upsert_record(self, kind: RecordKind, record_id: str, record: Mapping[str, Any]) -> None:
+        """Create or replace a record."""
+        self._check_kind(kind)
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO records (kind, id, doc) VALUES (?, ?, ?) "
+                "ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc",
+                (kind, record_id, json.dumps(record, ensure_ascii=False, default=str)),
+            )
+
+    def list_records(
+        self,
+        kind: RecordKind,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Records whose top-level fields equal the filters (list = any of), ordered."""
+        self._check_kind(kind)
+        clauses = ["kind = ?"]
+        params: list[Any] = [kind]
+        for name, value in (filters or {}).items():
+            path = "$." + json.dumps(name)
+            if isinstance(value, list | tuple | set | frozenset):
+                values = list(value)
+                if not values:
+                    return []
+                clauses.append(f"json_extract(doc, ?) IN ({', '.join('?' for _ in values)})")
+                params.extend([path, *values])
+            else:
+                clauses.append("json_extract(doc, ?) = ?")
+                params.extend([path, value])
+        order = "DESC" if descending else "ASC"
+        sql = f"SELECT doc FROM records WHERE {' AND '.join(clauses)}"
+        if order_by:
+            sql += f" ORDER BY json_extract(doc, ?) {order}, id {order}"
+            params.append("$." + json.dumps(order_by))
+        else:
+            sql += f" ORDER BY id {order}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    # --- housekeeping ---------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Nothing to do: SQLite makes committed writes visible at once."""
+
+    def info(self) -> dict[str, Any]:
+        """Kind, file, versions and counts, for `soc doctor`."""
+        with self._lock:
+            events = self._conn.execute(f"SELECT count(*) FROM {EVENTS_TABLE}").fetchone()[0]
+            counts = dict(
+                self._conn.execute("SELECT kind, count(*) FROM records GROUP BY kind").fetchall()
+            )
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        return {
+            "store": self.kind,
+            "path": str(self.path),
+            "reachable": True,
+            "sqlite_version": sqlite3.sqlite_version,
+            "schema_version": version,
+            "events": events,
+            "alerts": counts.get("alerts", 0),
+            "cases": counts.get("cases", 0),
+            "audit_records": counts.get("audit", 0),
+            "field_columns": len(self._columns) - len(_INTERNAL_COLUMNS),
+            "size_bytes": self.path.stat().st_size if self.path.exists() else 0,
+        }
+
+    def close(self) -> None:
+        """Close the SQLite connection."""
+        with self._lock:
+            self._conn.close()
+
+
+def _initial_schema() -> list[str]:
+    indexed = ", ".join(f"{_quote(f)} TEXT COLLATE NOCASE" for f in _INDEXED_FIELDS)
+    statements = [
+        f"CREATE TABLE {EVENTS_TABLE} (_id TEXT PRIMARY KEY, _ts INTEGER NOT NULL, "
+        f'_doc TEXT NOT NULL, "@timestamp" TEXT, {indexed})',
+        f"CREATE INDEX events_ts ON {EVENTS_TABLE} (_ts, _id)",
+        "CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, "
+        "PRIMARY KEY (kind, id))",
+    ]
+    for i, name in enumerate(_INDEXED_FIELDS):
+        statements.append(f"CREATE INDEX events_f{i} ON {EVENTS_TABLE} ({_quote(name)}, _ts)")
+    return statements
+
+
+#: Statements that bring the schema from version N-1 to N.
+_MIGRATIONS: dict[int, list[str]] = {1: _initial_schema()}
