@@ -1,0 +1,120 @@
+"""What only the embedded store promises: its file, its schema and its failures."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from soc import ecs
+from soc.store.base import StoreUnavailable
+from soc.store.local import SCHEMA_VERSION, LocalStore
+
+
+def _event(i: int, **fields: object) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "_id": ecs.event_id("local-test", i),
+        "@timestamp": "2026-11-20T10:00:00.000000Z",
+    }
+    for path, value in fields.items():
+        ecs.set_field(doc, path, value)
+    return doc
+
+
+def test_new_fields_become_columns_that_sql_from_sigma_can_use(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "soc.db")
+    store.write_events([_event(1, **{"winlog.event_data.CommandLine": "whoami /all"})])
+    store.write_events([_event(2, **{"winlog.event_data.TargetUserName": "Guest"})])
+    assert store.count("`winlog.event_data.CommandLine` LIKE '%WHOAMI%'") == 1
+    assert store.count("`winlog.event_data.TargetUserName` = 'guest'") == 1
+    columns = {
+        r[1] for r in sqlite3.connect(tmp_path / "soc.db").execute("PRAGMA table_info(events)")
+    }
+    assert {"winlog.event_data.CommandLine", "winlog.event_data.TargetUserName"} <= columns
+
+
+def test_one_element_lists_match_as_their_value(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "soc.db")
+    store.write_events([_event(1, **{"event.category": ["authentication"]})])
+    assert store.count("`event.category` = 'authentication'") == 1
+    assert store.get_event(ecs.event_id("local-test", 1))["event"]["category"] == ["authentication"]
+
+
+def test_numbers_compare_as_numbers_and_as_text(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "soc.db")
+    store.write_events(
+        [_event(1, **{"winlog.event_id": 4688}), _event(2, **{"winlog.event_id": 1})]
+    )
+    assert store.count("`winlog.event_id` = 4688") == 1
+    assert store.count("`winlog.event_id` = '4688'") == 1
+    assert store.count("`winlog.event_id` > 100") == 1
+
+
+def test_fields_differing_only_in_case_share_a_column(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "soc.db")
+    result = store.write_events(
+        [
+            _event(1, **{"winlog.event_data.Image": "a.exe"}),
+            _event(2, **{"winlog.event_data.image": "b.exe"}),
+        ]
+    )
+    assert result.stored == 2
+    assert store.count("`winlog.event_data.Image` IN ('a.exe', 'b.exe')") == 2
+
+
+def test_reopening_keeps_data_and_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "soc.db"
+    store = LocalStore(path)
+    store.write_events([_event(1, **{"user.name": "lan"})])
+    store.close()
+    again = LocalStore(path)
+    assert again.count(filters={"user.name": "lan"}) == 1
+    assert again.info()["schema_version"] == SCHEMA_VERSION
+
+
+def test_a_file_that_is_not_sqlite_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "soc.db"
+    path.write_bytes(b"this is not a database\n" * 100)
+    with pytest.raises(StoreUnavailable) as caught:
+        LocalStore(path)
+    message = str(caught.value)
+    assert str(path) in message and "\n" not in message
+    assert path.read_bytes().startswith(b"this is not a database")
+
+
+def test_a_foreign_sqlite_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "soc.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE invoices (id INTEGER)")
+    conn.execute("INSERT INTO invoices VALUES (7)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreUnavailable, match="not a citysoc store"):
+        LocalStore(path)
+    assert sqlite3.connect(path).execute("SELECT id FROM invoices").fetchall() == [(7,)]
+
+
+def test_a_store_from_a_newer_citysoc_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "soc.db"
+    LocalStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreUnavailable, match="newer"):
+        LocalStore(path)
+
+
+def test_an_unusable_data_directory_is_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreUnavailable, match="cannot create data directory"):
+        LocalStore(blocker / "sub" / "soc.db")
+
+
+def test_a_bad_query_names_the_store_and_the_problem(tmp_path: Path) -> None:
+    from soc.store.base import QueryError
+
+    store = LocalStore(tmp_path / "soc.db")
+    with pytest.raises(QueryError, match="local store rejected the query"):
+        store.count("`user.name` = = 'x'")
