@@ -19,15 +19,15 @@ demo: $(STAMP)
 	SOC_DATA_DIR=$${SOC_DATA_DIR:-.soc-demo} $(BIN)/soc demo
 
 test: $(STAMP)
-	$(BIN)/ruff check soc collectors tests bench
-	$(BIN)/ruff format --check soc collectors tests bench
+	$(BIN)/ruff check soc collectors tests bench scripts
+	$(BIN)/ruff format --check soc collectors tests bench scripts
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check soc collectors tests bench
+	$(BIN)/ruff check soc collectors tests bench scripts
 
 format: $(STAMP)
 	$(BIN)/ruff format soc collectors tests
