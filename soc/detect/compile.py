@@ -1,0 +1,160 @@
+"""Compile loaded Sigma rules into store-native queries: SQL for the local store, Lucene
+``query_string`` for Elasticsearch, through the same citysoc pipelines.
+
+A rule the backend cannot convert is kept with the reason (status "not_convertible"); a rule
+that did not parse is "invalid". Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+from sigma.backends.elasticsearch import LuceneBackend
+from sigma.backends.sqlite import sqliteBackend
+from sigma.conversion.base import TextQueryBackend
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+
+from soc.detect.loader import LoadedRule
+from soc.detect.pipelines import Variant, logsource_mapping, resolve_field, variant_pipeline
+
+Target = Literal["sqlite", "lucene"]
+Status = Literal["converted", "not_convertible", "invalid"]
+
+_SQL_PREFIX = "SELECT * FROM logs WHERE "
+
+
+def target_for(store_kind: str) -> Target:
+    """The backend target for a store kind ("local" -> sqlite, "elasticsearch" -> lucene)."""
+    return "lucene" if store_kind == "elasticsearch" else "sqlite"
+
+
+@dataclass
+class CompiledRule:
+    """A rule ready to run on one kind of store: its query (single-event rules), or the
+    compiled base rules (correlations), or why it cannot run."""
+
+    loaded: LoadedRule
+    target: Target
+    status: Status
+    query: str | None = None
+    variants: tuple[Variant, ...] = ()
+    error: str | None = None
+    note: str = ""
+    bases: list[CompiledRule] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.loaded.id
+
+    @property
+    def title(self) -> str:
+        return self.loaded.title
+
+    @property
+    def runnable(self) -> bool:
+        return self.status == "converted"
+
+    def field_paths(self, sigma_field: str) -> list[str]:
+        """The ECS paths a Sigma field may be stored under for this rule's events (one per
+        log-source variant, first is the primary)."""
+        paths: list[str] = []
+        for variant in self.variants or (Variant("any", ()),):
+            path = resolve_field(sigma_field, variant)
+            if path not in paths:
+                paths.append(path)
+        return paths
+
+
+@lru_cache(maxsize=512)
+def _backend(variant: Variant, target: Target) -> TextQueryBackend:
+    pipeline = variant_pipeline(variant, target)
+    if target == "lucene":
+        return LuceneBackend(processing_pipeline=pipeline)
+    return sqliteBackend(processing_pipeline=pipeline)
+
+
+def compile_rule(loaded: LoadedRule, target: Target) -> CompiledRule:
+    """Compile one loaded rule for a backend target; never raises for a bad rule."""
+    if loaded.errors:
+        return CompiledRule(loaded, target, "invalid", error="; ".join(loaded.errors))
+    if isinstance(loaded.rule, SigmaCorrelationRule):
+        return _compile_correlation(loaded, target)
+    mapping = logsource_mapping(loaded.rule.logsource)
+    queries: list[str] = []
+    for variant in mapping.variants:
+        try:
+            fresh = SigmaRule.from_dict(loaded.raw, source=loaded.rule.source)
+            converted = _backend(variant, target).convert_rule(fresh)
+        except SigmaError as exc:
+            return _not_convertible(loaded, target, mapping.variants, exc)
+        except Exception as exc:  # a backend bug must not stop the other rules
+            return _not_convertible(loaded, target, mapping.variants, exc)
+        for query in converted:
+            text = str(query)
+            if target == "sqlite" and text.startswith(_SQL_PREFIX):
+                text = text[len(_SQL_PREFIX) :]
+            queries.append(text)
+    if not queries:
+        return CompiledRule(
+            loaded, target, "not_convertible", variants=mapping.variants, error="empty query"
+        )
+    query = queries[0] if len(queries) == 1 else " OR ".join(f"({q})" for q in queries)
+    return CompiledRule(
+        loaded, target, "converted", query=query, variants=mapping.variants, note=mapping.note
+    )
+
+
+def _not_convertible(
+    loaded: LoadedRule, target: Target, variants: tuple[Variant, ...], exc: Exception
+) -> CompiledRule:
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return CompiledRule(loaded, target, "not_convertible", variants=variants, error=message)
+
+
+def _compile_correlation(loaded: LoadedRule, target: Target) -> CompiledRule:
+    corr = loaded.rule
+    assert isinstance(corr, SigmaCorrelationRule)
+    bases: list[CompiledRule] = []
+    for ref in corr.referenced_rules:
+        base_rule = ref.rule
+        base_loaded = LoadedRule(
+            rule=base_rule,
+            raw=_raw_of(base_rule, loaded),
+            path=loaded.path,
+        )
+        compiled = compile_rule(base_loaded, target)
+        compiled.note = str(ref.reference)
+        if not compiled.runnable:
+            return CompiledRule(
+                loaded,
+                target,
+                "not_convertible",
+                error=f"base rule {ref.reference}: {compiled.error}",
+            )
+        bases.append(compiled)
+    if not bases:
+        return CompiledRule(loaded, target, "not_convertible", error="no base rules")
+    variants = tuple(v for b in bases for v in b.variants)
+    return CompiledRule(loaded, target, "converted", variants=variants, bases=bases)
+
+
+#: raw dicts of every loaded rule, keyed by the rule object's id(); filled by compile_all.
+_RAW: dict[int, dict] = {}
+
+
+def _raw_of(rule: SigmaRule | SigmaCorrelationRule, owner: LoadedRule) -> dict:
+    raw = _RAW.get(id(rule))
+    if raw is None:
+        raw = rule.to_dict()
+    return raw
+
+
+def compile_all(rules: list[LoadedRule], target: Target) -> list[CompiledRule]:
+    """Compile every rule for a target, in order; statuses tell what can run."""
+    for loaded in rules:
+        _RAW[id(loaded.rule)] = loaded.raw
+    return [compile_rule(loaded, target) for loaded in rules]
