@@ -1,0 +1,898 @@
+"""The Elasticsearch store: the Store protocol on Elasticsearch 8/9 or an OpenSearch-API server.
+
+Layout on the server (``<prefix>`` is ``elasticsearch.index_prefix``, default ``soc``):
+- events in daily indices ``<prefix>-events-YYYY.MM.DD`` (the UTC day of each event's
+  @timestamp) behind the alias ``<prefix>-events``; the index template (soc.store.es_template)
+  maps their fields;
+- records in ``<prefix>-alerts``, ``<prefix>-cases``, ``<prefix>-audit``, ``<prefix>-state``.
+
+Events are written with bulk ``create`` operations under their deterministic ``_id``, so a
+re-shipped event is a version conflict and counts as a duplicate. The id is unique per daily
+index: the same id written with a different @timestamp would land in another day's index and
+not conflict. That cannot happen for collector output (an id derives from the record's
+position in its source, and the record, timestamp included, is fixed by that position).
+The id is also stored as ``event.id`` (a keyword), the tie-breaker of the (@timestamp, id)
+sort that search_after pages on; it is removed again from documents handed back.
+
+Queries are Lucene ``query_string`` text (what pySigma's Lucene backend produces); the
+exact-match ``filters`` become term queries, which apply the lowercase normalizer like the
+local store's NOCASE columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout, TlsError
+from elasticsearch import (
+    ApiError,
+    AuthenticationException,
+    AuthorizationException,
+    ConflictError,
+    Elasticsearch,
+    NotFoundError,
+    UnsupportedProductError,
+)
+
+from soc import ecs
+from soc.config import Settings, mask_url
+from soc.store.base import (
+    ID_FIELD,
+    RECORD_KINDS,
+    Bucket,
+    EventFailure,
+    Hit,
+    QueryError,
+    RecordKind,
+    SearchPage,
+    StoreError,
+    StoreUnavailable,
+    WriteResult,
+)
+from soc.store.es_node import CompatNode, ServerIdentity, identity_from_root
+from soc.store.es_template import (
+    RECORD_ID_FIELD,
+    TEMPLATE_VERSION,
+    composable_template,
+    legacy_template,
+    record_mappings,
+)
+
+T = TypeVar("T")
+
+#: Largest page the server returns in one search (index.max_result_window default).
+MAX_PAGE = 10_000
+#: Bulk requests are cut at this many events or this many bytes, whichever comes first.
+BULK_EVENTS = 5_000
+BULK_BYTES = 8 * 1024 * 1024
+#: Whole-request retries on 429, 5xx and connection errors (exponential backoff, full jitter).
+RETRY_ATTEMPTS = 4
+RETRY_BASE_SECONDS = 0.5
+RETRY_CAP_SECONDS = 8.0
+#: Composite aggregation page size.
+COMPOSITE_PAGE = 1_000
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+def _error_reason(body: Any, default: str = "") -> str:
+    """The most telling reason in an Elasticsearch error body, on one line."""
+    error = body.get("error", body) if isinstance(body, Mapping) else body
+    if not isinstance(error, Mapping):
+        return _one_line(error or default)
+    reasons: list[str] = []
+    node: Any = error
+    # root_cause / failed_shards carry the precise parser message; caused_by chains go deeper
+    failed = error.get("failed_shards")
+    if isinstance(failed, list) and failed and isinstance(failed[0], Mapping):
+        node = failed[0].get("reason", error)
+    while isinstance(node, Mapping):
+        reason = node.get("reason")
+        if reason and not any(str(reason) in seen for seen in reasons):
+            reasons.append(str(reason))
+        node = node.get("caused_by")
+    if not reasons:
+        root = error.get("root_cause")
+        if isinstance(root, list) and root and isinstance(root[0], Mapping):
+            reasons.append(str(root[0].get("reason") or root[0].get("type") or ""))
+    return _one_line(": ".join(reasons) or error.get("type") or default)
+
+
+def _strip_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """The URL without user:password, and the user and password it carried."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return clean, user, password
+
+
+def _epoch_nanos(moment: datetime) -> str:
+    return ecs.format_timestamp(moment)
+
+
+def _daily_index(prefix: str, stamp: datetime) -> str:
+    return f"{prefix}-events-{stamp:%Y.%m.%d}"
+
+
+def _as_list(value: Any) -> list[Any] | None:
+    if isinstance(value, list | tuple | set | frozenset):
+        return list(value)
+    return None
+
+
+def _sort_value(value: Any) -> tuple[int, Any, str]:
+    """Order of bucket keys on ties: numbers before text, text case-insensitively (as the
+    local store's NOCASE columns order it)."""
+    if isinstance(value, bool):
+        return (0, int(value), "")
+    if isinstance(value, int | float):
+        return (0, value, "")
+    text = str(value)
+    return (1, text.casefold(), text)
+
+
+class ElasticStore:
+    """The Store protocol on an Elasticsearch (8, 9) or OpenSearch-API server."""
+
+    kind = "elasticsearch"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+        verify_certs: bool = True,
+        index_prefix: str = "soc",
+        timeout: float = 30.0,
+        retry_attempts: int = RETRY_ATTEMPTS,
+        retry_base_seconds: float = RETRY_BASE_SECONDS,
+    ) -> None:
+        """Connect to ``url`` and check that the server answers; raises StoreUnavailable
+        with one line naming the (masked) URL and the cause when it cannot be used."""
+        self.url = url
+        self.display_url = mask_url(url)
+        self.prefix = index_prefix
+        self.events_alias = f"{index_prefix}-events"
+        self.retry_attempts = max(1, retry_attempts)
+        self.retry_base_seconds = retry_base_seconds
+        self._template_ready = False
+        self._record_indices: set[str] = set()
+        clean_url, url_user, url_password = _strip_credentials(url)
+        username = username or url_user
+        password = password if password is not None else url_password
+        options: dict[str, Any] = {
+            "node_class": CompatNode,
+            "request_timeout": timeout,
+            "max_retries": 0,
+            "retry_on_timeout": False,
+        }
+        if api_key:
+            options["api_key"] = api_key
+        elif username:
+            options["basic_auth"] = (username, password or "")
+        if clean_url.startswith("https"):
+            options["verify_certs"] = verify_certs
+            if ca_file:
+                options["ca_certs"] = ca_file
+            if not verify_certs:
+                options["ssl_show_warn"] = False
+        try:
+            self._client = Elasticsearch(clean_url, **options)
+        except (ValueError, TypeError) as exc:
+            raise StoreUnavailable(f"Elasticsearch at {self.display_url}: {exc}") from None
+        self.identity = self._connect()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ElasticStore:
+        """The store the ``elasticsearch.*`` settings describe, connected and verified."""
+        url = settings.get("elasticsearch.url")
+        if not url:
+            raise StoreUnavailable("Elasticsearch: no URL configured (elasticsearch.url)")
+        return cls(
+            str(url),
+            api_key=settings.get("elasticsearch.api_key"),
+            username=settings.get("elasticsearch.username"),
+            password=settings.get("elasticsearch.password"),
+            ca_file=settings.get("elasticsearch.ca_file"),
+            verify_certs=bool(settings.get("elasticsearch.verify_certs", True)),
+            index_prefix=str(settings.get("elasticsearch.index_prefix", "soc")),
+            timeout=float(settings.get("elasticsearch.timeout", 30.0)),
+        )
+
+    # --- connection and errors ------------------------------------------------------------
+    def _unavailable(self, exc: Exception) -> StoreUnavailable:
+        return StoreUnavailable(f"Elasticsearch at {self.display_url}: {self._cause(exc)}")
+
+    def _cause(self, exc: Exception) -> str:
+        if isinstance(exc, TlsError):
+            return f"TLS failure: {_one_line(exc.message)}"
+        if isinstance(exc, ConnectionTimeout):
+            return "no answer within the timeout"
+        if isinstance(exc, TransportConnectionError):
+            return f"cannot connect: {_one_line(exc.message)}"
+        if isinstance(exc, AuthenticationException):
+            return (
+                f"authentication failed (HTTP 401): {_error_reason(exc.body, 'wrong credentials')}"
+            )
+        if isinstance(exc, AuthorizationException):
+            return f"not authorised (HTTP 403): {_error_reason(exc.body, 'forbidden')}"
+        if isinstance(exc, UnsupportedProductError):
+            return "the server is not Elasticsearch or OpenSearch"
+        if isinstance(exc, ApiError):
+            return f"HTTP {exc.meta.status}: {_error_reason(exc.body, str(exc.message))}"
+        return _one_line(exc) or type(exc).__name__
+
+    def _connect(self) -> ServerIdentity:
+        try:
+            body = self._client.info().body
+        except (ApiError, TransportConnectionError, UnsupportedProductError) as exc:
+            self._client.close()
+            raise self._unavailable(exc) from None
+        identity = identity_from_root(body)
+        if identity is None:
+            self._client.close()
+            raise StoreUnavailable(
+                f"Elasticsearch at {self.display_url}: the answer to GET / is not a cluster's"
+            )
+        return identity
+
+    def _call(self, what: str, func: Callable[[], T]) -> T:
+        """Run one request, retrying 429/5xx/connection failures with exponential backoff
+        and full jitter; then raise StoreUnavailable (connection) or StoreError."""
+        for attempt in range(1, self.retry_attempts + 1):
+            try:
+                return func()
+            except (TransportConnectionError, ApiError) as exc:
+                retryable = isinstance(exc, TransportConnectionError) or (
+                    isinstance(exc, ApiError) and exc.meta.status in _RETRY_STATUSES
+                )
+                if isinstance(exc, TlsError) or not retryable:
+                    raise
+                if attempt == self.retry_attempts:
+                    if isinstance(exc, TransportConnectionError):
+                        raise self._unavailable(exc) from None
+                    raise StoreError(
+                        f"Elasticsearch at {self.display_url}: {what} failed after "
+                        f"{attempt} attempts: {self._cause(exc)}"
+                    ) from None
+                self._backoff(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _backoff(self, attempt: int) -> None:
+        ceiling = min(RETRY_CAP_SECONDS, self.retry_base_seconds * 2 ** (attempt - 1))
+        time.sleep(random.uniform(0, ceiling))
+
+    def _request(self, what: str, func: Callable[[], T]) -> T:
+        """_call, with any other server refusal turned into a one-line StoreError."""
+        try:
+            return self._call(what, func)
+        except (AuthenticationException, AuthorizationException, TlsError) as exc:
+            raise self._unavailable(exc) from None
+        except ApiError as exc:
+            raise StoreError(
+                f"Elasticsearch at {self.display_url}: {what}: {self._cause(exc)}"
+            ) from None
+
+    # --- setup ----------------------------------------------------------------------------
+    def ensure_template(self) -> None:
+        """Install the event index template unless the same or a newer version is there:
+        composable (``_index_template``), or legacy (``_template``) on servers that answer
+        the composable endpoint with 400/405 (no such endpoint)."""
+        if self._template_ready:
+            return
+        name = f"{self.prefix}-events"
+        legacy = False
+        try:
+            current = self._call(
+                "template check", lambda: self._client.indices.get_index_template(name=name)
+            )
+            templates = current.body.get("index_templates", [])
+            version = templates[0]["index_template"].get("version") if templates else None
+            if version is not None and int(version) >= TEMPLATE_VERSION:
+                self._template_ready = True
+                return
+        except NotFoundError:
+            pass  # no template yet
+        except ApiError as exc:
+            if exc.meta.status not in {400, 405}:
+                raise StoreError(
+                    f"Elasticsearch at {self.display_url}: reading the index template: "
+                    f"{self._cause(exc)}"
+                ) from None
+            legacy = True
+        if legacy:
+            self._request(
+                "installing the legacy index template",
+                lambda: self._client.indices.put_template(
+                    name=name, **legacy_template(self.prefix)
+                ),
+            )
+        else:
+            self._request(
+                "installing the index template",
+                lambda: self._client.indices.put_index_template(
+                    name=name, **composable_template(self.prefix)
+                ),
+            )
+        self._template_ready = True
+
+    def _record_index(self, kind: RecordKind) -> str:
+        if kind not in RECORD_KINDS:
+            raise ValueError(f"unknown record kind {kind!r}; expected one of {RECORD_KINDS}")
+        return f"{self.prefix}-{kind}"
+
+    def _ensure_record_index(self, kind: RecordKind) -> str:
+        index = self._record_index(kind)
+        if index in self._record_indices:
+            return index
+        try:
+            self._call(
+                f"creating index {index}",
+                lambda: self._client.indices.create(
+                    index=index,
+                    settings={"index": {"mapping": {"total_fields": {"limit": 10000}}}},
+                    mappings=record_mappings(),
+                ),
+            )
+        except ApiError as exc:
+            text = json.dumps(exc.body) if isinstance(exc.body, Mapping) else str(exc.body)
+            if "already_exists" not in text:
+                raise StoreError(
+                    f"Elasticsearch at {self.display_url}: creating index {index}: "
+                    f"{self._cause(exc)}"
+                ) from None
+        self._record_indices.add(index)
+        return index
+
+    # --- events ---------------------------------------------------------------------------
+    def write_events(self, events: Sequence[Mapping[str, Any]]) -> WriteResult:
+        """Store events by ``_id`` with bulk ``create``; an existing id is a duplicate (and
+        left unchanged); per-event refusals are returned. Events are searchable after
+        refresh()."""
+        result = WriteResult()
+        prepared: list[tuple[str, Mapping[str, Any], str]] = []
+        for event in events:
+            line = self._prepare(event, result)
+            if line is not None:
+                prepared.append(line)
+        if not prepared:
+            return result
+        self.ensure_template()
+        batch: list[tuple[str, Mapping[str, Any], str]] = []
+        size = 0
+        for item in prepared:
+            batch.append(item)
+            size += len(item[2])
+            if len(batch) >= BULK_EVENTS or size >= BULK_BYTES:
+                self._bulk(batch, result)
+                batch, size = [], 0
+        if batch:
+            self._bulk(batch, result)
+        return result
+
+    def _prepare(
+        self, event: Mapping[str, Any], result: WriteResult
+    ) -> tuple[str, Mapping[str, Any], str] | None:
+        """(id, event, ndjson action+source) for one event, or None after noting a failure."""
+        event_id = event.get(ID_FIELD)
+        if not event_id or not isinstance(event_id, str):
+            result.failures.append(EventFailure(str(event_id), "event has no _id", event))
+            return None
+        doc = {k: v for k, v in event.items() if k != ID_FIELD}
+        stamp = ecs.get_field(doc, "@timestamp")
+        if not isinstance(stamp, str):
+            result.failures.append(EventFailure(event_id, "event has no @timestamp", event))
+            return None
+        try:
+            moment = ecs.parse_timestamp(stamp)
+        except ValueError:
+            result.failures.append(
+                EventFailure(event_id, f"@timestamp is not a date: {stamp!r}", event)
+            )
+            return None
+        if "@timestamp" in doc:
+            doc["@timestamp"] = ecs.format_timestamp(moment)
+        section = doc.get("event")
+        doc["event"] = (
+            {**section, "id": event_id} if isinstance(section, Mapping) else {"id": event_id}
+        )
+        action = {"create": {"_index": _daily_index(self.prefix, moment), "_id": event_id}}
+        try:
+            source = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            result.failures.append(EventFailure(event_id, f"not JSON: {exc}", event))
+            return None
+        return event_id, event, json.dumps(action) + "\n" + source + "\n"
+
+    def _bulk(self, batch: list[tuple[str, Mapping[str, Any], str]], result: WriteResult) -> None:
+        """Send one bulk request; items refused with 429 are sent again (with backoff)."""
+        pending = batch
+        for attempt in range(1, self.retry_attempts + 1):
+            body = "".join(line for _, _, line in pending)
+            response = self._request(
+                "bulk write", lambda body=body: self._client.bulk(operations=body)
+            ).body
+            again: list[tuple[str, Mapping[str, Any], str]] = []
+            for item, (event_id, event, line) in zip(
+                response.get("items", []), pending, strict=False
+            ):
+                outcome = next(iter(item.values()))
+                status = int(outcome.get("status", 0))
+                if 200 <= status < 300:
+                    result.stored += 1
+                elif status == 409:
+                    result.duplicates += 1
+                elif status == 429 and attempt < self.retry_attempts:
+                    again.append((event_id, event, line))
+                else:
+                    reason = _error_reason(outcome.get("error"), f"HTTP {status}")
+                    result.failures.append(EventFailure(event_id, reason, event))
+            if not again:
+                return
+            pending = again
+            self._backoff(attempt)
+
+    def _query(
+        self,
+        query: str | None,
+        filters: Mapping[str, Any] | None,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> dict[str, Any]:
+        clauses: list[dict[str, Any]] = []
+        exclusions: list[dict[str, Any]] = []
+        if query and query.strip():
+            clauses.append({"query_string": {"query": query}})
+        for name, value in (filters or {}).items():
+            values = _as_list(value)
+            if values is not None:
+                if not values:
+                    return {"bool": {"must_not": {"match_all": {}}}}
+                clauses.append({"terms": {name: values}})
+            elif value is None:
+                exclusions.append({"exists": {"field": name}})
+            else:
+                clauses.append({"term": {name: value}})
+        if start is not None or end is not None:
+            bounds: dict[str, str] = {}
+            if start is not None:
+                bounds["gte"] = _epoch_nanos(start)
+            if end is not None:
+                bounds["lt"] = _epoch_nanos(end)
+            clauses.append({"range": {"@timestamp": bounds}})
+        if not clauses and not exclusions:
+            return {"match_all": {}}
+        return {"bool": {"filter": clauses, "must_not": exclusions}}
+
+    def _search(self, what: str, **body: Any) -> dict[str, Any]:
+        """A search on the events alias; a query the server refuses raises QueryError."""
+        try:
+            return self._call(
+                what,
+                lambda: self._client.search(
+                    index=self.events_alias,
+                    ignore_unavailable=True,
+                    allow_no_indices=True,
+                    **body,
+                ),
+            ).body
+        except (AuthenticationException, AuthorizationException, TlsError) as exc:
+            raise self._unavailable(exc) from None
+        except ApiError as exc:
+            if exc.meta.status == 400:
+                raise QueryError(
+                    f"Elasticsearch rejected the query: {_error_reason(exc.body, 'bad query')}"
+                ) from None
+            raise StoreError(
+                f"Elasticsearch at {self.display_url}: {what}: {self._cause(exc)}"
+            ) from None
+
+    @staticmethod
+    def _source(hit: Mapping[str, Any]) -> dict[str, Any]:
+        """The document as written: without the id copy the store added."""
+        source = dict(hit.get("_source") or {})
+        section = source.get("event")
+        if isinstance(section, dict) and section.get("id") == hit.get("_id"):
+            section = {k: v for k, v in section.items() if k != "id"}
+            if section:
+                source["event"] = section
+            else:
+                del source["event"]
+        return source
+
+    def search(
+        self,
+        query: str | None = None,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        ascending: bool = True,
+        size: int = 100,
+        after: tuple[Any, ...] | None = None,
+    ) -> SearchPage:
+        """Matching events ordered by (@timestamp, id), at most ``size`` (capped at 10,000)
+        per page; ``after`` (a previous page's next_after) continues with search_after, so
+        there is no limit on depth. A query the server rejects raises QueryError."""
+        size = max(1, min(int(size), MAX_PAGE))
+        order = "asc" if ascending else "desc"
+        body: dict[str, Any] = {
+            "query": self._query(query, filters, start, end),
+            "sort": [
+                {"@timestamp": {"order": order, "unmapped_type": "date_nanos"}},
+                {"event.id": {"order": order, "unmapped_type": "keyword"}},
+            ],
+            "size": size,
+            "track_total_hits": False,
+        }
+        if after is not None:
+            body["search_after"] = list(after)
+        response = self._search("search", **body)
+        hits = [
+            Hit(id=str(h["_id"]), source=self._source(h), sort=tuple(h.get("sort") or ()))
+            for h in response.get("hits", {}).get("hits", [])
+        ]
+        next_after = hits[-1].sort if hits and len(hits) == size else None
+        return SearchPage(hits=hits, next_after=next_after)
+
+    def count(
+        self,
+        query: str | None = None,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> int:
+        """How many events the same arguments as search() would return in total."""
+        try:
+            response = self._call(
+                "count",
+                lambda: self._client.count(
+                    index=self.events_alias,
+                    ignore_unavailable=True,
+                    allow_no_indices=True,
+                    query=self._query(query, filters, start, end),
+                ),
+            ).body
+        except (AuthenticationException, AuthorizationException, TlsError) as exc:
+            raise self._unavailable(exc) from None
+        except ApiError as exc:
+            if exc.meta.status == 400:
+                raise QueryError(
+                    f"Elasticsearch rejected the query: {_error_reason(exc.body, 'bad query')}"
+                ) from None
+            raise StoreError(
+                f"Elasticsearch at {self.display_url}: count: {self._cause(exc)}"
+            ) from None
+        return int(response.get("count", 0))
+
+    def _composite(
+        self, sources: list[dict[str, Any]], query: dict[str, Any], what: str
+    ) -> Iterable[tuple[dict[str, Any], int]]:
+        """Every bucket of a composite aggregation, page by page."""
+        after_key: dict[str, Any] | None = None
+        while True:
+            composite: dict[str, Any] = {"size": COMPOSITE_PAGE, "sources": sources}
+            if after_key is not None:
+                composite["after"] = after_key
+            response = self._search(
+                what, query=query, size=0, aggs={"groups": {"composite": composite}}
+            )
+            groups = response.get("aggregations", {}).get("groups", {})
+            buckets = groups.get("buckets", [])
+            for bucket in buckets:
+                yield bucket["key"], int(bucket["doc_count"])
+            after_key = groups.get("after_key")
+            if not buckets or after_key is None or len(buckets) < COMPOSITE_PAGE:
+                return
+
+    def terms(
+        self,
+        fields: Sequence[str],
+        query: str | None = None,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        size: int = 10,
+    ) -> list[Bucket]:
+        """The most frequent value combinations of ``fields`` among matching events that
+        have all of them, largest count first (ties by key), at most ``size``. Counts are
+        exact: a composite aggregation walks every combination."""
+        if not fields:
+            raise ValueError("terms() needs at least one field")
+        names = [f"f{i}" for i in range(len(fields))]
+        sources = [
+            {name: {"terms": {"field": field}}} for name, field in zip(names, fields, strict=True)
+        ]
+        buckets = [
+            Bucket(key=tuple(key[n] for n in names), count=count)
+            for key, count in self._composite(
+                sources, self._query(query, filters, start, end), "terms aggregation"
+            )
+        ]
+        buckets.sort(key=lambda b: (-b.count, tuple(_sort_value(v) for v in b.key)))
+        return buckets[: max(0, size)]
+
+    def date_histogram(
+        self,
+        interval_seconds: int,
+        query: str | None = None,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[tuple[datetime, int]]:
+        """Event counts per fixed UTC interval (bucket starts are multiples of the interval
+        since the epoch), oldest first, empty buckets omitted."""
+        if interval_seconds <= 0:
+            raise ValueError("interval_seconds must be positive")
+        sources = [
+            {
+                "t": {
+                    "date_histogram": {
+                        "field": "@timestamp",
+                        "fixed_interval": f"{int(interval_seconds)}s",
+                    }
+                }
+            }
+        ]
+        rows = [
+            (datetime.fromtimestamp(int(key["t"]) / 1000, UTC), count)
+            for key, count in self._composite(
+                sources, self._query(query, filters, start, end), "date histogram"
+            )
+            if count
+        ]
+        rows.sort(key=lambda row: row[0])
+        return rows
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        """One event by id, or None."""
+        response = self._search(
+            "get event", query={"ids": {"values": [event_id]}}, size=1, track_total_hits=False
+        )
+        hits = response.get("hits", {}).get("hits", [])
+        return self._source(hits[0]) if hits else None
+
+    # --- records --------------------------------------------------------------------------
+    @staticmethod
+    def _record_body(record_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        return {**record, RECORD_ID_FIELD: record_id}
+
+    @staticmethod
+    def _record_source(source: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in source.items() if k != RECORD_ID_FIELD}
+
+    def put_record(self, kind: RecordKind, record_id: str, record: Mapping[str, Any]) -> bool:
+        """Create a record (visible to reads at once); False, changing nothing, if the id
+        exists."""
+        index = self._ensure_record_index(kind)
+        try:
+            self._call(
+                f"creating {kind} record",
+                lambda: self._client.create(
+                    index=index,
+                    id=record_id,
+                    document=self._record_body(record_id, record),
+                    refresh="wait_for",
+                ),
+            )
+        except ConflictError:
+            return False
+        except ApiError as exc:
+            raise self._record_error(kind, record_id, exc) from None
+        return True
+
+    def _record_error(self, kind: str, record_id: str, exc: ApiError) -> StoreError:
+        if isinstance(exc, AuthenticationException | AuthorizationException):
+            return self._unavailable(exc)
+        return StoreError(
+            f"Elasticsearch at {self.display_url}: {kind} record {record_id!r}: {self._cause(exc)}"
+        )
+
+    def _get_record_raw(self, kind: RecordKind, record_id: str) -> dict[str, Any] | None:
+        index = self._record_index(kind)
+        try:
+            response = self._call(
+                f"reading {kind} record", lambda: self._client.get(index=index, id=record_id)
+            )
+        except NotFoundError:
+            return None
+        except ApiError as exc:
+            raise self._record_error(kind, record_id, exc) from None
+        return dict(response.body)
+
+    def get_record(self, kind: RecordKind, record_id: str) -> dict[str, Any] | None:
+        """A record by id, or None."""
+        raw = self._get_record_raw(kind, record_id)
+        if raw is None or not raw.get("found", True):
+            return None
+        return self._record_source(raw.get("_source") or {})
+
+    def update_record(
+        self, kind: RecordKind, record_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Merge top-level ``changes`` into an existing record (a changed field is replaced
+        whole) and return the result; KeyError if there is no such record. Concurrent updates
+        are serialised with optimistic concurrency control (if_seq_no/if_primary_term)."""
+        index = self._record_index(kind)
+        for _ in range(10):
+            raw = self._get_record_raw(kind, record_id)
+            if raw is None or not raw.get("found", True):
+                raise KeyError(f"no {kind} record {record_id!r}")
+            merged = self._record_source(raw.get("_source") or {})
+            merged.update(changes)
+            try:
+                self._call(
+                    f"updating {kind} record",
+                    lambda merged=merged, raw=raw: self._client.index(
+                        index=index,
+                        id=record_id,
+                        document=self._record_body(record_id, merged),
+                        if_seq_no=raw["_seq_no"],
+                        if_primary_term=raw["_primary_term"],
+                        refresh="wait_for",
+                    ),
+                )
+            except ConflictError:
+                continue  # someone else changed it in between: merge again
+            except ApiError as exc:
+                raise self._record_error(kind, record_id, exc) from None
+            return merged
+        raise StoreError(
+            f"Elasticsearch at {self.display_url}: {kind} record {record_id!r} keeps changing "
+            "under concurrent updates"
+        )
+
+    def upsert_record(self, kind: RecordKind, record_id: str, record: Mapping[str, Any]) -> None:
+        """Create or replace a record (visible to reads at once)."""
+        index = self._ensure_record_index(kind)
+        try:
+            self._call(
+                f"writing {kind} record",
+                lambda: self._client.index(
+                    index=index,
+                    id=record_id,
+                    document=self._record_body(record_id, record),
+                    refresh="wait_for",
+                ),
+            )
+        except ApiError as exc:
+            raise self._record_error(kind, record_id, exc) from None
+
+    def list_records(
+        self,
+        kind: RecordKind,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Records whose top-level fields equal every filter value (a list value means "any
+        of"), ordered by a top-level field (records lacking it first when ascending, last
+        when descending, as SQL orders NULLs), ties by id; all of them unless ``limit``."""
+        index = self._record_index(kind)
+        clauses: list[dict[str, Any]] = []
+        for name, value in (filters or {}).items():
+            values = _as_list(value)
+            if values is not None:
+                if not values:
+                    return []
+                clauses.append({"terms": {name: values}})
+            elif value is None:
+                clauses.append({"bool": {"must_not": {"exists": {"field": name}}}})
+            else:
+                clauses.append({"term": {name: value}})
+        order = "desc" if descending else "asc"
+        sort: list[dict[str, Any]] = []
+        if order_by:
+            sort.append(
+                {
+                    order_by: {
+                        "order": order,
+                        "missing": "_last" if descending else "_first",
+                        "unmapped_type": "keyword",
+                    }
+                }
+            )
+        sort.append({RECORD_ID_FIELD: {"order": order}})
+        query = {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
+        records: list[dict[str, Any]] = []
+        after: list[Any] | None = None
+        while limit is None or len(records) < limit:
+            page = MAX_PAGE if limit is None else min(MAX_PAGE, limit - len(records))
+            body: dict[str, Any] = {"query": query, "sort": sort, "size": page}
+            if after is not None:
+                body["search_after"] = after
+            try:
+                response = self._call(
+                    f"listing {kind}",
+                    lambda body=body: self._client.search(
+                        index=index, ignore_unavailable=True, allow_no_indices=True, **body
+                    ),
+                ).body
+            except ApiError as exc:
+                if isinstance(exc, AuthenticationException | AuthorizationException):
+                    raise self._unavailable(exc) from None
+                raise StoreError(
+                    f"Elasticsearch at {self.display_url}: listing {kind}: {self._cause(exc)}"
+                ) from None
+            hits = response.get("hits", {}).get("hits", [])
+            records.extend(self._record_source(h.get("_source") or {}) for h in hits)
+            if len(hits) < page:
+                break
+            after = hits[-1].get("sort")
+        return records
+
+    # --- housekeeping ---------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Make every event and record written so far visible to searches."""
+        indices = f"{self.prefix}-events-*,{self.prefix}-alerts,{self.prefix}-cases," + (
+            f"{self.prefix}-audit,{self.prefix}-state"
+        )
+        self._request(
+            "refresh",
+            lambda: self._client.indices.refresh(
+                index=indices, ignore_unavailable=True, allow_no_indices=True
+            ),
+        )
+
+    def _record_count(self, kind: RecordKind) -> int:
+        response = self._request(
+            f"counting {kind}",
+            lambda: self._client.count(
+                index=self._record_index(kind), ignore_unavailable=True, allow_no_indices=True
+            ),
+        )
+        return int(response.body.get("count", 0))
+
+    def info(self) -> dict[str, Any]:
+        """What `soc doctor` shows: store kind, masked URL, server distribution, version and
+        cluster name, reachability, event and record counts."""
+        info: dict[str, Any] = {
+            "store": self.kind,
+            "url": self.display_url,
+            "distribution": self.identity.distribution,
+            "version": self.identity.version,
+            "cluster_name": self.identity.cluster_name,
+            "index_prefix": self.prefix,
+            "events_alias": self.events_alias,
+            "reachable": True,
+        }
+        try:
+            info["events"] = self.count()
+            info["alerts"] = self._record_count("alerts")
+            info["cases"] = self._record_count("cases")
+            info["audit_records"] = self._record_count("audit")
+        except StoreError as exc:
+            info["reachable"] = False
+            info["error"] = str(exc)
+        return info
+
+    def close(self) -> None:
+        """Release the client's connections."""
+        with contextlib.suppress(Exception):
+            self._client.close()

@@ -1,0 +1,124 @@
+"""The HTTP node the Elasticsearch client talks through: plain JSON for servers that need it.
+
+The official client (9.x) sends ``application/vnd.elasticsearch+json; compatible-with=9``.
+Elasticsearch 9 understands that; Elasticsearch 8 refuses ``compatible-with=9`` and
+OpenSearch-API servers (OpenSearch, osmem-server) refuse the vendor media type altogether.
+All of them accept plain ``application/json`` (and ``application/x-ndjson`` for bulk).
+
+:class:`CompatNode` is an ``elastic_transport`` node class (the client's public extension
+point, passed as ``node_class=``). The first time it is used it asks the server ``GET /`` in
+plain JSON; when the server is not Elasticsearch of the client's own major version it rewrites
+the Accept and Content-Type of every request to the plain media types. OpenSearch does not send
+the ``X-Elastic-Product`` header the client checks for, so for such servers the node adds it
+to successful responses (the server's identity is what the probe found, not what the header
+says). Nothing in the client's own modules is patched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import elasticsearch
+from elastic_transport import HttpHeaders, NodeConfig, Urllib3HttpNode
+from elastic_transport.client_utils import DEFAULT, DefaultType
+
+#: application/vnd.elasticsearch+json; compatible-with=9 -> application/json
+_VENDOR_MIMETYPE = re.compile(
+    r"application/vnd\.elasticsearch\+([\w.-]+)(?:\s*;\s*compatible-with=\d+)?"
+)
+_PRODUCT_HEADER = "X-Elastic-Product"
+
+CLIENT_MAJOR = int(elasticsearch.__versionstr__.split(".", 1)[0])
+
+
+@dataclass(frozen=True)
+class ServerIdentity:
+    """What ``GET /`` says about the server."""
+
+    distribution: str  # "elasticsearch" or "opensearch" (or whatever the server names)
+    version: str
+    cluster_name: str
+
+    @property
+    def major(self) -> int | None:
+        head = self.version.split(".", 1)[0]
+        return int(head) if head.isdigit() else None
+
+    @property
+    def needs_plain_json(self) -> bool:
+        """True unless the server is Elasticsearch of the client's own major version."""
+        return self.distribution != "elasticsearch" or self.major != CLIENT_MAJOR
+
+
+def identity_from_root(body: Any) -> ServerIdentity | None:
+    """The server identity in a ``GET /`` answer, or None if the answer is not one."""
+    if not isinstance(body, dict) or not isinstance(body.get("version"), dict):
+        return None
+    version = body["version"]
+    return ServerIdentity(
+        distribution=str(version.get("distribution") or "elasticsearch").lower(),
+        version=str(version.get("number") or ""),
+        cluster_name=str(body.get("cluster_name") or ""),
+    )
+
+
+def plain_mimetype(value: str) -> str:
+    """A media type with the Elasticsearch vendor form replaced by the plain one."""
+    return _VENDOR_MIMETYPE.sub(r"application/\1", value)
+
+
+class CompatNode(Urllib3HttpNode):
+    """A urllib3 node that speaks plain JSON to servers that are not Elasticsearch of the
+    client's major version (decided once per node by probing ``GET /``)."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        super().__init__(config)
+        self._probe_lock = threading.Lock()
+        self.identity: ServerIdentity | None = None
+        self._plain: bool | None = None
+
+    def _probe(self, request_timeout: DefaultType | float | None) -> None:
+        with self._probe_lock:
+            if self._plain is not None:
+                return
+            headers = HttpHeaders({"accept": "application/json"})
+            meta, raw = super().perform_request(
+                "GET", "/", headers=headers, request_timeout=request_timeout
+            )
+            if meta.status != 200:
+                return  # e.g. 401: the real request will report it; probe again next time
+            try:
+                identity = identity_from_root(json.loads(raw))
+            except ValueError:
+                identity = None
+            self.identity = identity
+            self._plain = identity.needs_plain_json if identity else True
+
+    def perform_request(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None = None,
+        headers: HttpHeaders | None = None,
+        request_timeout: DefaultType | float | None = DEFAULT,
+    ) -> Any:
+        """Send one request; in plain mode with plain media types, and mark OpenSearch's
+        successful answers as the client expects."""
+        if self._plain is None:
+            self._probe(request_timeout)
+        if self._plain and headers:
+            headers = headers.copy()
+            for name in ("accept", "content-type"):
+                if name in headers:
+                    headers[name] = plain_mimetype(headers[name])
+        response = super().perform_request(
+            method, target, body=body, headers=headers, request_timeout=request_timeout
+        )
+        meta = response.meta
+        if self._plain and 200 <= meta.status < 300 and _PRODUCT_HEADER not in meta.headers:
+            meta.headers[_PRODUCT_HEADER] = "Elasticsearch"
+        return response
