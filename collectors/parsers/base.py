@@ -171,6 +171,4 @@ def detect_format(sample_lines: list[str], filename: str | None = None) -> str |
             choice = best if hits[best] else None
     if choice in ("apache_access", "apache_error") and "nginx" in full:
         choice = choice.replace("apache", "nginx")
-    if choice == "apache_error" and hits["nginx_error"] > hits["apache_error"]:
-        choice = "nginx_error"
     return choice
