@@ -411,8 +411,6 @@ class ElasticStore:
                 EventFailure(event_id, f"@timestamp is not a date: {stamp!r}", event)
             )
             return None
-        if "@timestamp" in doc:
-            doc["@timestamp"] = ecs.format_timestamp(moment)
         section = doc.get("event")
         doc["event"] = (
             {**section, "id": event_id} if isinstance(section, Mapping) else {"id": event_id}
