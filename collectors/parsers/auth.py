@@ -36,11 +36,11 @@ _SSH_RECV_DISC = re.compile(
     r"Received disconnect from (\S+)(?: port (\d+))?:\s*(\d+): (.*?)(?: \[preauth\])?$"
 )
 _SSH_DISCONNECTED = re.compile(
-    r"Disconnected from (?:(?:invalid |authenticating )?user (.*) )?(\S+) port (\d+)"
+    r"Disconnected from (?:(?:invalid |authenticating )?user (.*?) )?(\S+) port (\d+)"
 )
 _SSH_CLOSED = re.compile(
-    r"Connection (closed|reset) by (?:(?:invalid |authenticating )?user (.*) )?(\S+)"
-    r"(?: port (\d+))?"
+    r"Connection (closed|reset) by (?:(?:invalid |authenticating )?user (.*?) )?(\S+)"
+    r"(?: port (\d+)(?: \[preauth\])?$|(?: \[preauth\])?$)"
 )
 _SSH_TOO_MANY = re.compile(
     r"Disconnecting(?: (?:invalid |authenticating )?user (\S+) (\S+) port (\d+))?:"

@@ -117,7 +117,7 @@ class IptablesParser:
             doc["destination"] = dest
         proto = str(fields.get("proto", ""))
         if proto:
-            doc["network"] = {"transport": _TRANSPORTS.get(proto, proto.lower())}
+            doc["network"] = {"transport": _TRANSPORTS.get(proto.upper(), proto.lower())}
         observer: dict[str, Any] = {}
         if iface_in:
             observer["ingress"] = {"interface": {"name": iface_in}}

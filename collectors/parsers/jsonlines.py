@@ -135,9 +135,9 @@ class JsonParser:
                 host = doc.get("host") if isinstance(doc.get("host"), dict) else {}
                 host.setdefault("name", computer)
                 doc["host"] = host
-        else:
+        elif "dataset" not in event:
             event.setdefault("module", "json")
-            event.setdefault("dataset", "json.log")
+            event["dataset"] = "json.log"
         host = doc.get("host")
         if ctx.host_name and not (isinstance(host, dict) and host.get("name")):
             if isinstance(host, dict):
