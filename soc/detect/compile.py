@@ -19,7 +19,7 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from soc.detect.loader import LoadedRule
-from soc.detect.pipelines import Variant, logsource_mapping, resolve_field, variant_pipeline
+from soc.detect.pipelines import Variant, logsource_mapping, resolve_paths, variant_pipeline
 
 Target = Literal["sqlite", "lucene"]
 Status = Literal["converted", "not_convertible", "invalid"]
@@ -63,9 +63,9 @@ class CompiledRule:
         log-source variant, first is the primary)."""
         paths: list[str] = []
         for variant in self.variants or (Variant("any", ()),):
-            path = resolve_field(sigma_field, variant)
-            if path not in paths:
-                paths.append(path)
+            for path in resolve_paths(sigma_field, variant):
+                if path not in paths:
+                    paths.append(path)
         return paths
 
 

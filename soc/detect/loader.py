@@ -15,8 +15,7 @@ from typing import Any
 
 import yaml
 from sigma.correlations import SigmaCorrelationRule, SigmaRuleReference
-from sigma.exceptions import SigmaError
-from sigma.exceptions import SigmaRuleLocation
+from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaRule
 
 try:  # the C loader is several times faster on a SigmaHQ checkout
@@ -196,7 +195,11 @@ def _resolve_correlations(result: RuleSet) -> None:
         assert isinstance(corr, SigmaCorrelationRule)
         missing: list[str] = []
         refs = list(corr.rules or [])
-        if not refs and corr.condition is not None and hasattr(corr.condition, "get_referenced_rules"):
+        if (
+            not refs
+            and corr.condition is not None
+            and hasattr(corr.condition, "get_referenced_rules")
+        ):
             refs = [SigmaRuleReference(n) for n in corr.condition.get_referenced_rules()]
         corr.referenced_rules = refs
         for ref in refs:

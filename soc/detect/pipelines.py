@@ -21,18 +21,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from sigma.processing.conditions import ExcludeFieldCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import (
     AddConditionTransformation,
-    AddFieldnamePrefixTransformation,
     FieldMappingTransformation,
 )
-from sigma.processing.transformations.base import DetectionItemTransformation, ValueTransformation
+from sigma.processing.transformations.base import (
+    DetectionItemTransformation,
+    FieldMappingTransformationBase,
+    ValueTransformation,
+)
 from sigma.rule import SigmaDetectionItem, SigmaLogSource
 from sigma.types import (
     SigmaCasedString,
@@ -176,6 +178,9 @@ WINDOWS_SERVICES: dict[str, tuple[str, ...]] = {
     "sysmon-operational": (SYSMON,),
     "wmi-activity": ("Microsoft-Windows-WMI-Activity/Operational",),
 }
+
+#: Windows services whose EventData names contain spaces.
+SPACED_SERVICES = frozenset({"windefend"})
 
 # --- non-Windows sources: datasets and field names ---------------------------------------
 
@@ -336,6 +341,9 @@ class Variant:
     conditions: tuple[tuple[str, Any], ...]
     fields: tuple[tuple[str, str], ...] = ()
     windows: bool = False
+    #: Windows logs whose EventData names contain spaces ("Threat Name") where Sigma writes
+    #: them without (ThreatName): match either spelling.
+    spaced_names: bool = False
 
     def condition_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.conditions}
@@ -412,7 +420,13 @@ def logsource_mapping(logsource: SigmaLogSource) -> LogsourceMapping:
         )
     if category == "firewall":
         return LogsourceMapping(
-            (Variant("firewall", _conditions({"event.dataset": FIREWALL_DATASETS}), _f(NETWORK_FIELDS)),)
+            (
+                Variant(
+                    "firewall",
+                    _conditions({"event.dataset": FIREWALL_DATASETS}),
+                    _f(NETWORK_FIELDS),
+                ),
+            )
         )
     if category == "network_connection":
         datasets = ("pcap.flow", *FIREWALL_DATASETS)
@@ -482,9 +496,10 @@ def _windows_mapping(category: str, service: str) -> LogsourceMapping:
         channel, ids = WINDOWS_OTHER_CATEGORIES[category]
         return LogsourceMapping((_windows_variant(f"windows/{category}", [channel], ids),))
     if service in WINDOWS_SERVICES:
-        return LogsourceMapping(
-            (_windows_variant(f"windows/{service}", WINDOWS_SERVICES[service], None),)
-        )
+        variant = _windows_variant(f"windows/{service}", WINDOWS_SERVICES[service], None)
+        if service in SPACED_SERVICES:
+            variant = replace(variant, spaced_names=True)
+        return LogsourceMapping((variant,))
     known = not category and not service
     note = "" if known else f"no channel known for windows {category or service}"
     return LogsourceMapping((_windows_variant("windows", [], None),), known=known, note=note)
@@ -533,7 +548,44 @@ def resolve_field(sigma_field: str, variant: Variant) -> str:
     return sigma_field
 
 
+def resolve_paths(sigma_field: str, variant: Variant) -> list[str]:
+    """Every ECS path ``variant`` may store a Sigma field under (primary first)."""
+    primary = resolve_field(sigma_field, variant)
+    if variant.spaced_names and primary.startswith(WINDOWS_EVENT_DATA):
+        spaced = WINDOWS_EVENT_DATA + spaced_name(primary[len(WINDOWS_EVENT_DATA) :])
+        if spaced != primary:
+            return [primary, spaced]
+    return [primary]
+
+
 # --- transformations ----------------------------------------------------------------------
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def spaced_name(name: str) -> str:
+    """``ThreatName`` -> ``Threat Name``: how Defender and some other providers name their
+    EventData fields."""
+    return _CAMEL_BOUNDARY.sub(" ", name)
+
+
+@dataclass
+class WindowsEventDataTransformation(FieldMappingTransformationBase):
+    """Sigma Windows field X -> ``winlog.event_data.X`` (ECS names and the System fields,
+    already mapped, are left alone); with ``spaced`` also the spaced spelling of X."""
+
+    spaced: bool = False
+
+    def apply_field_name(self, field: str | None) -> str | list[str] | None:
+        if field is None or is_ecs_name(field):
+            return None
+        target = WINDOWS_EVENT_DATA + field
+        if self.spaced:
+            spaced = spaced_name(field)
+            if spaced != field:
+                return [target, WINDOWS_EVENT_DATA + spaced]
+        return target
 
 
 @dataclass
@@ -617,10 +669,7 @@ def variant_pipeline(variant: Variant, target: str) -> ProcessingPipeline:
         items.append(
             ProcessingItem(
                 identifier="citysoc_event_data",
-                transformation=AddFieldnamePrefixTransformation(WINDOWS_EVENT_DATA),
-                field_name_conditions=[
-                    ExcludeFieldCondition(fields=[r".*\..*", "@.*", "message"], mode="re")
-                ],
+                transformation=WindowsEventDataTransformation(spaced=variant.spaced_names),
             )
         )
     if target == "lucene":
@@ -656,7 +705,6 @@ __all__ = [
     "LogsourceMapping",
     "Variant",
     "describe_pipelines",
-    "field",
     "is_ecs_name",
     "logsource_mapping",
     "resolve_field",

@@ -1,0 +1,102 @@
+"""Alerts: what a rule match becomes, with a deterministic id so it is never raised twice.
+
+Single-event rules: id = hash(rule id, event id). Correlation rules: id = hash(rule id, group
+key, id of the first event of the window). Alerts are stored with ``put_record("alerts", ...)``
+whose create semantics turn a repeat into a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from soc import ecs
+
+#: The entity fields every alert carries (values taken from its events).
+ENTITY_FIELDS = ("host.name", "source.ip", "user.name")
+
+#: Alert levels from Sigma, least to most severe.
+LEVELS = ("informational", "low", "medium", "high", "critical")
+
+
+def alert_id(rule_id: str, *parts: str) -> str:
+    """A deterministic alert id from the rule id and the match's identity."""
+    digest = hashlib.blake2b("\x1f".join((rule_id, *parts)).encode(), digest_size=16)
+    return digest.hexdigest()
+
+
+def group_key_text(group: Mapping[str, Any]) -> str:
+    """A stable text form of a correlation's group key."""
+    return json.dumps(dict(sorted(group.items())), sort_keys=True, default=str)
+
+
+@dataclass
+class Alert:
+    """One alert as stored in the "alerts" records (see to_record)."""
+
+    id: str
+    rule_id: str
+    rule_title: str
+    level: str
+    tags: list[str]
+    rule_type: str  # "single" or the correlation type (event_count, value_count, ...)
+    event_ids: list[str]
+    entities: dict[str, list[str]]
+    first_seen: str
+    last_seen: str
+    created: str
+    status: str = "new"
+    group: dict[str, Any] = field(default_factory=dict)
+    count: int = 0
+    description: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON document stored for this alert."""
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Alert:
+        """An Alert from a stored record (unknown keys ignored)."""
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in record.items() if k in known})
+
+
+def entities_of(events: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """The distinct host, source ip and user values of events, in order of first sight."""
+    found: dict[str, list[str]] = {name: [] for name in ENTITY_FIELDS}
+    for event in events:
+        for name in ENTITY_FIELDS:
+            value = ecs.get_field(event, name)
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                if v is None or v == "":
+                    continue
+                text = str(v)
+                if text not in found[name]:
+                    found[name].append(text)
+    return {k: v for k, v in found.items() if v}
+
+
+def event_time(event: Mapping[str, Any]) -> datetime | None:
+    """The @timestamp of an event as an aware datetime, or None."""
+    value = ecs.get_field(event, "@timestamp")
+    if isinstance(value, datetime):
+        return value
+    if not value:
+        return None
+    try:
+        return ecs.parse_timestamp(str(value))
+    except ValueError:
+        return None
+
+
+def level_at_least(level: str, minimum: str) -> bool:
+    """True when ``level`` is as severe as ``minimum`` or more."""
+    try:
+        return LEVELS.index(level) >= LEVELS.index(minimum)
+    except ValueError:
+        return False

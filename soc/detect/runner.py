@@ -1,0 +1,509 @@
+"""Run compiled rules over a time window of a store, and on a schedule with watermarks.
+
+One-shot: ``run_detection(store, rules_paths, since, until)``. Scheduled: ``run_cycle`` keeps
+one watermark per rule in the store's "state" records; each cycle runs
+``[watermark - overlap, now - settle)`` so late events are still seen, and alerts have
+deterministic ids created with ``put_record`` so an overlap or a restart never raises the same
+alert twice. The watermark moves only after the rule's alerts are stored.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sigma.correlations import SigmaCorrelationRule
+
+from soc import ecs
+from soc.detect.alerts import Alert, alert_id, entities_of, event_time, group_key_text
+from soc.detect.compile import CompiledRule, compile_all, target_for
+from soc.detect.correlation import MatchedEvent, correlate, timespan_of
+from soc.detect.loader import LoadedRule, RuleSet, load_rules
+from soc.resources import rules_dir
+from soc.store.base import Hit, QueryError, Store, StoreError
+
+PAGE_SIZE = 1000
+#: Most events one single-event rule may turn into alerts in one run; the rest are counted.
+MAX_ALERTS_PER_RULE = 10_000
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A duration such as ``30s``, ``5m``, ``24h``, ``7d`` or ``2w``; ValueError otherwise."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 24h, 7d)")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+@dataclass
+class RuleOutcome:
+    """What one rule did in one run."""
+
+    rule_id: str
+    title: str
+    matches: int = 0
+    alerts_new: int = 0
+    alerts_existing: int = 0
+    suppressed: int = 0
+    truncated: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class DetectionSummary:
+    """The outcome of a detection run over a window (or one scheduled cycle)."""
+
+    since: datetime | None
+    until: datetime | None
+    rules_loaded: int = 0
+    rules_run: int = 0
+    invalid: list[dict[str, str]] = field(default_factory=list)
+    not_convertible: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    outcomes: list[RuleOutcome] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # alerts created by this run
+    alerts_new: int = 0
+    alerts_existing: int = 0
+    suppressed: int = 0
+    events_matched: int = 0
+    round_trips: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly form (alerts by id only)."""
+        return {
+            "since": ecs.format_timestamp(self.since) if self.since else None,
+            "until": ecs.format_timestamp(self.until) if self.until else None,
+            "rules_loaded": self.rules_loaded,
+            "rules_run": self.rules_run,
+            "alerts_new": self.alerts_new,
+            "alerts_existing": self.alerts_existing,
+            "suppressed": self.suppressed,
+            "events_matched": self.events_matched,
+            "round_trips": self.round_trips,
+            "seconds": round(self.seconds, 3),
+            "invalid": self.invalid,
+            "not_convertible": self.not_convertible,
+            "failed": self.failed,
+            "alert_ids": [a["id"] for a in self.alerts],
+            "rules": [
+                {
+                    "id": o.rule_id,
+                    "title": o.title,
+                    "matches": o.matches,
+                    "alerts_new": o.alerts_new,
+                    "alerts_existing": o.alerts_existing,
+                    "suppressed": o.suppressed,
+                    "error": o.error,
+                }
+                for o in self.outcomes
+                if o.matches or o.error
+            ],
+        }
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+# --- store helpers -----------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _compiled_regex(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def _sql_regexp(pattern: str | None, value: Any) -> int | None:
+    if pattern is None or value is None:
+        return None
+    compiled = _compiled_regex(pattern)
+    if compiled is None:
+        return 0
+    return 1 if compiled.search(str(value)) else 0
+
+
+def ensure_sql_functions(store: Store) -> None:
+    """Give a local store's SQLite connection the REGEXP function that SQL compiled from
+    Sigma ``|re`` uses (Python ``re`` semantics, a search as Sigma means). No-op elsewhere."""
+    conn = getattr(store, "_conn", None)
+    if store.kind != "local" or not isinstance(conn, sqlite3.Connection):
+        return
+    if getattr(store, "_soc_regexp", False):
+        return
+    conn.create_function("REGEXP", 2, _sql_regexp, deterministic=True)
+    store._soc_regexp = True  # type: ignore[attr-defined]
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.calls = 0
+
+
+def iter_hits(
+    store: Store,
+    query: str,
+    start: datetime | None,
+    end: datetime | None,
+    counter: _Counter | None = None,
+) -> Iterator[Hit]:
+    """Every event matching ``query`` in ``[start, end)``, oldest first, page by page."""
+    after: tuple[Any, ...] | None = None
+    while True:
+        page = store.search(query, start=start, end=end, size=PAGE_SIZE, after=after)
+        if counter is not None:
+            counter.calls += 1
+        yield from page.hits
+        if page.next_after is None or not page.hits:
+            return
+        after = page.next_after
+
+
+# --- running -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Drop repeats of a rule's alerts with the same key values for a period."""
+
+    by: tuple[str, ...]
+    period: timedelta
+
+
+def suppression_of(loaded: LoadedRule) -> Suppression | None:
+    """The rule's ``suppress: {by: [fields], for: 1h}`` custom attribute, if any."""
+    spec = loaded.raw.get("suppress") or loaded.raw.get("suppression")
+    if not isinstance(spec, Mapping):
+        return None
+    by = spec.get("by") or []
+    if isinstance(by, str):
+        by = [by]
+    try:
+        period = parse_duration(str(spec.get("for") or spec.get("period") or "1h"))
+    except ValueError:
+        return None
+    return Suppression(tuple(str(b) for b in by), period)
+
+
+class _Emitter:
+    """Creates alerts in the store, applying suppression, and tallies the outcome."""
+
+    def __init__(self, store: Store, summary: DetectionSummary, now: datetime) -> None:
+        self.store = store
+        self.summary = summary
+        self.created = ecs.format_timestamp(now)
+
+    def emit(
+        self, compiled: CompiledRule, alert: Alert, outcome: RuleOutcome, key_doc: Mapping[str, Any]
+    ) -> None:
+        suppression = suppression_of(compiled.loaded)
+        state_id = None
+        if suppression is not None:
+            values = [
+                str(alert.group.get(f) if f in alert.group else ecs.get_field(key_doc, f))
+                for f in suppression.by
+            ]
+            state_id = "suppress:" + alert_id(compiled.id, *values)
+            state = self.store.get_record("state", state_id)
+            if (
+                state is not None
+                and state.get("from", "") <= alert.first_seen < state.get("until", "")
+                and self.store.get_record("alerts", alert.id) is None
+            ):
+                outcome.suppressed += 1
+                self.summary.suppressed += 1
+                return
+        if self.store.put_record("alerts", alert.id, alert.to_record()):
+            outcome.alerts_new += 1
+            self.summary.alerts_new += 1
+            self.summary.alerts.append(alert.to_record())
+            if suppression is not None and state_id is not None:
+                until = ecs.parse_timestamp(alert.first_seen) + suppression.period
+                self.store.upsert_record(
+                    "state",
+                    state_id,
+                    {
+                        "kind": "suppression",
+                        "rule_id": compiled.id,
+                        "from": alert.first_seen,
+                        "until": ecs.format_timestamp(until),
+                    },
+                )
+        else:
+            outcome.alerts_existing += 1
+            self.summary.alerts_existing += 1
+
+
+def _meta(loaded: LoadedRule) -> dict[str, Any]:
+    return {
+        "rule_id": loaded.id,
+        "rule_title": loaded.title,
+        "level": loaded.level,
+        "tags": loaded.tags,
+        "description": str(getattr(loaded.rule, "description", "") or ""),
+    }
+
+
+def _run_single(
+    store: Store,
+    compiled: CompiledRule,
+    since: datetime | None,
+    until: datetime | None,
+    emitter: _Emitter,
+    outcome: RuleOutcome,
+    counter: _Counter,
+) -> None:
+    assert compiled.query is not None
+    meta = _meta(compiled.loaded)
+    for hit in iter_hits(store, compiled.query, since, until, counter):
+        outcome.matches += 1
+        if not compiled.loaded.standalone:
+            continue
+        if outcome.alerts_new + outcome.alerts_existing + outcome.suppressed >= MAX_ALERTS_PER_RULE:
+            outcome.truncated += 1
+            continue
+        stamp = ecs.get_field(hit.source, "@timestamp")
+        moment = event_time(hit.source)
+        seen = ecs.format_timestamp(moment) if moment else str(stamp or "")
+        alert = Alert(
+            id=alert_id(compiled.id, hit.id),
+            rule_type="single",
+            event_ids=[hit.id],
+            entities=entities_of([hit.source]),
+            first_seen=seen,
+            last_seen=seen,
+            created=emitter.created,
+            count=1,
+            **meta,
+        )
+        emitter.emit(compiled, alert, outcome, hit.source)
+
+
+def _run_correlation(
+    store: Store,
+    compiled: CompiledRule,
+    since: datetime | None,
+    until: datetime | None,
+    emitter: _Emitter,
+    outcome: RuleOutcome,
+    counter: _Counter,
+) -> None:
+    corr = compiled.loaded.rule
+    assert isinstance(corr, SigmaCorrelationRule)
+    span = timespan_of(corr)
+    fetch_from = since - 2 * span if since is not None else None
+    anchors_from = since - span if since is not None else None
+    events: list[MatchedEvent] = []
+    seen: set[tuple[int, str]] = set()
+    for index, base in enumerate(compiled.bases):
+        assert base.query is not None
+        for hit in iter_hits(store, base.query, fetch_from, until, counter):
+            moment = event_time(hit.source)
+            if moment is None or (index, hit.id) in seen:
+                continue
+            seen.add((index, hit.id))
+            events.append(MatchedEvent(hit.id, moment, hit.source, index))
+
+    def resolver(base_index: int, sigma_field: str) -> list[str]:
+        return compiled.bases[base_index].field_paths(sigma_field)
+
+    matches = correlate(corr, events, resolver, anchors_from=anchors_from, anchors_until=until)
+    meta = _meta(compiled.loaded)
+    for match in matches:
+        outcome.matches += 1
+        group_text = group_key_text(match.group)
+        docs = [e.doc for e in match.events]
+        alert = Alert(
+            id=alert_id(compiled.id, group_text, match.anchor.id),
+            rule_type=corr.type.name.lower(),
+            event_ids=[e.id for e in match.events],
+            entities=entities_of(docs),
+            first_seen=ecs.format_timestamp(match.first_seen),
+            last_seen=ecs.format_timestamp(match.last_seen),
+            created=emitter.created,
+            group={k: _plain(v) for k, v in match.group.items()},
+            count=match.value,
+            **meta,
+        )
+        emitter.emit(compiled, alert, outcome, match.anchor.doc)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def run_rule(
+    store: Store,
+    compiled: CompiledRule,
+    since: datetime | None,
+    until: datetime | None,
+    summary: DetectionSummary,
+    *,
+    now: datetime | None = None,
+) -> RuleOutcome:
+    """Run one compiled rule over ``[since, until)`` and store its alerts; a query the store
+    rejects is recorded in the outcome (and summary.failed) with the store's message."""
+    ensure_sql_functions(store)
+    outcome = RuleOutcome(compiled.id, compiled.title)
+    emitter = _Emitter(store, summary, now or ecs.utc_now())
+    counter = _Counter()
+    started = time.perf_counter()
+    try:
+        if compiled.bases:
+            _run_correlation(store, compiled, since, until, emitter, outcome, counter)
+        else:
+            _run_single(store, compiled, since, until, emitter, outcome, counter)
+    except QueryError as exc:
+        outcome.error = str(exc)
+    except StoreError as exc:
+        outcome.error = str(exc)
+    outcome.seconds = time.perf_counter() - started
+    summary.round_trips += counter.calls
+    summary.events_matched += outcome.matches if not compiled.bases else 0
+    summary.outcomes.append(outcome)
+    if outcome.error:
+        summary.failed.append({"id": compiled.id, "title": compiled.title, "error": outcome.error})
+    return outcome
+
+
+def _report_unrunnable(summary: DetectionSummary, compiled: Sequence[CompiledRule]) -> None:
+    for c in compiled:
+        row = {"id": c.id, "title": c.title, "path": str(c.loaded.path), "error": c.error or ""}
+        if c.status == "invalid":
+            summary.invalid.append(row)
+        elif c.status == "not_convertible":
+            summary.not_convertible.append(row)
+
+
+def run_compiled(
+    store: Store,
+    compiled: Sequence[CompiledRule],
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    now: datetime | None = None,
+    load_errors: Sequence[Any] = (),
+) -> DetectionSummary:
+    """Run every runnable rule over ``[since, until)``; unrunnable rules are reported."""
+    started = time.perf_counter()
+    summary = DetectionSummary(since=since, until=until, rules_loaded=len(compiled))
+    for error in load_errors:
+        summary.invalid.append(
+            {"id": "", "title": "", "path": str(error.path), "error": error.message}
+        )
+    _report_unrunnable(summary, compiled)
+    for rule in compiled:
+        if not rule.runnable:
+            continue
+        summary.rules_run += 1
+        run_rule(store, rule, since, until, summary, now=now)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def rule_paths(extra: Sequence[Path] = (), *, include_pack: bool = True) -> list[Path]:
+    """The city rule pack (unless excluded) followed by the extra folders, without repeats."""
+    paths: list[Path] = []
+    if include_pack and rules_dir().is_dir():
+        paths.append(rules_dir())
+    for p in extra:
+        if p not in paths:
+            paths.append(p)
+    return paths
+
+
+def load_and_compile(
+    store_kind: str, rules_paths: Sequence[Path], *, include_pack: bool = True
+) -> tuple[RuleSet, list[CompiledRule]]:
+    """Load the rules of the pack and ``rules_paths`` and compile them for a store kind."""
+    ruleset = load_rules(rule_paths(rules_paths, include_pack=include_pack))
+    return ruleset, compile_all(ruleset.rules, target_for(store_kind))
+
+
+def run_detection(
+    store: Store,
+    rules_paths: Sequence[Path] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    include_pack: bool = True,
+    now: datetime | None = None,
+) -> DetectionSummary:
+    """Load the city rule pack plus ``rules_paths``, compile them for ``store`` and run them
+    over ``[since, until)``; alerts land in the store's "alerts" records. The summary lists
+    invalid, unconvertible and failed rules with reasons; nothing is dropped silently."""
+    ruleset, compiled = load_and_compile(store.kind, rules_paths, include_pack=include_pack)
+    return run_compiled(store, compiled, since, until, now=now, load_errors=ruleset.errors)
+
+
+# --- scheduling --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How scheduled cycles choose their windows."""
+
+    overlap: timedelta = timedelta(minutes=10)
+    settle: timedelta = timedelta(seconds=30)
+    lookback: timedelta = timedelta(hours=24)
+
+
+def watermark_id(rule_id: str) -> str:
+    """The id of a rule's watermark in the "state" records."""
+    return f"watermark:{rule_id}"
+
+
+def run_cycle(
+    store: Store,
+    compiled: Sequence[CompiledRule],
+    now: datetime,
+    schedule: Schedule = Schedule(),
+) -> DetectionSummary:
+    """One scheduled cycle at time ``now``: each rule runs over
+    ``[watermark - overlap, now - settle)`` (or ``[now - lookback, ...)`` the first time) and
+    its watermark advances to ``now - settle`` once its alerts are stored. A rule that fails
+    keeps its watermark, so the next cycle retries the same stretch."""
+    started = time.perf_counter()
+    end = now - schedule.settle
+    summary = DetectionSummary(since=None, until=end, rules_loaded=len(compiled))
+    _report_unrunnable(summary, compiled)
+    for rule in compiled:
+        if not rule.runnable:
+            continue
+        state = store.get_record("state", watermark_id(rule.id))
+        summary.round_trips += 1
+        if state and state.get("until"):
+            start = ecs.parse_timestamp(state["until"]) - schedule.overlap
+        else:
+            start = end - schedule.lookback
+        if start >= end:
+            continue
+        summary.rules_run += 1
+        outcome = run_rule(store, rule, start, end, summary, now=now)
+        if summary.since is None or start < summary.since:
+            summary.since = start
+        if outcome.error is None:
+            store.upsert_record(
+                "state",
+                watermark_id(rule.id),
+                {"kind": "watermark", "rule_id": rule.id, "until": ecs.format_timestamp(end)},
+            )
+            summary.round_trips += 1
+    summary.seconds = time.perf_counter() - started
+    return summary

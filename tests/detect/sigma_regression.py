@@ -1,0 +1,74 @@
+"""Helpers for the SigmaHQ regression-data conformance test (also used by the bench)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from collectors.ship import DeadLetterFile, Shipper
+from collectors.sources.evtx import ingest_evtx
+from soc.detect.compile import compile_rule
+from soc.detect.loader import LoadedRule, load_rules
+from soc.detect.runner import ensure_sql_functions, iter_hits
+from soc.store.local import LocalStore
+
+RULE_DIRS = ("rules", "rules-emerging-threats", "rules-threat-hunting")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One regression sample: the rule it names, its .evtx and the expected match count."""
+
+    name: str
+    rule_id: str
+    evtx: Path
+    match_count: int | None
+
+
+def samples(sigma_dir: Path) -> list[Sample]:
+    """Every sample of regression_data that names an .evtx test (commented-out ones skipped)."""
+    found: list[Sample] = []
+    for info in sorted((sigma_dir / "regression_data").rglob("info.yml")):
+        data = yaml.safe_load(info.read_text(encoding="utf-8")) or {}
+        tests = data.get("regression_tests_info") or []
+        rule_id = str((data.get("rule_metadata") or [{}])[0].get("id"))
+        for test in tests:
+            if test.get("type") != "evtx":
+                continue
+            evtx = sigma_dir / str(test["path"])
+            found.append(Sample(info.parent.name, rule_id, evtx, test.get("match_count")))
+    return found
+
+
+def sigma_rules(sigma_dir: Path) -> dict[str, LoadedRule]:
+    """The SigmaHQ rules by id."""
+    ruleset = load_rules([sigma_dir / d for d in RULE_DIRS])
+    return ruleset.by_id()
+
+
+def check_sample(sample: Sample, rules: dict[str, LoadedRule], workdir: Path) -> str | None:
+    """None when the sample's rule fires exactly as expected, else the reason it does not."""
+    loaded = rules.get(sample.rule_id)
+    if loaded is None:
+        return f"rule {sample.rule_id} not found among the loaded rules"
+    compiled = compile_rule(loaded, "sqlite")
+    if not compiled.runnable:
+        return f"rule {compiled.status}: {compiled.error}"
+    store = LocalStore(workdir / f"{sample.name}.db")
+    try:
+        shipper = Shipper(store, dead_letters=DeadLetterFile(workdir / "dead"), max_wait=None)
+        ingest_evtx(sample.evtx, shipper, source=str(sample.evtx))
+        shipper.close()
+        ensure_sql_functions(store)
+        assert compiled.query is not None
+        hits = list(iter_hits(store, compiled.query, None, None))
+    finally:
+        store.close()
+    expected = sample.match_count
+    if expected is None:
+        return None if hits else "rule did not fire"
+    if len(hits) != expected:
+        return f"{len(hits)} matches, expected {expected}"
+    return None
