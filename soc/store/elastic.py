@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -107,6 +108,16 @@ def _error_reason(body: Any, default: str = "") -> str:
         if isinstance(root, list) and root and isinstance(root[0], Mapping):
             reasons.append(str(root[0].get("reason") or root[0].get("type") or ""))
     return _one_line(": ".join(reasons) or error.get("type") or default)
+
+
+_POOL_PREFIX = re.compile(r"^\s*\w*Connection(?:Pool)?\([^)]*\):\s*")
+_NEW_CONNECTION = re.compile(r"^Failed to establish a new connection:\s*")
+
+
+def _connection_text(message: Any) -> str:
+    """A transport error message without urllib3's connection-object preamble."""
+    text = _POOL_PREFIX.sub("", _one_line(message))
+    return _NEW_CONNECTION.sub("", text) or "connection failed"
 
 
 def _strip_credentials(url: str) -> tuple[str, str | None, str | None]:
@@ -226,11 +237,16 @@ class ElasticStore:
 
     def _cause(self, exc: Exception) -> str:
         if isinstance(exc, TlsError):
-            return f"TLS failure: {_one_line(exc.message)}"
+            text = _connection_text(exc.message)
+            if "WRONG_VERSION_NUMBER" in text:
+                text += " (does the server speak plain HTTP? then use an http:// URL)"
+            elif "CERTIFICATE_VERIFY_FAILED" in text:
+                text += " (set elasticsearch.ca_file to the CA that signed the server certificate)"
+            return f"TLS failure: {text}"
         if isinstance(exc, ConnectionTimeout):
             return "no answer within the timeout"
         if isinstance(exc, TransportConnectionError):
-            return f"cannot connect: {_one_line(exc.message)}"
+            return f"cannot connect: {_connection_text(exc.message)}"
         if isinstance(exc, AuthenticationException):
             return (
                 f"authentication failed (HTTP 401): {_error_reason(exc.body, 'wrong credentials')}"

@@ -23,10 +23,12 @@ from typing import Any
 from soc.ecs import FIELD_TYPES
 
 #: Bumped whenever the template body changes, so existing clusters get the new one.
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
 NORMALIZER = "soc_lowercase"
 #: Longest string (in characters) indexed as a keyword; Lucene's term limit is 32766 bytes.
 IGNORE_ABOVE = 8191
+#: Where query_string terms without a field look: the message (as keyword and as text).
+DEFAULT_FIELDS = ("message", "message.text")
 #: Field holding a copy of the record id, so lists can be ordered by id on any server.
 RECORD_ID_FIELD = "soc_record_id"
 
@@ -88,7 +90,11 @@ def event_mappings() -> dict[str, Any]:
 def event_settings() -> dict[str, Any]:
     """The settings of event indices: the lowercase normalizer and room for many fields."""
     return {
-        "index": {"mapping": {"total_fields": {"limit": 10000}}},
+        "index": {
+            "mapping": {"total_fields": {"limit": 10000}},
+            # unfielded terms (Sigma keywords) search the log line, not every field
+            "query": {"default_field": list(DEFAULT_FIELDS)},
+        },
         "analysis": {
             "normalizer": {NORMALIZER: {"type": "custom", "filter": ["lowercase"]}},
         },
