@@ -2,8 +2,180 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
 import typer
+
+from collectors.checkpoint import CheckpointError, CheckpointRegistry
+from collectors.ship import DeadLetterFile, RetryPolicy, Shipper
+from collectors.sources.logs import IngestOptions
+from collectors.sources.tail import FileFollower
+from soc.cli.common import EXIT_OK, EXIT_PARTIAL, err_console, fail, print_json, state
+from soc.cli.ingest import build_options, print_summary
 
 app = typer.Typer(
     help="Long-running collectors: follow files, syslog server, live capture.", no_args_is_help=True
 )
+
+DepartmentOpt = Annotated[
+    str | None, typer.Option("--department", help="labels.department of every event.")
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="At exit, print one JSON object with the counts.")
+]
+BatchOpt = Annotated[int, typer.Option("--batch-size", hidden=True, min=1)]
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM (restoring the previous handlers afterwards), so a
+    collector can stop cleanly: finish the current batch, flush, checkpoint, exit."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_follow(
+    ctx: typer.Context,
+    patterns: list[str],
+    options: IngestOptions,
+    *,
+    batch_size: int,
+    poll: float,
+    as_json: bool,
+) -> None:
+    """Follow files until SIGINT/SIGTERM, then print the summary and exit 0 or 1."""
+    app_state = state(ctx)
+    settings = app_state.settings
+    try:
+        registry = CheckpointRegistry.in_data_dir(settings.data_dir)
+    except CheckpointError as exc:
+        raise fail(str(exc)) from None
+    store = app_state.store
+    shipper = Shipper(
+        store,
+        dead_letters=DeadLetterFile.in_data_dir(settings.data_dir),
+        checkpoints=registry,
+        batch_events=batch_size,
+        retry=RetryPolicy(attempts=None),
+    )
+    with stop_on_signals() as stop:
+        follower = FileFollower(patterns, shipper, registry, options, poll=poll, stop=stop)
+        if not as_json:
+            err_console.print(
+                f"following {len(patterns)} path(s); Ctrl-C to stop", markup=False, highlight=False
+            )
+        try:
+            follower.run()
+        finally:
+            shipper.close()
+    stats = shipper.stats
+    if as_json:
+        print_json(stats.as_dict())
+    else:
+        print_summary(stats)
+    raise typer.Exit(EXIT_PARTIAL if stats.dead_lettered else EXIT_OK)
+
+
+@app.command("files")
+def collect_files(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files, directories or globs to follow (quote globs so new files are found).",
+            show_default=False,
+        ),
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="Format of every file (default: detect per file)."),
+    ] = None,
+    department: DepartmentOpt = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="host.name for lines that name no host.")
+    ] = None,
+    poll: Annotated[float, typer.Option("--poll", help="Seconds between polls.", min=0.01)] = 0.25,
+    as_json: JsonOpt = False,
+    batch_size: BatchOpt = 2000,
+) -> None:
+    """Follow log files across rotation, resuming from checkpoints after a restart.
+
+    Runs until Ctrl-C or SIGTERM, then flushes and checkpoints what was read.
+    """
+    options = build_options(ctx, fmt, department, host)
+    run_follow(ctx, paths, options, batch_size=batch_size, poll=poll, as_json=as_json)
+
+
+@app.command("syslog")
+def collect_syslog(
+    ctx: typer.Context,
+    udp: Annotated[
+        list[str] | None,
+        typer.Option("--udp", help="Listen for UDP syslog on HOST:PORT (repeatable)."),
+    ] = None,
+    tcp: Annotated[
+        list[str] | None,
+        typer.Option("--tcp", help="Listen for TCP syslog on HOST:PORT (repeatable)."),
+    ] = None,
+    department: DepartmentOpt = None,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="host.name for messages that name no host (default: peer IP)."),
+    ] = None,
+    as_json: JsonOpt = False,
+    batch_size: BatchOpt = 2000,
+) -> None:
+    """Receive syslog (RFC 5424 / RFC 3164) over UDP and TCP and ship it until Ctrl-C/SIGTERM.
+
+    TCP framing (newline or RFC 6587 octet counting) is detected per connection.
+    """
+    from collectors.sources.syslog import AddressError, SyslogServer, parse_address
+
+    if not udp and not tcp:
+        raise fail("give at least one --udp or --tcp HOST:PORT")
+    try:
+        udp_addrs = [parse_address(a) for a in udp or []]
+        tcp_addrs = [parse_address(a) for a in tcp or []]
+    except AddressError as exc:
+        raise fail(str(exc)) from None
+    options = build_options(ctx, None, department, host)
+    app_state = state(ctx)
+    store = app_state.store
+    shipper = Shipper(
+        store,
+        dead_letters=DeadLetterFile.in_data_dir(app_state.settings.data_dir),
+        batch_events=batch_size,
+        retry=RetryPolicy(attempts=None),
+    )
+    with stop_on_signals() as stop:
+        server = SyslogServer(shipper, options, udp=udp_addrs, tcp=tcp_addrs, stop=stop)
+        try:
+            server.start()
+        except OSError as exc:
+            raise fail(exc.strerror or str(exc)) from None
+        if not as_json:
+            listening = ", ".join(f"{p} {h}:{port}" for p, h, port in server.bound)
+            err_console.print(f"listening on {listening}; Ctrl-C to stop", markup=False)
+        try:
+            server.run()
+        finally:
+            shipper.close()
+    stats = shipper.stats
+    if as_json:
+        print_json(stats.as_dict())
+    else:
+        print_summary(stats)
+    raise typer.Exit(EXIT_PARTIAL if stats.dead_lettered else EXIT_OK)

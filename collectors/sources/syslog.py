@@ -1,0 +1,435 @@
+"""A syslog server (``soc collect syslog``): RFC 5424 and RFC 3164 over UDP and TCP.
+
+- UDP: one datagram is one message.
+- TCP: framing is detected per connection from its first byte: a digit means RFC 6587
+  octet counting (``LEN SP MSG``), anything else newline-delimited messages ("non-transparent
+  framing"); a trailing unterminated message is taken when the peer closes the connection.
+  Messages longer than ``max_message`` bytes are dead-lettered with a prefix.
+- Parsing: the message goes through the ``syslog`` parser; when its program is one of the
+  authentication programs (sshd, sudo, su, useradd..., CRON; see AUTH_PROGRAMS) it is parsed
+  by the ``auth`` parser instead, so it gets the system.auth actions and fields.
+- Sender: ``log.source.address`` = ``"<ip>:<port>"`` of the peer (as Filebeat's syslog input
+  names it); ``host.name`` comes from the message header, else ``--host``, else the peer IP.
+- Ids: a network message has no file offset, so its id is
+  ``event_id("syslog:<proto>://<listen address>", "<peer>|<receive time ns>|<hash of message>")``.
+  Ids are still deterministic (a batch re-sent after a store error is not doubled) but a
+  datagram that a sender transmits twice is two events.
+
+Network I/O runs in one background thread (selectors); parsing and shipping run in the
+thread that calls ``run``, which also flushes on the shipper's timer (``max_wait``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import queue
+import selectors
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from collectors.parsers import ParseContext, ParseError, get_parser
+from collectors.ship import Shipper
+from collectors.sources.lines import MAX_LINE_BYTES, LineSplitter
+from collectors.sources.logs import IngestOptions
+from soc.ecs import event_id
+
+#: Programs whose messages are parsed as auth.log lines.
+AUTH_PROGRAMS = frozenset(
+    {
+        "sshd",
+        "sudo",
+        "su",
+        "useradd",
+        "groupadd",
+        "usermod",
+        "groupmod",
+        "userdel",
+        "groupdel",
+        "passwd",
+        "gpasswd",
+        "chpasswd",
+        "chage",
+        "cron",
+        "crond",
+        "login",
+        "systemd-logind",
+        "pkexec",
+        "polkitd",
+        "unix_chkpwd",
+    }
+)
+UDP_MAX = 65535
+
+
+class AddressError(ValueError):
+    """A listen address is malformed; the message says which and why."""
+
+
+def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``host:port``, ``[v6]:port`` or ``:port`` -> (host, port); AddressError otherwise."""
+    value = text.strip()
+    host, sep, port_text = value.rpartition(":")
+    if not sep:
+        host, port_text = "", value
+    host = host.strip("[]") or default_host
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise AddressError(f"{text!r}: expected HOST:PORT") from None
+    if not 0 <= port <= 65535:
+        raise AddressError(f"{text!r}: port out of range")
+    return host, port
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message as it arrived."""
+
+    listener: str
+    peer: str
+    received_ns: int
+    data: bytes
+    too_long: int = 0  # full length when ``data`` is only a prefix
+
+
+@dataclass
+class _Conn:
+    peer: str
+    listener: str
+    mode: str | None = None  # "octet" or "newline"
+    buf: bytes = b""
+    splitter: LineSplitter | None = None
+    skip: int = 0  # octet framing: bytes of an over-long message still to discard
+    skip_prefix: bytes = b""
+    skip_total: int = 0
+
+
+@dataclass
+class _Socket:
+    sock: socket.socket
+    proto: str
+    name: str
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _peer_text(addr: Any) -> str:
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass
+class SyslogServer:
+    """Listens on the given UDP and TCP addresses and ships what arrives until ``stop``."""
+
+    shipper: Shipper
+    options: IngestOptions
+    udp: list[tuple[str, int]] = field(default_factory=list)
+    tcp: list[tuple[str, int]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    max_message: int = MAX_LINE_BYTES
+
+    def __post_init__(self) -> None:
+        self._queue: queue.Queue[Received] = queue.Queue(maxsize=200_000)
+        self._sockets: list[_Socket] = []
+        self._thread: threading.Thread | None = None
+        self._parsers: dict[str, tuple[Any, Any, ParseContext]] = {}
+        #: (proto, host, port) of every bound listener, in the order given (ports resolved).
+        self.bound: list[tuple[str, str, int]] = []
+
+    # --- network ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Bind every listener (OSError names the address on failure) and start receiving."""
+        try:
+            for host, port in self.udp:
+                sock = socket.socket(_family(host), socket.SOCK_DGRAM)
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+                self._bind(sock, host, port, "udp")
+            for host, port in self.tcp:
+                sock = socket.socket(_family(host), socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                self._bind(sock, host, port, "tcp")
+                sock.listen(128)
+        except OSError:
+            self.close_sockets()
+            raise
+        self._thread = threading.Thread(target=self._serve, name="syslog-net", daemon=True)
+        self._thread.start()
+
+    def _bind(self, sock: socket.socket, host: str, port: int, proto: str) -> None:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(
+                exc.errno, f"cannot listen on {proto} {host}:{port}: {exc.strerror}"
+            ) from None
+        sock.setblocking(False)
+        bound = sock.getsockname()
+        name = f"{proto}://{_peer_text(bound)}"
+        self.bound.append((proto, bound[0], bound[1]))
+        self._sockets.append(_Socket(sock, proto, name))
+
+    def close_sockets(self) -> None:
+        """Close every listening socket."""
+        for item in self._sockets:
+            item.sock.close()
+        self._sockets.clear()
+
+    def _serve(self) -> None:
+        selector = selectors.DefaultSelector()
+        for item in self._sockets:
+            selector.register(item.sock, selectors.EVENT_READ, item)
+        conns: dict[socket.socket, _Conn] = {}
+        try:
+            while not self.stop.is_set():
+                for key, _ in selector.select(timeout=0.1):
+                    target = key.data
+                    if isinstance(target, _Socket) and target.proto == "udp":
+                        self._recv_udp(target)
+                    elif isinstance(target, _Socket):
+                        try:
+                            conn, addr = target.sock.accept()
+                        except OSError:
+                            continue
+                        conn.setblocking(False)
+                        conns[conn] = _Conn(peer=_peer_text(addr), listener=target.name)
+                        selector.register(conn, selectors.EVENT_READ, conn)
+                    else:
+                        sock = key.fileobj
+                        assert isinstance(sock, socket.socket)
+                        if not self._recv_tcp(sock, conns[sock]):
+                            selector.unregister(sock)
+                            self._close_conn(conns.pop(sock))
+                            sock.close()
+        finally:
+            for sock, conn in conns.items():
+                self._drain_tcp(sock, conn)
+                self._close_conn(conn)
+                sock.close()
+            # Datagrams already queued in the kernel are taken before closing.
+            for item in self._sockets:
+                if item.proto == "udp":
+                    self._recv_udp(item)
+            selector.close()
+            self.close_sockets()
+
+    def _recv_udp(self, item: _Socket) -> None:
+        while True:
+            try:
+                data, addr = item.sock.recvfrom(UDP_MAX)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self._put(Received(item.name, _peer_text(addr), time.time_ns(), data))
+
+    def _recv_tcp(self, sock: socket.socket, conn: _Conn) -> bool:
+        """Read what the connection has; False when the peer closed it."""
+        while True:
+            try:
+                data = sock.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                return False
+            if not data:
+                return False
+            self._frame(conn, data)
+
+    def _drain_tcp(self, sock: socket.socket, conn: _Conn) -> None:
+        try:
+            sock.setblocking(False)
+            self._recv_tcp(sock, conn)
+        except OSError:
+            pass
+
+    def _frame(self, conn: _Conn, data: bytes) -> None:
+        if conn.mode is None:
+            conn.mode = "octet" if data[:1].isdigit() else "newline"
+            if conn.mode == "newline":
+                conn.splitter = LineSplitter(0, self.max_message)
+        now = time.time_ns()
+        if conn.mode == "newline":
+            assert conn.splitter is not None
+            for line in conn.splitter.feed(data):
+                self._put(
+                    Received(
+                        conn.listener,
+                        conn.peer,
+                        now,
+                        line.data,
+                        line.length if line.too_long else 0,
+                    )
+                )
+            return
+        buf = conn.buf + data
+        pos = 0
+        while pos < len(buf):
+            if conn.skip:
+                take = min(conn.skip, len(buf) - pos)
+                conn.skip -= take
+                pos += take
+                if not conn.skip:
+                    self._put(
+                        Received(conn.listener, conn.peer, now, conn.skip_prefix, conn.skip_total)
+                    )
+                continue
+            space = buf.find(b" ", pos, pos + 12)
+            if space < 0:
+                if len(buf) - pos >= 12 or not buf[pos:].isdigit():
+                    # Not octet counting after all: treat the rest as newline framing.
+                    conn.mode = "newline"
+                    conn.splitter = LineSplitter(0, self.max_message)
+                    conn.buf = b""
+                    self._frame(conn, buf[pos:])
+                    return
+                break
+            length_text = buf[pos:space]
+            if not length_text.isdigit():
+                conn.mode = "newline"
+                conn.splitter = LineSplitter(0, self.max_message)
+                conn.buf = b""
+                self._frame(conn, buf[pos:])
+                return
+            length = int(length_text)
+            start = space + 1
+            if length > self.max_message:
+                conn.skip = length
+                conn.skip_total = length
+                conn.skip_prefix = buf[start : start + 4096]
+                pos = start
+                continue
+            if len(buf) - start < length:
+                break
+            self._put(Received(conn.listener, conn.peer, now, buf[start : start + length]))
+            pos = start + length
+            # Some senders put a newline after each counted frame.
+            while pos < len(buf) and buf[pos : pos + 1] in (b"\n", b"\r"):
+                pos += 1
+        conn.buf = buf[pos:]
+
+    def _close_conn(self, conn: _Conn) -> None:
+        now = time.time_ns()
+        if conn.mode == "newline" and conn.splitter is not None:
+            last = conn.splitter.finish()
+            if last is not None:
+                self._put(
+                    Received(
+                        conn.listener,
+                        conn.peer,
+                        now,
+                        last.data,
+                        last.length if last.too_long else 0,
+                    )
+                )
+        elif conn.mode == "octet" and conn.buf.strip():
+            self._put(Received(conn.listener, conn.peer, now, conn.buf[:4096], -len(conn.buf)))
+        elif conn.skip:
+            self._put(Received(conn.listener, conn.peer, now, conn.skip_prefix, conn.skip_total))
+
+    def _put(self, item: Received) -> None:
+        self._queue.put(item)  # blocks while the shipper catches up; the kernel buffers
+
+    # --- parsing and shipping ----------------------------------------------------------------
+    def run(self) -> None:
+        """Ship messages until ``stop`` is set; then take what already arrived, flush, close."""
+        if self._thread is None:
+            self.start()
+        try:
+            while not self.stop.is_set():
+                try:
+                    item = self._queue.get(timeout=0.2)
+                except queue.Empty:
+                    self.shipper.tick()
+                    continue
+                self.handle(item)
+                self.shipper.tick()
+        finally:
+            # Take everything that already arrived (the network thread drains its sockets
+            # when it sees ``stop``), then flush.
+            while True:
+                alive = self._thread is not None and self._thread.is_alive()
+                try:
+                    item = self._queue.get(timeout=0.1) if alive else self._queue.get_nowait()
+                except queue.Empty:
+                    if alive:
+                        continue
+                    break
+                self.handle(item)
+            self.shipper.flush()
+
+    def _parsers_for(self, listener: str) -> tuple[Any, Any, ParseContext]:
+        found = self._parsers.get(listener)
+        if found is None:
+            opts = self.options
+            ctx = ParseContext(
+                source=listener,
+                timezone=opts.timezone,
+                host_name=opts.host_name,
+                department=opts.department,
+                keep_original=opts.keep_original,
+            )
+            found = (get_parser("syslog"), get_parser("auth"), ctx)
+            self._parsers[listener] = found
+            self.shipper.set_format(listener, "syslog")
+        return found
+
+    def handle(self, item: Received) -> None:
+        """Parse one received message and send it (or dead-letter it)."""
+        source = item.listener
+        syslog_parser, auth_parser, ctx = self._parsers_for(source)
+        if item.too_long:
+            reason = (
+                "connection closed inside an octet-counted frame"
+                if item.too_long < 0
+                else f"message longer than {self.max_message} bytes"
+            )
+            self.shipper.reject(
+                source, item.data, reason, position_text=item.peer, length=abs(item.too_long)
+            )
+            return
+        text = item.data.decode("utf-8", errors="replace").rstrip("\r\n\x00")
+        if not text.strip():
+            return
+        try:
+            doc = syslog_parser.parse(text, ctx)
+            program = _program(doc)
+            if program is not None and program.lower() in AUTH_PROGRAMS:
+                doc = auth_parser.parse(text, ctx)
+        except ParseError as exc:
+            self.shipper.reject(
+                source, text, str(exc) or "message does not parse", position_text=item.peer
+            )
+            return
+        except Exception as exc:  # a parser bug must not stop the server
+            self.shipper.reject(
+                source, text, f"parser failed: {type(exc).__name__}: {exc}", position_text=item.peer
+            )
+            return
+        digest = hashlib.blake2b(item.data, digest_size=12).hexdigest()
+        doc["_id"] = event_id(f"syslog:{source}", f"{item.peer}|{item.received_ns}|{digest}")
+        log = doc.get("log")
+        if not isinstance(log, dict):
+            log = doc["log"] = {}
+        log["source"] = {"address": item.peer}
+        host = doc.get("host")
+        if not isinstance(host, dict):
+            host = doc["host"] = {}
+        if not host.get("name"):
+            host["name"] = item.peer.rsplit(":", 1)[0].strip("[]")
+        self.shipper.send(doc, source=source)
+
+
+def _program(doc: dict[str, Any]) -> str | None:
+    process = doc.get("process")
+    if isinstance(process, dict) and isinstance(process.get("name"), str):
+        return process["name"]
+    return None

@@ -1,0 +1,331 @@
+"""Following files (``soc collect files``, ``soc ingest logs --follow``) across rotation and
+restarts.
+
+Every ``poll`` seconds the follower expands its patterns (plain paths, directories, globs;
+``.gz`` files are not followed), reads what each file gained since the last poll, and hands
+complete lines to the shipper with a checkpoint Position (the offset after the line).
+
+- Identity: a followed file is recognised by (device, inode) plus the fingerprint of its first
+  bytes (``fp`` over ``fp_len`` bytes, at most 1 KiB). Both are kept in the checkpoint
+  registry under the key ``file:<fp>``, which is also the identity the event ids are made
+  from. A file first seen shorter than 1 KiB keeps that shorter fingerprint (pinned in the
+  registry before anything is shipped), so its ids do not change as it grows.
+- Restart: a file whose (device, inode) and fingerprint match a registry entry resumes at the
+  entry's offset; one whose fingerprint alone matches (a copy, or a file moved to another
+  file system) resumes there too; anything else starts at the beginning.
+- Rotation by rename: when the path names another inode (or disappears), the old file is kept
+  open and read until it has been quiet for ``linger`` seconds (a writer may still append to
+  it), then closed; the new file at the path is read from its beginning.
+- copytruncate: when a file becomes shorter than what was read, it was truncated: reading
+  restarts at 0 with the new content's fingerprint as the identity.
+- Another path with the same fingerprint as a file already followed (a copy) is skipped.
+
+Lines are never checkpointed before the store acknowledged them (see collectors.ship), so a
+crash at any point re-sends at most one batch, which the deterministic ids make a no-op.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from collectors.checkpoint import CheckpointRegistry
+from collectors.parsers import ParseContext, detect_format, get_parser
+from collectors.ship import Shipper
+from collectors.sources.files import (
+    EVTX_MAGIC,
+    FINGERPRINT_BYTES,
+    GZIP_MAGIC,
+    SAMPLE_BYTES,
+    detection_name,
+    identity_of,
+    sample_lines,
+)
+from collectors.sources.lines import LineSplitter
+from collectors.sources.logs import IngestOptions, LineSink
+
+#: Most bytes read from one file per poll, so that many busy files share the time.
+READ_BUDGET = 8 << 20
+READ_SIZE = 1 << 20
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+@dataclass
+class _Followed:
+    path: str
+    handle: BinaryIO
+    dev: int
+    ino: int
+    key: str
+    fmt: str
+    splitter: LineSplitter
+    sink: LineSink
+    last_data: float = field(default_factory=time.monotonic)
+
+
+class FileFollower:
+    """Follows files matching ``patterns`` into ``shipper`` until ``stop`` is set."""
+
+    def __init__(
+        self,
+        patterns: list[str],
+        shipper: Shipper,
+        registry: CheckpointRegistry,
+        options: IngestOptions,
+        *,
+        poll: float = 0.25,
+        linger: float = 2.0,
+        stop: threading.Event | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        self.patterns = patterns
+        self.shipper = shipper
+        self.registry = registry
+        self.options = options
+        self.poll = poll
+        self.linger = linger
+        self.stop = stop or threading.Event()
+        self.on_bytes = on_bytes
+        self._by_path: dict[str, _Followed] = {}
+        self._retired: list[_Followed] = []
+        self._unknown: set[tuple[int, int]] = set()
+
+    # --- main loop ----------------------------------------------------------------------------
+    def run(self) -> None:
+        """Poll until ``stop`` is set, then flush what was read (checkpointing it) and close."""
+        try:
+            while not self.stop.is_set():
+                self.poll_once()
+                self.shipper.tick()
+                self.stop.wait(self.poll)
+        finally:
+            try:
+                self.shipper.flush()
+            finally:
+                self.close()
+
+    def poll_once(self) -> None:
+        """One round: notice new, rotated and truncated files, and read what they gained."""
+        current = self._expand()
+        for path in list(self._by_path):
+            if path not in current:
+                self._retire(self._by_path.pop(path))
+        for path in current:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            followed = self._by_path.get(path)
+            if followed is not None and (st.st_dev, st.st_ino) != (followed.dev, followed.ino):
+                self._retire(self._by_path.pop(path))
+                followed = None
+            if followed is None:
+                followed = self._open(path)
+                if followed is None:
+                    continue
+                self._by_path[path] = followed
+            self._read(followed)
+        now = time.monotonic()
+        for old in list(self._retired):
+            got = self._read(old)
+            if not got and now - old.last_data >= self.linger:
+                self._finish(old)
+                self._retired.remove(old)
+
+    def close(self) -> None:
+        """Close every open file (without reading further)."""
+        for followed in [*self._by_path.values(), *self._retired]:
+            followed.handle.close()
+        self._by_path.clear()
+        self._retired.clear()
+
+    # --- files --------------------------------------------------------------------------------
+    def _expand(self) -> list[str]:
+        found: list[str] = []
+        seen: set[str] = set()
+        for pattern in self.patterns:
+            path = Path(pattern).expanduser()
+            if path.is_dir():
+                candidates = sorted(
+                    str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+                )
+            elif any(ch in pattern for ch in "*?["):
+                candidates = sorted(
+                    p for p in glob.glob(os.path.expanduser(pattern), recursive=True)
+                )
+            else:
+                candidates = [str(path)] if path.is_file() else []
+            for candidate in candidates:
+                if candidate.endswith(".gz") or candidate in seen or not os.path.isfile(candidate):
+                    continue
+                seen.add(candidate)
+                found.append(candidate)
+        return found
+
+    def _open(self, path: str) -> _Followed | None:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - kept open while followed
+        except OSError:
+            return None
+        try:
+            st = os.fstat(handle.fileno())
+            head = handle.read(SAMPLE_BYTES)
+        except OSError:
+            handle.close()
+            return None
+        if (
+            not head
+            or head[:2] == GZIP_MAGIC
+            or head.startswith(EVTX_MAGIC)
+            or (st.st_dev, st.st_ino) in self._unknown
+        ):
+            handle.close()
+            return None
+        key, entry = self._match(head, st)
+        if key is None:
+            fmt = self._detect(path, head)
+            if fmt is None:
+                if len(head) >= SAMPLE_BYTES:
+                    self._unknown.add((st.st_dev, st.st_ino))
+                    self.shipper.reject(path, head[:4096], "unknown format")
+                handle.close()
+                return None
+            fp_len = min(len(head), FINGERPRINT_BYTES)
+            fp = _hash(head[:fp_len])
+            key = identity_of(fp)
+            if any(f.key == key for f in (*self._by_path.values(), *self._retired)):
+                handle.close()  # a copy of a file already followed
+                return None
+            entry = {"fp": fp, "fp_len": fp_len, "offset": 0, "format": fmt}
+        elif any(f.key == key for f in (*self._by_path.values(), *self._retired)):
+            handle.close()
+            return None
+        entry.update({"path": str(Path(path).resolve()), "dev": st.st_dev, "ino": st.st_ino})
+        # Pin the identity before anything of this file is shipped.
+        self.registry.set(key, entry)
+        self.registry.save()
+        offset = int(entry.get("offset", 0))
+        fmt = str(entry.get("format") or self.options.format or "syslog")
+        handle.seek(offset)
+        self.shipper.set_format(path, fmt)
+        opts = self.options
+        ctx = ParseContext(
+            source=path,
+            timezone=opts.timezone,
+            host_name=opts.host_name,
+            department=opts.department,
+            keep_original=opts.keep_original,
+        )
+        sink = LineSink(
+            self.shipper,
+            source=path,
+            identity=key,
+            parser=get_parser(fmt),
+            ctx=ctx,
+            max_line=opts.max_line,
+            file_path=str(Path(path).resolve()),
+            position_key=key,
+        )
+        return _Followed(
+            path=path,
+            handle=handle,
+            dev=st.st_dev,
+            ino=st.st_ino,
+            key=key,
+            fmt=fmt,
+            splitter=LineSplitter(offset, opts.max_line),
+            sink=sink,
+        )
+
+    def _match(self, head: bytes, st: os.stat_result) -> tuple[str | None, dict]:
+        """The registry entry of this file: same inode and fingerprint first, then the same
+        fingerprint anywhere (a copy or a move)."""
+        by_fp: tuple[str, dict] | None = None
+        for key, entry in self.registry.items():
+            fp_len = entry.get("fp_len")
+            fp = entry.get("fp")
+            if not isinstance(fp_len, int) or not isinstance(fp, str) or len(head) < fp_len:
+                continue
+            if _hash(head[:fp_len]) != fp:
+                continue
+            if int(entry.get("offset", 0)) > st.st_size + 1:  # +1: unterminated last line
+                continue  # same start but shorter than what was read: truncated and rewritten
+            if entry.get("dev") == st.st_dev and entry.get("ino") == st.st_ino:
+                return key, entry
+            if by_fp is None:
+                by_fp = (key, entry)
+        if by_fp is not None:
+            return by_fp
+        return None, {}
+
+    def _detect(self, path: str, head: bytes) -> str | None:
+        if self.options.format:
+            return self.options.format
+        try:
+            return detect_format(sample_lines(head, len(head) < SAMPLE_BYTES), detection_name(path))
+        except Exception:
+            return None
+
+    def _read(self, followed: _Followed) -> bool:
+        """Read what the file gained; returns whether anything was read."""
+        handle = followed.handle
+        try:
+            size = os.fstat(handle.fileno()).st_size
+        except OSError:
+            return False
+        position = handle.tell()
+        if size < position:
+            self._truncated(followed)
+            return True
+        got = False
+        budget = READ_BUDGET
+        while budget > 0:
+            try:
+                chunk = handle.read(min(READ_SIZE, budget))
+            except OSError:
+                break
+            if not chunk:
+                break
+            got = True
+            budget -= len(chunk)
+            if self.on_bytes is not None:
+                self.on_bytes(len(chunk))
+            followed.sink.handle(followed.splitter.feed(chunk))
+        if got:
+            followed.last_data = time.monotonic()
+        return got
+
+    def _truncated(self, followed: _Followed) -> None:
+        """copytruncate: the content was replaced; start over with a new identity."""
+        path = followed.path
+        followed.handle.close()
+        if self._by_path.get(path) is followed:
+            del self._by_path[path]
+            fresh = self._open(path)
+            if fresh is not None:
+                self._by_path[path] = fresh
+                self._read(fresh)
+        elif followed in self._retired:
+            self._retired.remove(followed)
+
+    def _retire(self, followed: _Followed) -> None:
+        """The path now names another file (or none): keep reading the old one a while."""
+        self._read(followed)
+        self._retired.append(followed)
+
+    def _finish(self, followed: _Followed) -> None:
+        """Close a rotated-away file after shipping its unterminated last line, if any."""
+        last = followed.splitter.finish()
+        if last is not None:
+            followed.sink.handle([last])
+        followed.handle.close()
