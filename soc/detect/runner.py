@@ -160,11 +160,15 @@ def iter_hits(
     start: datetime | None,
     end: datetime | None,
     counter: _Counter | None = None,
+    scope: Mapping[str, Any] | None = None,
 ) -> Iterator[Hit]:
-    """Every event matching ``query`` in ``[start, end)``, oldest first, page by page."""
+    """Every event matching ``query`` (and the exact-match ``scope`` filters) in
+    ``[start, end)``, oldest first, page by page."""
     after: tuple[Any, ...] | None = None
     while True:
-        page = store.search(query, start=start, end=end, size=PAGE_SIZE, after=after)
+        page = store.search(
+            query, filters=scope, start=start, end=end, size=PAGE_SIZE, after=after
+        )
         if counter is not None:
             counter.calls += 1
         yield from page.hits
@@ -202,14 +206,19 @@ def suppression_of(loaded: LoadedRule) -> Suppression | None:
 class _Emitter:
     """Creates alerts in the store, applying suppression, and tallies the outcome."""
 
-    def __init__(self, store: Store, summary: DetectionSummary, now: datetime) -> None:
+    def __init__(
+        self, store: Store, summary: DetectionSummary, now: datetime, *, enabled: bool = True
+    ) -> None:
         self.store = store
         self.summary = summary
         self.created = ecs.format_timestamp(now)
+        self.enabled = enabled
 
     def emit(
         self, compiled: CompiledRule, alert: Alert, outcome: RuleOutcome, key_doc: Mapping[str, Any]
     ) -> None:
+        if not self.enabled:
+            return
         suppression = suppression_of(compiled.loaded)
         state_id = None
         if suppression is not None:
@@ -266,10 +275,11 @@ def _run_single(
     emitter: _Emitter,
     outcome: RuleOutcome,
     counter: _Counter,
+    scope: Mapping[str, Any] | None = None,
 ) -> None:
     assert compiled.query is not None
     meta = _meta(compiled.loaded)
-    for hit in iter_hits(store, compiled.query, since, until, counter):
+    for hit in iter_hits(store, compiled.query, since, until, counter, scope):
         outcome.matches += 1
         if not compiled.loaded.standalone:
             continue
@@ -301,6 +311,7 @@ def _run_correlation(
     emitter: _Emitter,
     outcome: RuleOutcome,
     counter: _Counter,
+    scope: Mapping[str, Any] | None = None,
 ) -> None:
     corr = compiled.loaded.rule
     assert isinstance(corr, SigmaCorrelationRule)
@@ -311,7 +322,7 @@ def _run_correlation(
     seen: set[tuple[int, str]] = set()
     for index, base in enumerate(compiled.bases):
         assert base.query is not None
-        for hit in iter_hits(store, base.query, fetch_from, until, counter):
+        for hit in iter_hits(store, base.query, fetch_from, until, counter, scope):
             moment = event_time(hit.source)
             if moment is None or (index, hit.id) in seen:
                 continue
@@ -356,19 +367,23 @@ def run_rule(
     summary: DetectionSummary,
     *,
     now: datetime | None = None,
+    scope: Mapping[str, Any] | None = None,
+    store_alerts: bool = True,
 ) -> RuleOutcome:
     """Run one compiled rule over ``[since, until)`` and store its alerts; a query the store
-    rejects is recorded in the outcome (and summary.failed) with the store's message."""
+    rejects is recorded in the outcome (and summary.failed) with the store's message.
+    ``scope`` adds exact-match filters (rule tests use it to isolate their cases);
+    ``store_alerts=False`` only counts matches."""
     ensure_sql_functions(store)
     outcome = RuleOutcome(compiled.id, compiled.title)
-    emitter = _Emitter(store, summary, now or ecs.utc_now())
+    emitter = _Emitter(store, summary, now or ecs.utc_now(), enabled=store_alerts)
     counter = _Counter()
     started = time.perf_counter()
     try:
         if compiled.bases:
-            _run_correlation(store, compiled, since, until, emitter, outcome, counter)
+            _run_correlation(store, compiled, since, until, emitter, outcome, counter, scope)
         else:
-            _run_single(store, compiled, since, until, emitter, outcome, counter)
+            _run_single(store, compiled, since, until, emitter, outcome, counter, scope)
     except QueryError as exc:
         outcome.error = str(exc)
     except StoreError as exc:
