@@ -89,6 +89,46 @@ def offset_to_utc(
     return format_utc(naive - timedelta(seconds=offset_seconds))
 
 
+_PREFIXES: dict[tuple[object, ...], str] = {}
+
+
+def utc_minute_prefix(
+    y: int, mo: int, d: int, hh: int, mm: int, zone: ZoneInfo | None, offset: int = 0
+) -> str:
+    """ "YYYY-MM-DDTHH:MM:" in UTC of a local minute (in ``zone``, else at ``offset`` s), cached.
+
+    Callers append "SS.ffffffZ": the seconds of a time never change under a UTC offset that is
+    a whole number of minutes (every zone in use since 1972). ParseError for invalid dates.
+    """
+    key = (y, mo, d, hh, mm, zone, offset)
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        try:
+            naive = datetime(y, mo, d, hh, mm)
+        except ValueError as err:
+            raise ParseError(f"invalid date or time ({err})") from None
+        off = utc_offset(zone, y, mo, d, hh) if zone is not None else offset
+        if off % 60:
+            raise ParseError("UTC offset with seconds is not supported")
+        utc = naive - timedelta(seconds=off)
+        prefix = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        if len(_PREFIXES) > _CACHE_LIMIT:
+            _PREFIXES.clear()
+        _PREFIXES[key] = prefix
+    return prefix
+
+
+def seconds_suffix(ss: str, frac: str | None) -> str:
+    """ "SS.ffffffZ" from two-digit seconds and an optional fraction; ParseError if invalid."""
+    if ss > "60" or len(ss) != 2:
+        raise ParseError(f"invalid seconds {ss!r}")
+    if ss == "60":
+        ss = "59"
+    if not frac:
+        return ss + ".000000Z"
+    return f"{ss}.{frac[:6].ljust(6, '0')}Z"
+
+
 def parse_offset(text: str) -> int:
     """Seconds east of UTC for "+0700", "+07:00", "-05", "Z" or "UTC"; ParseError otherwise."""
     t = text.strip()
@@ -246,15 +286,16 @@ def new_event(
 
 def add_related(doc: dict[str, Any], ips: list[str | None], users: list[str | None]) -> None:
     """Set related.ip / related.user from the non-empty values, without duplicates."""
+    ip_list = [ip for ip in ips if ip]
+    user_list = [u for u in users if u]
+    if not ip_list and not user_list:
+        return
     related: dict[str, list[str]] = {}
-    ip_list = [ip for ip in dict.fromkeys(ips) if ip]
     if ip_list:
-        related["ip"] = ip_list
-    user_list = [u for u in dict.fromkeys(users) if u]
+        related["ip"] = ip_list if len(ip_list) == 1 else list(dict.fromkeys(ip_list))
     if user_list:
-        related["user"] = user_list
-    if related:
-        doc["related"] = related
+        related["user"] = user_list if len(user_list) == 1 else list(dict.fromkeys(user_list))
+    doc["related"] = related
 
 
 def set_host(doc: dict[str, Any], name: str | None) -> None:

@@ -21,10 +21,10 @@ from collectors.parsers._common import (
     add_related,
     check_line,
     clean_ip,
-    local_to_utc,
     new_event,
-    offset_to_utc,
     parse_offset,
+    seconds_suffix,
+    utc_minute_prefix,
 )
 from collectors.parsers.base import ParseContext, ParseError
 
@@ -55,7 +55,7 @@ class AccessParser:
     module = "apache"
 
     def __init__(self) -> None:
-        self._ts_cache: dict[tuple[str, ...], str] = {}
+        self._ts_cache: dict[tuple[object, ...], str] = {}
 
     def sniff(self, line: str) -> bool:
         """True for a line with the access-log shape (client ... [time] "request")."""
@@ -124,23 +124,21 @@ class AccessParser:
         tz: str | None,
         ctx: ParseContext,
     ) -> str:
-        key = (day, mon, year, hh, mm, ss, frac or "", tz or "", str(ctx.timezone))
-        ts = self._ts_cache.get(key)
-        if ts is not None:
-            return ts
-        month = MONTHS.get(mon)
-        if month is None:
-            raise ParseError(f"unknown month {mon!r}")
-        us = int(frac[:6].ljust(6, "0")) if frac else 0
-        y, d, h, mi, s = int(year), int(day), int(hh), int(mm), int(ss)
-        if tz:
-            ts = offset_to_utc(y, month, d, h, mi, s, us, parse_offset(tz))
-        else:
-            ts = local_to_utc(ctx.timezone, y, month, d, h, mi, s, us)
-        if len(self._ts_cache) > 4096:
-            self._ts_cache.clear()
-        self._ts_cache[key] = ts
-        return ts
+        key = (day, mon, year, hh, mm, tz, ctx.timezone)
+        prefix = self._ts_cache.get(key)
+        if prefix is None:
+            month = MONTHS.get(mon)
+            if month is None:
+                raise ParseError(f"unknown month {mon!r}")
+            y, d, h, mi = int(year), int(day), int(hh), int(mm)
+            if tz:
+                prefix = utc_minute_prefix(y, month, d, h, mi, None, parse_offset(tz))
+            else:
+                prefix = utc_minute_prefix(y, month, d, h, mi, ctx.timezone)
+            if len(self._ts_cache) > 4096:
+                self._ts_cache.clear()
+            self._ts_cache[key] = prefix
+        return prefix + seconds_suffix(ss, frac)
 
     def _request(
         self, request: str, doc: dict[str, Any], http: dict[str, Any], req: dict[str, Any]

@@ -18,9 +18,10 @@ from collectors.parsers._common import (
     YearTracker,
     check_line,
     iso_to_utc,
-    local_to_utc,
     new_event,
+    seconds_suffix,
     set_host,
+    utc_minute_prefix,
 )
 from collectors.parsers.base import ParseContext, ParseError
 
@@ -133,7 +134,6 @@ class HeaderReader:
 
     def __init__(self) -> None:
         self.years = YearTracker()
-        self._ts_cache: dict[tuple[Any, ...], str] = {}
 
     def read(self, line: str, ctx: ParseContext) -> SyslogHeader:
         """The header of ``line`` (already length-checked); ParseError when it has none."""
@@ -144,14 +144,9 @@ class HeaderReader:
             day = int(day_s)
             year_s = year_a or year_b
             year = int(year_s) if year_s else self.years.year_for(month, day, ctx)
-            key = (year, month, day, hh, mm, ss, frac, ctx.timezone)
-            ts = self._ts_cache.get(key)
-            if ts is None:
-                us = int(frac.ljust(6, "0")) if frac else 0
-                ts = local_to_utc(ctx.timezone, year, month, day, int(hh), int(mm), int(ss), us)
-                if len(self._ts_cache) > 4096:
-                    self._ts_cache.clear()
-                self._ts_cache[key] = ts
+            ts = utc_minute_prefix(
+                year, month, day, int(hh), int(mm), ctx.timezone
+            ) + seconds_suffix(ss, frac)
             host, program, pid, message = _split_tag(rest, True)
             return SyslogHeader(ts, host, program, pid, message, _pri(pri_s))
         m = _ISO.match(line)
