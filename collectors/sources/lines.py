@@ -62,6 +62,11 @@ class LineSplitter:
         """Bytes of an unfinished line seen so far."""
         return self._skip_len if self._skipping else len(self._buf)
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of the unfinished line actually kept in memory (bounded by the limit)."""
+        return len(self._buf) + len(self._skip_prefix)
+
     def feed(self, chunk: bytes) -> list[Line]:
         """The lines completed by ``chunk``, in order."""
         out: list[Line] = []
