@@ -242,7 +242,8 @@ def _method(text: str) -> str:
     return text
 
 
-def _pam_kv(text: str, r: _Result) -> None:
+def _pam_kv(text: str, r: _Result, service: str = "") -> None:
+    """rhost= -> source.ip; user= -> user.name (for su: the target, the caller is ruser)."""
     kv = dict(_PAM_KV.findall(text))
     rhost = kv.get("rhost")
     if rhost:
@@ -250,11 +251,12 @@ def _pam_kv(text: str, r: _Result) -> None:
             r.src_ip = rhost
         else:
             r.extra.setdefault("pam", {})["rhost"] = rhost
-    user = kv.get("user") or kv.get("ruser")
-    if user:
-        r.user = user
-    if kv.get("uid"):
-        r.user_id = kv["uid"]
+    user = kv.get("user")
+    caller = kv.get("ruser") or kv.get("logname")
+    if service == "su" and caller:
+        r.user, r.target = caller, user
+    elif user or caller:
+        r.user = user or caller
 
 
 def _pam(msg: str, r: _Result) -> bool:
@@ -270,7 +272,7 @@ def _pam(msg: str, r: _Result) -> bool:
             r.action = "sudo_auth_failure"
         elif service == "su":
             r.action = "su_failure"
-        _pam_kv(text, r)
+        _pam_kv(text, r, service)
         return True
     if text.startswith("session "):
         s = _PAM_SESSION.match(text)

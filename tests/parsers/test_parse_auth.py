@@ -6,6 +6,7 @@ import pytest
 from parser_helpers import by_action, ctx, parse_all
 
 from collectors.parsers import ParseError, get_parser
+from soc.ecs import flatten
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +128,61 @@ def test_user_names_with_odd_characters() -> None:
 def test_a_line_without_syslog_header_is_a_parse_error() -> None:
     with pytest.raises(ParseError, match="no syslog header"):
         get_parser("auth").parse("Failed password for root from 1.2.3.4 port 5 ssh2", ctx())
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "usermod[5]: change user 'bob' shell from '/bin/sh' to '/bin/bash'",
+            {"event.action": "user_modified", "user.name": "bob"},
+        ),
+        (
+            "su[5]: (to root) alice on pts/0",
+            {"event.action": "su_session", "user.name": "alice", "user.target.name": "root"},
+        ),
+        (
+            "su[5]: FAILED SU (to root) mallory on pts/1",
+            {"event.action": "su_failure", "user.name": "mallory", "event.outcome": "failure"},
+        ),
+        (
+            "su[5]: pam_unix(su:auth): authentication failure; logname=alice uid=1000 euid=0"
+            " tty=/dev/pts/0 ruser=alice rhost=  user=root",
+            {"event.action": "su_failure", "user.name": "alice", "user.target.name": "root"},
+        ),
+        (
+            "sudo: pam_unix(sudo:auth): authentication failure; logname=bob uid=1001 euid=0"
+            " tty=/dev/pts/1 ruser=bob rhost=  user=bob",
+            {"event.action": "sudo_auth_failure", "user.name": "bob"},
+        ),
+        (
+            "sudo:      bob : user NOT in sudoers ; TTY=pts/1 ; PWD=/home/bob ; USER=root ;"
+            " COMMAND=/bin/sh",
+            {"event.action": "sudo_command", "event.outcome": "failure", "user.name": "bob"},
+        ),
+        (
+            "sshd[12]: Disconnecting invalid user admin 1.2.3.4 port 22: Too many authentication"
+            " failures [preauth]",
+            {"event.action": "ssh_disconnect", "user.name": "admin", "source.port": 22},
+        ),
+        (
+            "groupadd[1]: group added to /etc/group: name=ops, GID=1010",
+            {"event.action": "group_created", "group.name": "ops", "group.id": "1010"},
+        ),
+        (
+            'chpasswd[9]: pam_unix(chpasswd:chauthtok): user "ghost" does not exist in /etc/passwd',
+            {"event.action": "password_changed", "event.outcome": "failure", "user.name": "ghost"},
+        ),
+    ],
+)
+def test_more_auth_messages(message: str, expected: dict) -> None:
+    doc = flatten(get_parser("auth").parse(f"Nov 21 08:00:00 h {message}", ctx()))
+    assert {k: doc.get(k) for k in expected} == expected
+
+
+def test_line_without_host_name() -> None:
+    doc = get_parser("auth").parse(
+        "Nov 21 08:00:00 sshd[12]: Accepted password for x from 1.2.3.4 port 1 ssh2", ctx()
+    )
+    assert doc["event"]["action"] == "ssh_login" and doc["user"]["name"] == "x"
+    assert "host" not in doc
