@@ -488,9 +488,11 @@ def test_wrong_credentials_are_one_line_with_the_password_masked(
 def test_a_forbidden_api_key_is_one_line(stub_factory: Callable[..., StubServer]) -> None:
     refusal = {"error": {"type": "security_exception", "reason": "action denied"}, "status": 403}
     stub = stub_factory(lambda method, path: (403, refusal))
-    with pytest.raises(StoreUnavailable, match=r"403.*action denied"):
-        ElasticStore(stub.url, api_key="c29jOnNlY3JldA==")
-    assert stub.seen[-1].headers["authorization"] == "ApiKey c29jOnNlY3JldA=="
+    # the base64 form and the "id:key" form send the same header
+    for api_key in ("c29jOnNlY3JldA==", "soc:secret"):
+        with pytest.raises(StoreUnavailable, match=r"403.*action denied"):
+            ElasticStore(stub.url, api_key=api_key)
+        assert stub.seen[-1].headers["authorization"] == "ApiKey c29jOnNlY3JldA=="
 
 
 def test_elasticsearch_of_the_client_major_gets_vendor_json_others_plain() -> None:
@@ -570,3 +572,43 @@ def test_tls_with_a_ca_file_and_without_it(
     unverified = ElasticStore(stub.url, verify_certs=False)
     assert unverified.identity.version.startswith(str(CLIENT_MAJOR))
     unverified.close()
+
+
+def test_servers_without_composable_templates_get_a_legacy_template(
+    stub_factory: Callable[..., StubServer],
+) -> None:
+    created = {"items": [{"create": {"_id": event(1)["_id"], "status": 201}}], "errors": False}
+
+    def respond(method: str, path: str) -> tuple[int, Any]:
+        if path == "/":
+            return 200, ROOT_BODY
+        if path.startswith("/_index_template"):
+            return 400, {"error": "no handler found for uri [/_index_template/soc-events]"}
+        if path.startswith("/_template/soc-events"):
+            return 200, {"acknowledged": True}
+        if path.startswith("/_bulk"):
+            return 200, created
+        return 404, {"error": {"type": "not_found", "reason": path}}
+
+    stub = stub_factory(respond)
+    store = ElasticStore(stub.url)
+    assert store.write_events([event(1)]).stored == 1
+    installs = [s.path for s in stub.seen if s.method == "PUT" and "template" in s.path]
+    assert installs == ["/_template/soc-events"]
+
+
+def test_an_older_template_version_is_replaced(store: ElasticStore, es_url: str) -> None:
+    old = {"index_patterns": ["soc-events-*"], "version": 0, "template": {}}
+    request = urllib.request.Request(
+        f"{es_url}/_index_template/soc-events",
+        data=json.dumps(old).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+    store.write_events([event(1)])
+    (template,) = http_json(f"{es_url}/_index_template/soc-events")["index_templates"]
+    assert template["index_template"]["version"] >= 1
+    mapping = http_json(f"{es_url}/soc-events/_mapping")
+    (index_mapping,) = mapping.values()
+    assert index_mapping["mappings"]["properties"]["source"]["properties"]["ip"]["type"] == "ip"

@@ -189,6 +189,8 @@ class ElasticStore:
         self.retry_base_seconds = retry_base_seconds
         self._template_ready = False
         self._record_indices: set[str] = set()
+        #: record indices this store wrote to since it last refreshed them
+        self._unrefreshed: set[str] = set()
         clean_url, url_user, url_password = _strip_credentials(url)
         username = username or url_user
         password = password if password is not None else url_password
@@ -199,7 +201,8 @@ class ElasticStore:
             "retry_on_timeout": False,
         }
         if api_key:
-            options["api_key"] = api_key
+            # "id:key" as shown by Kibana, or the base64 form (which never contains ":")
+            options["api_key"] = tuple(api_key.split(":", 1)) if ":" in api_key else api_key
         elif username:
             options["basic_auth"] = (username, password or "")
         if clean_url.startswith("https"):
@@ -700,8 +703,8 @@ class ElasticStore:
         return {k: v for k, v in source.items() if k != RECORD_ID_FIELD}
 
     def put_record(self, kind: RecordKind, record_id: str, record: Mapping[str, Any]) -> bool:
-        """Create a record (visible to reads at once); False, changing nothing, if the id
-        exists."""
+        """Create a record; False, changing nothing, if the id exists. get_record sees it at
+        once (GET is real-time); this store's list_records refreshes the index first."""
         index = self._ensure_record_index(kind)
         try:
             self._call(
@@ -710,13 +713,13 @@ class ElasticStore:
                     index=index,
                     id=record_id,
                     document=self._record_body(record_id, record),
-                    refresh="wait_for",
                 ),
             )
         except ConflictError:
             return False
         except ApiError as exc:
             raise self._record_error(kind, record_id, exc) from None
+        self._unrefreshed.add(index)
         return True
 
     def _record_error(self, kind: str, record_id: str, exc: ApiError) -> StoreError:
@@ -767,13 +770,13 @@ class ElasticStore:
                         document=self._record_body(record_id, merged),
                         if_seq_no=raw["_seq_no"],
                         if_primary_term=raw["_primary_term"],
-                        refresh="wait_for",
                     ),
                 )
             except ConflictError:
                 continue  # someone else changed it in between: merge again
             except ApiError as exc:
                 raise self._record_error(kind, record_id, exc) from None
+            self._unrefreshed.add(index)
             return merged
         raise StoreError(
             f"Elasticsearch at {self.display_url}: {kind} record {record_id!r} keeps changing "
@@ -781,7 +784,8 @@ class ElasticStore:
         )
 
     def upsert_record(self, kind: RecordKind, record_id: str, record: Mapping[str, Any]) -> None:
-        """Create or replace a record (visible to reads at once)."""
+        """Create or replace a record (visible to this store's reads at once, like
+        put_record)."""
         index = self._ensure_record_index(kind)
         try:
             self._call(
@@ -790,11 +794,20 @@ class ElasticStore:
                     index=index,
                     id=record_id,
                     document=self._record_body(record_id, record),
-                    refresh="wait_for",
                 ),
             )
         except ApiError as exc:
             raise self._record_error(kind, record_id, exc) from None
+        self._unrefreshed.add(index)
+
+    def _refresh_records(self, index: str) -> None:
+        """Make this store's own record writes visible to searches of ``index``."""
+        if index in self._unrefreshed:
+            self._request(
+                f"refreshing {index}",
+                lambda: self._client.indices.refresh(index=index, ignore_unavailable=True),
+            )
+            self._unrefreshed.discard(index)
 
     def list_records(
         self,
@@ -834,6 +847,7 @@ class ElasticStore:
             )
         sort.append({RECORD_ID_FIELD: {"order": order}})
         query = {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
+        self._refresh_records(index)
         records: list[dict[str, Any]] = []
         after: list[Any] | None = None
         while limit is None or len(records) < limit:
@@ -873,8 +887,10 @@ class ElasticStore:
                 index=indices, ignore_unavailable=True, allow_no_indices=True
             ),
         )
+        self._unrefreshed.clear()
 
     def _record_count(self, kind: RecordKind) -> int:
+        self._refresh_records(self._record_index(kind))
         response = self._request(
             f"counting {kind}",
             lambda: self._client.count(
