@@ -1,0 +1,153 @@
+"""Report charts drawn with matplotlib (Agg backend) as PNG bytes.
+
+Labels come from the message catalogue; text from logs (rule names, technique ids) is drawn
+as plain text (``usetex`` off, mathtext disabled per label), never interpreted. The font is
+DejaVu Sans, which matplotlib ships and which covers Vietnamese diacritics.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from soc.i18n import format_day, format_number, t
+from soc.report.data import LEVELS, AttackCell, DayPoint
+
+#: Colours of alert levels, least to most severe.
+LEVEL_COLOURS = {
+    "informational": "#8fa3b8",
+    "low": "#4c9f70",
+    "medium": "#e0a526",
+    "high": "#e0662b",
+    "critical": "#b3202a",
+}
+_BLUE = "#1f5f99"
+_DPI = 130
+
+
+def _style() -> None:
+    plt.rcParams.update(
+        {
+            "font.family": "DejaVu Sans",
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "text.usetex": False,
+            "svg.fonttype": "none",
+        }
+    )
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _plain(text: str) -> str:
+    """Text shown literally by matplotlib (no mathtext between dollar signs)."""
+    return text.replace("$", r"\$")
+
+
+def daily_chart(days: Sequence[DayPoint], lang: str) -> bytes:
+    """Events per day (top) and alerts per day (bottom), as a PNG."""
+    _style()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 4.2), sharex=True)
+    xs = list(range(len(days)))
+    top.bar(xs, [d.events for d in days], color=_BLUE, width=0.8)
+    top.set_title(t("chart.events_per_day", lang), loc="left", fontsize=10)
+    bottom.bar(xs, [d.alerts for d in days], color=LEVEL_COLOURS["high"], width=0.8)
+    bottom.set_title(t("chart.alerts_per_day", lang), loc="left", fontsize=10)
+    for axis in (top, bottom):
+        axis.yaxis.set_major_formatter(
+            matplotlib.ticker.FuncFormatter(lambda v, _pos: format_number(v, lang))
+        )
+        axis.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=4, integer=True))
+        axis.grid(axis="y", color="#dddddd", linewidth=0.6)
+        axis.set_axisbelow(True)
+    step = max(1, len(days) // 12)
+    bottom.set_xticks(xs[::step])
+    bottom.set_xticklabels([format_day(d.day, lang) for d in days][::step], rotation=0)
+    bottom.set_xlim(-0.6, max(len(days) - 0.4, 0.6))
+    fig.tight_layout()
+    return _png(fig)
+
+
+def severity_chart(by_level: Mapping[str, int], lang: str) -> bytes:
+    """Alerts per level, most severe on top, as a PNG."""
+    _style()
+    levels = list(reversed(LEVELS))
+    counts = [by_level.get(level, 0) for level in levels]
+    fig, axis = plt.subplots(figsize=(5, 2.4))
+    ys = list(range(len(levels)))
+    axis.barh(ys, counts, color=[LEVEL_COLOURS[lv] for lv in levels])
+    axis.set_yticks(ys)
+    axis.set_yticklabels([t(f"level.{lv}", lang) for lv in levels])
+    axis.invert_yaxis()
+    axis.set_title(t("chart.alerts_by_level", lang), loc="left", fontsize=10)
+    peak = max(counts) if counts else 0
+    for y, n in zip(ys, counts, strict=True):
+        axis.text(n + max(peak, 1) * 0.01, y, format_number(n, lang), va="center", fontsize=8)
+    axis.set_xlim(0, max(peak, 1) * 1.15)
+    axis.xaxis.set_visible(False)
+    axis.spines["bottom"].set_visible(False)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def attack_heatmap(cells: Sequence[AttackCell], lang: str) -> bytes:
+    """ATT&CK tactics as columns (kill-chain order), their observed techniques stacked below,
+    each cell coloured by its alert count, as a PNG."""
+    _style()
+    tactics: list[str] = []
+    for cell in cells:
+        if cell.tactic not in tactics:
+            tactics.append(cell.tactic)
+    columns = {tac: [c for c in cells if c.tactic == tac] for tac in tactics}
+    rows = max((len(v) for v in columns.values()), default=1)
+    peak = max((c.count for c in cells), default=1)
+    cmap = matplotlib.colormaps["YlOrRd"]
+    width = max(4.0, 1.45 * len(tactics))
+    fig, axis = plt.subplots(figsize=(width, 0.55 * rows + 0.9))
+    for x, tactic in enumerate(tactics):
+        axis.text(
+            x + 0.5,
+            -0.15,
+            _plain(t(f"tactic.{tactic}", lang)),
+            ha="center",
+            va="bottom",
+            fontsize=7.5,
+            fontweight="bold",
+            wrap=True,
+        )
+        for y, cell in enumerate(columns[tactic]):
+            share = 0.25 + 0.75 * cell.count / peak
+            axis.add_patch(
+                matplotlib.patches.Rectangle(
+                    (x + 0.04, y + 0.06), 0.92, 0.88, color=cmap(share), linewidth=0
+                )
+            )
+            label = cell.technique or "—"
+            axis.text(
+                x + 0.5,
+                y + 0.5,
+                _plain(f"{label}\n{format_number(cell.count, lang)}"),
+                ha="center",
+                va="center",
+                fontsize=7.5,
+                color="white" if share > 0.7 else "black",
+            )
+    axis.set_xlim(0, max(len(tactics), 1))
+    axis.set_ylim(rows, -0.7)
+    axis.axis("off")
+    axis.set_title(t("chart.attack", lang), loc="left", fontsize=10)
+    fig.tight_layout()
+    return _png(fig)

@@ -1,0 +1,691 @@
+"""The numbers of a report, gathered from a store through the Store protocol only.
+
+A period report covers ``start <= time < end`` (aware datetimes; the CLI turns calendar days
+of the configured zone into these bounds). What belongs to the period:
+- events by their ``@timestamp``;
+- alerts by ``first_seen`` (when the activity happened; ``created`` when it is missing);
+- cases opened / closed by ``opened_at`` / ``closed_at``;
+- MTTD over the period's alerts (created - first_seen); MTTR over the period's alerts that
+  are closed (closed_at - created); true/false-positive rates over the period's closed alerts
+  with a resolution.
+
+Alert records are read in both shapes in use: the detector's (``rule_id``, ``rule_title``,
+``level``, ``tags``, ``count``) and the nested one of the records schema (``rule: {id, title,
+level, tags}``, ``event_count``); see :class:`AlertView`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from soc import ecs
+from soc.report.attack import UNKNOWN_TACTIC, tactic_order, tactics_of, techniques_of
+from soc.store.base import Store
+
+#: Alert levels from least to most severe.
+LEVELS = ("informational", "low", "medium", "high", "critical")
+#: Alert lifecycle states in display order.
+ALERT_STATUSES = ("new", "in_progress", "escalated", "closed")
+#: Alert resolutions / case verdicts.
+RESOLUTIONS = ("true_positive", "false_positive", "benign")
+#: Case severities from least to most severe.
+SEVERITIES = ("low", "medium", "high", "critical")
+#: How many rows the "top" tables keep.
+TOP_N = 10
+#: How many matched events a case report lists in its timeline.
+CASE_EVENTS_SHOWN = 50
+
+#: Maps an asset (host name or address) to its department, e.g. from the asset inventory.
+DepartmentLookup = Callable[[str], str | None]
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A stored time (ISO string or datetime) as an aware UTC datetime, or None."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return ecs.parse_timestamp(value)
+    except ValueError:
+        return None
+
+
+def zone(name: str) -> tzinfo:
+    """The time zone called ``name`` (IANA name, or "UTC"); UTC when it is unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def day_bounds(first_day: date, last_day: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """UTC bounds ``[start, end)`` covering the calendar days first_day..last_day in ``tz``."""
+    start = datetime.combine(first_day, datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """The fields of an alert record a report reads, whichever shape it was stored in."""
+
+    id: str
+    rule_id: str
+    title: str
+    level: str
+    tags: list[str]
+    status: str
+    resolution: str | None
+    assignee: str | None
+    event_ids: list[str]
+    event_count: int
+    entities: dict[str, list[str]]
+    first_seen: datetime | None
+    last_seen: datetime | None
+    created: datetime | None
+    closed_at: datetime | None
+    case_id: str | None
+    department: str | None
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> AlertView:
+        """Read an alert record (detector shape or records-schema shape)."""
+        rule = record.get("rule") if isinstance(record.get("rule"), Mapping) else {}
+        event_ids = [str(e) for e in record.get("event_ids") or []]
+        count = record.get("event_count", record.get("count"))
+        entities_raw = record.get("entities") or {}
+        entities = {
+            str(k): [str(v) for v in (vals if isinstance(vals, list) else [vals]) if v]
+            for k, vals in entities_raw.items()
+        }
+        level = str(rule.get("level") or record.get("level") or "medium").lower()
+        return cls(
+            id=str(record.get("id", "")),
+            rule_id=str(rule.get("id") or record.get("rule_id") or ""),
+            title=str(rule.get("title") or record.get("rule_title") or record.get("title") or ""),
+            level=level if level in LEVELS else "medium",
+            tags=[str(t) for t in (rule.get("tags") or record.get("tags") or [])],
+            status=str(record.get("status") or "new"),
+            resolution=record.get("resolution") or record.get("verdict") or None,
+            assignee=record.get("assignee") or None,
+            event_ids=event_ids,
+            event_count=int(count) if isinstance(count, int) and count > 0 else len(event_ids),
+            entities=entities,
+            first_seen=parse_time(record.get("first_seen")),
+            last_seen=parse_time(record.get("last_seen")),
+            created=parse_time(record.get("created")),
+            closed_at=parse_time(record.get("closed_at")),
+            case_id=record.get("case_id") or None,
+            department=record.get("department") or None,
+        )
+
+    @property
+    def seen(self) -> datetime | None:
+        """When the alerted activity happened (first_seen, else created)."""
+        return self.first_seen or self.created
+
+    @property
+    def assets(self) -> list[str]:
+        """Hosts and destinations the alert names."""
+        found: list[str] = []
+        for name in ("host.name", "destination.ip", "destination.domain"):
+            for value in self.entities.get(name, []):
+                if value not in found:
+                    found.append(value)
+        return found
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One row of a "top" table: a name, its count and an optional detail (level, dept...)."""
+
+    name: str
+    count: int
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    """Events and alerts of one calendar day (in the report's zone)."""
+
+    day: date
+    events: int
+    alerts: int
+
+
+@dataclass(frozen=True)
+class AttackCell:
+    """Alerts observed for one (tactic, technique) pair; technique "" = tactic only."""
+
+    tactic: str
+    technique: str
+    count: int
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """An open case of high or critical severity, for the leadership's attention."""
+
+    id: str
+    title: str
+    severity: str
+    owner: str | None
+    opened_at: datetime | None
+    alert_count: int
+    departments: list[str]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A recommendation an analyst recorded in a case."""
+
+    case_id: str
+    at: datetime | None
+    by: str | None
+    kind: str
+    target: str | None
+    text: str
+
+
+@dataclass
+class PeriodReport:
+    """Everything a period report shows, measured from the store."""
+
+    start: datetime
+    end: datetime
+    first_day: date
+    last_day: date
+    timezone: str
+    department: str | None
+    generated_at: datetime
+    store_kind: str
+    events_total: int = 0
+    events_by_dataset: list[Ranked] = field(default_factory=list)
+    alerts_total: int = 0
+    alerts_by_level: dict[str, int] = field(default_factory=dict)
+    alerts_by_status: dict[str, int] = field(default_factory=dict)
+    alerts_resolved: dict[str, int] = field(default_factory=dict)
+    cases_opened: int = 0
+    cases_closed: int = 0
+    case_verdicts: dict[str, int] = field(default_factory=dict)
+    mttd_seconds: float | None = None
+    mttd_samples: int = 0
+    mttr_seconds: float | None = None
+    mttr_samples: int = 0
+    days: list[DayPoint] = field(default_factory=list)
+    top_rules: list[Ranked] = field(default_factory=list)
+    top_assets: list[Ranked] = field(default_factory=list)
+    top_departments: list[Ranked] = field(default_factory=list)
+    top_sources: list[Ranked] = field(default_factory=list)
+    attack: list[AttackCell] = field(default_factory=list)
+    open_cases: list[OpenCase] = field(default_factory=list)
+    recommendations: list[Recommendation] = field(default_factory=list)
+
+    @property
+    def resolved_total(self) -> int:
+        """Closed alerts of the period that carry a resolution."""
+        return sum(self.alerts_resolved.values())
+
+    @property
+    def tp_rate(self) -> float | None:
+        """Share of resolved alerts that were true positives (None when none resolved)."""
+        total = self.resolved_total
+        return self.alerts_resolved.get("true_positive", 0) / total if total else None
+
+    @property
+    def fp_rate(self) -> float | None:
+        """Share of resolved alerts that were false positives (None when none resolved)."""
+        total = self.resolved_total
+        return self.alerts_resolved.get("false_positive", 0) / total if total else None
+
+    @property
+    def high_or_critical(self) -> int:
+        """Alerts of level high or critical."""
+        return self.alerts_by_level.get("high", 0) + self.alerts_by_level.get("critical", 0)
+
+
+@dataclass(frozen=True)
+class CaseAlert:
+    """An alert attached to a case, as the case report lists it."""
+
+    id: str
+    title: str
+    level: str
+    status: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+    event_count: int
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One moment of an incident: an event, an alert, or something the analysts did."""
+
+    at: datetime | None
+    kind: str  # event|alert|pivot|stats|enrich|answer|action|note|status
+    by: str | None
+    summary: str
+
+
+@dataclass
+class CaseReport:
+    """Everything a case (incident) report shows."""
+
+    id: str
+    title: str
+    status: str
+    severity: str
+    verdict: str | None
+    owner: str | None
+    opened_at: datetime | None
+    updated_at: datetime | None
+    closed_at: datetime | None
+    timezone: str
+    generated_at: datetime
+    store_kind: str = "local"
+    departments: list[str] = field(default_factory=list)
+    assets: list[str] = field(default_factory=list)
+    entities: dict[str, list[str]] = field(default_factory=dict)
+    alerts: list[CaseAlert] = field(default_factory=list)
+    events_total: int = 0
+    events_shown: int = 0
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    recommendations: list[Recommendation] = field(default_factory=list)
+    notes: list[TimelineEntry] = field(default_factory=list)
+    handlers: list[str] = field(default_factory=list)
+    attack: list[AttackCell] = field(default_factory=list)
+
+    @property
+    def first_activity(self) -> datetime | None:
+        """The earliest alert first_seen of the case."""
+        times = [a.first_seen for a in self.alerts if a.first_seen]
+        return min(times) if times else None
+
+
+class CaseNotFound(LookupError):
+    """No case with the given id."""
+
+
+# --- gathering -------------------------------------------------------------------------------
+
+
+def _in_range(moment: datetime | None, start: datetime, end: datetime) -> bool:
+    return moment is not None and start <= moment < end
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _rank(counter: Counter[str], details: Mapping[str, str | None] | None = None) -> list[Ranked]:
+    rows = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_N]
+    return [Ranked(name, n, (details or {}).get(name)) for name, n in rows]
+
+
+def _first_event_department(store: Store, alert: AlertView) -> str | None:
+    for event_id in alert.event_ids[:3]:
+        event = store.get_event(event_id)
+        if event:
+            value = ecs.get_field(event, "labels.department")
+            if value:
+                return str(value)
+    return None
+
+
+def alert_departments(
+    store: Store, alert: AlertView, lookup: DepartmentLookup | None = None
+) -> list[str]:
+    """The departments an alert concerns: the inventory's for its assets when a lookup is
+    given, else the alert's own department, else labels.department of its first events."""
+    found: list[str] = []
+    if lookup is not None:
+        for asset in alert.assets:
+            dept = lookup(asset)
+            if dept and dept not in found:
+                found.append(dept)
+    if not found and alert.department:
+        found.append(alert.department)
+    if not found:
+        dept = _first_event_department(store, alert)
+        if dept:
+            found.append(dept)
+    return found
+
+
+def attack_cells(alerts: Iterable[AlertView]) -> list[AttackCell]:
+    """Alert counts per (tactic, technique) from rule tags, in kill-chain order."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for alert in alerts:
+        tactics = tactics_of(alert.tags)
+        techniques = techniques_of(alert.tags)
+        if not tactics and not techniques:
+            continue
+        for tactic in tactics or [UNKNOWN_TACTIC]:
+            for technique in techniques or [""]:
+                counts[(tactic, technique)] += 1
+    return [
+        AttackCell(tactic, technique, n)
+        for (tactic, technique), n in sorted(
+            counts.items(), key=lambda kv: (tactic_order(kv[0][0]), -kv[1], kv[0][1])
+        )
+    ]
+
+
+def _recommendations(case: Mapping[str, Any]) -> list[Recommendation]:
+    found = []
+    for item in case.get("recommendations") or []:
+        if not isinstance(item, Mapping):
+            continue
+        found.append(
+            Recommendation(
+                case_id=str(case.get("id", "")),
+                at=parse_time(item.get("at")),
+                by=item.get("by") or None,
+                kind=str(item.get("kind") or "other"),
+                target=None if item.get("target") is None else str(item.get("target")),
+                text=str(item.get("text") or ""),
+            )
+        )
+    return found
+
+
+def _case_in_department(case: Mapping[str, Any], department: str | None) -> bool:
+    if department is None:
+        return True
+    return department in [str(d) for d in case.get("departments") or []]
+
+
+def gather_period(
+    store: Store,
+    start: datetime,
+    end: datetime,
+    *,
+    tz: tzinfo = UTC,
+    department: str | None = None,
+    lookup: DepartmentLookup | None = None,
+    now: datetime | None = None,
+) -> PeriodReport:
+    """Measure the period ``[start, end)`` in the store, optionally for one department.
+
+    Days (for trends and the report's heading) are calendar days in ``tz``. With a
+    department, events are those with that ``labels.department``, alerts those concerning it
+    (see :func:`alert_departments`), cases those listing it.
+    """
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    first_day = start.astimezone(tz).date()
+    last_day = (end - timedelta(microseconds=1)).astimezone(tz).date()
+    report = PeriodReport(
+        start=start,
+        end=end,
+        first_day=first_day,
+        last_day=last_day,
+        timezone=str(getattr(tz, "key", tz)),
+        department=department,
+        generated_at=(now or datetime.now(UTC)).astimezone(UTC),
+        store_kind=store.kind,
+    )
+    filters = {"labels.department": department} if department else None
+
+    # events
+    report.events_total = store.count(filters=filters, start=start, end=end)
+    buckets = store.terms(["event.dataset"], filters=filters, start=start, end=end, size=TOP_N * 5)
+    report.events_by_dataset = [Ranked(str(b.key[0]), b.count) for b in buckets]
+    counted = sum(b.count for b in buckets)
+    if report.events_total > counted:
+        report.events_by_dataset.append(Ranked("", report.events_total - counted))
+    events_per_day: Counter[date] = Counter()
+    for moment, n in store.date_histogram(1800, filters=filters, start=start, end=end):
+        events_per_day[moment.astimezone(tz).date()] += n
+
+    # alerts
+    alerts: list[AlertView] = []
+    departments_of: dict[str, list[str]] = {}
+    for record in store.list_records("alerts"):
+        alert = AlertView.from_record(record)
+        if not _in_range(alert.seen, start, end):
+            continue
+        depts = alert_departments(store, alert, lookup)
+        if department is not None and department not in depts:
+            continue
+        alerts.append(alert)
+        departments_of[alert.id] = depts
+    report.alerts_total = len(alerts)
+    levels = Counter(a.level for a in alerts)
+    report.alerts_by_level = {lv: levels.get(lv, 0) for lv in LEVELS}
+    statuses = Counter(a.status for a in alerts)
+    report.alerts_by_status = {s: statuses.get(s, 0) for s in ALERT_STATUSES}
+    for other in sorted(set(statuses) - set(ALERT_STATUSES)):
+        report.alerts_by_status[other] = statuses[other]
+    resolved = Counter(
+        a.resolution for a in alerts if a.status == "closed" and a.resolution in RESOLUTIONS
+    )
+    report.alerts_resolved = {r: resolved.get(r, 0) for r in RESOLUTIONS}
+    detect = [
+        (a.created - a.first_seen).total_seconds() for a in alerts if a.created and a.first_seen
+    ]
+    respond = [
+        (a.closed_at - a.created).total_seconds()
+        for a in alerts
+        if a.status == "closed" and a.closed_at and a.created
+    ]
+    report.mttd_seconds, report.mttd_samples = _mean(detect), len(detect)
+    report.mttr_seconds, report.mttr_samples = _mean(respond), len(respond)
+
+    alerts_per_day: Counter[date] = Counter()
+    for a in alerts:
+        if a.seen:
+            alerts_per_day[a.seen.astimezone(tz).date()] += 1
+    day = first_day
+    while day <= last_day:
+        report.days.append(DayPoint(day, events_per_day.get(day, 0), alerts_per_day.get(day, 0)))
+        day += timedelta(days=1)
+
+    rule_counts: Counter[str] = Counter(a.title for a in alerts)
+    rule_levels = {a.title: a.level for a in alerts}
+    report.top_rules = _rank(rule_counts, rule_levels)
+    asset_counts: Counter[str] = Counter()
+    asset_depts: dict[str, str | None] = {}
+    for a in alerts:
+        for asset in a.assets:
+            asset_counts[asset] += 1
+            if asset not in asset_depts or asset_depts[asset] is None:
+                dept = lookup(asset) if lookup else None
+                depts = departments_of.get(a.id) or []
+                asset_depts[asset] = dept or (depts[0] if len(depts) == 1 else None)
+    report.top_assets = _rank(asset_counts, asset_depts)
+    dept_counts: Counter[str] = Counter()
+    for a in alerts:
+        for dept in departments_of.get(a.id, []):
+            dept_counts[dept] += 1
+    report.top_departments = _rank(dept_counts)
+    source_counts: Counter[str] = Counter()
+    for a in alerts:
+        for ip in a.entities.get("source.ip", []):
+            source_counts[ip] += 1
+    report.top_sources = _rank(source_counts)
+    report.attack = attack_cells(alerts)
+
+    # cases
+    verdicts: Counter[str] = Counter()
+    for case in store.list_records("cases"):
+        if not _case_in_department(case, department):
+            continue
+        opened = parse_time(case.get("opened_at"))
+        closed = parse_time(case.get("closed_at"))
+        if _in_range(opened, start, end):
+            report.cases_opened += 1
+        if _in_range(closed, start, end) and case.get("status") == "closed":
+            report.cases_closed += 1
+            if case.get("verdict") in RESOLUTIONS:
+                verdicts[str(case["verdict"])] += 1
+        severity = str(case.get("severity") or "").lower()
+        if (
+            case.get("status") != "closed"
+            and severity in ("high", "critical")
+            and (opened is None or opened < end)
+        ):
+            report.open_cases.append(
+                OpenCase(
+                    id=str(case.get("id", "")),
+                    title=str(case.get("title") or ""),
+                    severity=severity,
+                    owner=case.get("owner") or None,
+                    opened_at=opened,
+                    alert_count=len(case.get("alert_ids") or []),
+                    departments=[str(d) for d in case.get("departments") or []],
+                )
+            )
+        if _in_range(opened, start, end) or _in_range(closed, start, end):
+            report.recommendations.extend(
+                r for r in _recommendations(case) if r.at is None or r.at < end
+            )
+    report.case_verdicts = {v: verdicts.get(v, 0) for v in RESOLUTIONS}
+    report.open_cases.sort(key=lambda c: (-SEVERITIES.index(c.severity), c.opened_at or end, c.id))
+    report.recommendations.sort(key=lambda r: (r.at or end, r.case_id))
+    return report
+
+
+def event_summary(event: Mapping[str, Any]) -> str:
+    """A one-line description of an event from its ECS fields (values as logged)."""
+    parts: list[str] = []
+    for name in ("event.dataset", "event.action", "event.outcome"):
+        value = ecs.get_field(event, name)
+        if value:
+            parts.append(str(value))
+    for name in (
+        "user.name",
+        "source.ip",
+        "destination.ip",
+        "destination.port",
+        "http.request.method",
+        "url.original",
+        "http.response.status_code",
+        "dns.question.name",
+        "process.command_line",
+    ):
+        value = ecs.get_field(event, name)
+        if value not in (None, "", []):
+            text = str(value)
+            if len(text) > 120:
+                text = text[:117] + "..."
+            parts.append(f"{name}={text}")
+    if len(parts) <= 1:
+        message = ecs.get_field(event, "message") or ecs.get_field(event, "event.original")
+        if message:
+            parts.append(str(message)[:160])
+    return " ".join(parts)
+
+
+def gather_case(
+    store: Store,
+    case_id: str,
+    *,
+    tz: tzinfo = UTC,
+    lookup: DepartmentLookup | None = None,
+    now: datetime | None = None,
+) -> CaseReport:
+    """Everything about one case: its alerts and their first events, the analysts' timeline,
+    notes and recommendations, the audit trail's handlers. Raises CaseNotFound."""
+    case = store.get_record("cases", case_id)
+    if case is None:
+        raise CaseNotFound(case_id)
+    report = CaseReport(
+        id=str(case.get("id") or case_id),
+        title=str(case.get("title") or ""),
+        status=str(case.get("status") or "open"),
+        severity=str(case.get("severity") or "medium").lower(),
+        verdict=case.get("verdict") or None,
+        owner=case.get("owner") or None,
+        opened_at=parse_time(case.get("opened_at")),
+        updated_at=parse_time(case.get("updated_at")),
+        closed_at=parse_time(case.get("closed_at")),
+        timezone=str(getattr(tz, "key", tz)),
+        generated_at=(now or datetime.now(UTC)).astimezone(UTC),
+        store_kind=store.kind,
+    )
+    departments = [str(d) for d in case.get("departments") or []]
+    assets = [str(a) for a in case.get("assets") or []]
+    entities: dict[str, list[str]] = {}
+    alert_views: list[AlertView] = []
+    for alert_id in case.get("alert_ids") or []:
+        record = store.get_record("alerts", str(alert_id))
+        if record is None:
+            continue
+        alert = AlertView.from_record(record)
+        alert_views.append(alert)
+        for name, values in alert.entities.items():
+            bucket = entities.setdefault(name, [])
+            bucket.extend(v for v in values if v not in bucket)
+        for asset in alert.assets:
+            if asset not in assets:
+                assets.append(asset)
+        for dept in alert_departments(store, alert, lookup):
+            if dept not in departments:
+                departments.append(dept)
+    report.departments, report.assets, report.entities = departments, assets, entities
+    report.attack = attack_cells(alert_views)
+    alert_views.sort(key=lambda a: (a.seen or report.generated_at, a.id))
+    report.alerts = [
+        CaseAlert(a.id, a.title, a.level, a.status, a.first_seen, a.last_seen, a.event_count)
+        for a in alert_views
+    ]
+
+    timeline: list[TimelineEntry] = []
+    seen_events: list[str] = []
+    for alert in alert_views:
+        timeline.append(TimelineEntry(alert.seen, "alert", None, f"[{alert.level}] {alert.title}"))
+        report.events_total += alert.event_count
+        for event_id in alert.event_ids:
+            if event_id not in seen_events:
+                seen_events.append(event_id)
+    events: list[tuple[datetime | None, str]] = []
+    for event_id in seen_events[: CASE_EVENTS_SHOWN * 4]:
+        event = store.get_event(event_id)
+        if event:
+            events.append((parse_time(ecs.get_field(event, "@timestamp")), event_summary(event)))
+    events.sort(key=lambda e: (e[0] or report.generated_at, e[1]))
+    report.events_shown = min(len(events), CASE_EVENTS_SHOWN)
+    for at, summary in events[:CASE_EVENTS_SHOWN]:
+        timeline.append(TimelineEntry(at, "event", None, summary))
+
+    handlers: list[str] = []
+
+    def handled(name: Any) -> None:
+        if name and str(name) not in handlers:
+            handlers.append(str(name))
+
+    handled(report.owner)
+    for item in case.get("timeline") or []:
+        if not isinstance(item, Mapping):
+            continue
+        kind = str(item.get("kind") or "note")
+        timeline.append(
+            TimelineEntry(
+                parse_time(item.get("at")), kind, item.get("by"), str(item.get("summary") or "")
+            )
+        )
+        handled(item.get("by"))
+    for note in case.get("notes") or []:
+        if isinstance(note, Mapping):
+            report.notes.append(
+                TimelineEntry(
+                    parse_time(note.get("at")), "note", note.get("by"), str(note.get("text") or "")
+                )
+            )
+            handled(note.get("by"))
+    report.recommendations = _recommendations(case)
+    for rec in report.recommendations:
+        handled(rec.by)
+    for entry in store.list_records("audit", filters={"object_id": report.id}, order_by="at"):
+        handled(entry.get("analyst"))
+    report.handlers = handlers
+    order = {"event": 0, "alert": 1}
+    timeline.sort(key=lambda e: (e.at or report.generated_at, order.get(e.kind, 2)))
+    report.timeline = timeline
+    return report
