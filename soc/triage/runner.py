@@ -1,0 +1,754 @@
+"""Run a playbook on an alert: pivots, stats, enrichment, questions, decisions and actions.
+
+Gathered values become facts (``save_as``); questions' answers are facts too (``answers.ID``).
+Every change (status, assignee, verdict, case, notes, recommendations) goes through the
+lifecycle and cases modules, so it is audited. What the run looked at is written into the
+case's timeline when the playbook opens or attaches a case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from soc.store.base import QueryError, Store, StoreError
+from soc.triage import audit, cases, lifecycle
+from soc.triage.conditions import evaluate
+from soc.triage.console import (
+    Answerer,
+    MappingAnswers,
+    NoAnswer,
+    Output,
+    Question,
+    SilentOutput,
+    field_line,
+)
+from soc.triage.durations import parse_duration
+from soc.triage.enrich import Enricher
+from soc.triage.lifecycle import LifecycleError
+from soc.triage.pivot import (
+    DEFAULT_AFTER,
+    DEFAULT_BEFORE,
+    PivotError,
+    alert_window,
+    compile_pivot,
+    run_search,
+    run_stats,
+)
+from soc.triage.playbook import Playbook, PlaybookLibrary, Step, load_library
+from soc.triage.template import TemplateError, render, render_detection, render_text
+
+LEVEL_TO_SEVERITY = {
+    "informational": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "critical": "critical",
+}
+
+
+class TriageError(Exception):
+    """A triage run cannot start or continue (one line for a person)."""
+
+
+@dataclass
+class StepOutcome:
+    """What one step did: done, skipped (its condition was false or a value was absent) or
+    failed (with the reason)."""
+
+    id: str
+    type: str
+    title: str
+    status: str
+    summary: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TriageResult:
+    """The outcome of a triage run."""
+
+    alert_id: str
+    playbook: str
+    analyst: str
+    verdict: str | None = None
+    severity: str | None = None
+    status: str | None = None
+    assignee: str | None = None
+    case_id: str | None = None
+    answers: dict[str, str] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+    steps: list[StepOutcome] = field(default_factory=list)
+    recommendations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed_steps(self) -> list[StepOutcome]:
+        return [s for s in self.steps if s.status == "failed"]
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the result."""
+        return asdict(self)
+
+
+@dataclass
+class _Run:
+    store: Store
+    playbook: Playbook
+    alert: dict[str, Any]
+    analyst: str
+    answerer: Answerer
+    enricher: Enricher
+    output: Output
+    result: TriageResult
+    context: dict[str, Any]
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    departments: set[str] = field(default_factory=set)
+    assets: set[str] = field(default_factory=set)
+
+    # --- helpers ----------------------------------------------------------------------
+    @property
+    def facts(self) -> dict[str, Any]:
+        return self.result.facts
+
+    def refresh_alert(self) -> None:
+        self.alert = lifecycle.alert_view(
+            self.store, lifecycle.get_alert(self.store, self.alert["id"])
+        )
+        self.context["alert"] = self.alert
+        self.result.status = self.alert.get("status")
+        self.result.assignee = self.alert.get("assignee")
+
+    def note_timeline(
+        self, kind: str, summary: str, detail: Mapping[str, Any] | None = None
+    ) -> None:
+        self.pending.append(cases.timeline_entry(kind, summary, by=self.analyst, detail=detail))
+
+    def flush_timeline(self) -> None:
+        if self.result.case_id and self.pending:
+            cases.add_timeline(self.store, self.result.case_id, self.pending, analyst=self.analyst)
+            self.pending = []
+
+
+def _alert_header(run: _Run) -> None:
+    alert = run.alert
+    rule = alert.get("rule") or {}
+    out = run.output
+    out.heading(f"Triage of alert {alert['id']} with playbook {run.playbook.name}")
+    out.line(
+        ("rule: ", "dim"),
+        str(rule.get("title") or rule.get("id") or "-"),
+        ("  level: ", "dim"),
+        str(rule.get("level") or "-"),
+        ("  status: ", "dim"),
+        str(alert.get("status") or "new"),
+        indent=2,
+    )
+    out.line(
+        ("seen: ", "dim"),
+        str(alert.get("first_seen") or "-"),
+        " .. ",
+        str(alert.get("last_seen") or "-"),
+        ("  events: ", "dim"),
+        str(alert.get("event_count", 0)),
+        indent=2,
+    )
+    entities = alert.get("entities") or {}
+    parts: list[tuple[str, str] | str] = []
+    for key in ("source.ip", "user.name", "host.name"):
+        values = entities.get(key) or []
+        if values:
+            if parts:
+                parts.append("  ")
+            parts.extend([(f"{key}: ", "dim"), ", ".join(str(v) for v in values)])
+    if parts:
+        out.line(*parts, indent=2)
+    if alert.get("department"):
+        out.line(("department: ", "dim"), str(alert["department"]), indent=2)
+
+
+def _window(run: _Run, step: Step) -> Any:
+    spec = step.spec.get("window") or {}
+    before = parse_duration(spec["before"]) if "before" in spec else DEFAULT_BEFORE
+    after = parse_duration(spec["after"]) if "after" in spec else DEFAULT_AFTER
+    return alert_window(run.alert, before, after)
+
+
+def _query(run: _Run, step: Step) -> str:
+    detection = render_detection(step.spec["detection"], run.context)
+    logsource = step.spec.get("logsource") or run.playbook.logsource or {}
+    return compile_pivot(detection, logsource, run.store.kind)
+
+
+def _step_search(run: _Run, step: Step) -> StepOutcome:
+    query = _query(run, step)
+    window = _window(run, step)
+    fields = [str(f) for f in step.spec.get("fields") or []]
+    limit = int(step.spec.get("limit", 20))
+    found = run_search(run.store, query, window, fields, limit)
+    shown = len(found.rows)
+    run.output.line(
+        f"{found.count} events from {window.as_dict()['start']} to "
+        f"{window.as_dict()['end']}" + (f", first {shown}:" if shown else ""),
+        indent=2,
+    )
+    for row in found.rows:
+        run.output.line(*field_line(row, fields), indent=4)
+    fact = found.fact()
+    if step.spec.get("save_as"):
+        run.facts[step.spec["save_as"]] = fact
+    summary = f"{found.count} events"
+    run.note_timeline(
+        "pivot",
+        f"{step.title or step.id}: {summary}",
+        {
+            "step": step.id,
+            "query": query,
+            "window": window.as_dict(),
+            "count": found.count,
+            "event_ids": found.ids,
+        },
+    )
+    return StepOutcome(
+        step.id, step.type, step.title, "done", summary, {"query": query, "count": found.count}
+    )
+
+
+def _step_stats(run: _Run, step: Step) -> StepOutcome:
+    query = _query(run, step)
+    window = _window(run, step)
+    by_raw = step.spec["by"]
+    by = [by_raw] if isinstance(by_raw, str) else [str(b) for b in by_raw]
+    top = int(step.spec.get("top", 10))
+    found = run_stats(run.store, query, window, by, top)
+    more = "+" if found.capped else ""
+    run.output.line(
+        f"{found.count} events, {found.distinct}{more} distinct {' + '.join(by)}", indent=2
+    )
+    for row in found.top:
+        value = row["value"]
+        shown = " | ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        run.output.line((f"{row['count']:>6}  ", "cyan"), shown, indent=4)
+    if step.spec.get("save_as"):
+        run.facts[step.spec["save_as"]] = found.fact()
+    summary = f"{found.count} events, {found.distinct}{more} distinct {'+'.join(by)}"
+    run.note_timeline(
+        "stats",
+        f"{step.title or step.id}: {summary}",
+        {
+            "step": step.id,
+            "query": query,
+            "window": window.as_dict(),
+            "by": by,
+            "top": found.top,
+            "distinct": found.distinct,
+        },
+    )
+    return StepOutcome(
+        step.id,
+        step.type,
+        step.title,
+        "done",
+        summary,
+        {"query": query, "count": found.count, "distinct": found.distinct},
+    )
+
+
+def _step_enrich(run: _Run, step: Step) -> StepOutcome:
+    values = render(step.spec["values"], run.context)
+    if not isinstance(values, list):
+        values = [values]
+    values = [v for v in values if v not in (None, "")]
+    sources = [str(s) for s in step.spec.get("sources") or ("inventory", "ioc", "geoip")]
+    fact = run.enricher.enrich(values, sources)
+    if not fact["available"]:
+        run.output.line(
+            f"no {'/'.join(sources)} data configured (see --inventory, --ioc, --geoip)", indent=2
+        )
+    for item in fact["values"]:
+        parts: list[tuple[str, str] | str] = [(str(item["value"]), "bold")]
+        asset = item.get("asset")
+        if asset:
+            parts.append(f"  asset {asset['host']}")
+            for key in ("department", "owner", "criticality"):
+                if asset.get(key):
+                    parts.append(f", {key} {asset[key]}")
+            if asset.get("public_facing"):
+                parts.append(", public-facing")
+        elif "asset" in item:
+            parts.append("  not in the inventory")
+        if item.get("internal"):
+            parts.append("  (internal address)")
+        for match in item.get("ioc") or []:
+            parts.append(("  IOC: ", "bold red"))
+            parts.append(f"{match['list']} ({match['indicator']})")
+        if item.get("geo"):
+            geo = item["geo"]
+            parts.append(
+                f"  {geo.get('country_iso_code', '')} {geo.get('city_name', '')}"
+                f" {geo.get('as_org', '')}".rstrip()
+            )
+        run.output.line(*parts, indent=2)
+    run.departments.update(fact["departments"])
+    run.assets.update(fact["assets"])
+    if step.spec.get("save_as"):
+        run.facts[step.spec["save_as"]] = fact
+    summary = (
+        f"{len(values)} values; IOC match: {'yes' if fact['ioc_match'] else 'no'}; "
+        f"assets: {', '.join(fact['assets']) or 'none'}"
+    )
+    run.note_timeline(
+        "enrich",
+        f"{step.title or step.id}: {summary}",
+        {
+            "step": step.id,
+            "values": values,
+            "ioc_lists": fact["ioc_lists"],
+            "departments": fact["departments"],
+            "assets": fact["assets"],
+            "countries": fact["countries"],
+        },
+    )
+    return StepOutcome(step.id, step.type, step.title, "done", summary)
+
+
+def question_of(step: Step, context: Mapping[str, Any]) -> Question:
+    """The Question a question step asks (its prompt rendered with the alert's values)."""
+    default = step.spec.get("default")
+    return Question(
+        id=step.id,
+        prompt=render_text(str(step.spec["prompt"]), context),
+        choices=tuple(str(c) for c in step.spec.get("choices") or ()),
+        default=str(default) if default is not None else None,
+    )
+
+
+def _step_question(run: _Run, step: Step) -> StepOutcome:
+    question = question_of(step, run.context)
+    answer = run.answerer.answer(question)
+    run.result.answers[step.id] = answer
+    if step.spec.get("save_as"):
+        run.facts[step.spec["save_as"]] = answer
+    run.output.line(("answer: ", "dim"), answer, indent=2)
+    run.note_timeline(
+        "answer", f"{question.prompt} -> {answer}", {"question": step.id, "answer": answer}
+    )
+    return StepOutcome(step.id, step.type, step.title, "done", answer)
+
+
+def _step_decide(run: _Run, step: Step) -> StepOutcome:
+    chosen: Mapping[str, Any] | None = None
+    which = "default"
+    for i, rule in enumerate(step.spec["rules"]):
+        if evaluate(rule["when"], run.facts, run.context):
+            chosen, which = rule, f"rule {i + 1}"
+            break
+    if chosen is None:
+        chosen = step.spec.get("default")
+    if not chosen:
+        run.output.line("no decision rule matched and there is no default", indent=2)
+        return StepOutcome(step.id, step.type, step.title, "done", "no decision")
+    verdict = chosen.get("verdict")
+    severity = chosen.get("severity")
+    if verdict:
+        run.result.verdict = verdict
+        run.context["verdict"] = verdict
+    if severity:
+        run.result.severity = severity
+        run.context["severity"] = severity
+    lifecycle.set_verdict(
+        run.store,
+        run.alert["id"],
+        run.result.verdict,
+        analyst=run.analyst,
+        severity=run.result.severity,
+    )
+    run.refresh_alert()
+    if run.result.case_id:
+        cases.set_case_fields(
+            run.store, run.result.case_id, analyst=run.analyst, severity=severity, verdict=verdict
+        )
+    run.output.line(
+        ("verdict: ", "dim"),
+        (str(verdict or "-"), "bold"),
+        ("  severity: ", "dim"),
+        (str(severity or "-"), "bold"),
+        (f"  ({which})", "dim"),
+        indent=2,
+    )
+    summary = f"verdict {verdict or '-'}, severity {severity or '-'} ({which})"
+    run.note_timeline(
+        "action",
+        f"decision: {summary}",
+        {"verdict": verdict, "severity": severity, "matched": which},
+    )
+    return StepOutcome(step.id, step.type, step.title, "done", summary)
+
+
+def _ensure_status(
+    run: _Run, status: str, resolution: str | None = None, reason: str | None = None
+) -> str:
+    current = run.alert.get("status") or "new"
+    if current == status and status != "closed":
+        return f"already {status}"
+    if current == "closed" and status == "closed":
+        return "already closed"
+    lifecycle.set_status(
+        run.store,
+        run.alert["id"],
+        status,
+        analyst=run.analyst,
+        resolution=resolution,
+        reason=reason,
+    )
+    run.refresh_alert()
+    return f"status {current} -> {status}" + (f" ({resolution})" if resolution else "")
+
+
+def _ensure_case(run: _Run, spec: Any) -> str:
+    mode = spec if isinstance(spec, str) else (spec or {}).get("mode", "auto")
+    settings = spec if isinstance(spec, Mapping) else {}
+    rule = run.alert.get("rule") or {}
+    if run.result.case_id:
+        return f"case {run.result.case_id}"
+    case: dict[str, Any] | None = None
+    if mode == "attach":
+        case_id = render_text(str(settings["id"]), run.context)
+        case = cases.attach_alert(run.store, case_id, run.alert["id"], analyst=run.analyst)
+        done = f"attached to case {case['id']}"
+    else:
+        if mode == "auto":
+            case = cases.find_case_for(run.store, run.alert)
+        if case is not None:
+            case = cases.attach_alert(run.store, case["id"], run.alert["id"], analyst=run.analyst)
+            done = f"attached to case {case['id']}"
+        else:
+            title = render_text(
+                str(
+                    settings.get("title")
+                    or f"{rule.get('title') or 'Alert'}: ${{alert.entities.source.ip}}"
+                ),
+                run.context,
+            )
+            severity = (
+                settings.get("severity")
+                or run.result.severity
+                or LEVEL_TO_SEVERITY.get(str(rule.get("level")), "medium")
+            )
+            case = cases.open_case(
+                run.store,
+                title=title,
+                analyst=run.analyst,
+                severity=severity,
+                alert_ids=[run.alert["id"]],
+                departments=sorted(run.departments),
+                assets=sorted(run.assets),
+            )
+            done = f"opened case {case['id']}"
+    run.result.case_id = case["id"]
+    run.context["case"] = {"id": case["id"], "title": case.get("title")}
+    if run.result.verdict or run.result.severity:
+        cases.set_case_fields(
+            run.store,
+            case["id"],
+            analyst=run.analyst,
+            verdict=run.result.verdict,
+            severity=run.result.severity,
+        )
+    run.refresh_alert()
+    run.flush_timeline()
+    return done
+
+
+def _action(run: _Run, kind: str, value: Any) -> str:
+    if kind == "status":
+        resolution = run.result.verdict if value == "closed" else None
+        if value == "closed" and not resolution:
+            raise LifecycleError(
+                "cannot close: no verdict decided yet (use close: {resolution: ...})"
+            )
+        return _ensure_status(run, value, resolution)
+    if kind == "close":
+        resolution = run.result.verdict
+        if isinstance(value, Mapping) and value.get("resolution"):
+            resolution = render_text(str(value["resolution"]), run.context)
+        if not resolution or resolution == "-":
+            raise LifecycleError("cannot close: no verdict decided yet")
+        return _ensure_status(run, "closed", resolution)
+    if kind == "assign":
+        name = render_text(str(value), run.context)
+        lifecycle.assign(run.store, run.alert["id"], name, analyst=run.analyst)
+        run.refresh_alert()
+        return f"assigned to {name}"
+    if kind == "escalate":
+        settings = value if isinstance(value, Mapping) else {}
+        reason = (
+            render_text(str(settings["reason"]), run.context) if settings.get("reason") else None
+        )
+        done = _ensure_status(run, "escalated", reason=reason)
+        if settings.get("to"):
+            name = render_text(str(settings["to"]), run.context)
+            lifecycle.assign(run.store, run.alert["id"], name, analyst=run.analyst)
+            run.refresh_alert()
+            done += f", assigned to {name}"
+        return done
+    if kind == "note":
+        text = render_text(str(value), run.context)
+        if run.result.case_id:
+            run.flush_timeline()
+            cases.add_note(run.store, run.result.case_id, text, analyst=run.analyst)
+        else:
+            lifecycle.add_note(run.store, run.alert["id"], text, analyst=run.analyst)
+        return f"note: {text}"
+    if kind == "tag":
+        tag = render_text(str(value), run.context)
+        lifecycle.add_tag(run.store, run.alert["id"], tag, analyst=run.analyst)
+        run.refresh_alert()
+        return f"tagged {tag}"
+    if kind == "case":
+        return _ensure_case(run, value)
+    if kind == "recommend":
+        if not run.result.case_id:
+            _ensure_case(run, "auto")
+        assert run.result.case_id is not None
+        target_raw = value.get("target")
+        target = render_text(str(target_raw), run.context) if target_raw else None
+        text = render_text(str(value["text"]), run.context)
+        rec_kind = str(value.get("kind", "other"))
+        run.flush_timeline()
+        cases.recommend(
+            run.store,
+            run.result.case_id,
+            kind=rec_kind,
+            target=target,
+            text=text,
+            analyst=run.analyst,
+        )
+        run.result.recommendations.append({"kind": rec_kind, "target": target, "text": text})
+        return f"recommended ({rec_kind}): {text} (not executed)"
+    raise TriageError(f"unknown action {kind!r}")  # validation prevents this
+
+
+def _step_action(run: _Run, step: Step) -> StepOutcome:
+    done: list[str] = []
+    failed: list[str] = []
+    for item in step.spec["do"]:
+        if "when" in item and not evaluate(item["when"], run.facts, run.context):
+            continue
+        kind = next(k for k in item if k != "when")
+        try:
+            message = _action(run, kind, item[kind])
+        except (LifecycleError, TemplateError) as exc:
+            failed.append(f"{kind}: {exc}")
+            run.output.line(("x ", "red"), f"{kind}: {exc}", indent=2)
+            continue
+        done.append(message)
+        run.output.line(("- ", "green"), message, indent=2)
+        if kind not in ("case", "recommend", "note"):
+            run.note_timeline("action", message, {"action": kind})
+    status = "failed" if failed else "done"
+    summary = "; ".join(done + failed) or "nothing to do"
+    return StepOutcome(
+        step.id, step.type, step.title, status, summary, {"done": done, "failed": failed}
+    )
+
+
+_STEPS = {
+    "search": _step_search,
+    "stats": _step_stats,
+    "enrich": _step_enrich,
+    "question": _step_question,
+    "decide": _step_decide,
+    "action": _step_action,
+}
+
+
+def _first_event(store: Store, alert: Mapping[str, Any]) -> dict[str, Any]:
+    ids = alert.get("event_ids") or []
+    if not ids:
+        return {}
+    try:
+        return store.get_event(str(ids[0])) or {}
+    except StoreError:
+        return {}
+
+
+def check_answers(playbook: Playbook, answers: Mapping[str, Any], source: str) -> None:
+    """Refuse an answers file naming questions the playbook does not ask, or lacking an
+    answer (and a default) to a question asked unconditionally; TriageError names it."""
+    asked = {s.id: s for s in playbook.steps if s.type == "question"}
+    unknown = [k for k in answers if k not in asked]
+    if unknown:
+        raise TriageError(
+            f"{source}: unknown question {unknown[0]!r} (playbook {playbook.name} asks: "
+            f"{', '.join(asked) or 'nothing'})"
+        )
+    for step_id, step in asked.items():
+        if step.when is None and step_id not in answers and step.spec.get("default") is None:
+            raise TriageError(
+                f"{source}: no answer to question {step_id!r} of playbook {playbook.name} "
+                "and it has no default"
+            )
+
+
+def run_playbook(
+    store: Store,
+    alert_id: str,
+    playbook: Playbook,
+    *,
+    analyst: str,
+    answerer: Answerer,
+    enricher: Enricher | None = None,
+    output: Output | None = None,
+) -> TriageResult:
+    """Run ``playbook`` on an alert and return what it found and changed. A step that cannot
+    run (its pivot does not compile, a value it needs is absent, the store rejects a query)
+    is reported and the run goes on; a question without an answer stops the run with
+    TriageError (changes made so far stay, audited)."""
+    alert = lifecycle.alert_view(store, lifecycle.get_alert(store, alert_id))
+    result = TriageResult(
+        alert_id=alert["id"],
+        playbook=playbook.name,
+        analyst=analyst,
+        status=alert.get("status"),
+        assignee=alert.get("assignee"),
+        case_id=None,
+    )
+    context: dict[str, Any] = {
+        "alert": alert,
+        "event": _first_event(store, alert),
+        "facts": result.facts,
+        "answers": result.answers,
+        "analyst": analyst,
+        "verdict": None,
+        "severity": None,
+        "case": {},
+    }
+    run = _Run(
+        store,
+        playbook,
+        alert,
+        analyst,
+        answerer,
+        enricher or Enricher(),
+        output or SilentOutput(),
+        result,
+        context,
+    )
+    _alert_header(run)
+    run.note_timeline(
+        "status",
+        f"triage with playbook {playbook.name} started",
+        {"playbook": playbook.name, "alert_id": alert["id"]},
+    )
+    try:
+        for number, step in enumerate(playbook.steps, 1):
+            title = step.title or step.id
+            if step.when is not None and not evaluate(step.when, result.facts, context):
+                result.steps.append(
+                    StepOutcome(step.id, step.type, step.title, "skipped", "condition not met")
+                )
+                continue
+            run.output.heading(f"[{number}/{len(playbook.steps)}] {title}")
+            try:
+                outcome = _STEPS[step.type](run, step)
+            except TemplateError as exc:
+                outcome = StepOutcome(step.id, step.type, step.title, "skipped", str(exc))
+                run.output.line(f"skipped: {exc}", indent=2)
+            except (PivotError, QueryError) as exc:
+                outcome = StepOutcome(step.id, step.type, step.title, "failed", str(exc))
+                run.output.line(("failed: ", "red"), str(exc), indent=2)
+            except NoAnswer as exc:
+                raise TriageError(str(exc)) from None
+            result.steps.append(outcome)
+    finally:
+        run.flush_timeline()
+        audit.record(
+            store,
+            analyst=analyst,
+            action="alert.triage",
+            object_kind="alerts",
+            object_id=alert["id"],
+            before=None,
+            after={
+                "verdict": result.verdict,
+                "severity": result.severity,
+                "case_id": result.case_id,
+            },
+            detail={
+                "playbook": playbook.name,
+                "answers": dict(result.answers),
+                "steps": [{"id": s.id, "status": s.status} for s in result.steps],
+            },
+        )
+    run.refresh_alert()
+    result.case_id = run.alert.get("case_id") or result.case_id
+    run.output.heading("Outcome")
+    run.output.line(
+        ("verdict: ", "dim"),
+        str(result.verdict or "-"),
+        ("  severity: ", "dim"),
+        str(result.severity or "-"),
+        ("  status: ", "dim"),
+        str(result.status or "-"),
+        ("  assignee: ", "dim"),
+        str(result.assignee or "-"),
+        ("  case: ", "dim"),
+        str(result.case_id or "-"),
+        indent=2,
+    )
+    for rec in result.recommendations:
+        run.output.line(("recommendation (not executed): ", "yellow"), rec["text"], indent=2)
+    return result
+
+
+def default_library(extra: Sequence[Path] = ()) -> PlaybookLibrary:
+    """The shipped playbooks plus any folders given (later ones override by name)."""
+    from soc.resources import playbooks_dir
+
+    return load_library([playbooks_dir(), *extra])
+
+
+def pick_playbook(library: PlaybookLibrary, alert: Mapping[str, Any], name: str | None) -> Playbook:
+    """The playbook named, or the best match for the alert; TriageError if none."""
+    if name:
+        chosen = library.get(name)
+        if chosen is None:
+            known = ", ".join(sorted(library.playbooks)) or "none loaded"
+            raise TriageError(f"no playbook named {name!r} (known: {known})")
+        return chosen
+    chosen = library.choose(alert)
+    if chosen is None:
+        raise TriageError(
+            f"no playbook applies to alert {alert.get('id')} (and no generic playbook is loaded)"
+        )
+    return chosen
+
+
+def triage_unattended(
+    store: Store,
+    alert_id: str,
+    answers: Mapping[str, Any],
+    analyst: str,
+    *,
+    playbook: str | None = None,
+    playbook_dirs: Sequence[Path] = (),
+    enricher: Enricher | None = None,
+    output: Output | None = None,
+) -> TriageResult:
+    """Triage an alert without a person: the best-matching (or named) playbook, answers from
+    ``answers`` (question id -> answer; missing ones take their defaults). For `soc demo`."""
+    library = default_library(playbook_dirs)
+    alert = lifecycle.get_alert(store, alert_id)
+    chosen = pick_playbook(library, alert, playbook)
+    check_answers(chosen, answers, "answers")
+    return run_playbook(
+        store,
+        alert["id"],
+        chosen,
+        analyst=analyst,
+        answerer=MappingAnswers(answers, "answers"),
+        enricher=enricher,
+        output=output,
+    )
