@@ -380,6 +380,14 @@ def test_an_unreachable_url_is_one_line_naming_it(tmp_path: Path) -> None:
     assert "\n" not in message
 
 
+@pytest.mark.parametrize("url", ["localhost:9200", "ftp://es.local:21", "http://es.local:99999"])
+def test_a_malformed_url_is_one_line_naming_it(url: str) -> None:
+    with pytest.raises(StoreUnavailable) as caught:
+        ElasticStore(url)
+    assert str(caught.value).startswith(f"Elasticsearch at {url}: ")
+    assert "\n" not in str(caught.value)
+
+
 def test_an_https_url_on_a_plain_http_port_is_a_tls_failure(es_url: str) -> None:
     url = es_url.replace("http://", "https://")
     with pytest.raises(StoreUnavailable) as caught:

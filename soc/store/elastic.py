@@ -120,23 +120,21 @@ def _connection_text(message: Any) -> str:
     return _NEW_CONNECTION.sub("", text) or "connection failed"
 
 
-def _strip_credentials(url: str) -> tuple[str, str | None, str | None]:
-    """The URL without user:password, and the user and password it carried."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, None, None
-    host = parts.hostname or ""
+def _split_url(url: str) -> tuple[str, str | None, str | None]:
+    """The URL as the client wants it (no user:password, an explicit port: 443 for https,
+    80 for http when the URL names none), and the user and password it carried. Raises
+    ValueError for a URL that is not http(s)://host[:port][/path]."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError("expected a URL like https://host:9200")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = parts.hostname
     if ":" in host:
         host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    clean = urlunsplit((parts.scheme, f"{host}:{port}", parts.path, parts.query, parts.fragment))
     user = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
     return clean, user, password
-
-
-def _epoch_nanos(moment: datetime) -> str:
-    return ecs.format_timestamp(moment)
 
 
 def _daily_index(prefix: str, stamp: datetime) -> str:
@@ -191,7 +189,10 @@ class ElasticStore:
         self._record_indices: set[str] = set()
         #: record indices this store wrote to since it last refreshed them
         self._unrefreshed: set[str] = set()
-        clean_url, url_user, url_password = _strip_credentials(url)
+        try:
+            clean_url, url_user, url_password = _split_url(url)
+        except ValueError as exc:
+            raise StoreUnavailable(f"Elasticsearch at {self.display_url}: {exc}") from None
         username = username or url_user
         password = password if password is not None else url_password
         options: dict[str, Any] = {
@@ -494,9 +495,9 @@ class ElasticStore:
         if start is not None or end is not None:
             bounds: dict[str, str] = {}
             if start is not None:
-                bounds["gte"] = _epoch_nanos(start)
+                bounds["gte"] = ecs.format_timestamp(start)
             if end is not None:
-                bounds["lt"] = _epoch_nanos(end)
+                bounds["lt"] = ecs.format_timestamp(end)
             clauses.append({"range": {"@timestamp": bounds}})
         if not clauses and not exclusions:
             return {"match_all": {}}
