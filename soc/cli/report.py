@@ -1,7 +1,178 @@
-"""`soc report`: reports for the city's leadership."""
+"""`soc report`: reports for the city's leadership (period and incident), vi or en, as
+HTML, PDF, Markdown or CSV. The work is done by soc.report; this only reads options."""
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
+from soc.cli.common import EXIT_ERROR, console, fail, state
+from soc.i18n import UnknownLanguage, normalize_lang
+from soc.report import FORMATS, ReportError, write_case_report, write_period_report
+from soc.report.data import DepartmentLookup
+
 app = typer.Typer(help="Reports for the city's leadership.", no_args_is_help=True)
+
+_FORMAT_HELP = "html, pdf, md or csv (default: from --out's extension, else html)."
+
+
+def parse_day(text: str, option: str) -> date:
+    """A calendar day written YYYY-MM-DD or dd/mm/yyyy; ValueError naming the option."""
+    value = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return date.fromisoformat(value)
+        if re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", value):
+            return datetime.strptime(value, "%d/%m/%Y").date()
+    except ValueError:
+        pass
+    raise ValueError(f"{option} {text!r} is not a date (YYYY-MM-DD or dd/mm/yyyy)")
+
+
+def _format(fmt: str | None, out: Path | None) -> str:
+    if fmt:
+        chosen = fmt.lower().lstrip(".")
+        chosen = "md" if chosen == "markdown" else chosen
+    elif out is not None and out.suffix.lower() in (".pdf", ".md", ".csv", ".html", ".htm"):
+        chosen = {".htm": "html", ".markdown": "md"}.get(out.suffix.lower(), out.suffix[1:].lower())
+    else:
+        chosen = "html"
+    if chosen not in FORMATS:
+        raise ValueError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    return chosen
+
+
+def _lookup(settings: Any, inventory: list[Path]) -> DepartmentLookup | None:
+    """Departments of assets from the city asset inventory (options, else settings)."""
+    paths = list(inventory)
+    if not paths:
+        configured = settings.get("inventory")
+        if isinstance(configured, str):
+            paths = [Path(configured)]
+        elif isinstance(configured, list):
+            paths = [Path(p) for p in configured]
+    if not paths:
+        return None
+    from soc.triage.enrich import load_inventory
+
+    loaded = load_inventory(paths)
+
+    def department(asset: str) -> str | None:
+        found = loaded.lookup(asset)
+        return found.department if found else None
+
+    return department
+
+
+LangOption = Annotated[
+    str | None, typer.Option("--lang", help="vi or en (default: the `language` setting, vi).")
+]
+FormatOption = Annotated[str | None, typer.Option("--format", "-f", help=_FORMAT_HELP)]
+InventoryOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--inventory",
+        help="Asset inventory (CSV/YAML, repeatable) giving assets' departments "
+        "(default: the `inventory` setting).",
+    ),
+]
+
+
+@app.command("period")
+def period(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD or dd/mm/yyyy).")],
+    end: Annotated[str, typer.Option("--to", help="Last day, included.")],
+    department: Annotated[
+        str | None, typer.Option("--department", help="Only this department.")
+    ] = None,
+    lang: LangOption = None,
+    fmt: FormatOption = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write.")] = None,
+    inventory: InventoryOption = None,
+) -> None:
+    """Write the report of a period: summary, KPIs, trends, top rules/assets/sources,
+    ATT&CK heat map, open incidents and recommendations. Days are in the configured zone."""
+    app_state = state(ctx)
+    settings = app_state.settings
+    try:
+        first = parse_day(start, "--from")
+        last = parse_day(end, "--to")
+        if last < first:
+            raise ValueError(f"--to {end} is before --from {start}")
+        language = normalize_lang(lang or settings.get("language"))
+        chosen = _format(fmt, out)
+        lookup = _lookup(settings, list(inventory or []))
+    except (ValueError, UnknownLanguage) as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # inventory errors are one line already
+        if type(exc).__name__ == "EnrichError":
+            raise fail(str(exc)) from None
+        raise
+    if out is None:
+        suffix = f"-{_slug(department)}" if department else ""
+        out = Path(f"soc-report-{first.isoformat()}-{last.isoformat()}{suffix}{FORMATS[chosen]}")
+    try:
+        written = write_period_report(
+            app_state.store,
+            first,
+            last,
+            language,
+            chosen,
+            out,
+            department,
+            timezone=str(settings.get("timezone") or "Asia/Ho_Chi_Minh"),
+            lookup=lookup,
+        )
+    except ReportError as exc:
+        raise fail(str(exc), EXIT_ERROR) from None
+    console.print(str(written), markup=False)
+
+
+@app.command("case")
+def case(
+    ctx: typer.Context,
+    case_id: Annotated[str, typer.Argument(help="Case id, e.g. CASE-20261120-0001.")],
+    lang: LangOption = None,
+    fmt: FormatOption = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write.")] = None,
+    inventory: InventoryOption = None,
+) -> None:
+    """Write the report of one incident: timeline, alerts, affected assets and departments,
+    verdict, recommended actions and who handled it."""
+    app_state = state(ctx)
+    settings = app_state.settings
+    try:
+        language = normalize_lang(lang or settings.get("language"))
+        chosen = _format(fmt, out)
+        lookup = _lookup(settings, list(inventory or []))
+    except (ValueError, UnknownLanguage) as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:
+        if type(exc).__name__ == "EnrichError":
+            raise fail(str(exc)) from None
+        raise
+    if out is None:
+        out = Path(f"soc-{_slug(case_id)}{FORMATS[chosen]}")
+    try:
+        written = write_case_report(
+            app_state.store,
+            case_id,
+            language,
+            chosen,
+            out,
+            timezone=str(settings.get("timezone") or "Asia/Ho_Chi_Minh"),
+            lookup=lookup,
+        )
+    except ReportError as exc:
+        raise fail(str(exc), EXIT_ERROR) from None
+    console.print(str(written), markup=False)
+
+
+def _slug(text: str) -> str:
+    """A file-name-safe form of a department name or case id."""
+    return re.sub(r"[^\w.-]+", "_", text, flags=re.UNICODE).strip("_") or "report"

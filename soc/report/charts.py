@@ -8,6 +8,7 @@ DejaVu Sans, which matplotlib ships and which covers Vietnamese diacritics.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -115,18 +116,17 @@ def attack_heatmap(cells: Sequence[AttackCell], lang: str) -> bytes:
     rows = max((len(v) for v in columns.values()), default=1)
     peak = max((c.count for c in cells), default=1)
     cmap = matplotlib.colormaps["YlOrRd"]
-    width = max(4.0, 1.45 * len(tactics))
-    fig, axis = plt.subplots(figsize=(width, 0.55 * rows + 0.9))
+    width = max(4.5, 1.35 * len(tactics))
+    fig, axis = plt.subplots(figsize=(width, 0.6 * rows + 1.3))
     for x, tactic in enumerate(tactics):
         axis.text(
             x + 0.5,
             -0.15,
-            _plain(t(f"tactic.{tactic}", lang)),
+            _plain(textwrap.fill(t(f"tactic.{tactic}", lang), 15)),
             ha="center",
             va="bottom",
             fontsize=7.5,
             fontweight="bold",
-            wrap=True,
         )
         for y, cell in enumerate(columns[tactic]):
             share = 0.25 + 0.75 * cell.count / peak
@@ -146,7 +146,7 @@ def attack_heatmap(cells: Sequence[AttackCell], lang: str) -> bytes:
                 color="white" if share > 0.7 else "black",
             )
     axis.set_xlim(0, max(len(tactics), 1))
-    axis.set_ylim(rows, -0.7)
+    axis.set_ylim(rows, -1.3)
     axis.axis("off")
     axis.set_title(t("chart.attack", lang), loc="left", fontsize=10)
     fig.tight_layout()

@@ -592,7 +592,7 @@ def gather_case(
 ) -> CaseReport:
     """Everything about one case: its alerts and their first events, the analysts' timeline,
     notes and recommendations, the audit trail's handlers. Raises CaseNotFound."""
-    case = store.get_record("cases", case_id)
+    case = store.get_record("cases", case_id) or store.get_record("cases", case_id.upper())
     if case is None:
         raise CaseNotFound(case_id)
     report = CaseReport(

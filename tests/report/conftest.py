@@ -189,7 +189,7 @@ def make_alerts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "r-root",
             "Root login over SSH",
             "critical",
-            brute[:1] + ["attack.t1078.003"],
+            [*brute[:1], "attack.t1078.003"],
             auth[10:11],
             timedelta(minutes=1),
         ),
