@@ -2,6 +2,143 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+
+from soc import ecs
+from soc.cli.common import EXIT_OK, console, fail, print_json, state
+from soc.cli.detect import parse_moment
+from soc.detect.alerts import LEVELS
 
 app = typer.Typer(help="List and inspect alerts.", no_args_is_help=True)
+
+
+def filter_alerts(
+    records: list[dict[str, Any]], *, since: str | None = None, min_level: str | None = None
+) -> list[dict[str, Any]]:
+    """Alerts first seen at or after ``since`` (formatted timestamp) and at least
+    ``min_level`` severe."""
+    kept = []
+    for record in records:
+        if since and str(record.get("first_seen", "")) < since:
+            continue
+        level = record.get("level")
+        if min_level and level in LEVELS and LEVELS.index(level) < LEVELS.index(min_level):
+            continue
+        kept.append(record)
+    return kept
+
+
+@app.command("list")
+def list_alerts(
+    ctx: typer.Context,
+    level: Annotated[
+        str | None,
+        typer.Option("--level", help="Minimum level: informational, low, medium, high, critical."),
+    ] = None,
+    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule id.")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only this status (new...).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="First seen after: a duration (24h) or a time.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many (newest first).")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List alerts, newest first, filtered by level, rule, status and time."""
+    if level is not None and level not in LEVELS:
+        raise fail(f"--level: expected one of {', '.join(LEVELS)}, got {level!r}")
+    since_text = None
+    if since:
+        try:
+            since_text = ecs.format_timestamp(parse_moment(since, ecs.utc_now()))
+        except ValueError as exc:
+            raise fail(f"--since: {exc}") from None
+    filters: dict[str, Any] = {}
+    if rule:
+        filters["rule_id"] = rule
+    if status:
+        filters["status"] = status
+    if level:
+        filters["level"] = list(LEVELS[LEVELS.index(level) :])
+    records = state(ctx).store.list_records(
+        "alerts", filters=filters, order_by="first_seen", descending=True
+    )
+    records = filter_alerts(records, since=since_text)[: max(0, limit)]
+    if as_json:
+        print_json(records)
+        raise typer.Exit(EXIT_OK)
+    table = Table(title=f"{len(records)} alerts")
+    for column in ("id", "level", "status", "rule", "first seen", "events", "entities"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        entities = ", ".join(
+            f"{k}={v}" for k, values in (record.get("entities") or {}).items() for v in values[:2]
+        )
+        table.add_row(
+            str(record.get("id", ""))[:12],
+            str(record.get("level", "")),
+            str(record.get("status", "")),
+            str(record.get("rule_title", "")),
+            str(record.get("first_seen", "")),
+            str(len(record.get("event_ids") or [])),
+            entities,
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    alert_id: Annotated[str, typer.Argument(help="Alert id (or a unique prefix of it).")],
+    events: Annotated[int, typer.Option("--events", help="Show up to this many events.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show one alert: rule, entities, times and its matched events."""
+    store = state(ctx).store
+    record = store.get_record("alerts", alert_id)
+    if record is None and len(alert_id) >= 4:
+        matches = [
+            r for r in store.list_records("alerts") if str(r.get("id", "")).startswith(alert_id)
+        ]
+        if len(matches) == 1:
+            record = matches[0]
+        elif len(matches) > 1:
+            raise fail(f"alert id prefix {alert_id!r} is ambiguous ({len(matches)} alerts)")
+    if record is None:
+        raise fail(f"no alert with id {alert_id!r}")
+    shown = [store.get_event(i) for i in (record.get("event_ids") or [])[: max(0, events)]]
+    if as_json:
+        print_json({"alert": record, "events": [e for e in shown if e is not None]})
+        raise typer.Exit(EXIT_OK)
+    table = Table(show_header=False, title=f"Alert {record.get('id')}")
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for key in (
+        "rule_title",
+        "rule_id",
+        "level",
+        "status",
+        "rule_type",
+        "first_seen",
+        "last_seen",
+        "created",
+        "count",
+    ):
+        table.add_row(key, str(record.get(key, "")))
+    table.add_row("tags", ", ".join(record.get("tags") or []))
+    for name, values in (record.get("entities") or {}).items():
+        table.add_row(name, ", ".join(values))
+    if record.get("group"):
+        table.add_row("group", ", ".join(f"{k}={v}" for k, v in record["group"].items()))
+    table.add_row("events", str(len(record.get("event_ids") or [])))
+    console.print(table)
+    for event in shown:
+        if event is None:
+            continue
+        original = ecs.get_field(event, "event.original")
+        line = original if original else str(ecs.flatten(event))[:400]
+        console.print(f"- {ecs.get_field(event, '@timestamp')} {line}", markup=False)

@@ -166,9 +166,7 @@ def iter_hits(
     ``[start, end)``, oldest first, page by page."""
     after: tuple[Any, ...] | None = None
     while True:
-        page = store.search(
-            query, filters=scope, start=start, end=end, size=PAGE_SIZE, after=after
-        )
+        page = store.search(query, filters=scope, start=start, end=end, size=PAGE_SIZE, after=after)
         if counter is not None:
             counter.calls += 1
         yield from page.hits
