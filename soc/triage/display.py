@@ -1,0 +1,50 @@
+"""What the triage, cases, audit and alert-lifecycle commands share: the analyst name, table
+cells that show log values literally, and time options."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from soc import ecs
+from soc.triage.audit import analyst_name
+from soc.triage.durations import parse_duration
+from soc.triage.safe_text import visible
+
+
+def analyst_of(settings: Any) -> str:
+    """The analyst of this invocation: --analyst / the analyst setting, else $USER."""
+    return analyst_name(settings.get("analyst"))
+
+
+def cell(value: Any) -> Text:
+    """A table cell that shows a value literally (no markup, control characters escaped)."""
+    return Text(visible(value))
+
+
+def table(*columns: str) -> Table:
+    """A plain table with the given column headings."""
+    grid = Table(show_edge=False, header_style="bold", pad_edge=False)
+    for name in columns:
+        grid.add_column(name, overflow="fold")
+    return grid
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """A point in time from a duration back from now (``24h``) or an ISO time; ValueError
+    with a message naming the text otherwise."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return ecs.utc_now() - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return ecs.parse_timestamp(text)
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r}: expected a duration such as 24h or an ISO time"
+        ) from None
