@@ -17,6 +17,12 @@ CASES = (
     ("syslog", "logs/auth.log"),
     ("apache_access", "logs/apache_access.log"),
 )
+#: Formats without a corpus file: the repository's demo sample, repeated the same way.
+DEMO = Path(__file__).resolve().parent.parent / "soc" / "demo_data"
+DEMO_CASES = (
+    ("fortigate", "fortigate.log"),
+    ("bind", "bind-queries.log"),
+)
 TARGET_SECONDS = 1.0
 
 
@@ -32,13 +38,15 @@ def _one_pass(fmt: str, lines: list[str], ctx: ParseContext) -> int:
 
 
 def run(corpus: Path | None) -> None:
-    """Print lines/s of parse+normalise for auth.log (auth and syslog) and apache_access.log."""
+    """Print lines/s of parse+normalise for auth.log (auth and syslog), apache_access.log and
+    the demo FortiGate and BIND samples."""
     if corpus is None:
         print("parse: corpus absent, nothing measured")
         return
     ctx = ParseContext(source="bench")
-    for fmt, rel in CASES:
-        path = corpus / rel
+    cases = [(fmt, corpus / rel, rel) for fmt, rel in CASES]
+    cases += [(fmt, DEMO / name, f"soc/demo_data/{name}") for fmt, name in DEMO_CASES]
+    for fmt, path, rel in cases:
         if not path.is_file():
             print(f"parse {fmt}: {rel} not found, skipped")
             continue

@@ -20,8 +20,9 @@ from collectors.parsers._common import (
     add_related,
     check_line,
     clean_ip,
-    local_to_utc,
     new_event,
+    seconds_suffix,
+    utc_minute_prefix,
 )
 from collectors.parsers.base import ParseContext, ParseError
 from collectors.parsers.syslog import HeaderReader, sniff_header, syslog_fields
@@ -40,7 +41,7 @@ class BindParser:
 
     def __init__(self) -> None:
         self.headers = HeaderReader()
-        self._ts_cache: dict[tuple[str, ...], str] = {}
+        self._ts_cache: dict[tuple[object, ...], str] = {}
 
     def sniff(self, line: str) -> bool:
         """True for a line with BIND's "client ... query:" shape."""
@@ -100,17 +101,15 @@ class BindParser:
         return doc
 
     def _timestamp(self, m: re.Match[str], ctx: ParseContext) -> str:
-        key = (*m.groups()[:7], str(ctx.timezone))
-        ts = self._ts_cache.get(key)  # type: ignore[arg-type]
-        if ts is not None:
-            return ts
         day, mon, year, hh, mm, ss, frac = m.groups()[:7]
-        month = MONTHS.get(mon)
-        if month is None:
-            raise ParseError(f"unknown month {mon!r}")
-        us = int(frac.ljust(6, "0")) if frac else 0
-        ts = local_to_utc(ctx.timezone, int(year), month, int(day), int(hh), int(mm), int(ss), us)
-        if len(self._ts_cache) > 4096:
-            self._ts_cache.clear()
-        self._ts_cache[key] = ts  # type: ignore[index]
-        return ts
+        key = (day, mon, year, hh, mm, ctx.timezone)
+        prefix = self._ts_cache.get(key)
+        if prefix is None:
+            month = MONTHS.get(mon)
+            if month is None:
+                raise ParseError(f"unknown month {mon!r}")
+            prefix = utc_minute_prefix(int(year), month, int(day), int(hh), int(mm), ctx.timezone)
+            if len(self._ts_cache) > 4096:
+                self._ts_cache.clear()
+            self._ts_cache[key] = prefix
+        return prefix + seconds_suffix(ss, frac)

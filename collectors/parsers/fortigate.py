@@ -27,7 +27,7 @@ from collectors.parsers._common import (
 from collectors.parsers.base import ParseContext, ParseError
 
 _START = re.compile(r"(?:^|[\s>])(?=(?:date|devname|logver|eventtime|logid|itime)=)")
-_KV = re.compile(r'([\w-]+)=("[^"\\]*(?:\\.[^"\\]*)*"|\S*)')
+_KV = re.compile(r'([\w-]+)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|(\S*))')
 _DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)$")
 _TIME = re.compile(r"(\d\d):(\d\d):(\d\d)$")
 
@@ -39,12 +39,10 @@ _DENIED = frozenset(("deny", "block", "blocked", "drop", "dropped", "reset", "re
 
 
 def _kv(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in _KV.findall(text):
-        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-            value = value[1:-1].replace('\\"', '"')
-        out[key] = value
-    return out
+    return {
+        key: (quoted.replace('\\"', '"') if "\\" in quoted else quoted) or bare
+        for key, quoted, bare in _KV.findall(text)
+    }
 
 
 def _int(value: str | None) -> int | None:

@@ -28,6 +28,10 @@ from collectors.parsers.base import ParseContext, ParseError
 _TIME_KEYS = ("timestamp", "time", "ts", "@t", "date", "datetime", "eventTime", "EventTime")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _nest(obj: dict[str, Any]) -> dict[str, Any]:
     """Dotted keys ("event.code") folded into nested objects; other keys unchanged."""
     if not any("." in k for k in obj):
@@ -94,7 +98,7 @@ class JsonParser:
         """The ECS pass-through or json.log event of ``line``; ParseError when not an object."""
         line = check_line(line)
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_constant=_no_constant)
         except (ValueError, RecursionError) as err:
             raise ParseError(f"invalid JSON ({str(err).split(':')[0]})") from None
         if not isinstance(obj, dict):

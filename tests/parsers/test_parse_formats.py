@@ -121,7 +121,8 @@ def test_json_department_and_bad_json() -> None:
     doc = get_parser("json").parse('{"@timestamp":"2026-11-21T00:00:00Z"}', ctx(department="X"))
     assert doc["labels"] == {"department": "X"}
     for bad, reason in (("{not json", "invalid JSON"), ("[1, 2]", "not an object"),
-                        ('{"@timestamp": "yesterday"}', "bad timestamp")):  # fmt: skip
+                        ('{"@timestamp": "yesterday"}', "bad timestamp"),
+                        ('{"a": NaN}', "invalid JSON")):  # fmt: skip
         with pytest.raises(ParseError, match=reason):
             get_parser("json").parse(bad, ctx())
     with pytest.raises(ParseError, match="invalid JSON"):

@@ -27,6 +27,14 @@ def test_other_zone_from_the_context() -> None:
     assert doc["@timestamp"] == "2026-07-01T10:00:00.000000Z"  # CEST, UTC+2
 
 
+def test_daylight_saving_change_uses_the_offset_of_each_hour() -> None:
+    c = ctx(timezone=ZoneInfo("Europe/Paris"), reference_time=datetime(2026, 4, 1, tzinfo=UTC))
+    parser = get_parser("syslog")
+    before = parser.parse("Mar 29 01:30:00 h app: x", c)["@timestamp"]
+    after = parser.parse("Mar 29 03:30:00 h app: x", c)["@timestamp"]
+    assert (before, after) == ("2026-03-29T00:30:00.000000Z", "2026-03-29T01:30:00.000000Z")
+
+
 def test_fixture_lines_rfc3164_and_rfc5424() -> None:
     docs = parse_all("syslog", "syslog.log")
     plain, pri, r5424, r5424_utc, iso, single_digit_day = docs
