@@ -1,6 +1,6 @@
 """CSV export of a report's figures and tables, one row per table row.
 
-Columns: section, kind (summary|kpi|header|row|fact), then the cells. Every cell that a
+Columns: section, kind (summary|kpi|header|row|note|fact), then the cells. Every cell that a
 spreadsheet would read as a formula (= + - @ tab CR at the start) is prefixed with a quote.
 """
 
@@ -28,6 +28,8 @@ def render_csv(doc: Document) -> str:
                 row(section.title, "header", *block.headers)
                 for cells in block.rows:
                     row(section.title, "row", *(str(c) for c in cells))
+                if block.note:
+                    row(section.title, "note", block.note)
             elif isinstance(block, Kpis):
                 for k in block.items:
                     row(section.title, "kpi", k.label, k.value, k.note or "")
