@@ -22,7 +22,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from collectors.parsers._common import check_line, epoch_to_utc, format_utc, iso_to_utc
+from collectors.parsers._common import (
+    check_line,
+    clean_ip,
+    epoch_to_utc,
+    format_utc,
+    iso_to_utc,
+)
 from collectors.parsers.base import ParseContext, ParseError
 
 _TIME_KEYS = ("timestamp", "time", "ts", "@t", "date", "datetime", "eventTime", "EventTime")
@@ -84,6 +90,59 @@ def _is_ecs(obj: dict[str, Any]) -> bool:
     return isinstance(obj.get("event"), dict) or isinstance(obj.get("host"), dict)
 
 
+def _fill(doc: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted path unless the document already has a value there."""
+    parts = path.split(".")
+    node = doc
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            if child is not None:
+                return
+            child = {}
+            node[part] = child
+        node = child
+    node.setdefault(parts[-1], value)
+
+
+def _windows_ecs(doc: dict[str, Any], data: dict[str, Any]) -> None:
+    """ECS process.*, user.* and source.* from winlog.event_data where the document has none.
+
+    Same names as the EVTX mapping: CommandLine, Image/NewProcessName, ParentImage/
+    ParentProcessName, ParentCommandLine, ProcessId; TargetUserName/TargetDomainName (else
+    SubjectUserName/SubjectDomainName); IpAddress/IpPort when they are real addresses.
+    """
+
+    def text(name: str) -> str | None:
+        value = data.get(name)
+        return value if isinstance(value, str) and value not in ("", "-") else None
+
+    if cmd := text("CommandLine"):
+        _fill(doc, "process.command_line", cmd)
+    if exe := text("Image") or text("NewProcessName"):
+        _fill(doc, "process.executable", exe)
+        _fill(doc, "process.name", exe.replace("\\", "/").rsplit("/", 1)[-1])
+    pid = data.get("ProcessId")
+    if isinstance(pid, int) or (isinstance(pid, str) and pid.isdigit()):
+        _fill(doc, "process.pid", int(pid))
+    if parent := text("ParentImage") or text("ParentProcessName"):
+        _fill(doc, "process.parent.executable", parent)
+    if parent_cmd := text("ParentCommandLine"):
+        _fill(doc, "process.parent.command_line", parent_cmd)
+    user = text("TargetUserName") or text("SubjectUserName")
+    if user:
+        _fill(doc, "user.name", user)
+        domain = text("TargetDomainName") if text("TargetUserName") else text("SubjectDomainName")
+        if domain:
+            _fill(doc, "user.domain", domain)
+    ip = clean_ip(text("IpAddress"))
+    if ip:
+        _fill(doc, "source.ip", ip)
+        port = text("IpPort")
+        if port and port.isdigit() and port != "0":
+            _fill(doc, "source.port", int(port))
+
+
 class JsonParser:
     """One JSON object per line. Stateless; get_parser still returns a fresh instance."""
 
@@ -139,6 +198,9 @@ class JsonParser:
                 host = doc.get("host") if isinstance(doc.get("host"), dict) else {}
                 host.setdefault("name", computer)
                 doc["host"] = host
+            data = winlog.get("event_data")
+            if isinstance(data, dict):
+                _windows_ecs(doc, data)
         elif "dataset" not in event:
             event.setdefault("module", "json")
             event["dataset"] = "json.log"

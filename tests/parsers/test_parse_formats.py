@@ -109,12 +109,28 @@ def test_json_lines() -> None:
     assert winlog["winlog.event_id"] == 4624 and winlog["event.code"] == "4624"
     assert winlog["host.name"] == "DC01.city.local"
     assert winlog["winlog.event_data.TargetUserName"] == "bob"
+    assert winlog["user.name"] == "bob" and winlog["source.ip"] == "10.0.0.9"
     assert generic["event.dataset"] == "json.log" and generic["event.module"] == "json"
     assert generic["json.disk.free"] == 1024 and generic["message"] == "disk almost full"
     assert generic["@timestamp"] == "2026-11-21T01:00:00.000000Z"  # zone-less: HCM
     assert export["@timestamp"] == "2026-11-21T01:00:00.000000Z"  # epoch milliseconds
     assert export["message"] == "from an export" and "_id" not in export
     assert timeless["tags"] == ["timestamp_missing"]
+
+
+def test_winlogbeat_process_fields_do_not_override_the_document() -> None:
+    line = (
+        '{"@timestamp":"2026-11-21T01:00:00Z","process":{"pid":7},"winlog":{"event_id":1,'
+        '"event_data":{"Image":"C:\\\\Windows\\\\System32\\\\cmd.exe",'
+        '"CommandLine":"cmd /c whoami",'
+        '"ProcessId":"4242","ParentImage":"C:\\\\x\\\\w3wp.exe"}}}'
+    )
+    doc = get_parser("json").parse(line, ctx())
+    assert doc["process"]["command_line"] == "cmd /c whoami"
+    assert doc["process"]["name"] == "cmd.exe"
+    assert doc["process"]["pid"] == 7  # the document's own value stays
+    assert doc["process"]["parent"]["executable"] == "C:\\x\\w3wp.exe"
+    assert doc["event"]["code"] == "1"
 
 
 def test_json_department_and_bad_json() -> None:
