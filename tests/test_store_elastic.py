@@ -419,6 +419,7 @@ class StubServer:
 
     respond: Callable[[str, str], tuple[int, Any]]
     tls: ssl.SSLContext | None = None
+    product_header: bool = True  # Elasticsearch sends X-Elastic-Product, OpenSearch does not
     seen: list[Seen] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -436,7 +437,8 @@ class StubServer:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("X-Elastic-Product", "Elasticsearch")
+                if stub.product_header:
+                    self.send_header("X-Elastic-Product", "Elasticsearch")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -620,3 +622,29 @@ def test_an_older_template_version_is_replaced(store: ElasticStore, es_url: str)
     mapping = http_json(f"{es_url}/soc-events/_mapping")
     (index_mapping,) = mapping.values()
     assert index_mapping["mappings"]["properties"]["source"]["properties"]["ip"]["type"] == "ip"
+
+
+def _root(distribution: str, number: str) -> dict[str, Any]:
+    return {**ROOT_BODY, "version": {"number": number, "distribution": distribution}}
+
+
+@pytest.mark.parametrize(
+    ("distribution", "number", "product_header"),
+    [("elasticsearch", "8.15.3", True), ("opensearch", "2.19.1", False)],
+)
+def test_other_servers_get_plain_json_and_opensearch_passes_the_product_check(
+    stub_factory: Callable[..., StubServer], distribution: str, number: str, product_header: bool
+) -> None:
+    def respond(method: str, path: str) -> tuple[int, Any]:
+        if path == "/":
+            return 200, _root(distribution, number)
+        return 200, {"count": 5}
+
+    stub = stub_factory(respond, product_header=product_header)
+    store = ElasticStore(stub.url)
+    assert (store.identity.distribution, store.identity.version) == (distribution, number)
+    assert store.count() == 5
+    accepts = {s.headers.get("accept") for s in stub.seen}
+    assert accepts == {"application/json"}
+    bodies = {s.headers.get("content-type") for s in stub.seen if s.method == "POST"}
+    assert bodies == {"application/json"}
