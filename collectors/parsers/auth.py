@@ -125,7 +125,6 @@ AUTH_PROGRAMS = (
             "systemd",
             "unix_chkpwd",
             "dbus-daemon",
-            "gdm-password]",
             "sshd-session",
         )
     )

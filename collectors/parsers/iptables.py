@@ -18,7 +18,13 @@ from typing import Any
 
 from collectors.parsers._common import add_related, check_line, clean_ip, new_event
 from collectors.parsers.base import ParseContext, ParseError
-from collectors.parsers.syslog import HeaderReader, sniff_header, syslog_event, syslog_fields
+from collectors.parsers.syslog import (
+    HeaderReader,
+    SyslogHeader,
+    sniff_header,
+    syslog_event,
+    syslog_fields,
+)
 
 _NF = re.compile(r"(?:\[\s*\d+\.\d+\]\s*)?(.*?)\s*\bIN=(\S*) OUT=(\S*)(.*)", re.S)
 _TRANSPORTS = {"2": "igmp", "6": "tcp", "17": "udp", "1": "icmp", "58": "ipv6-icmp",
@@ -54,79 +60,84 @@ class IptablesParser:
     def parse(self, line: str, ctx: ParseContext) -> dict[str, Any]:
         """The iptables.log event of ``line`` (system.syslog for other kernel lines)."""
         line = check_line(line)
-        header = self.headers.read(line, ctx) if sniff_header(line) else None
-        if header is None:
+        if not sniff_header(line):
             raise ParseError("no syslog header")
-        m = _NF.match(header.message)
-        if m is None or " SRC=" not in m.group(4):
-            return syslog_event(line, header, ctx)
-        prefix, iface_in, iface_out, rest = m.groups()
-        doc = new_event(ctx, line, header.timestamp, "iptables", "iptables.log")
-        syslog_fields(doc, header)
-        doc["message"] = header.message
-        fields: dict[str, Any] = {}
-        flags: list[str] = []
-        for tok in rest.split():
-            key, eq, value = tok.partition("=")
-            if eq:
-                if key in _INT_KEYS and value.isdigit():
-                    fields[key.lower()] = int(value)
-                elif value:
-                    fields[key.lower()] = value
-            elif tok.isupper():
-                flags.append(tok)
-        raw: dict[str, Any] = dict(fields)
-        if flags:
-            raw["flags"] = flags
-        prefix = prefix.strip()
-        action = prefix_action(prefix)
-        event = doc["event"]
-        event["category"] = ["network"]
-        event["action"] = action
-        if action == "allow":
-            event["type"] = ["connection", "allowed"]
-            event["outcome"] = "success"
-        elif action in ("block", "drop"):
-            event["type"] = ["connection", "denied"]
-            event["outcome"] = "failure"
-        else:
-            event["type"] = ["connection"]
-        if prefix:
-            doc["rule"] = {"name": prefix}
-        src_ip = clean_ip(fields.get("src"))
-        dst_ip = clean_ip(fields.get("dst"))
-        source: dict[str, Any] = {}
-        dest: dict[str, Any] = {}
-        if src_ip:
-            source["ip"] = src_ip
-        if dst_ip:
-            dest["ip"] = dst_ip
-        spt, dpt = fields.get("spt", ""), fields.get("dpt", "")
-        if isinstance(spt, str) and spt.isdigit():
-            source["port"] = int(spt)
-        if isinstance(dpt, str) and dpt.isdigit():
-            dest["port"] = int(dpt)
-        mac = fields.get("mac")
-        if isinstance(mac, str) and mac.count(":") >= 11:
-            octets = mac.split(":")
-            dest["mac"] = "-".join(octets[0:6]).upper()
-            source["mac"] = "-".join(octets[6:12]).upper()
-        if source:
-            doc["source"] = source
-        if dest:
-            doc["destination"] = dest
-        proto = str(fields.get("proto", ""))
-        if proto:
-            doc["network"] = {"transport": _TRANSPORTS.get(proto.upper(), proto.lower())}
-        observer: dict[str, Any] = {}
-        if iface_in:
-            observer["ingress"] = {"interface": {"name": iface_in}}
-        if iface_out:
-            observer["egress"] = {"interface": {"name": iface_out}}
-        if observer:
-            doc["observer"] = observer
-        raw["in"] = iface_in
-        raw["out"] = iface_out
-        doc["iptables"] = raw
-        add_related(doc, [src_ip, dst_ip], [])
-        return doc
+        header = self.headers.read(line, ctx)
+        return netfilter_event(line, header, ctx) or syslog_event(line, header, ctx)
+
+
+def netfilter_event(line: str, header: SyslogHeader, ctx: ParseContext) -> dict[str, Any] | None:
+    """The iptables.log event of a syslog line whose message is a netfilter log, else None."""
+    m = _NF.match(header.message)
+    if m is None or " SRC=" not in m.group(4):
+        return None
+    prefix, iface_in, iface_out, rest = m.groups()
+    doc = new_event(ctx, line, header.timestamp, "iptables", "iptables.log")
+    syslog_fields(doc, header)
+    doc["message"] = header.message
+    fields: dict[str, Any] = {}
+    flags: list[str] = []
+    for tok in rest.split():
+        key, eq, value = tok.partition("=")
+        if eq:
+            if key in _INT_KEYS and value.isdigit():
+                fields[key.lower()] = int(value)
+            elif value:
+                fields[key.lower()] = value
+        elif tok.isupper():
+            flags.append(tok)
+    raw: dict[str, Any] = dict(fields)
+    if flags:
+        raw["flags"] = flags
+    prefix = prefix.strip()
+    action = prefix_action(prefix)
+    event = doc["event"]
+    event["category"] = ["network"]
+    event["action"] = action
+    if action == "allow":
+        event["type"] = ["connection", "allowed"]
+        event["outcome"] = "success"
+    elif action in ("block", "drop"):
+        event["type"] = ["connection", "denied"]
+        event["outcome"] = "failure"
+    else:
+        event["type"] = ["connection"]
+    if prefix:
+        doc["rule"] = {"name": prefix}
+    src_ip = clean_ip(fields.get("src"))
+    dst_ip = clean_ip(fields.get("dst"))
+    source: dict[str, Any] = {}
+    dest: dict[str, Any] = {}
+    if src_ip:
+        source["ip"] = src_ip
+    if dst_ip:
+        dest["ip"] = dst_ip
+    spt, dpt = fields.get("spt", ""), fields.get("dpt", "")
+    if isinstance(spt, str) and spt.isdigit():
+        source["port"] = int(spt)
+    if isinstance(dpt, str) and dpt.isdigit():
+        dest["port"] = int(dpt)
+    mac = fields.get("mac")
+    if isinstance(mac, str) and mac.count(":") >= 11:
+        octets = mac.split(":")
+        dest["mac"] = "-".join(octets[0:6]).upper()
+        source["mac"] = "-".join(octets[6:12]).upper()
+    if source:
+        doc["source"] = source
+    if dest:
+        doc["destination"] = dest
+    proto = str(fields.get("proto", ""))
+    if proto:
+        doc["network"] = {"transport": _TRANSPORTS.get(proto.upper(), proto.lower())}
+    observer: dict[str, Any] = {}
+    if iface_in:
+        observer["ingress"] = {"interface": {"name": iface_in}}
+    if iface_out:
+        observer["egress"] = {"interface": {"name": iface_out}}
+    if observer:
+        doc["observer"] = observer
+    raw["in"] = iface_in
+    raw["out"] = iface_out
+    doc["iptables"] = raw
+    add_related(doc, [src_ip, dst_ip], [])
+    return doc

@@ -246,7 +246,10 @@ def syslog_fields(doc: dict[str, Any], header: SyslogHeader) -> None:
 
 
 class SyslogParser:
-    """Generic syslog: one system.syslog event per line. Stateful (year tracker): one per source."""
+    """Generic syslog: one event per line (system.syslog; netfilter kernel lines iptables.log).
+
+    Stateful (year tracker): one per source.
+    """
 
     name = "syslog"
 
@@ -258,9 +261,21 @@ class SyslogParser:
         return sniff_header(line)
 
     def parse(self, line: str, ctx: ParseContext) -> dict[str, Any]:
-        """The system.syslog event of ``line``; ParseError("no syslog header") otherwise."""
+        """The system.syslog event of ``line``; ParseError("no syslog header") otherwise.
+
+        Kernel netfilter/UFW lines (a syslog or kern.log mixes them in) become iptables.log
+        events, as the iptables parser makes them.
+        """
         line = check_line(line)
         header = self.headers.read(line, ctx)
+        if header.program == "kernel" and " SRC=" in header.message:
+            from collectors.parsers.iptables import (
+                netfilter_event,
+            )  # here: iptables imports this module
+
+            doc = netfilter_event(line, header, ctx)
+            if doc is not None:
+                return doc
         return syslog_event(line, header, ctx)
 
 

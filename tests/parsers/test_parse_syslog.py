@@ -130,3 +130,16 @@ def test_reference_time_naive_means_utc() -> None:
         .parse("May 31 10:00:00 h a: x", c)["@timestamp"]
         .startswith("2026-05-31")
     )
+
+
+def test_netfilter_lines_in_a_syslog_file_become_firewall_events() -> None:
+    parser = get_parser("syslog")
+    ufw = (
+        "Nov 21 08:00:00 gw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.5 DST=10.0.0.1"
+        " PROTO=UDP SPT=5 DPT=53"
+    )
+    doc = parser.parse(ufw, ctx())
+    assert doc["event"]["dataset"] == "iptables.log"
+    assert doc["source"]["ip"] == "203.0.113.5" and doc["event"]["action"] == "block"
+    other = parser.parse("Nov 21 08:00:00 gw kernel: SRC=nothing here", ctx())
+    assert other["event"]["dataset"] == "system.syslog"
