@@ -2,8 +2,84 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
 
+from soc.cli.common import console, fail, print_json, state
+from soc.triage.audit import list_audit
+from soc.triage.display import parse_since, print_rows
+
 app = typer.Typer(
-    help="The audit trail of every change analysts and playbooks made.", no_args_is_help=True
+    help="The audit trail of every change analysts and playbooks made.",
+    subcommand_metavar="",
+    context_settings={"allow_interspersed_args": True},
 )
+
+
+def _change(before: Any, after: Any) -> str:
+    def short(value: Any) -> str:
+        if isinstance(value, dict):
+            return ", ".join(f"{k}={v}" for k, v in value.items() if v is not None) or "-"
+        return "-" if value is None else str(value)
+
+    return f"{short(before)} -> {short(after)}"
+
+
+@app.callback(invoke_without_command=True)
+def audit(
+    ctx: typer.Context,
+    object_id: Annotated[
+        str | None, typer.Option("--object", help="Only changes to this alert or case id.")
+    ] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="alerts or cases.")] = None,
+    analyst: Annotated[
+        str | None, typer.Option("--by", help="Only changes made by this analyst.")
+    ] = None,
+    action: Annotated[
+        str | None,
+        typer.Option("--action", help="e.g. alert.status, or a prefix ending in '.': case."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="A duration back from now (24h) or a time.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the newest N.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """List audit records (who, when, what, before -> after), oldest first. Exit 0, or 2 on
+    a bad option."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if kind is not None and kind not in ("alerts", "cases"):
+        raise fail(f"--kind {kind!r}: expected alerts or cases")
+    try:
+        start = parse_since(since)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    rows = list_audit(
+        state(ctx).store,
+        object_id=object_id,
+        object_kind=kind,
+        analyst=analyst,
+        action=action,
+        since=start,
+        limit=limit,
+    )
+    if as_json:
+        print_json(rows)
+        return
+    print_rows(
+        console,
+        ("at", "analyst", "action", "object", "change"),
+        [
+            (
+                r.get("at"),
+                r.get("analyst"),
+                r.get("action"),
+                r.get("object_id"),
+                _change(r.get("before"), r.get("after")),
+            )
+            for r in rows
+        ],
+    )
+    console.print(f"{len(rows)} audit records", markup=False)

@@ -23,7 +23,7 @@ from soc.cli.common import (
 )
 from soc.store import StoreError
 from soc.triage.console import ConsoleOutput, MappingAnswers, PromptAnswers
-from soc.triage.display import analyst_of, cell, table
+from soc.triage.display import analyst_of, print_rows
 from soc.triage.enrich import Enricher, EnrichError
 from soc.triage.lifecycle import LifecycleError, get_alert
 from soc.triage.playbook import PlaybookError, load_library
@@ -107,16 +107,20 @@ def _list_playbooks(extra: list[Path], as_json: bool) -> None:
             }
         )
     else:
-        grid = table("name", "title", "applies to", "steps")
-        for p in sorted(library.playbooks.values(), key=lambda p: p.name):
-            applies = ", ".join([*p.applies_to.rules, *p.applies_to.tags, *p.applies_to.levels])
-            grid.add_row(
-                cell(p.name),
-                cell(p.title),
-                cell(applies or "any alert (fallback)"),
-                cell(len(p.steps)),
-            )
-        console.print(grid)
+        print_rows(
+            console,
+            ("name", "steps", "title", "applies to"),
+            [
+                (
+                    p.name,
+                    len(p.steps),
+                    p.title,
+                    ", ".join([*p.applies_to.rules, *p.applies_to.tags, *p.applies_to.levels])
+                    or "any alert (fallback)",
+                )
+                for p in sorted(library.playbooks.values(), key=lambda p: p.name)
+            ],
+        )
         for problem in library.problems:
             err_console.print(problem, markup=False, soft_wrap=True)
     raise typer.Exit(EXIT_PARTIAL if library.problems else EXIT_OK)

@@ -245,7 +245,9 @@ def add_timeline(
         "cases",
         case["id"],
         {
-            "timeline": [*case.get("timeline", []), *entries],
+            "timeline": sorted(
+                [*case.get("timeline", []), *entries], key=lambda e: str(e.get("at", ""))
+            ),
             "departments": sorted(departments),
             "assets": sorted(assets),
             "updated_at": stamp,
@@ -309,6 +311,7 @@ def recommend(
     case = get_case(store, case_id)
     stamp = lifecycle.now()
     item = {"at": stamp, "by": analyst, "text": text, "kind": kind, "target": target}
+    shown = {"kind": kind, "target": target, "text": text}
     if any(
         r.get("kind") == kind and r.get("target") == target and r.get("text") == text
         for r in case.get("recommendations", [])
@@ -339,7 +342,7 @@ def recommend(
         object_kind="cases",
         object_id=case["id"],
         before=None,
-        after=item,
+        after=shown,
         at=stamp,
     )
     return updated

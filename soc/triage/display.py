@@ -3,9 +3,11 @@ cells that show log values literally, and time options."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -31,6 +33,29 @@ def table(*columns: str) -> Table:
     for name in columns:
         grid.add_column(name, overflow="fold")
     return grid
+
+
+def print_rows(
+    console: Console,
+    headings: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    max_width: int = 48,
+) -> None:
+    """Aligned columns, one line per row and never wrapped (so ids and addresses stay whole
+    and greppable); every value shown literally with control characters escaped."""
+    shown = [[visible(v) for v in row] for row in rows]
+    widths = [len(h) for h in headings]
+    for row in shown:
+        for i, value in enumerate(row[:-1]):
+            widths[i] = min(max(widths[i], len(value)), max_width)
+    header = Text(
+        "  ".join(h.ljust(w) for h, w in zip(headings, widths, strict=True)).rstrip(), style="bold"
+    )
+    console.print(header, soft_wrap=True)
+    for row in shown:
+        cells = [v.ljust(widths[i]) if i < len(row) - 1 else v for i, v in enumerate(row)]
+        console.print(Text("  ".join(cells).rstrip()), soft_wrap=True)
 
 
 def parse_since(text: str | None) -> datetime | None:

@@ -572,10 +572,11 @@ class PlaybookLibrary:
         return self.playbooks.get(name)
 
     def choose(self, alert: Mapping[str, Any]) -> Playbook | None:
-        """The most specific playbook for an alert: a rule-id match beats an exact tag match,
-        which beats a prefix tag match (attack.t1110 fits attack.t1110.001), which beats a
-        level match; a generic playbook (empty applies_to) is the fallback. Ties go to the
-        playbook with more conditions met, then by name."""
+        """The most specific playbook for an alert: a rule-id match beats tag matches; more
+        of the rule's tags matched exactly beats fewer, then more matched by prefix
+        (attack.t1110 fits attack.t1110.001), then the match on the rule's earlier (primary)
+        tag, then a level match; a generic playbook (empty applies_to) is the fallback.
+        Remaining ties go to the first name in alphabetical order."""
         best: tuple[tuple[int, ...], str] | None = None
         chosen: Playbook | None = None
         for name, playbook in sorted(self.playbooks.items()):
@@ -602,17 +603,23 @@ def match_score(applies: AppliesTo, alert: Mapping[str, Any]) -> tuple[int, ...]
     rule_tags = [str(t).lower() for t in rule.get("tags") or []]
     level = str(rule.get("level") or "").lower()
     if applies.generic:
-        return (0, 0, 0, 0)
+        return (0, 0, 0, -(10**6), 0)
     by_rule = 1 if rule_id and rule_id in applies.rules else 0
-    exact_tag = 1 if any(t in rule_tags for t in applies.tags) else 0
-    prefix_tag = 1 if any(rt.startswith(t + ".") for t in applies.tags for rt in rule_tags) else 0
+    exact = [i for i, rt in enumerate(rule_tags) if rt in applies.tags]
+    prefix = [
+        i
+        for i, rt in enumerate(rule_tags)
+        if rt not in applies.tags and any(rt.startswith(t + ".") for t in applies.tags)
+    ]
     by_level = 1 if level in applies.levels else 0
     if applies.levels and not by_level:
         # levels are a filter: a playbook for high alerts never takes a low one
         return None
-    if (applies.rules or applies.tags) and not (by_rule or exact_tag or prefix_tag):
+    if (applies.rules or applies.tags) and not (by_rule or exact or prefix):
         return None
-    return (by_rule, exact_tag, prefix_tag, by_level)
+    # more of the rule's tags matched beats fewer; then the rule's earlier (primary) tag
+    first = min(exact + prefix, default=10**5)
+    return (by_rule, len(exact), len(prefix), -first, by_level)
 
 
 def load_library(folders: Iterable[Path]) -> PlaybookLibrary:

@@ -390,10 +390,12 @@ def _ensure_status(
     run: _Run, status: str, resolution: str | None = None, reason: str | None = None
 ) -> str:
     current = run.alert.get("status") or "new"
-    if current == status and status != "closed":
+    order = lifecycle.STATUSES
+    if current == status:
         return f"already {status}"
-    if current == "closed" and status == "closed":
-        return "already closed"
+    if current != "closed" and order.index(current) > order.index(status):
+        # a playbook re-run on an escalated alert does not take it back to in_progress
+        return f"already {current}"
     lifecycle.set_status(
         run.store,
         run.alert["id"],
