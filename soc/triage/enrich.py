@@ -281,9 +281,10 @@ def load_iocs(paths: Iterable[Path]) -> IocLists:
             _iocs_csv(text, path, name, lists)
         else:
             for line in text.splitlines():
-                value = line.split("#", 1)[0].strip()
+                value, _, comment = line.partition("#")
+                value = value.strip()
                 if value:
-                    lists.add(Indicator(value, classify(value), name))
+                    lists.add(Indicator(value, classify(value), name, comment.strip()))
     return lists
 
 
