@@ -39,13 +39,16 @@ from sigma.rule import SigmaDetectionItem, SigmaLogSource
 from sigma.types import (
     SigmaCasedString,
     SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
     SigmaString,
     SigmaType,
     SpecialChars,
 )
 
-#: The field every unbound keyword is matched against.
-KEYWORD_FIELD = "event.original"
+#: The fields every unbound keyword is matched against (contains, either field): the raw
+#: line and the parsed message.
+KEYWORD_FIELDS = ["event.original", "message"]
+_KEYWORD_PLACEHOLDER = "citysoc.keywords"
 
 WINDOWS_DATASET = "windows.eventlog"
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
@@ -590,10 +593,11 @@ class WindowsEventDataTransformation(FieldMappingTransformationBase):
 
 @dataclass
 class KeywordsToFieldTransformation(DetectionItemTransformation):
-    """Unbound values (Sigma ``keywords``) become *contains* matches on one field, so both
-    backends treat them alike (SQLite has no full-text search over a whole row)."""
+    """Unbound values (Sigma ``keywords``) become *contains* matches on a placeholder field
+    (mapped afterwards onto KEYWORD_FIELDS), so both backends treat them alike (SQLite has no
+    full-text search over a whole row)."""
 
-    target: str = KEYWORD_FIELD
+    target: str = _KEYWORD_PLACEHOLDER
 
     def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetectionItem | None:
         if detection_item.field is not None:
@@ -622,6 +626,23 @@ def lowercase_regex(pattern: str) -> str:
     return _REGEX_LETTER.sub(lambda m: m.group(1) or m.group(2).lower(), pattern)
 
 
+_INLINE_FLAGS = re.compile(r"^\(\?[imsx]+\)")
+
+
+def unanchored_lucene_regex(pattern: str) -> str:
+    """Lucene regexps match whole terms, Sigma's ``|re`` searches anywhere in the value:
+    wrap the pattern in ``.*(...).*`` unless it is anchored (``^``/``$``, which Lucene does
+    not know and which are dropped). Inline flags such as ``(?i)`` are dropped too: values
+    are lower-cased on both sides already."""
+    body = _INLINE_FLAGS.sub("", pattern)
+    head, tail = ".*(", ").*"
+    if body.startswith("^"):
+        body, head = body[1:], "("
+    if body.endswith("$") and not body.endswith("\\$"):
+        body, tail = body[:-1], ")"
+    return f"{head}{body}{tail}"
+
+
 @dataclass
 class LowercaseValuesTransformation(ValueTransformation):
     """Lower-case string and regex values (not ``|cased`` ones): the Elasticsearch store's
@@ -636,10 +657,11 @@ class LowercaseValuesTransformation(ValueTransformation):
         if isinstance(val, SigmaString):
             return val.lower()
         if isinstance(val, SigmaRegularExpression):
-            lowered = lowercase_regex(val.regexp.original)
-            if lowered == val.regexp.original:
+            pattern = unanchored_lucene_regex(lowercase_regex(val.regexp.original))
+            flags = {f for f in val.flags if f != SigmaRegularExpressionFlag.IGNORECASE}
+            if pattern == val.regexp.original and flags == set(val.flags):
                 return None
-            return SigmaRegularExpression(lowered, set(val.flags))
+            return SigmaRegularExpression(pattern, flags)
         return None
 
 
@@ -651,7 +673,11 @@ def variant_pipeline(variant: Variant, target: str) -> ProcessingPipeline:
     items: list[ProcessingItem] = [
         ProcessingItem(
             identifier="citysoc_keywords", transformation=KeywordsToFieldTransformation()
-        )
+        ),
+        ProcessingItem(
+            identifier="citysoc_keyword_fields",
+            transformation=FieldMappingTransformation({_KEYWORD_PLACEHOLDER: KEYWORD_FIELDS}),
+        ),
     ]
     renames = variant.field_map()
     if variant.windows:
@@ -701,7 +727,7 @@ def describe_pipelines() -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "KEYWORD_FIELD",
+    "KEYWORD_FIELDS",
     "LogsourceMapping",
     "Variant",
     "describe_pipelines",

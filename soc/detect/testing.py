@@ -170,7 +170,12 @@ def run_rule_tests(store: Store, ruleset: RuleSet, target: Target | None = None)
                 continue
             summary = DetectionSummary(since=None, until=None)
             outcome = run_rule(
-                store, compiled, None, None, summary, scope={SCOPE_FIELD: case.key},
+                store,
+                compiled,
+                None,
+                None,
+                summary,
+                scope={SCOPE_FIELD: case.key},
                 store_alerts=False,
             )
             fired = outcome.matches
