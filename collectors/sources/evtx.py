@@ -80,7 +80,7 @@ def ingest_evtx(
     department: str | None = None,
     keep_original: bool = True,
     on_bytes: Callable[[int], None] | None = None,
-    threads: int = 0,
+    threads: int = 1,
 ) -> None:
     """Read every record of one .evtx file into the shipper (events or dead letters)."""
     shipper.set_format(source, "evtx")
@@ -94,6 +94,7 @@ def ingest_evtx(
             on_bytes(size)
         return
     whole_chunks = max(0, (size - HEADER_BLOCK) // CHUNK_SIZE)
+    file_path = str(path.resolve())
     send = shipper.send
     seen = 0
     with warnings.catch_warnings(record=True) as caught:
@@ -120,7 +121,11 @@ def ingest_evtx(
                     f"evtx:{winlog.get('computer_name', '')}:{winlog.get('channel', '')}",
                     f"{record.get('event_record_id')}:{doc['@timestamp']}",
                 )
-                doc["log"] = {**doc.get("log", {}), "file": {"path": str(path.resolve())}}
+                log = doc.get("log")
+                if log is None:
+                    doc["log"] = {"file": {"path": file_path}}
+                else:
+                    log["file"] = {"path": file_path}
                 send(doc, source=source)
         except RuntimeError as exc:
             shipper.reject(
