@@ -116,7 +116,7 @@ def attack_heatmap(cells: Sequence[AttackCell], lang: str) -> bytes:
     rows = max((len(v) for v in columns.values()), default=1)
     peak = max((c.count for c in cells), default=1)
     cmap = matplotlib.colormaps["YlOrRd"]
-    width = max(4.5, 1.35 * len(tactics))
+    width = max(3.0, 1.35 * len(tactics))
     fig, axis = plt.subplots(figsize=(width, 0.6 * rows + 1.3))
     for x, tactic in enumerate(tactics):
         axis.text(

@@ -188,7 +188,9 @@ def load_page(executable: str, profile: Path, page: Path, width: int = 900) -> P
             elif method == "Network.loadingFailed":
                 load.failed.append(params.get("errorText", ""))
             elif method == "Runtime.exceptionThrown":
-                load.exceptions.append(json.dumps(params.get("exceptionDetails", {}))[:300])
+                details = params.get("exceptionDetails", {})
+                thrown = details.get("exception", {}).get("description")
+                load.exceptions.append(str(thrown or details.get("text", "exception")))
             elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
                 load.errors.append(params["entry"].get("text", ""))
             elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
