@@ -79,7 +79,8 @@ def test_template_types_ip_date_numbers_keywords_and_unindexed_original(
     user_name = props["user"]["properties"]["name"]
     assert user_name["type"] == "keyword" and user_name["normalizer"]
     assert props["message"]["fields"]["text"]["type"] == "text"
-    assert props["event"]["properties"]["original"]["index"] is False
+    original = props["event"]["properties"]["original"]
+    assert original["doc_values"] is False and original["normalizer"]
     templates = http_json(f"{es_url}/_index_template/soc-events")["index_templates"]
     assert templates[0]["index_template"]["index_patterns"] == ["soc-events-*"]
 
@@ -180,6 +181,14 @@ def test_matching_ignores_case_in_lucene_terms_wildcards_and_filters(
     assert store.count(filters={"user.name": ["GUEST", "ROOT"]}) == 2
     assert store.count("source.ip:198.51.100.0\\/24") == 3
     assert store.count("message:*FAILED*") == 3
+
+
+def test_sigma_keywords_find_the_raw_line(store: ElasticStore) -> None:
+    # the detection pipeline turns Sigma keywords into event.original/message contains
+    raw = "Nov 20 17:00:01 mail-02 sshd[811]: Accepted password for ROOT from 198.51.100.9"
+    store.write_events([event(1, event__original=raw), event(2)])
+    store.refresh()
+    assert store.count("event.original:*accepted\\ password\\ for\\ root*") == 1
 
 
 def test_pagination_beyond_ten_thousand_hits_newest_first(store: ElasticStore) -> None:

@@ -8,8 +8,11 @@ Event indices (``<prefix>-events-YYYY.MM.DD`` behind the alias ``<prefix>-events
   analysed for full-text search;
 - ``@timestamp`` is ``date_nanos`` so microsecond timestamps keep their order and range
   bounds are exact; other dates are ``date``;
-- ``*.ip`` fields are ``ip``; numbers follow FIELD_TYPES; ``event.original`` is stored but not
-  indexed.
+- ``*.ip`` fields are ``ip``; numbers follow FIELD_TYPES;
+- ``event.original`` (FIELD_TYPES "unindexed") is a searchable keyword without doc values:
+  the detection pipeline matches Sigma keywords against it on both stores, and the local
+  store keeps it in an ordinary column, so an unsearchable field would make keyword rules
+  silently miss on Elasticsearch (real Elasticsearch even refuses such queries).
 
 Record indices (``<prefix>-alerts``, ``-cases``, ``-audit``, ``-state``): top-level strings are
 exact (not normalised) keywords, numbers are doubles, objects are kept but not indexed, so
@@ -23,7 +26,7 @@ from typing import Any
 from soc.ecs import FIELD_TYPES
 
 #: Bumped whenever the template body changes, so existing clusters get the new one.
-TEMPLATE_VERSION = 2
+TEMPLATE_VERSION = 3
 NORMALIZER = "soc_lowercase"
 #: Longest string (in characters) indexed as a keyword; Lucene's term limit is 32766 bytes.
 IGNORE_ABOVE = 8191
@@ -51,7 +54,9 @@ def _field_mapping(path: str, kind: str) -> dict[str, Any]:
     if kind == "text":
         return {**_KEYWORD, "fields": {"text": {"type": "text"}}}
     if kind == "unindexed":
-        return {"type": "keyword", "index": False, "doc_values": False}
+        # searchable (Sigma keywords match the raw line, as on the local store) but without
+        # doc values: nobody sorts or aggregates on it, and it is the largest field
+        return {**_KEYWORD, "doc_values": False}
     return dict(_KEYWORD)
 
 
