@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Elasticsearch fixtures (es_server, es_url): a real osmem-server process on 127.0.0.1.
+pytest_plugins = ["es_fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("SOC_CORPUS", REPO.parent / "shared" / "corpus"))
 
