@@ -32,6 +32,7 @@ from soc.cli.common import (
     print_json,
     state,
 )
+from soc.store.base import StoreError
 
 app = typer.Typer(
     help="One-shot ingestion of log files, directories, stdin, EVTX and packet captures.",
@@ -152,18 +153,22 @@ def run_ingest(
     try:
         if progress is not None:
             progress.start()
-        for item in items:
-            if progress is not None and task is not None:
-                progress.update(task, description=_short(item))
-            ingestor.ingest(item)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
         try:
-            shipper.close()
-        finally:
-            if progress is not None:
-                progress.stop()
+            for item in items:
+                if progress is not None and task is not None:
+                    progress.update(task, description=_short(item))
+                ingestor.ingest(item)
+        except KeyboardInterrupt:
+            interrupted = True
+        shipper.close()
+    except StoreError as exc:
+        # The store stayed unreachable (after the retries) or failed: what it acknowledged
+        # stays stored; do not try the same batch again on the way out.
+        dead.close()
+        raise fail(f"{exc} (stored so far: {shipper.stats.stored:,})") from None
+    finally:
+        if progress is not None:
+            progress.stop()
     stats = shipper.stats
     if as_json:
         print_json(stats.as_dict())

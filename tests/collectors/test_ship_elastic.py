@@ -1,0 +1,58 @@
+"""Shipping into the Elasticsearch store (a real osmem-server): ids are stable, a re-send is
+all duplicates, and an unreachable server is a one-line error (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from collector_helpers import FIXTURES, auth_lines, soc
+
+from collectors.ship import DeadLetterFile, Shipper
+from collectors.sources.logs import IngestOptions, LogIngestor
+from soc.store.elastic import ElasticStore
+
+
+def test_ingest_into_elasticsearch_twice_stores_once(es_url, tmp_path):
+    log = tmp_path / "auth.log"
+    log.write_text(auth_lines(0, 300))
+    for attempt in range(2):
+        store = ElasticStore(es_url)
+        shipper = Shipper(store, dead_letters=DeadLetterFile(tmp_path / "dl"), batch_events=100)
+        LogIngestor(shipper, IngestOptions()).ingest(str(log))
+        shipper.close()
+        store.refresh()
+        assert store.count() == 300
+        stats = shipper.stats
+        assert (stats.stored, stats.duplicates) == ((300, 0) if attempt == 0 else (0, 300))
+        store.close()
+
+
+def test_cli_json_into_elasticsearch(es_url, tmp_path):
+    proc = soc(
+        "--es-url",
+        es_url,
+        "ingest",
+        "logs",
+        "--json",
+        str(FIXTURES / "auth_sample.log"),
+        data_dir=tmp_path / "data",
+    )
+    result = json.loads(proc.stdout)
+    assert proc.returncode == 1 and (result["stored"], result["dead_lettered"]) == (6, 1)
+
+
+def test_unreachable_elasticsearch_is_one_line_and_exit_2(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = soc(
+        "--es-url",
+        f"http://127.0.0.1:{port}",
+        "ingest",
+        "logs",
+        str(FIXTURES / "auth_sample.log"),
+        data_dir=tmp_path / "data",
+    )
+    err = proc.stderr.decode().strip()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
