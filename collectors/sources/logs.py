@@ -76,7 +76,6 @@ class LineSink:
         max_line: int,
         file_path: str | None = None,
         position_key: str | None = None,
-        extra: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.shipper = shipper
         self.source = source

@@ -16,8 +16,9 @@ complete lines to the shipper with a checkpoint Position (the offset after the l
 - Rotation by rename: when the path names another inode (or disappears), the old file is kept
   open and read until it has been quiet for ``linger`` seconds (a writer may still append to
   it), then closed; the new file at the path is read from its beginning.
-- copytruncate: when a file becomes shorter than what was read, it was truncated: reading
-  restarts at 0 with the new content's fingerprint as the identity.
+- copytruncate: when a file becomes shorter than what was read, or its first bytes no
+  longer match its fingerprint (truncated and rewritten past our position between two
+  polls), reading restarts at 0 with the new content's fingerprint as the identity.
 - Another path with the same fingerprint as a file already followed (a copy) is skipped.
 
 Lines are never checkpointed before the store acknowledged them (see collectors.ship), so a
@@ -68,6 +69,8 @@ class _Followed:
     ino: int
     key: str
     fmt: str
+    fp: str
+    fp_len: int
     splitter: LineSplitter
     sink: LineSink
     last_data: float = field(default_factory=time.monotonic)
@@ -243,6 +246,8 @@ class FileFollower:
             ino=st.st_ino,
             key=key,
             fmt=fmt,
+            fp=str(entry["fp"]),
+            fp_len=int(entry["fp_len"]),
             splitter=LineSplitter(offset, opts.max_line),
             sink=sink,
         )
@@ -284,7 +289,11 @@ class FileFollower:
         except OSError:
             return False
         position = handle.tell()
-        if size < position:
+        if size == position:
+            return False
+        if size < position or not self._same_start(followed):
+            # Truncated (copytruncate), or truncated and already rewritten past where we
+            # were: the first bytes are no longer the ones this identity was made from.
             self._truncated(followed)
             return True
         got = False
@@ -304,6 +313,14 @@ class FileFollower:
         if got:
             followed.last_data = time.monotonic()
         return got
+
+    @staticmethod
+    def _same_start(followed: _Followed) -> bool:
+        try:
+            head = os.pread(followed.handle.fileno(), followed.fp_len, 0)
+        except OSError:
+            return True
+        return len(head) == followed.fp_len and _hash(head) == followed.fp
 
     def _truncated(self, followed: _Followed) -> None:
         """copytruncate: the content was replaced; start over with a new identity."""

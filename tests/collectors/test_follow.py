@@ -141,6 +141,27 @@ def test_copytruncate_starts_over_at_zero(tmp_path, store):
         assert store.get_event(ident) is not None
 
 
+def test_truncated_and_rewritten_past_the_old_size_between_polls(tmp_path, store):
+    log = tmp_path / "auth.log"
+    log.write_text(auth_lines(0, 20))
+    registry = CheckpointRegistry(tmp_path / "checkpoints.json")
+    shipper = Shipper(store, dead_letters=DeadLetterFile(tmp_path / "dl"), checkpoints=registry)
+    follower = FileFollower([str(log)], shipper, registry, IngestOptions())
+    follower.poll_once()  # polled by hand: nothing happens between two polls but this
+    shipper.flush()
+    assert store.count() == 20
+    with open(log, "r+") as handle:
+        handle.truncate(0)
+        handle.write(auth_lines(5000, 60, user="erin"))  # longer than before
+    follower.poll_once()
+    shipper.flush()
+    follower.close()
+    shipper.close()
+    assert store.count() == 80
+    for ident in line_ids(log.read_bytes()):
+        assert store.get_event(ident) is not None
+
+
 def test_restart_resumes_from_the_checkpoint(tmp_path, store):
     log = tmp_path / "auth.log"
     log.write_text(auth_lines(0, 80))
