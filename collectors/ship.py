@@ -236,8 +236,9 @@ class Shipper:
 
     - ``send(event, source=..., position=...)`` queues an event (it must carry ``"_id"``);
       the batch is written when it holds ``batch_events`` events or about ``batch_bytes``
-      bytes, or when ``max_wait`` seconds passed since its first event (checked by ``send``
-      and ``tick``).
+      bytes (estimated cheaply: twice ``event.original`` plus 256, or 1 KiB without an
+      original), or when ``max_wait`` seconds passed since its first event (checked by
+      ``send`` every 64 events and by ``tick``: call ``tick()`` when a source is idle).
     - ``reject(source, original, reason, ...)`` dead-letters a record that could not be
       parsed (or a whole input that cannot be read) and counts it.
     - ``mark(position)`` records a checkpoint position that carries no event (e.g. blank
@@ -281,22 +282,34 @@ class Shipper:
 
     # --- intake -----------------------------------------------------------------------------
     def send(self, event: dict[str, Any], *, source: str, position: Position | None = None) -> None:
-        """Queue one parsed event of ``source``; may flush (and so block on the store)."""
+        """Queue one parsed event of ``source``; may flush (and so block on the store).
+
+        A batch is written when full; the ``max_wait`` timer is checked here every 64 events
+        and by ``tick()``, which long-running collectors call when idle."""
         stats = self.stats
         per = stats.sources.get(source) or stats.source(source)
         stats.read += 1
         stats.parsed += 1
         per.read += 1
         per.parsed += 1
-        if not self._queue:
+        queue = self._queue
+        if not queue:
             self._first_at = time.monotonic()
-        self._queue.append(_Queued(event, source))
-        self._bytes += _estimate_size(event)
+        queue.append(_Queued(event, source))
+        ev = event.get("event")
+        original = ev.get("original") if isinstance(ev, dict) else None
+        self._bytes += 2 * len(original) + 256 if isinstance(original, str) else 1024
         if position is not None:
             self._positions[position.key] = position.state
-        full = len(self._queue) >= self.batch_events or self._bytes >= self.batch_bytes
-        if full or (
-            self.max_wait is not None and time.monotonic() - self._first_at >= self.max_wait
+        n = len(queue)
+        if (
+            n >= self.batch_events
+            or self._bytes >= self.batch_bytes
+            or (
+                not n & 63
+                and self.max_wait is not None
+                and time.monotonic() - self._first_at >= self.max_wait
+            )
         ):
             self.flush()
 
@@ -424,16 +437,6 @@ class Shipper:
         finally:
             self.dead_letters.close()
             self.stats.finished = time.monotonic()
-
-
-def _estimate_size(event: Mapping[str, Any]) -> int:
-    """A cheap estimate of an event's serialised size: its original text plus a fixed
-    allowance for the parsed fields (exact sizes would cost a serialisation per event)."""
-    ev = event.get("event")
-    original = ev.get("original") if isinstance(ev, Mapping) else None
-    if isinstance(original, str):
-        return 2 * len(original) + 256
-    return 1024
 
 
 def _original_of(event: Mapping[str, Any]) -> str:
