@@ -9,8 +9,8 @@ from rich.table import Table
 
 from soc import ecs
 from soc.cli.common import EXIT_OK, console, fail, print_json, state
-from soc.cli.detect import parse_moment
 from soc.detect.alerts import LEVELS
+from soc.detect.timespec import parse_moment
 
 app = typer.Typer(help="List and inspect alerts.", no_args_is_help=True)
 

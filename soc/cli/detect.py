@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import sys
 import threading
 import time
-from datetime import datetime
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -15,31 +15,12 @@ from rich.table import Table
 from soc import ecs
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, console, err_console, fail, print_json, state
 from soc.cli.rules import JsonOpt, NoPackOpt, RulesOpt, gather_rule_paths
-from soc.detect.compile import compile_all, target_for
-from soc.detect.loader import load_rules
-from soc.detect.runner import (
-    DetectionSummary,
-    Schedule,
-    parse_duration,
-    run_compiled,
-    run_cycle,
-)
+from soc.detect.timespec import parse_duration, parse_moment
+
+if TYPE_CHECKING:
+    from soc.detect.runner import DetectionSummary
 
 app = typer.Typer(help="Run Sigma detection once or on a schedule.", no_args_is_help=True)
-
-
-def parse_moment(text: str, now: datetime) -> datetime:
-    """``24h``-style durations count back from ``now``; anything else is an ISO 8601 time."""
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        return ecs.parse_timestamp(text)
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is neither a duration (30s, 5m, 24h, 7d) nor an ISO 8601 time"
-        ) from None
 
 
 def _print_summary(summary: DetectionSummary, *, title: str) -> None:
@@ -88,6 +69,10 @@ def run(
         raise fail(f"--since/--until: {exc}") from None
     if start >= end:
         raise fail("--since must be before --until")
+    from soc.detect.compile import compile_all, target_for
+    from soc.detect.loader import load_rules
+    from soc.detect.runner import run_compiled
+
     paths = gather_rule_paths(ctx, rules, no_pack)
     store = state(ctx).store
     ruleset = load_rules(paths)
@@ -123,6 +108,10 @@ def schedule(
 ) -> None:
     """Run detection every period until SIGTERM/Ctrl-C (a cycle in progress finishes first).
     Each rule keeps a watermark in the store; a restart resumes where it stopped."""
+    from soc.detect.compile import compile_all, target_for
+    from soc.detect.loader import load_rules
+    from soc.detect.runner import Schedule, run_cycle
+
     try:
         period = parse_duration(every)
         plan = Schedule(parse_duration(overlap), parse_duration(settle), parse_duration(lookback))
@@ -145,9 +134,8 @@ def schedule(
             summary = run_cycle(store, compiled, ecs.utc_now(), plan)
             done += 1
             if as_json:
-                import json
-
-                console.print(json.dumps(summary.to_dict(), default=str), markup=False)
+                sys.stdout.write(json.dumps(summary.to_dict(), default=str) + "\n")
+                sys.stdout.flush()
             else:
                 _print_summary(summary, title=f"Cycle {done}")
             if cycles and done >= cycles:
@@ -159,4 +147,4 @@ def schedule(
     raise typer.Exit(EXIT_OK)
 
 
-__all__ = ["Path", "app", "parse_moment"]
+__all__ = ["app", "parse_moment"]

@@ -6,19 +6,17 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, console, fail, print_json, state
-from soc.detect.check import check_rules
-from soc.detect.compile import Target
-from soc.detect.coverage import navigator_layer
-from soc.detect.loader import RuleSet, load_rules
-from soc.detect.runner import rule_paths
-from soc.detect.testing import run_rule_tests
+from soc.resources import rules_dir
 from soc.store.base import Store, StoreError
+
+if TYPE_CHECKING:
+    from soc.detect.loader import RuleSet
 
 app = typer.Typer(help="Check, test and map the coverage of Sigma rules.", no_args_is_help=True)
 
@@ -45,13 +43,16 @@ def gather_rule_paths(ctx: typer.Context, rules: list[Path] | None, no_pack: boo
     for path in extra:
         if not path.exists():
             raise fail(f"{path}: no such rule file or folder")
-    paths = rule_paths(extra, include_pack=not no_pack)
+    paths = [] if no_pack or not rules_dir().is_dir() else [rules_dir()]
+    paths += [p for p in extra if p not in paths]
     if not paths:
         raise fail("no rules to load (the rule pack is missing and no --rules was given)")
     return paths
 
 
 def _load(ctx: typer.Context, rules: list[Path] | None, no_pack: bool) -> RuleSet:
+    from soc.detect.loader import load_rules
+
     return load_rules(gather_rule_paths(ctx, rules, no_pack))
 
 
@@ -72,9 +73,11 @@ def check(
     invalid. Exit 0 when every rule converts, 1 when some do not."""
     if backend not in {"sqlite", "lucene", "both"}:
         raise fail(f"--backend: expected sqlite, lucene or both, got {backend!r}")
-    targets: tuple[Target, ...] = ("sqlite", "lucene") if backend == "both" else (backend,)  # type: ignore[assignment]
+    from soc.detect.check import check_rules
+
+    targets = ("sqlite", "lucene") if backend == "both" else (backend,)
     ruleset = _load(ctx, rules, no_pack)
-    report = check_rules(ruleset, targets)
+    report = check_rules(ruleset, targets)  # type: ignore[arg-type]
     counts = report.counts()
     if as_json:
         print_json(report.to_dict())
@@ -139,6 +142,8 @@ def test(
 ) -> None:
     """Run the positive and negative test events embedded in the rules. Exit 0 when every
     case passes, 1 when some fail."""
+    from soc.detect.testing import run_rule_tests
+
     if store not in {"local", "elasticsearch"}:
         raise fail(f"--store: expected local or elasticsearch, got {store!r}")
     ruleset = _load(ctx, rules, no_pack)
@@ -181,6 +186,8 @@ def coverage(
 ) -> None:
     """Write the ATT&CK techniques the loaded rules cover as a Navigator layer (score = number
     of rules per technique)."""
+    from soc.detect.coverage import navigator_layer
+
     ruleset = _load(ctx, rules, no_pack)
     layer = navigator_layer(ruleset.rules)
     try:

@@ -106,6 +106,9 @@ def check_rules(
             continue
         for target in targets:
             compiled = compile_rule(loaded, target)
+            if compiled.status == "invalid":
+                check.status, check.reason = "invalid", str(compiled.error)
+                break
             if not compiled.runnable:
                 check.status = "not_convertible"
                 reason = f"{target}: {compiled.error}"

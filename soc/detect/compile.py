@@ -15,7 +15,7 @@ from sigma.backends.elasticsearch import LuceneBackend
 from sigma.backends.sqlite import sqliteBackend
 from sigma.conversion.base import TextQueryBackend
 from sigma.correlations import SigmaCorrelationRule
-from sigma.exceptions import SigmaError
+from sigma.exceptions import SigmaConditionError, SigmaError
 from sigma.rule import SigmaRule
 
 from soc.detect.loader import LoadedRule
@@ -89,6 +89,9 @@ def compile_rule(loaded: LoadedRule, target: Target) -> CompiledRule:
         try:
             fresh = SigmaRule.from_dict(loaded.raw, source=loaded.rule.source)
             converted = _backend(variant, target).convert_rule(fresh)
+        except SigmaConditionError as exc:
+            message = " ".join(str(exc).split())
+            return CompiledRule(loaded, target, "invalid", variants=mapping.variants, error=message)
         except SigmaError as exc:
             return _not_convertible(loaded, target, mapping.variants, exc)
         except Exception as exc:  # a backend bug must not stop the other rules

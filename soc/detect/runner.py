@@ -26,23 +26,13 @@ from soc.detect.alerts import Alert, alert_id, entities_of, event_time, group_ke
 from soc.detect.compile import CompiledRule, compile_all, target_for
 from soc.detect.correlation import MatchedEvent, correlate, timespan_of
 from soc.detect.loader import LoadedRule, RuleSet, load_rules
+from soc.detect.timespec import parse_duration
 from soc.resources import rules_dir
 from soc.store.base import Hit, QueryError, Store, StoreError
 
 PAGE_SIZE = 1000
 #: Most events one single-event rule may turn into alerts in one run; the rest are counted.
 MAX_ALERTS_PER_RULE = 10_000
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    """A duration such as ``30s``, ``5m``, ``24h``, ``7d`` or ``2w``; ValueError otherwise."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 24h, 7d)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
 @dataclass

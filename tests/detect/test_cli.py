@@ -1,0 +1,197 @@
+"""The detection commands as an analyst runs them: soc rules check/test/coverage, soc detect
+run/schedule, soc alerts list/show."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from soc import ecs
+from soc.store import LOCAL_DB_NAME
+from soc.store.local import LocalStore
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "detect"
+
+
+def soc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("soc")
+    return subprocess.run(
+        [str(exe), *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def seed(data_dir: Path) -> list[dict[str, Any]]:
+    """Twelve failed logins from one address and two root logins, an hour ago."""
+    start = ecs.utc_now().replace(microsecond=0) - timedelta(hours=1)
+    events = []
+    for i in range(12):
+        events.append(
+            {
+                "_id": ecs.event_id("cli-test", i),
+                "@timestamp": ecs.format_timestamp(start + timedelta(seconds=10 * i)),
+                "event": {"dataset": "system.auth", "action": "ssh_login", "outcome": "failure"},
+                "process": {"name": "sshd"},
+                "source": {"ip": "203.0.113.5"},
+                "user": {"name": "admin"},
+                "host": {"name": "portal-01"},
+                "event.original": f"Failed password for admin from 203.0.113.5 port {40000 + i}",
+            }
+        )
+    for i in range(2):
+        events.append(
+            {
+                "_id": ecs.event_id("cli-test", 100 + i),
+                "@timestamp": ecs.format_timestamp(start + timedelta(minutes=5 + i)),
+                "event": {"dataset": "system.auth", "action": "ssh_login", "outcome": "success"},
+                "process": {"name": "sshd"},
+                "source": {"ip": "203.0.113.5"},
+                "user": {"name": "root"},
+                "host": {"name": "portal-01"},
+            }
+        )
+    store = LocalStore(data_dir / LOCAL_DB_NAME)
+    try:
+        store.write_events(events)
+    finally:
+        store.close()
+    return events
+
+
+def test_rules_check_reports_each_problem_and_goes_on(data_dir: Path) -> None:
+    result = soc("rules", "check", "--no-pack", "--rules", str(FIXTURES), "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["summary"]["converted"] == 3  # the two fixture files' three rules
+    errors = {Path(e["path"]).name: e["error"] for e in report["load_errors"]}
+    assert "malformed YAML" in errors["not_yaml.yml"]
+    assert "executes.yml" in errors  # refused by the safe loader, never run
+    assert not Path("/tmp/citysoc-pwned").exists()
+    statuses = {r["title"]: (r["status"], r["reason"]) for r in report["rules"]}
+    status, reason = statuses["condition names a missing selection"]
+    assert status == "invalid" and "missing_selection" in reason
+
+
+def test_rules_check_of_a_missing_folder_is_one_line_and_exit_2(data_dir: Path) -> None:
+    result = soc("rules", "check", "--rules", str(data_dir / "nope"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "nope" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_rules_check_of_the_pack_converts_everything(data_dir: Path) -> None:
+    result = soc("rules", "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 not convertible, 0 invalid" in result.stdout
+
+
+def test_rules_test_runs_the_embedded_cases(data_dir: Path) -> None:
+    result = soc(
+        "rules", "test", "--no-pack", "--rules", str(FIXTURES / "root_login.yml"), "--json"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["cases"] == 2 and report["passed"] == 2
+
+
+def test_detect_run_then_alerts_list_and_show(data_dir: Path) -> None:
+    events = seed(data_dir)
+    result = soc(
+        "detect",
+        "run",
+        "--since",
+        "3h",
+        "--no-pack",
+        "--rules",
+        str(FIXTURES / "brute_force.yml"),
+        "--rules",
+        str(FIXTURES / "root_login.yml"),
+        "--json",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    # one brute-force window; the second root login is suppressed (same source.ip within 1h)
+    assert summary["alerts_new"] == 2 and summary["suppressed"] == 1
+    again = json.loads(
+        soc(
+            "detect", "run", "--since", "3h", "--no-pack", "--rules", str(FIXTURES), "--json"
+        ).stdout
+    )
+    assert again["alerts_new"] == 0
+
+    listed = soc("alerts", "list", "--json", "--level", "high")
+    alerts = json.loads(listed.stdout)
+    assert [a["rule_title"] for a in alerts] == ["SSH brute force (fixture)"]
+    brute = alerts[0]
+    assert brute["status"] == "new" and brute["count"] == 12
+    assert sorted(brute["event_ids"]) == sorted(e["_id"] for e in events[:12])
+    assert brute["entities"] == {
+        "host.name": ["portal-01"],
+        "source.ip": ["203.0.113.5"],
+        "user.name": ["admin"],
+    }
+
+    shown = soc("alerts", "show", brute["id"][:10], "--json")
+    assert shown.returncode == 0, shown.stderr
+    detail = json.loads(shown.stdout)
+    assert detail["alert"]["id"] == brute["id"] and len(detail["events"]) == 5
+    assert soc("alerts", "show", "0000000000").returncode == 2
+
+    table = soc("alerts", "list", "--rule", "7c1e0f4a-1d35-4d6b-9e0c-6a3b2b9d0003")
+    assert table.returncode == 0 and "1 alerts" in table.stdout and "root" in table.stdout
+
+
+def test_detect_schedule_one_cycle_keeps_watermarks(data_dir: Path) -> None:
+    seed(data_dir)
+    args = (
+        "detect",
+        "schedule",
+        "--cycles",
+        "1",
+        "--every",
+        "1s",
+        "--no-pack",
+        "--rules",
+        str(FIXTURES / "brute_force.yml"),
+        "--json",
+    )
+    first = soc(*args)
+    assert first.returncode == 0, first.stderr
+    cycle = json.loads(first.stdout.strip().splitlines()[-1])
+    assert cycle["alerts_new"] == 1
+    store = LocalStore(data_dir / LOCAL_DB_NAME)
+    try:
+        marks = store.list_records("state", filters={"kind": "watermark"})
+    finally:
+        store.close()
+    assert {m["rule_id"] for m in marks} >= {"7c1e0f4a-1d35-4d6b-9e0c-6a3b2b9d0002"}
+    second = json.loads(soc(*args).stdout.strip().splitlines()[-1])
+    assert second["alerts_new"] == 0
+
+
+def test_rules_coverage_writes_a_navigator_layer(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "layer.json"
+    result = soc("rules", "coverage", "--navigator", str(out))
+    assert result.returncode == 0, result.stderr
+    layer = json.loads(out.read_text())
+    assert layer["domain"] == "enterprise-attack" and layer["versions"]["layer"].startswith("4.")
+    ids = {t["techniqueID"] for t in layer["techniques"]}
+    assert "T1110" in ids or any(i.startswith("T1110") for i in ids)
+    assert all(t["score"] >= 1 for t in layer["techniques"])
+
+
+def test_bad_since_is_one_line(data_dir: Path) -> None:
+    result = soc("detect", "run", "--since", "yesterday-ish")
+    assert result.returncode == 2 and "yesterday-ish" in result.stderr
+
+
+_ = (UTC, datetime)
