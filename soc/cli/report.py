@@ -6,14 +6,19 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from soc.cli.common import EXIT_ERROR, console, fail, state
 from soc.i18n import UnknownLanguage, normalize_lang
-from soc.report import FORMATS, ReportError, write_case_report, write_period_report
-from soc.report.data import DepartmentLookup
+
+if TYPE_CHECKING:
+    from soc.report.data import DepartmentLookup
+
+#: Output formats and their file extensions (as soc.report.FORMATS; repeated here so that
+#: starting `soc` does not import matplotlib).
+FORMATS = {"html": ".html", "pdf": ".pdf", "md": ".md", "csv": ".csv"}
 
 app = typer.Typer(help="Reports for the city's leadership.", no_args_is_help=True)
 
@@ -113,6 +118,8 @@ def period(
         if type(exc).__name__ == "EnrichError":
             raise fail(str(exc)) from None
         raise
+    from soc.report import ReportError, write_period_report
+
     if out is None:
         suffix = f"-{_slug(department)}" if department else ""
         out = Path(f"soc-report-{first.isoformat()}-{last.isoformat()}{suffix}{FORMATS[chosen]}")
@@ -156,6 +163,8 @@ def case(
         if type(exc).__name__ == "EnrichError":
             raise fail(str(exc)) from None
         raise
+    from soc.report import ReportError, write_case_report
+
     if out is None:
         out = Path(f"soc-{_slug(case_id)}{FORMATS[chosen]}")
     try:
