@@ -181,7 +181,7 @@ def run_ingest(
 
 def _short(item: str) -> str:
     name = "stdin" if item == STDIN else Path(item).name
-    return name if len(name) <= 32 else name[:29] + "..."
+    return name if len(name) <= 24 else name[:21] + "..."
 
 
 def print_summary(stats: ShipStats, *, dead_letter_dir: Path | None = None) -> None:
@@ -200,21 +200,39 @@ def print_summary(stats: ShipStats, *, dead_letter_dir: Path | None = None) -> N
     )
     console.print(table)
     if len(stats.sources) > 1:
-        detail = Table(title="Per source", title_justify="left")
-        for name in ("source", "format", "read", "stored", "duplicates", "dead-lettered"):
-            detail.add_column(name, justify="left" if name in ("source", "format") else "right")
-        for source, s in stats.sources.items():
-            detail.add_row(
-                source,
-                s.format or "-",
-                f"{s.read:,}",
-                f"{s.stored:,}",
-                f"{s.duplicates:,}",
-                f"{s.dead_lettered:,}",
-            )
-        console.print(detail)
+        console.print(_source_table(stats))
     if stats.dead_lettered and dead_letter_dir is not None:
         console.print(f"dead letters (with reasons): {dead_letter_dir}", markup=False)
+
+
+#: At most this many sources are listed one by one (those with dead letters first).
+MAX_SOURCE_ROWS = 25
+
+
+def _source_table(stats: ShipStats) -> Table:
+    detail = Table(title="Per source", title_justify="left")
+    detail.add_column("source", no_wrap=True, overflow="ellipsis", max_width=30)
+    detail.add_column("format", no_wrap=True)
+    for name in ("read", "stored", "dups", "dead"):
+        detail.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    rows = sorted(stats.sources.items(), key=lambda kv: (-kv[1].dead_lettered, kv[0]))
+    for source, s in rows[:MAX_SOURCE_ROWS]:
+        detail.add_row(
+            _tail(source, 28),
+            s.format or "-",
+            f"{s.read:,}",
+            f"{s.stored:,}",
+            f"{s.duplicates:,}",
+            f"{s.dead_lettered:,}",
+        )
+    if len(rows) > MAX_SOURCE_ROWS:
+        detail.add_row(f"... {len(rows) - MAX_SOURCE_ROWS:,} more sources", "", "", "", "", "")
+    return detail
+
+
+def _tail(text: str, width: int) -> str:
+    """The end of a long path (the file name is what tells sources apart)."""
+    return text if len(text) <= width else "..." + text[-(width - 3) :]
 
 
 @app.command("logs")
