@@ -6,6 +6,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -77,6 +78,9 @@ def run_follow(
             err_console.print(
                 f"following {len(patterns)} path(s); Ctrl-C to stop", markup=False, highlight=False
             )
+            for pattern in patterns:
+                if not any(ch in pattern for ch in "*?[") and not Path(pattern).exists():
+                    err_console.print(f"{pattern}: not there yet; waiting for it", markup=False)
         try:
             follower.run()
         finally:

@@ -3,6 +3,7 @@ resuming after a restart, and SIGKILL mid-file (exactly one document per line)."
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -244,3 +245,35 @@ def test_sigkill_mid_file_and_restart_leaves_exactly_one_document_per_line(tmp_p
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_ingest_logs_follow_reads_then_keeps_following_until_sigterm(tmp_path):
+    data = tmp_path / "data"
+    log = tmp_path / "auth.log"
+    log.write_text(auth_lines(0, 30))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOC_")}
+    env["SOC_DATA_DIR"] = str(data)
+    soc = str(Path(os.sys.executable).with_name("soc"))
+    proc = subprocess.Popen(
+        [soc, "ingest", "logs", "--follow", "--json", str(log)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until(lambda: (data / "soc.db").exists(), timeout=30)
+        store = LocalStore(data / "soc.db")
+        try:
+            wait_until(lambda: store.count() == 30, timeout=30)
+            append(log, auth_lines(30, 10))
+            wait_until(lambda: store.count() == 40, timeout=30)
+        finally:
+            store.close()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert json.loads(out)["stored"] == 40
