@@ -15,12 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from triage_helpers import ATTACKER, INVENTORY, IOC_LISTS, bruteforce_alert, soc
 
 from soc.store.base import Store
 from soc.triage.audit import list_audit
-
 
 #: The styling (bold, dim) that rich adds on a terminal.
 SGR = re.compile(r"\x1b\[[0-9;]*m")
