@@ -8,8 +8,8 @@ user-space records' inner msg='k=v ...' keys are folded in the same way. Enriche
 0x1d separator followed by UID="root" ...) keep those names under auditd.log.enriched.
 ECS: @timestamp from the audit epoch, event.action = record type in lower case, process.pid,
 process.parent.pid, process.executable (exe), process.name (comm), process.title
-(PROCTITLE, hex decoded), user.id (uid), user.audit.id (auid), user.effective.id (euid),
-group.id (gid), event.outcome (success=yes/no, res=success/failed), source.ip (addr),
+(PROCTITLE, hex decoded), process.command_line / working_directory of USER_CMD (sudo's
+cmd= and cwd=), user.id (uid), user.audit.id (auid), user.effective.id (euid), group.id (gid), event.outcome (success=yes/no, res=success/failed), source.ip (addr),
 host.name (node). EXECVE records give process.args / process.args_count /
 process.command_line (hex-encoded arguments decoded); since auditd writes the SYSCALL record of
 an execve before its EXECVE record, the parser remembers recent SYSCALL records by serial
@@ -141,6 +141,10 @@ class AuditdParser:
                 process["args"] = args
                 process["args_count"] = len(args)
                 process["command_line"] = " ".join(args)
+        if rtype == "USER_CMD" and raw.get("cmd"):  # sudo's command, hex when it has spaces
+            process["command_line"] = _hex_text(raw["cmd"])
+            if raw.get("cwd"):
+                process["working_directory"] = _hex_text(raw["cwd"])
         if rtype == "PROCTITLE" and "proctitle" in raw:
             process["title"] = _hex_text(raw["proctitle"])
         if process:

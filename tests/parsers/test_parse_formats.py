@@ -29,6 +29,17 @@ def test_auditd_execve_gets_the_process_of_its_syscall_record() -> None:
     assert add_user["auditd.log.enriched.AUID"] == "alice"
 
 
+def test_auditd_user_cmd_decodes_the_sudo_command() -> None:
+    line = (
+        "type=USER_CMD msg=audit(1795222800.000:9): pid=7 uid=1000 auid=1000 ses=2"
+        " msg='cwd=\"/home/alice\" cmd=636174202F6574632F736861646F77 terminal=pts/0 res=success'"
+    )
+    doc = get_parser("auditd").parse(line, ctx())
+    assert doc["process"]["command_line"] == "cat /etc/shadow"
+    assert doc["process"]["working_directory"] == "/home/alice"
+    assert doc["event"]["outcome"] == "success" and doc["event"]["category"] == ["process"]
+
+
 def test_auditd_garbage() -> None:
     with pytest.raises(ParseError, match="not an audit record"):
         get_parser("auditd").parse("type=SYSCALL msg=audit(notatime): x=1", ctx())
