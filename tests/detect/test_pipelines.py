@@ -68,8 +68,8 @@ detection:
     assert "message LIKE '%Invalid user%'" in sql
     assert "`process.name`='sshd'" in sql and "`event.dataset`='system.auth'" in sql
     lucene = one(rule, "lucene").query
-    assert "event.original:*failed\\ password*" in lucene
-    assert "message:*invalid\\ user*" in lucene
+    assert "event.original:(*failed\\ password* OR *invalid\\ user*)" in lucene
+    assert "message:(*failed\\ password* OR *invalid\\ user*)" in lucene
 
 
 def test_lucene_values_are_lowercased_and_regexes_unanchored() -> None:
@@ -92,7 +92,8 @@ detection:
 
 def test_ecs_names_pass_through_and_web_dns_firewall_zeek_map() -> None:
     cases = {
-        "logsource: {category: webserver}\ndetection: {s: {cs-method: POST, sc-status: 200}, condition: s}": [
+        "logsource: {category: webserver}\n"
+        "detection: {s: {cs-method: POST, sc-status: 200}, condition: s}": [
             "`http.request.method`='POST'",
             "`http.response.status_code`=200",
         ],
@@ -100,15 +101,18 @@ def test_ecs_names_pass_through_and_web_dns_firewall_zeek_map() -> None:
             "`dns.question.name` LIKE '%.xyz'",
             "`event.dataset`='bind.query' OR `event.dataset`='pcap.dns'",
         ],
-        "logsource: {category: firewall}\ndetection: {s: {dst_port: 3389, src_ip: 10.0.0.1}, condition: s}": [
+        "logsource: {category: firewall}\n"
+        "detection: {s: {dst_port: 3389, src_ip: 10.0.0.1}, condition: s}": [
             "`destination.port`=3389",
             "`source.ip`='10.0.0.1'",
         ],
-        "logsource: {product: zeek, service: ssl}\ndetection: {s: {server_name: evil.test}, condition: s}": [
+        "logsource: {product: zeek, service: ssl}\n"
+        "detection: {s: {server_name: evil.test}, condition: s}": [
             "`tls.client.server_name`='evil.test'",
             "`event.dataset`='pcap.tls'",
         ],
-        "logsource: {product: linux, service: auth}\ndetection: {s: {event.action: sudo_command}, condition: s}": [
+        "logsource: {product: linux, service: auth}\n"
+        "detection: {s: {event.action: sudo_command}, condition: s}": [
             "`event.action` LIKE 'sudo\\_command'",
         ],
     }
