@@ -9,7 +9,8 @@ user-space records' inner msg='k=v ...' keys are folded in the same way. Enriche
 ECS: @timestamp from the audit epoch, event.action = record type in lower case, process.pid,
 process.parent.pid, process.executable (exe), process.name (comm), process.title
 (PROCTITLE, hex decoded), process.command_line / working_directory of USER_CMD (sudo's
-cmd= and cwd=), user.id (uid), user.audit.id (auid), user.effective.id (euid), group.id (gid), event.outcome (success=yes/no, res=success/failed), source.ip (addr),
+cmd= and cwd=), user.id (uid), user.audit.id (auid), user.effective.id (euid), group.id (gid),
+event.outcome (success=yes/no, res=success/failed), source.ip (addr),
 host.name (node). EXECVE records give process.args / process.args_count /
 process.command_line (hex-encoded arguments decoded); since auditd writes the SYSCALL record of
 an execve before its EXECVE record, the parser remembers recent SYSCALL records by serial
