@@ -18,6 +18,7 @@ Lines longer than ``MAX_LINE_BYTES`` are refused with ``ParseError`` before any 
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePath
@@ -133,13 +134,17 @@ _DETECT_ORDER: tuple[str, ...] = (
 )
 
 
+_AUTH_NAME = re.compile(r"(?:^|[-_.])(?:auth|secure)(?:[-_.]|$)")
+
+
 def detect_format(sample_lines: list[str], filename: str | None = None) -> str | None:
     """The format name of a file judged from a sample of its lines (and its name), or None.
 
     A specific format wins when it claims at least half of the non-empty sample lines;
     otherwise syslog when any line is syslog-framed, else the format claiming most lines.
-    auth.log/secure files are "auth" when syslog-framed; access/error logs are nginx_* when
-    the file name mentions nginx, else apache_*. None means no format claims any line.
+    Syslog-framed files named like auth.log, secure, app01-auth.log are "auth"; access and
+    error logs are nginx_* when the file's path mentions nginx, else apache_*. None means no
+    format claims any line.
     """
     lines = [ln for ln in sample_lines if ln.strip()][:200]
     if not lines:
@@ -152,7 +157,7 @@ def detect_format(sample_lines: list[str], filename: str | None = None) -> str |
         hits[fmt] = sum(1 for ln in lines if len(ln) <= MAX_LINE_BYTES and parser.sniff(ln))
     need = (len(lines) + 1) // 2
     framed = hits["syslog"]
-    if framed >= need and (base.startswith(("auth.log", "secure")) or "auth" in base):
+    if framed >= need and _AUTH_NAME.search(base):
         return "auth"
     choice: str | None = None
     for fmt in _DETECT_ORDER:

@@ -41,6 +41,9 @@ def test_detects_each_format(fixture: str, filename: str | None, expected: str) 
 def test_syslog_file_with_a_few_sshd_lines_is_syslog() -> None:
     sample = lines("syslog.log") + lines("auth.log")[:2]
     assert detect_format(sample, "messages") == "syslog"
+    assert detect_format(sample, "oauth-proxy.log") == "syslog"
+    assert detect_format(sample, "secure-20261121") == "auth"
+    assert detect_format(sample, "web01-auth.log.1") == "auth"
 
 
 def test_unknown_content_detects_nothing() -> None:
