@@ -254,6 +254,7 @@ def test_ingest_logs_follow_reads_then_keeps_following_until_sigterm(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOC_")}
     env["SOC_DATA_DIR"] = str(data)
     soc = str(Path(os.sys.executable).with_name("soc"))
+    store = LocalStore(data / "soc.db")  # created before the collector opens it
     proc = subprocess.Popen(
         [soc, "ingest", "logs", "--follow", "--json", str(log)],
         env=env,
@@ -261,8 +262,6 @@ def test_ingest_logs_follow_reads_then_keeps_following_until_sigterm(tmp_path):
         stderr=subprocess.PIPE,
     )
     try:
-        wait_until(lambda: (data / "soc.db").exists(), timeout=30)
-        store = LocalStore(data / "soc.db")
         try:
             wait_until(lambda: store.count() == 30, timeout=30)
             append(log, auth_lines(30, 10))
