@@ -16,6 +16,7 @@ from soc.store.base import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "triage"
 BRUTEFORCE_RULE = FIXTURES / "ssh_bruteforce_rule.yml"
+BRUTEFORCE_RULE_ID = "4c1e3f0e-9d7b-4b8e-8f39-3a0f5b8c2d11"
 ATTACKER = "185.220.101.47"
 DEMO = demo_data_dir()
 INVENTORY = DEMO / "inventory.yaml"
