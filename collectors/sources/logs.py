@@ -203,6 +203,11 @@ class LogIngestor:
                 threads=self.options.evtx_threads,
             )
             return
+        if not head.strip() and len(head) < SAMPLE_BYTES:
+            shipper.set_format(source, None)  # empty (or blank) file: no records at all
+            if self.on_bytes:
+                self.on_bytes(size)
+            return
         if self.options.format == "evtx":
             shipper.set_format(source, "evtx")
             shipper.reject(source, raw_head[:256], "not an EVTX file (no ElfFile signature)")

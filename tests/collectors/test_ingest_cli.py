@@ -158,6 +158,14 @@ def test_bad_input_is_counted_dead_lettered_and_the_run_continues(tmp_path):
         store.close()
 
 
+def test_empty_file_is_no_record_and_no_dead_letter(tmp_path):
+    data = tmp_path / "data"
+    (tmp_path / "empty.log").write_text("")
+    (tmp_path / "blank.log").write_text("\n\n  \n")
+    code, result = run_json(str(tmp_path / "empty.log"), str(tmp_path / "blank.log"), data_dir=data)
+    assert code == 0 and counts(result) == (0, 0, 0, 0, 0)
+
+
 def test_missing_path_is_a_usage_error_and_nothing_is_ingested(tmp_path):
     data = tmp_path / "data"
     good = tmp_path / "auth.log"
