@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,21 @@ class CheckpointRegistry:
         """Forget ``key``."""
         if self._entries.pop(key, None) is not None:
             self._dirty = True
+
+    def prune(self, max_age_seconds: float, keep: Callable[[dict[str, Any]], bool]) -> int:
+        """Forget entries not updated for ``max_age_seconds`` unless ``keep(state)`` says
+        otherwise (e.g. the file still exists); returns how many were dropped."""
+        cutoff = time.time() - max_age_seconds
+        old = [
+            k
+            for k, v in self._entries.items()
+            if float(v.get("updated", 0)) < cutoff and not keep(dict(v))
+        ]
+        for key in old:
+            del self._entries[key]
+        if old:
+            self._dirty = True
+        return len(old)
 
     def save(self) -> None:
         """Write the registry durably and atomically (temp file, fsync, os.replace)."""

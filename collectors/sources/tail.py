@@ -55,6 +55,8 @@ from collectors.sources.logs import IngestOptions, LineSink
 #: Most bytes read from one file per poll, so that many busy files share the time.
 READ_BUDGET = 8 << 20
 READ_SIZE = 1 << 20
+#: Checkpoints of files that no longer exist are forgotten after this long (seconds).
+FORGET_AFTER = 90 * 86400
 
 
 def _hash(data: bytes) -> str:
@@ -102,6 +104,8 @@ class FileFollower:
         self._by_path: dict[str, _Followed] = {}
         self._retired: list[_Followed] = []
         self._unknown: set[tuple[int, int]] = set()
+        # Entries of files gone for FORGET_AFTER are dropped so the registry stays small.
+        registry.prune(FORGET_AFTER, lambda entry: os.path.exists(str(entry.get("path", ""))))
 
     # --- main loop ----------------------------------------------------------------------------
     def run(self) -> None:

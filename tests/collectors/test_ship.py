@@ -199,3 +199,15 @@ def test_registry_writes_atomically_and_reloads(tmp_path):
     path.write_text("{not json")
     with pytest.raises(Exception, match="not a checkpoint registry"):
         CheckpointRegistry(path)
+
+
+def test_registry_forgets_old_entries_of_files_that_are_gone(tmp_path):
+    registry = CheckpointRegistry(tmp_path / "checkpoints.json")
+    registry.set("file:gone", {"path": str(tmp_path / "gone.log")})
+    registry.set("file:here", {"path": str(tmp_path)})
+    registry.set("file:recent", {"path": str(tmp_path / "gone.log")})
+    registry._entries["file:gone"]["updated"] = 0
+    registry._entries["file:here"]["updated"] = 0
+    dropped = registry.prune(3600, lambda entry: Path(entry["path"]).exists())
+    assert dropped == 1 and "file:gone" not in registry
+    assert "file:here" in registry and "file:recent" in registry
