@@ -118,3 +118,21 @@ def test_a_bad_query_names_the_store_and_the_problem(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "soc.db")
     with pytest.raises(QueryError, match="local store rejected the query"):
         store.count("`user.name` = = 'x'")
+
+
+def test_fields_beyond_the_column_limit_stay_in_the_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from soc.store import local
+    from soc.store.base import QueryError
+
+    store = LocalStore(tmp_path / "soc.db")
+    base = store.info()["field_columns"]
+    monkeypatch.setattr(local, "MAX_FIELD_COLUMNS", base + 2)
+    wide = {f"json.k{i}": f"v{i}" for i in range(5)}
+    result = store.write_events([_event(1, **wide)])
+    assert result.stored == 1
+    assert store.get_event(ecs.event_id("local-test", 1))["json"]["k4"] == "v4"
+    assert store.count("`json.k0` = 'v0'") == 1
+    with pytest.raises(QueryError, match="column limit"):
+        store.count("`json.k4` = 'v4'")

@@ -205,6 +205,11 @@ class LocalStore:
                 with self._transaction():
                     self._load_columns()
                     self._ensure_columns([missing.group(1)], {})
+                if missing.group(1).lower() not in self._columns:
+                    raise QueryError(
+                        f"local store cannot query field {missing.group(1)!r}: the events "
+                        f"table is at SQLite's column limit ({MAX_FIELD_COLUMNS} fields)"
+                    ) from None
             except sqlite3.Error as exc:
                 raise QueryError(f"local store rejected the query: {exc}") from None
         raise QueryError("local store rejected the query: too many unknown fields")
