@@ -56,3 +56,25 @@ def test_unreachable_elasticsearch_is_one_line_and_exit_2(tmp_path):
     )
     err = proc.stderr.decode().strip()
     assert proc.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_documents_the_server_refuses_become_dead_letters(es_url, tmp_path):
+    store = ElasticStore(es_url)
+    shipper = Shipper(store, dead_letters=DeadLetterFile(tmp_path / "dl"))
+    stamp = "2026-11-21T01:00:00.000000Z"
+    shipper.send(
+        {
+            "_id": "bad",
+            "@timestamp": stamp,
+            "source": {"ip": "not-an-ip"},
+            "event": {"original": "raw"},
+        },
+        source="s",
+    )
+    shipper.send({"_id": "good", "@timestamp": stamp, "source": {"ip": "10.0.0.1"}}, source="s")
+    shipper.close()
+    store.close()
+    assert (shipper.stats.stored, shipper.stats.dead_lettered) == (1, 1)
+    (letter,) = [json.loads(line) for p in (tmp_path / "dl").glob("*.ndjson") for line in p.open()]
+    assert letter["id"] == "bad" and letter["original"] == "raw"
+    assert "source.ip" in letter["reason"]
