@@ -1,5 +1,6 @@
-"""The Elasticsearch store against a real osmem-server process (and, for failures a healthy
-server cannot show, tiny real HTTP servers on 127.0.0.1)."""
+"""The Elasticsearch store against a real osmem-server process (fixtures es_server/es_url from
+tests/es_fixtures.py, registered in tests/conftest.py) and, for failures a healthy server
+cannot show, tiny real HTTP servers on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -27,9 +28,6 @@ from soc.config import load_settings
 from soc.store.base import QueryError, StoreError, StoreUnavailable
 from soc.store.elastic import ElasticStore
 from soc.store.es_node import CLIENT_MAJOR, ServerIdentity, plain_mimetype
-
-# the osmem fixtures (es_server, es_url); a no-op once tests/conftest.py registers them too
-pytest_plugins = ["es_fixtures"]
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
 
