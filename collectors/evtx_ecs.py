@@ -142,9 +142,12 @@ def _timestamp(value: Any) -> str:
 def _event_data(event: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     data = event.get("EventData")
-    if isinstance(data, dict):
+    if type(data) is dict:
         for key, value in data.items():
-            if key == "#attributes":
+            if type(value) is str:  # the common case, kept fast
+                out[key] = value
+                continue
+            if key == "#attributes" or value is None:
                 continue
             if key == "Data" and isinstance(value, dict | list):
                 raw = value.get("#text") if isinstance(value, dict) else value
