@@ -204,8 +204,9 @@ def attach_alert(store: Store, case_id: str, alert_id: str, *, analyst: str) -> 
 
 
 def find_case_for(store: Store, alert: Mapping[str, Any]) -> dict[str, Any] | None:
-    """An open case that already holds this alert, or an alert sharing a source ip, user or
-    host with it (most recently opened first); None when there is none."""
+    """An open case that already holds this alert, or one holding an alert from the same
+    source address (or, for alerts without one, on the same host), most recently opened
+    first; None when there is none."""
     if alert.get("case_id"):
         try:
             case = get_case(store, str(alert["case_id"]))
@@ -213,7 +214,10 @@ def find_case_for(store: Store, alert: Mapping[str, Any]) -> dict[str, Any] | No
             case = None
         if case and case.get("status") == "open":
             return case
-    wanted = {(k, v) for k, vs in _entities(alert).items() for v in vs}
+    entities = _entities(alert)
+    # the attacker's address ties alerts together; without one, the host concerned does
+    key = "source.ip" if entities["source.ip"] else "host.name"
+    wanted = {(key, v) for v in entities[key]}
     if not wanted:
         return None
     for case in list_cases(store, status="open"):
