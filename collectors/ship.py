@@ -147,6 +147,11 @@ class ShipStats:
         }
 
 
+class DeadLetterError(Exception):
+    """Dead letters cannot be written (disk full, permissions); one line naming the file.
+    Nothing is checkpointed past records whose dead letters were not written."""
+
+
 class DeadLetterFile:
     """Appends dead letters as NDJSON to ``<directory>/<UTC date>.ndjson`` (one file per day)."""
 
@@ -204,18 +209,29 @@ class DeadLetterFile:
     def _open(self, day: str) -> IO[str]:
         if self._handle is None or day != self._day:
             self.close()
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._handle = open(  # noqa: SIM115 - kept open across writes, closed in close()
-                self.directory / f"{day}.ndjson", "a", encoding="utf-8"
-            )
+            path = self.directory / f"{day}.ndjson"
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._handle = open(  # noqa: SIM115 - kept open across writes, closed in close()
+                    path, "a", encoding="utf-8"
+                )
+            except OSError as exc:
+                raise DeadLetterError(
+                    f"{path}: cannot write dead letters: {exc.strerror or exc}"
+                ) from None
             self._day = day
         return self._handle
 
     def flush(self) -> None:
         """Make every dead letter written so far durable (flush + fsync)."""
         if self._handle is not None:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+            try:
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+            except OSError as exc:
+                raise DeadLetterError(
+                    f"{self.directory}: cannot write dead letters: {exc.strerror or exc}"
+                ) from None
 
     def close(self) -> None:
         """Flush and close the current file."""

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from collectors.checkpoint import CheckpointError, CheckpointRegistry
-from collectors.ship import DeadLetterFile, RetryPolicy, Shipper
+from collectors.ship import DeadLetterError, DeadLetterFile, RetryPolicy, Shipper
 from collectors.sources.logs import IngestOptions
 from collectors.sources.tail import FileFollower
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, err_console, fail, print_json, state
@@ -82,9 +82,12 @@ def run_follow(
                 if not any(ch in pattern for ch in "*?[") and not Path(pattern).exists():
                     err_console.print(f"{pattern}: not there yet; waiting for it", markup=False)
         try:
-            follower.run()
-        finally:
-            shipper.close()
+            try:
+                follower.run()
+            finally:
+                shipper.close()
+        except (DeadLetterError, CheckpointError) as exc:
+            raise fail(str(exc)) from None
     stats = shipper.stats
     if as_json:
         print_json(stats.as_dict())
@@ -174,9 +177,12 @@ def collect_syslog(
             listening = ", ".join(f"{p} {h}:{port}" for p, h, port in server.bound)
             err_console.print(f"listening on {listening}; Ctrl-C to stop", markup=False)
         try:
-            server.run()
-        finally:
-            shipper.close()
+            try:
+                server.run()
+            finally:
+                shipper.close()
+        except DeadLetterError as exc:
+            raise fail(str(exc)) from None
     stats = shipper.stats
     if as_json:
         print_json(stats.as_dict())

@@ -20,7 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from collectors.parsers import get_parser
-from collectors.ship import DeadLetterFile, Shipper, ShipStats
+from collectors.ship import DeadLetterError, DeadLetterFile, Shipper, ShipStats
 from collectors.sources.files import STDIN, InputError, expand_paths
 from collectors.sources.logs import IngestOptions, LogIngestor
 from soc.cli.common import (
@@ -161,6 +161,8 @@ def run_ingest(
         except KeyboardInterrupt:
             interrupted = True
         shipper.close()
+    except DeadLetterError as exc:
+        raise fail(str(exc)) from None
     except StoreError as exc:
         # The store stayed unreachable (after the retries) or failed: what it acknowledged
         # stays stored; do not try the same batch again on the way out.

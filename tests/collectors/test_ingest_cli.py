@@ -197,3 +197,13 @@ def test_format_override_and_unknown_format_name(tmp_path):
     assert code == 0 and result["sources"][str(log)]["format"] == "syslog"
     proc = soc("ingest", "logs", "--format", "klingon", str(log), data_dir=data)
     assert proc.returncode == 2 and "klingon" in proc.stderr.decode()
+
+
+def test_dead_letters_that_cannot_be_written_are_one_error_line(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "deadletter").write_text("a file where the folder should be")
+    proc = soc("ingest", "logs", str(FIXTURES / "auth_sample.log"), data_dir=data)
+    err = proc.stderr.decode().strip()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1
+    assert "cannot write dead letters" in err and "Traceback" not in err
