@@ -213,3 +213,33 @@ def test_end_of_input_takes_the_declared_defaults(demo_env: tuple[Store, dict[st
     triaged = store.get_record("alerts", alert["id"])
     # unsure + a successful login that nobody confirmed ("no" by default) -> compromise
     assert triaged["verdict"] == "true_positive" and triaged["status"] == "escalated"
+
+
+def test_triage_unattended_for_soc_demo(demo_env: tuple[Store, dict[str, str]]) -> None:
+    """What `soc demo` calls: the best playbook, answers given, defaults for the rest."""
+    from soc.triage import TriageResult, triage_unattended
+    from soc.triage.console import SilentOutput
+    from soc.triage.enrich import Enricher
+
+    store, _ = demo_env
+    alert = bruteforce_alert(store)
+    output = SilentOutput()
+    result = triage_unattended(
+        store,
+        alert["id"],
+        {"known_source": "no"},
+        "tester",
+        enricher=Enricher.from_files([INVENTORY], list(IOC_LISTS)),
+        output=output,
+    )
+    assert isinstance(result, TriageResult)
+    assert (result.playbook, result.verdict, result.severity) == (
+        "ssh-bruteforce",
+        "true_positive",
+        "critical",
+    )
+    assert result.answers == {"known_source": "no", "login_confirmed": "no"}
+    assert result.status == "escalated" and result.case_id
+    assert not result.failed_steps
+    assert any("IOC: ioc-ips" in line for line in output.lines)
+    assert_triaged(store, alert["id"], {"known_source": "no", "login_confirmed": "no"})
