@@ -655,3 +655,31 @@ def test_other_servers_get_plain_json_and_opensearch_passes_the_product_check(
     assert accepts == {"application/json"}
     bodies = {s.headers.get("content-type") for s in stub.seen if s.method == "POST"}
     assert bodies == {"application/json"}
+
+
+def test_events_refused_with_429_are_sent_again(
+    stub_factory: Callable[..., StubServer],
+) -> None:
+    first, second = event(1), event(2)
+    answers = [
+        [
+            {"create": {"_id": first["_id"], "status": 201}},
+            {"create": {"_id": second["_id"], "status": 429, "error": {"reason": "busy"}}},
+        ],
+        [{"create": {"_id": second["_id"], "status": 409}}],
+    ]
+
+    def respond(method: str, path: str) -> tuple[int, Any]:
+        if path == "/":
+            return 200, ROOT_BODY
+        if path.startswith("/_index_template"):
+            return 200, {"index_templates": [{"index_template": {"version": 10**6}}]}
+        if path.startswith("/_bulk"):
+            return 200, {"errors": True, "items": answers.pop(0)}
+        return 404, {"error": {"type": "not_found", "reason": path}}
+
+    stub = stub_factory(respond)
+    store = ElasticStore(stub.url, retry_base_seconds=0.01)
+    result = store.write_events([first, second])
+    assert (result.stored, result.duplicates, result.failed) == (1, 1, 0)
+    assert len([s for s in stub.seen if s.path.startswith("/_bulk")]) == 2

@@ -451,11 +451,14 @@ class ElasticStore:
             response = self._request(
                 "bulk write", lambda body=body: self._client.bulk(operations=body)
             ).body
+            items = response.get("items") or []
             again: list[tuple[str, Mapping[str, Any], str]] = []
-            for item, (event_id, event, line) in zip(
-                response.get("items", []), pending, strict=False
-            ):
-                outcome = next(iter(item.values()))
+            for position, (event_id, event, line) in enumerate(pending):
+                if position >= len(items) or not isinstance(items[position], Mapping):
+                    reason = "the server's bulk answer has no item for this event"
+                    result.failures.append(EventFailure(event_id, reason, event))
+                    continue
+                outcome = next(iter(items[position].values()), {})
                 status = int(outcome.get("status", 0))
                 if 200 <= status < 300:
                     result.stored += 1
