@@ -320,8 +320,9 @@ class GeoIP:
             ) from None
         try:
             self._reader = maxminddb.open_database(str(path))
-        except (OSError, ValueError) as exc:
-            raise EnrichError(f"{path}: cannot open the GeoIP database: {exc}") from None
+        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise EnrichError(f"{path}: cannot open the GeoIP database: {reason}") from None
         self.path = path
 
     def lookup(self, value: str) -> dict[str, Any] | None:
@@ -329,7 +330,10 @@ class GeoIP:
         address = _ip(value)
         if address is None or not address.is_global:
             return None
-        record = self._reader.get(str(address))
+        try:
+            record = self._reader.get(str(address))
+        except ValueError:  # an IPv6 address in an IPv4-only database
+            return None
         if not isinstance(record, Mapping):
             return None
         country = record.get("country") or record.get("registered_country") or {}

@@ -90,3 +90,34 @@ def test_geoip_file_problems_are_one_line(tmp_path: Path) -> None:
     assert message.startswith(str(not_a_db))
     assert "\n" not in message
     assert "maxminddb" in message or "cannot open the GeoIP database" in message
+
+
+def test_geoip_from_a_maxmind_database(tmp_path: Path) -> None:
+    pytest.importorskip("maxminddb")
+    from mmdb_writer import write_mmdb
+
+    db = tmp_path / "city.mmdb"
+    write_mmdb(
+        db,
+        {
+            "185.220.101.0/24": {
+                "country": {"iso_code": "DE", "names": {"en": "Germany"}},
+                "city": {"names": {"en": "Frankfurt am Main"}},
+            },
+            "113.160.0.0/11": {"country": {"iso_code": "VN", "names": {"en": "Vietnam"}}},
+        },
+    )
+    enricher = Enricher.from_files(geoip=db)
+    fact = enricher.enrich(
+        ["185.220.101.47", "113.161.2.3", "10.20.1.5", "8.8.8.8", "2001:4860::8888"], ["geoip"]
+    )
+    geos = [v.get("geo") for v in fact["values"]]
+    assert geos[0] == {
+        "country_iso_code": "DE",
+        "country_name": "Germany",
+        "city_name": "Frankfurt am Main",
+    }
+    assert geos[1] == {"country_iso_code": "VN", "country_name": "Vietnam"}
+    assert geos[2:] == [None, None, None]  # private, not in the database, IPv6 in an IPv4 db
+    assert fact["countries"] == ["DE", "VN"]
+    assert fact["available"] == ["geoip"]
