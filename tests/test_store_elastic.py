@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -683,3 +684,24 @@ def test_events_refused_with_429_are_sent_again(
     result = store.write_events([first, second])
     assert (result.stored, result.duplicates, result.failed) == (1, 1, 0)
     assert len([s for s in stub.seen if s.path.startswith("/_bulk")]) == 2
+
+
+def test_a_server_that_does_not_answer_in_time_is_one_line(
+    stub_factory: Callable[..., StubServer],
+) -> None:
+    def respond(method: str, path: str) -> tuple[int, Any]:
+        time.sleep(1.5)
+        return 200, ROOT_BODY
+
+    stub = stub_factory(respond)
+    with pytest.raises(StoreUnavailable, match=r"no answer within the timeout") as caught:
+        ElasticStore(stub.url, timeout=0.3)
+    assert str(caught.value).startswith(f"Elasticsearch at {stub.url}: ")
+
+
+def test_an_answer_that_is_not_a_cluster_is_one_line(
+    stub_factory: Callable[..., StubServer],
+) -> None:
+    stub = stub_factory(lambda method, path: (200, {"hello": "world"}))
+    with pytest.raises(StoreUnavailable, match=r"not a cluster"):
+        ElasticStore(stub.url)

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from elastic_transport import ConnectionError as TransportConnectionError
-from elastic_transport import ConnectionTimeout, TlsError
+from elastic_transport import ConnectionTimeout, TlsError, TransportError
 from elasticsearch import (
     ApiError,
     AuthenticationException,
@@ -261,12 +261,14 @@ class ElasticStore:
             return "the server is not Elasticsearch or OpenSearch"
         if isinstance(exc, ApiError):
             return f"HTTP {exc.meta.status}: {_error_reason(exc.body, str(exc.message))}"
+        if isinstance(exc, TransportError):
+            return _one_line(exc.message) or type(exc).__name__
         return _one_line(exc) or type(exc).__name__
 
     def _connect(self) -> ServerIdentity:
         try:
             body = self._client.info().body
-        except (ApiError, TransportConnectionError, UnsupportedProductError) as exc:
+        except (ApiError, TransportError) as exc:
             self._client.close()
             raise self._unavailable(exc) from None
         identity = identity_from_root(body)
@@ -278,25 +280,30 @@ class ElasticStore:
         return identity
 
     def _call(self, what: str, func: Callable[[], T]) -> T:
-        """Run one request, retrying 429/5xx/connection failures with exponential backoff
-        and full jitter; then raise StoreUnavailable (connection) or StoreError."""
+        """Run one request, retrying 429/5xx, connection failures and timeouts with
+        exponential backoff and full jitter, then raising StoreUnavailable (connection,
+        timeout, TLS) or StoreError. Other API errors are raised for the caller to judge."""
         for attempt in range(1, self.retry_attempts + 1):
             try:
                 return func()
-            except (TransportConnectionError, ApiError) as exc:
-                retryable = isinstance(exc, TransportConnectionError) or (
-                    isinstance(exc, ApiError) and exc.meta.status in _RETRY_STATUSES
-                )
-                if isinstance(exc, TlsError) or not retryable:
+            except TlsError as exc:
+                raise self._unavailable(exc) from None
+            except (TransportConnectionError, ConnectionTimeout) as exc:
+                if attempt == self.retry_attempts:
+                    raise self._unavailable(exc) from None
+            except TransportError as exc:  # e.g. an answer that is not JSON
+                raise StoreError(
+                    f"Elasticsearch at {self.display_url}: {what}: {self._cause(exc)}"
+                ) from None
+            except ApiError as exc:
+                if exc.meta.status not in _RETRY_STATUSES:
                     raise
                 if attempt == self.retry_attempts:
-                    if isinstance(exc, TransportConnectionError):
-                        raise self._unavailable(exc) from None
                     raise StoreError(
                         f"Elasticsearch at {self.display_url}: {what} failed after "
                         f"{attempt} attempts: {self._cause(exc)}"
                     ) from None
-                self._backoff(attempt)
+            self._backoff(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _backoff(self, attempt: int) -> None:
