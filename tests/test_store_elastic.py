@@ -244,8 +244,11 @@ def test_searches_before_any_event_exist_find_nothing(store: ElasticStore) -> No
     assert store.get_record("cases", "c1") is None
 
 
-def test_terms_are_exact_counts_over_many_groups(store: ElasticStore) -> None:
+def test_terms_are_exact_counts_over_many_groups(
+    store: ElasticStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # more groups than one composite page holds, so paging must be right
+    monkeypatch.setattr("soc.store.elastic.COMPOSITE_PAGE", 400)
     events = [event(i, host__name=f"host-{i % 1500:04d}") for i in range(3_001)]
     store.write_events(events)
     store.refresh()

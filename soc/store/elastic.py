@@ -78,8 +78,8 @@ BULK_BYTES = 8 * 1024 * 1024
 RETRY_ATTEMPTS = 4
 RETRY_BASE_SECONDS = 0.5
 RETRY_CAP_SECONDS = 8.0
-#: Composite aggregation page size.
-COMPOSITE_PAGE = 1_000
+#: Composite aggregation page size (buckets per request; below search.max_buckets).
+COMPOSITE_PAGE = 5_000
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
