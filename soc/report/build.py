@@ -91,12 +91,27 @@ def _ranked_table(
 
 
 def _attack_table(cells: list[AttackCell], lang: str) -> Table:
+    """One row per tactic: its techniques with their alert counts, and the tactic's total."""
+    rows: list[list[Cell]] = []
+    tactics: list[str] = []
+    for cell in cells:
+        if cell.tactic not in tactics:
+            tactics.append(cell.tactic)
+    for tactic in tactics:
+        mine = [c for c in cells if c.tactic == tactic]
+        listed = ", ".join(
+            f"{c.technique} ({format_number(c.count, lang)})" for c in mine if c.technique
+        )
+        rows.append(
+            [
+                t(f"tactic.{tactic}", lang),
+                listed or "—",
+                format_number(sum(c.count for c in mine), lang),
+            ]
+        )
     return Table(
         [t("col.tactic", lang), t("col.technique", lang), t("col.alerts", lang)],
-        [
-            [t(f"tactic.{c.tactic}", lang), c.technique or "—", format_number(c.count, lang)]
-            for c in cells
-        ],
+        rows,
         numeric=frozenset({2}),
     )
 

@@ -104,49 +104,61 @@ def severity_chart(by_level: Mapping[str, int], lang: str) -> bytes:
     return _png(fig)
 
 
+#: Tactic columns per band of the ATT&CK heat map (more tactics wrap to another band).
+BAND = 5
+
+
 def attack_heatmap(cells: Sequence[AttackCell], lang: str) -> bytes:
-    """ATT&CK tactics as columns (kill-chain order), their observed techniques stacked below,
-    each cell coloured by its alert count, as a PNG."""
+    """ATT&CK tactics as columns (kill-chain order, wrapped in bands of BAND), their observed
+    techniques stacked below, each cell coloured by its alert count, as a PNG."""
     _style()
     tactics: list[str] = []
     for cell in cells:
         if cell.tactic not in tactics:
             tactics.append(cell.tactic)
     columns = {tac: [c for c in cells if c.tactic == tac] for tac in tactics}
-    rows = max((len(v) for v in columns.values()), default=1)
+    bands = [tactics[i : i + BAND] for i in range(0, len(tactics), BAND)] or [[]]
+    header = 1.3
+    heights = [header + max((len(columns[t_]) for t_ in band), default=1) for band in bands]
     peak = max((c.count for c in cells), default=1)
     cmap = matplotlib.colormaps["YlOrRd"]
-    width = max(3.0, 1.35 * len(tactics))
-    fig, axis = plt.subplots(figsize=(width, 0.6 * rows + 1.3))
-    for x, tactic in enumerate(tactics):
-        axis.text(
-            x + 0.5,
-            -0.15,
-            _plain(textwrap.fill(t(f"tactic.{tactic}", lang), 15)),
-            ha="center",
-            va="bottom",
-            fontsize=7.5,
-            fontweight="bold",
-        )
-        for y, cell in enumerate(columns[tactic]):
-            share = 0.25 + 0.75 * cell.count / peak
-            axis.add_patch(
-                matplotlib.patches.Rectangle(
-                    (x + 0.04, y + 0.06), 0.92, 0.88, color=cmap(share), linewidth=0
-                )
-            )
-            label = cell.technique or "—"
+    width = max(3.0, 1.45 * min(len(tactics), BAND))
+    fig, axis = plt.subplots(figsize=(width, 0.42 * sum(heights) + 0.4))
+    top = 0.0
+    for band, height in zip(bands, heights, strict=True):
+        for x, tactic in enumerate(band):
             axis.text(
                 x + 0.5,
-                y + 0.5,
-                _plain(f"{label}\n{format_number(cell.count, lang)}"),
+                top + header - 0.15,
+                _plain(textwrap.fill(t(f"tactic.{tactic}", lang), 15)),
                 ha="center",
-                va="center",
+                va="bottom",
                 fontsize=7.5,
-                color="white" if share > 0.7 else "black",
+                fontweight="bold",
             )
-    axis.set_xlim(0, max(len(tactics), 1))
-    axis.set_ylim(rows, -1.3)
+            for y, cell in enumerate(columns[tactic]):
+                share = 0.25 + 0.75 * cell.count / peak
+                axis.add_patch(
+                    matplotlib.patches.Rectangle(
+                        (x + 0.04, top + header + y + 0.06),
+                        0.92,
+                        0.88,
+                        color=cmap(share),
+                        linewidth=0,
+                    )
+                )
+                axis.text(
+                    x + 0.5,
+                    top + header + y + 0.5,
+                    _plain(f"{cell.technique or '—'}\n{format_number(cell.count, lang)}"),
+                    ha="center",
+                    va="center",
+                    fontsize=7.5,
+                    color="white" if share > 0.7 else "black",
+                )
+        top += height
+    axis.set_xlim(0, max(min(len(tactics), BAND), 1))
+    axis.set_ylim(top, 0)
     axis.axis("off")
     axis.set_title(t("chart.attack", lang), loc="left", fontsize=10)
     fig.tight_layout()
