@@ -590,6 +590,8 @@ def test_tls_with_a_ca_file_and_without_it(
     trusted.close()
     with pytest.raises(StoreUnavailable, match=r"TLS failure.*(certificate|CERTIFICATE)"):
         ElasticStore(stub.url)
+    with pytest.raises(StoreUnavailable, match=r"CA file .*missing.pem is not a readable file"):
+        ElasticStore(stub.url, ca_file=str(tmp_path / "missing.pem"))
     unverified = ElasticStore(stub.url, verify_certs=False)
     assert unverified.identity.version.startswith(str(CLIENT_MAJOR))
     unverified.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import re
 import time
@@ -206,9 +207,14 @@ class ElasticStore:
             options["api_key"] = tuple(api_key.split(":", 1)) if ":" in api_key else api_key
         elif username:
             options["basic_auth"] = (username, password or "")
+        if ca_file and not os.path.isfile(os.path.expanduser(ca_file)):
+            raise StoreUnavailable(
+                f"Elasticsearch at {self.display_url}: CA file {ca_file} is not a readable file"
+            )
         if clean_url.startswith("https"):
             options["verify_certs"] = verify_certs
             if ca_file:
+                ca_file = os.path.expanduser(ca_file)
                 options["ca_certs"] = ca_file
             if not verify_certs:
                 options["ssl_show_warn"] = False
