@@ -503,7 +503,7 @@ def test_wrong_credentials_are_one_line_with_the_password_masked(
     message = str(caught.value)
     assert "401" in message and "unable to authenticate user" in message
     assert "soc:****@127.0.0.1" in message and "wrong-pass" not in message
-    assert stub.seen[-1].headers["authorization"].startswith("Basic ")
+    assert all(seen.headers["authorization"].startswith("Basic ") for seen in stub.seen)
 
 
 def test_a_forbidden_api_key_is_one_line(stub_factory: Callable[..., StubServer]) -> None:
@@ -514,6 +514,22 @@ def test_a_forbidden_api_key_is_one_line(stub_factory: Callable[..., StubServer]
         with pytest.raises(StoreUnavailable, match=r"403.*action denied"):
             ElasticStore(stub.url, api_key=api_key)
         assert stub.seen[-1].headers["authorization"] == "ApiKey c29jOnNlY3JldA=="
+
+
+def test_a_secured_opensearch_is_probed_with_the_credentials(
+    stub_factory: Callable[..., StubServer],
+) -> None:
+    def respond(method: str, path: str) -> tuple[int, Any]:
+        if path == "/":
+            return 200, _root("opensearch", "2.19.1")
+        return 200, {"count": 3}
+
+    stub = stub_factory(respond, product_header=False)
+    store = ElasticStore(stub.url, username="soc", password="s3cret")
+    assert store.count() == 3
+    assert [s.path for s in stub.seen][:2] == ["/", "/"]  # the probe, then the client's GET /
+    assert all(s.headers["authorization"].startswith("Basic ") for s in stub.seen)
+    assert {s.headers["accept"] for s in stub.seen} == {"application/json"}
 
 
 def test_elasticsearch_of_the_client_major_gets_vendor_json_others_plain() -> None:

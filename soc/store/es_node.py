@@ -81,11 +81,21 @@ class CompatNode(Urllib3HttpNode):
         self.identity: ServerIdentity | None = None
         self._plain: bool | None = None
 
-    def _probe(self, request_timeout: DefaultType | float | None) -> None:
+    def _probe(
+        self, request_headers: HttpHeaders | None, request_timeout: DefaultType | float | None
+    ) -> None:
+        """Ask ``GET /`` in plain JSON, with the request's own credentials, and decide."""
         with self._probe_lock:
             if self._plain is not None:
                 return
-            headers = HttpHeaders({"accept": "application/json"})
+            headers = HttpHeaders(
+                {
+                    name: value
+                    for name, value in (request_headers or {}).items()
+                    if name.lower() not in {"accept", "content-type"}
+                }
+            )
+            headers["accept"] = "application/json"
             meta, raw = super().perform_request(
                 "GET", "/", headers=headers, request_timeout=request_timeout
             )
@@ -109,7 +119,7 @@ class CompatNode(Urllib3HttpNode):
         """Send one request; in plain mode with plain media types, and mark OpenSearch's
         successful answers as the client expects."""
         if self._plain is None:
-            self._probe(request_timeout)
+            self._probe(headers, request_timeout)
         if self._plain and headers:
             headers = headers.copy()
             for name in ("accept", "content-type"):
