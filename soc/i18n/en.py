@@ -132,6 +132,9 @@ MESSAGES: dict[str, str] = {
     # --- charts ---
     "chart.events_per_day": "Events per day",
     "chart.alerts_per_day": "Alerts per day",
+    "chart.events_per_hour": "Events per hour",
+    "chart.alerts_per_hour": "Alerts per hour",
+    "chart.alt.hourly": "Bar charts of events and alerts per hour",
     "chart.alerts_by_level": "Alerts by severity",
     "chart.attack": "ATT&CK heat map (alerts per technique)",
     "chart.alt.daily": "Bar charts of events and alerts per day",

@@ -134,6 +134,9 @@ MESSAGES: dict[str, str] = {
     # --- biểu đồ ---
     "chart.events_per_day": "Số sự kiện mỗi ngày",
     "chart.alerts_per_day": "Số cảnh báo mỗi ngày",
+    "chart.events_per_hour": "Số sự kiện mỗi giờ",
+    "chart.alerts_per_hour": "Số cảnh báo mỗi giờ",
+    "chart.alt.hourly": "Biểu đồ cột số sự kiện và số cảnh báo mỗi giờ",
     "chart.alerts_by_level": "Cảnh báo theo mức độ",
     "chart.attack": "Bản đồ nhiệt ATT&CK (số cảnh báo theo kỹ thuật)",
     "chart.alt.daily": "Biểu đồ cột số sự kiện và số cảnh báo mỗi ngày",

@@ -187,7 +187,9 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
     sections.append(Section("kpis", t("section.kpis", lang), [Kpis(kpis)]))
 
     trends: list = []
-    if charts_on and report.days:
+    if charts_on and report.hours:
+        trends.append(Figure(charts.hourly_chart(report.hours, lang), t("chart.alt.hourly", lang)))
+    elif charts_on and report.days:
         trends.append(Figure(charts.daily_chart(report.days, lang), t("chart.alt.daily", lang)))
     trends.append(
         Table(

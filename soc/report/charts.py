@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from soc.i18n import format_day, format_number, t
-from soc.report.data import LEVELS, AttackCell, DayPoint
+from soc.report.data import LEVELS, AttackCell, DayPoint, HourPoint
 
 #: Colours of alert levels, least to most severe.
 LEVEL_COLOURS = {
@@ -60,13 +60,46 @@ def _plain(text: str) -> str:
 
 def daily_chart(days: Sequence[DayPoint], lang: str) -> bytes:
     """Events per day (top) and alerts per day (bottom), as a PNG."""
+    return _trend_chart(
+        [format_day(d.day, lang) for d in days],
+        [d.events for d in days],
+        [d.alerts for d in days],
+        (t("chart.events_per_day", lang), t("chart.alerts_per_day", lang)),
+        lang,
+    )
+
+
+def hourly_chart(hours: Sequence[HourPoint], lang: str) -> bytes:
+    """Events per hour (top) and alerts per hour (bottom), as a PNG."""
+    several_days = len({h.hour.date() for h in hours}) > 1
+    labels = [
+        (f"{format_day(h.hour, lang)} " if several_days and h.hour.hour == 0 else "")
+        + f"{h.hour.hour:02d}h"
+        for h in hours
+    ]
+    return _trend_chart(
+        labels,
+        [h.events for h in hours],
+        [h.alerts for h in hours],
+        (t("chart.events_per_hour", lang), t("chart.alerts_per_hour", lang)),
+        lang,
+    )
+
+
+def _trend_chart(
+    labels: Sequence[str],
+    events: Sequence[int],
+    alerts: Sequence[int],
+    titles: tuple[str, str],
+    lang: str,
+) -> bytes:
     _style()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 4.2), sharex=True)
-    xs = list(range(len(days)))
-    top.bar(xs, [d.events for d in days], color=_BLUE, width=0.8)
-    top.set_title(t("chart.events_per_day", lang), loc="left", fontsize=10)
-    bottom.bar(xs, [d.alerts for d in days], color=LEVEL_COLOURS["high"], width=0.8)
-    bottom.set_title(t("chart.alerts_per_day", lang), loc="left", fontsize=10)
+    xs = list(range(len(labels)))
+    top.bar(xs, events, color=_BLUE, width=0.8)
+    top.set_title(titles[0], loc="left", fontsize=10)
+    bottom.bar(xs, alerts, color=LEVEL_COLOURS["high"], width=0.8)
+    bottom.set_title(titles[1], loc="left", fontsize=10)
     for axis in (top, bottom):
         axis.yaxis.set_major_formatter(
             matplotlib.ticker.FuncFormatter(lambda v, _pos: format_number(v, lang))
@@ -74,10 +107,10 @@ def daily_chart(days: Sequence[DayPoint], lang: str) -> bytes:
         axis.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=4, integer=True))
         axis.grid(axis="y", color="#dddddd", linewidth=0.6)
         axis.set_axisbelow(True)
-    step = max(1, len(days) // 12)
+    step = max(1, len(labels) // 12)
     bottom.set_xticks(xs[::step])
-    bottom.set_xticklabels([format_day(d.day, lang) for d in days][::step], rotation=0)
-    bottom.set_xlim(-0.6, max(len(days) - 0.4, 0.6))
+    bottom.set_xticklabels([_plain(label) for label in labels][::step], rotation=0)
+    bottom.set_xlim(-0.6, max(len(labels) - 0.4, 0.6))
     fig.tight_layout()
     return _png(fig)
 

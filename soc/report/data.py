@@ -37,6 +37,8 @@ RESOLUTIONS = ("true_positive", "false_positive", "benign")
 SEVERITIES = ("low", "medium", "high", "critical")
 #: How many rows the "top" tables keep.
 TOP_N = 10
+#: Periods up to this long also get an hour-by-hour trend.
+HOURLY_UP_TO = timedelta(days=3)
 #: How many matched events a case report lists in its timeline.
 CASE_EVENTS_SHOWN = 50
 
@@ -160,6 +162,15 @@ class DayPoint:
 
 
 @dataclass(frozen=True)
+class HourPoint:
+    """Events and alerts of one hour (its start in the report's zone), for short periods."""
+
+    hour: datetime
+    events: int
+    alerts: int
+
+
+@dataclass(frozen=True)
 class AttackCell:
     """Alerts observed for one (tactic, technique) pair; technique "" = tactic only."""
 
@@ -219,6 +230,7 @@ class PeriodReport:
     mttr_seconds: float | None = None
     mttr_samples: int = 0
     days: list[DayPoint] = field(default_factory=list)
+    hours: list[HourPoint] = field(default_factory=list)  # only for periods of HOURLY_UP_TO
     top_rules: list[Ranked] = field(default_factory=list)
     top_assets: list[Ranked] = field(default_factory=list)
     top_departments: list[Ranked] = field(default_factory=list)
@@ -440,8 +452,12 @@ def gather_period(
     if report.events_total > counted:
         report.events_by_dataset.append(Ranked("", report.events_total - counted))
     events_per_day: Counter[date] = Counter()
-    for moment, n in store.date_histogram(1800, filters=filters, start=start, end=end):
-        events_per_day[moment.astimezone(tz).date()] += n
+    events_per_hour: Counter[datetime] = Counter()
+    # quarter-hour buckets regroup exactly into local days and hours of any zone offset
+    for moment, n in store.date_histogram(900, filters=filters, start=start, end=end):
+        local = moment.astimezone(tz)
+        events_per_day[local.date()] += n
+        events_per_hour[local.replace(minute=0, second=0, microsecond=0)] += n
 
     # alerts
     alerts: list[AlertView] = []
@@ -485,6 +501,18 @@ def gather_period(
     while day <= last_day:
         report.days.append(DayPoint(day, events_per_day.get(day, 0), alerts_per_day.get(day, 0)))
         day += timedelta(days=1)
+    if end - start <= HOURLY_UP_TO:
+        alerts_per_hour: Counter[datetime] = Counter(
+            a.seen.astimezone(tz).replace(minute=0, second=0, microsecond=0)
+            for a in alerts
+            if a.seen
+        )
+        hour = start.astimezone(tz).replace(minute=0, second=0, microsecond=0)
+        while hour < end:
+            report.hours.append(
+                HourPoint(hour, events_per_hour.get(hour, 0), alerts_per_hour.get(hour, 0))
+            )
+            hour = (hour.astimezone(UTC) + timedelta(hours=1)).astimezone(tz)
 
     rule_counts: Counter[str] = Counter(a.title for a in alerts)
     rule_levels = {a.title: a.level for a in alerts}

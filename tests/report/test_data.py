@@ -158,3 +158,19 @@ def test_unknown_case() -> None:
             gather_case(store, "CASE-19990101-0001")
     finally:
         store.close()
+
+
+def test_short_periods_get_an_hourly_trend(populated: Populated) -> None:
+    day = date(2026, 11, 18)
+    report = gather_period(populated.store, *day_bounds(day, day, HCM), tz=HCM)
+    assert len(report.hours) == 24
+    assert report.hours[0].hour == datetime(2026, 11, 18, 0, 0, tzinfo=HCM)
+    assert sum(h.events for h in report.hours) == report.events_total
+    per_hour = Counter(
+        _t(e["@timestamp"]).astimezone(HCM).replace(minute=0, second=0, microsecond=0)
+        for e in populated.events
+        if _t(e["@timestamp"]).astimezone(HCM).date() == day
+    )
+    assert {h.hour: h.events for h in report.hours if h.events} == dict(per_hour)
+    assert sum(h.alerts for h in report.hours) == report.alerts_total == 5
+    assert gather_period(populated.store, *NOVEMBER, tz=HCM).hours == []
