@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from triage_helpers import BRUTEFORCE_RULE, BRUTEFORCE_RULE_ID, ingest, soc, store_env
+from triage_helpers import BRUTEFORCE_RULE_ID, ingest, soc, store_env
 
 from soc.detect.runner import run_detection
 from soc.store.base import Store
@@ -60,7 +60,7 @@ def test_hostile_log_values_are_shown_literally_and_never_run(tmp_path: Path) ->
     ingest(log, env, department="[red]Sở[/red] \x1b[5mX")
     store = LocalStore(data_dir / "soc.db")
     try:
-        run_detection(store, [BRUTEFORCE_RULE], None, None)
+        run_detection(store, [], None, None)
         (alert,) = store.list_records("alerts", filters={"rule_id": BRUTEFORCE_RULE_ID})
         assert set(names) <= set(alert["entities"]["user.name"])
     finally:
@@ -120,7 +120,7 @@ def test_hostile_values_on_a_terminal_stay_escaped(tmp_path: Path) -> None:
     ingest(log, env)
     store = LocalStore(data_dir / "soc.db")
     try:
-        run_detection(store, [BRUTEFORCE_RULE], None, None)
+        run_detection(store, [], None, None)
         (alert,) = store.list_records("alerts", filters={"rule_id": BRUTEFORCE_RULE_ID})
     finally:
         store.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from triage_helpers import soc
+from triage_helpers import BRUTEFORCE_RULE_ID, soc
 
 from soc.resources import playbooks_dir
 from soc.triage.playbook import PlaybookError, load_library, load_playbook, parse_playbook
@@ -208,8 +208,10 @@ def test_the_most_specific_playbook_wins(tmp_path: Path) -> None:
 
 def test_shipped_playbooks_fit_the_rule_pack_alerts() -> None:
     library = load_library([playbooks_dir()])
+    ssh = library.choose(alert(rule_id=BRUTEFORCE_RULE_ID, tags=("attack.t1110.001",)))
+    assert ssh is not None and ssh.name == "ssh-bruteforce"
     cases = {
-        ("attack.credential-access", "attack.t1110.001"): "ssh-bruteforce",
+        ("attack.privilege-escalation", "attack.t1548.003", "attack.t1110.001"): "generic",
         ("attack.t1110.003",): "password-spray",
         ("attack.initial-access", "attack.t1190", "attack.t1539"): "web-attack",
         ("attack.t1071.004", "attack.t1048"): "dns-tunnel",

@@ -1,6 +1,5 @@
 """Helpers of the triage tests: run the real `soc` command, ingest the demo sample with the
-collectors, detect with the rule pack plus the test brute-force correlation rule, and open the
-store a test runs against."""
+collectors, detect with the city rule pack, and open the store a test runs against."""
 
 from __future__ import annotations
 
@@ -14,9 +13,8 @@ from soc.detect.runner import run_detection
 from soc.resources import demo_data_dir
 from soc.store.base import Store
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "triage"
-BRUTEFORCE_RULE = FIXTURES / "ssh_bruteforce_rule.yml"
-BRUTEFORCE_RULE_ID = "4c1e3f0e-9d7b-4b8e-8f39-3a0f5b8c2d11"
+#: "SSH Brute Force From One Address" of the city rule pack (rules/correlation/).
+BRUTEFORCE_RULE_ID = "4557d854-8e1c-41e9-bc6b-1236ee0ca851"
 ATTACKER = "185.220.101.47"
 DEMO = demo_data_dir()
 INVENTORY = DEMO / "inventory.yaml"
@@ -61,23 +59,22 @@ def ingest_demo(env: dict[str, str]) -> None:
 
 
 def detect(store: Store) -> None:
-    """Run the city rule pack and the test brute-force correlation over everything stored."""
+    """Run the city rule pack over everything stored."""
     store.refresh()
-    summary = run_detection(store, [BRUTEFORCE_RULE], None, None)
+    summary = run_detection(store, [], None, None)
     assert not summary.failed, summary.failed
     store.refresh()
 
 
 def bruteforce_alert(store: Store, source_ip: str = ATTACKER) -> dict[str, Any]:
-    """The SSH brute-force alert (ATT&CK T1110) of ``source_ip`` with the most events."""
+    """The rule pack's SSH brute-force alert for ``source_ip``."""
     found = [
         a
-        for a in store.list_records("alerts")
-        if any(str(t).startswith("attack.t1110") for t in a.get("tags") or [])
-        and source_ip in (a.get("entities") or {}).get("source.ip", [])
+        for a in store.list_records("alerts", filters={"rule_id": BRUTEFORCE_RULE_ID})
+        if source_ip in (a.get("entities") or {}).get("source.ip", [])
     ]
-    assert found, "no SSH brute-force alert was raised"
-    return max(found, key=lambda a: (a.get("count") or 0, a["id"]))
+    assert len(found) == 1, found
+    return found[0]
 
 
 def store_env(kind: str, data_dir: Path, es_url: str | None) -> dict[str, str]:
