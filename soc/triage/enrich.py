@@ -428,3 +428,13 @@ def summarise(
             is not None
         ],
     }
+
+
+def demo_enricher() -> Enricher:
+    """The inventory and IOC lists bundled with the demo sample (soc/demo_data/)."""
+    from soc.resources import demo_data_dir
+
+    demo = demo_data_dir()
+    return Enricher.from_files(
+        [demo / "inventory.yaml"], [demo / "ioc-ips.txt", demo / "ioc-domains.csv"]
+    )

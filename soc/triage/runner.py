@@ -728,6 +728,30 @@ def pick_playbook(library: PlaybookLibrary, alert: Mapping[str, Any], name: str 
     return chosen
 
 
+_LEVEL_RANK = {"informational": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+def top_alert(store: Store, *, status: str | None = "new") -> dict[str, Any] | None:
+    """The alert to look at first: highest level, then most events, then earliest seen
+    (only alerts with ``status``, all when None); None when there is none."""
+    filters = {"status": status} if status else None
+    alerts = store.list_records("alerts", filters=filters)
+    if not alerts:
+        return None
+
+    def rank(alert: Mapping[str, Any]) -> tuple[int, int, str, str]:
+        rule = lifecycle.rule_of(alert)
+        first = str(alert.get("first_seen") or "")
+        return (
+            -_LEVEL_RANK.get(str(rule.get("level")), 0),
+            -lifecycle.event_count_of(alert),
+            first,
+            str(alert.get("id")),
+        )
+
+    return min(alerts, key=rank)
+
+
 def triage_unattended(
     store: Store,
     alert_id: str,

@@ -217,11 +217,14 @@ def test_end_of_input_takes_the_declared_defaults(demo_env: tuple[Store, dict[st
 
 def test_triage_unattended_for_soc_demo(demo_env: tuple[Store, dict[str, str]]) -> None:
     """What `soc demo` calls: the best playbook, answers given, defaults for the rest."""
-    from soc.triage import TriageResult, triage_unattended
+    from soc.triage import TriageResult, demo_enricher, top_alert, triage_unattended
     from soc.triage.console import SilentOutput
-    from soc.triage.enrich import Enricher
 
     store, _ = demo_env
+    top = top_alert(store)
+    assert top is not None and top["level"] == "critical"
+    levels = {a["level"] for a in store.list_records("alerts")}
+    assert "critical" in levels
     alert = bruteforce_alert(store)
     output = SilentOutput()
     result = triage_unattended(
@@ -229,7 +232,7 @@ def test_triage_unattended_for_soc_demo(demo_env: tuple[Store, dict[str, str]]) 
         alert["id"],
         {"known_source": "no"},
         "tester",
-        enricher=Enricher.from_files([INVENTORY], list(IOC_LISTS)),
+        enricher=demo_enricher(),
         output=output,
     )
     assert isinstance(result, TriageResult)
