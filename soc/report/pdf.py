@@ -73,6 +73,7 @@ def html_to_pdf(html: str, out: Path) -> Path:
             chromium,
             *chromium_flags(work / "profile"),
             "--no-pdf-header-footer",
+            "--print-to-pdf-no-header",  # the same for older Chromium releases
             f"--print-to-pdf={target}",
             page.as_uri(),
         ]

@@ -224,3 +224,21 @@ def test_pdf_without_chromium_is_one_clear_line(
             populated.store, date(2026, 11, 1), date(2026, 11, 30), "vi", "pdf", tmp_path / "r.pdf"
         )
     assert not (tmp_path / "r.pdf").exists()
+
+
+@pytest.mark.parametrize("fmt", ["html", "md", "csv"])
+def test_an_empty_store_gives_a_report_of_zeros(tmp_path: Path, fmt: str) -> None:
+    from soc.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "empty.db")
+    try:
+        out = write_period_report(
+            store, date(2026, 11, 1), date(2026, 11, 30), "vi", fmt, tmp_path / f"e.{fmt}"
+        )
+    finally:
+        store.close()
+    text = text_of(out, fmt)
+    assert t("summary.no_alerts", "vi") in text
+    assert t("summary.cases", "vi", count=0, closed=0) in text
+    assert "Thời gian phát hiện trung bình là" not in text  # no alert, no MTTD sentence
+    assert t("kpi.mttd", "vi") in text and t("report.na", "vi") in text
