@@ -11,7 +11,6 @@ from soc.triage.audit import list_audit
 from soc.triage.display import parse_since, print_rows
 
 app = typer.Typer(
-    help="The audit trail of every change analysts and playbooks made.",
     subcommand_metavar="",
     context_settings={"allow_interspersed_args": True},
 )
@@ -46,8 +45,10 @@ def audit(
     limit: Annotated[int | None, typer.Option("--limit", help="Only the newest N.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """List audit records (who, when, what, before -> after), oldest first. Exit 0, or 2 on
-    a bad option."""
+    """The audit trail of every change analysts and playbooks made.
+
+    Lists audit records (who, when, what, before -> after), oldest first. Exit 0, or 2 on a
+    bad option."""
     if ctx.invoked_subcommand is not None:
         return
     if kind is not None and kind not in ("alerts", "cases"):

@@ -36,7 +36,6 @@ from soc.triage.runner import (
 )
 
 app = typer.Typer(
-    help="Triage an alert with a playbook: soc triage ALERT_ID [--answers FILE].",
     no_args_is_help=True,
     subcommand_metavar="",
     context_settings={"allow_interspersed_args": True},
@@ -177,9 +176,10 @@ def triage(
         typer.Option("--check", help="Validate playbook files or folders and exit."),
     ] = None,
 ) -> None:
-    """Run the best-matching playbook (rule id > tag > level > generic) on an alert.
+    """Triage an alert with a playbook (the best match: rule id > tags > level > generic).
 
-    Exit 0 when every step ran, 1 when some step failed (reported), 2 on an error (unknown
+    Interactive unless --answers FILE is given. Exit 0 when every step ran, 1 when some step
+    failed (reported), 2 on an error (unknown
     alert or playbook, invalid playbook or answers file, a question left unanswered).
     """
     if ctx.invoked_subcommand is not None:
