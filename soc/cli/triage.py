@@ -179,8 +179,8 @@ def triage(
     """Triage an alert with a playbook (the best match: rule id > tags > level > generic).
 
     Interactive unless --answers FILE is given. Exit 0 when every step ran, 1 when some step
-    failed (reported), 2 on an error (unknown
-    alert or playbook, invalid playbook or answers file, a question left unanswered).
+    failed (reported), 2 on an error (unknown alert or playbook, invalid playbook or answers
+    file, a question left unanswered).
     """
     if ctx.invoked_subcommand is not None:
         return
