@@ -139,6 +139,7 @@ def _recommendations_table(recs: list[Recommendation], lang: str, tz: tzinfo) ->
             ]
             for r in recs
         ],
+        nowrap=frozenset({1}),
     )
 
 
@@ -204,6 +205,7 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
                 if d.events or d.alerts
             ],
             numeric=frozenset({1, 2}),
+            nowrap=frozenset({0}),
         )
     )
     sections.append(Section("trends", t("section.trends", lang), trends))
@@ -352,6 +354,7 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
                         ]
                         for c in report.open_cases
                     ],
+                    nowrap=frozenset({4}),
                 )
                 if report.open_cases
                 else Paragraphs([t("report.none", lang)], bullets=False)
@@ -472,6 +475,7 @@ def case_document(report: CaseReport, lang: str, *, charts_on: bool = True) -> D
                 for a in report.alerts
             ],
             numeric=frozenset({5}),
+            nowrap=frozenset({3, 4}),
         )
         if report.alerts
         else Paragraphs([t("report.none", lang)], bullets=False)
@@ -512,6 +516,7 @@ def case_document(report: CaseReport, lang: str, *, charts_on: bool = True) -> D
                         shown=report.events_shown,
                         total=report.events_total,
                     ),
+                    nowrap=frozenset({0}),
                 )
             ],
         )
@@ -535,6 +540,7 @@ def case_document(report: CaseReport, lang: str, *, charts_on: bool = True) -> D
                 Table(
                     [t("col.time", lang), t("col.by", lang), t("col.note", lang)],
                     [[_when(n.at, lang, tz), n.by or "", n.summary] for n in report.notes],
+                    nowrap=frozenset({0}),
                 )
                 if report.notes
                 else Paragraphs([t("report.none", lang)], bullets=False)

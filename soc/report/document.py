@@ -33,12 +33,14 @@ Cell = str | Badge
 
 @dataclass
 class Table:
-    """Rows of cells under headers; ``numeric`` columns align right."""
+    """Rows of cells under headers; ``numeric`` columns align right, ``nowrap`` columns (dates,
+    times) never break a line."""
 
     headers: list[str]
     rows: list[list[Cell]]
     numeric: frozenset[int] = frozenset()
     note: str | None = None
+    nowrap: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

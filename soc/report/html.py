@@ -58,6 +58,7 @@ th, td { text-align: left; padding: 1.2mm 2mm; border-bottom: 1px solid var(--li
   vertical-align: top; overflow-wrap: anywhere; }
 th { background: var(--band); font-weight: bold; }
 td.num, th.num { text-align: right; white-space: nowrap; }
+td.nowrap { white-space: nowrap; overflow-wrap: normal; }
 tr { break-inside: avoid; page-break-inside: avoid; }
 thead { display: table-header-group; }
 .badge { display: inline-block; border-radius: 1mm; padding: 0 1.5mm; font-size: 8.5pt;
@@ -85,9 +86,9 @@ footer { margin-top: 8mm; border-top: 1px solid var(--line); padding-top: 2mm;
 """.replace("FAMILY", FAMILY)
 
 
-def _cell(value: Cell, *, numeric: bool, header: bool = False) -> Markup:
+def _cell(value: Cell, *, numeric: bool, header: bool = False, nowrap: bool = False) -> Markup:
     tag = "th" if header else "td"
-    css = "num" if numeric else None
+    css = " ".join(c for c in ("num" if numeric else "", "nowrap" if nowrap else "") if c) or None
     if isinstance(value, Badge):
         inner = element("span", neutralize_formula(value.text), class_=f"badge t-{value.tone}")
         return element(tag, inner, class_=css)
@@ -108,7 +109,13 @@ def _table(block: Table) -> Markup:
     body = element(
         "tbody",
         [
-            element("tr", [_cell(c, numeric=i in block.numeric) for i, c in enumerate(row)])
+            element(
+                "tr",
+                [
+                    _cell(c, numeric=i in block.numeric, nowrap=i in block.nowrap)
+                    for i, c in enumerate(row)
+                ],
+            )
             for row in block.rows
         ],
     )
