@@ -25,6 +25,8 @@ class Output(Protocol):
 
     def line(self, *parts: tuple[str, str] | str, indent: int = 0) -> None: ...
 
+    def ask(self, *parts: tuple[str, str] | str) -> None: ...
+
 
 def _text(parts: Iterable[tuple[str, str] | str], indent: int) -> Text:
     text = Text(" " * indent)
@@ -51,6 +53,11 @@ class ConsoleOutput:
         """One line of parts; a part is a value or (value, style)."""
         self.console.print(_text(parts, indent), soft_wrap=True)
 
+    def ask(self, *parts: tuple[str, str] | str) -> None:
+        """A prompt: the parts, no newline, flushed, so the answer is typed after it."""
+        self.console.print(_text(parts, 0), soft_wrap=True, end=" ")
+        self.console.file.flush()
+
 
 @dataclass
 class SilentOutput:
@@ -63,6 +70,9 @@ class SilentOutput:
 
     def line(self, *parts: tuple[str, str] | str, indent: int = 0) -> None:
         self.lines.append(_text(parts, indent).plain)
+
+    def ask(self, *parts: tuple[str, str] | str) -> None:
+        self.lines.append(_text(parts, 0).plain)
 
 
 @dataclass(frozen=True)
@@ -138,11 +148,13 @@ class PromptAnswers:
         if question.default is not None:
             hint += f" (default: {question.default})"
         for _ in range(self.attempts):
-            self.output.line(("? ", "bold cyan"), question.prompt, (hint, "dim"))
+            self.output.ask(("? ", "bold cyan"), question.prompt, (hint, "dim"))
             try:
                 raw = self.stream.readline()
             except (OSError, ValueError):
                 raw = ""
+            if raw == "" or not raw.endswith("\n") or not _is_tty(self.stream):
+                self.output.line("")  # end the prompt line (a terminal echoes the Enter)
             if raw == "":
                 if question.default is not None:
                     self.output.line(f"(no input: using the default {question.default})", indent=2)
@@ -162,6 +174,13 @@ class PromptAnswers:
                 return chosen
             self.output.line(f"please answer one of: {', '.join(question.choices)}", indent=2)
         raise NoAnswer(f"question {question.id!r}: no valid answer after {self.attempts} tries")
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 def field_line(row: Mapping[str, Any], fields: Sequence[str]) -> list[tuple[str, str] | str]:
