@@ -1,0 +1,1244 @@
+"""The packet engine: raw frames -> flows, DNS transactions, HTTP exchanges, TLS and SSH
+handshakes, as ECS events.
+
+The hot path reads headers with ``struct.unpack_from`` on the frame bytes (link layer,
+802.1Q/QinQ, MPLS, PPPoE, IPv4/IPv6 with extension headers, IP-in-IP, GRE, TCP/UDP/ICMP) and
+never builds a packet object; only the payloads that carry DNS, HTTP, TLS or SSH are sliced
+out and handed to their parsers. IPv4 and IPv6 fragments are reassembled (bounded).
+
+Flows are keyed on (transport, lower endpoint, higher endpoint, VLAN ids) and oriented so
+that ``source`` is the initiator. They end on an idle timeout, are cut into consecutive
+records by an active timeout, and the table holds at most ``max_flows`` flows: when it is
+full the least recently active flow is evicted (emitted, and counted). Timeouts run on packet
+time, so reading a file gives the same events however fast it is read.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from collectors.pcap import events as ev
+from collectors.pcap.dns import DnsError, DnsMessage, parse_dns
+from collectors.pcap.http import HttpSession, looks_like_request, looks_like_response
+from collectors.pcap.streams import TcpStream
+from collectors.pcap.tls import TlsSession
+
+# link types (tcpdump.org/linktypes.html)
+LINK_NULL = 0
+LINK_ETHERNET = 1
+LINK_RAW = 101
+LINK_LOOP = 108
+LINK_SLL = 113
+LINK_IPV4 = 228
+LINK_IPV6 = 229
+LINK_SLL2 = 276
+LINK_IEEE802_11 = 105
+LINK_RADIOTAP = 127
+RAW_LINKS = frozenset({LINK_RAW, 12, 14, LINK_IPV4, LINK_IPV6})
+SUPPORTED_LINKS = frozenset(
+    {LINK_NULL, LINK_ETHERNET, LINK_LOOP, LINK_SLL, LINK_SLL2, LINK_IEEE802_11, LINK_RADIOTAP}
+    | set(RAW_LINKS)
+)
+#: UDP ports of tunnels whose inner packets are decoded (IANA / protocol defaults)
+UDP_TUNNELS = frozenset({4789, 6081, 2152, 3544, 5072, 4754})
+
+TCP = 6
+UDP = 17
+ICMP = 1
+ICMP6 = 58
+SCTP = 132
+PORTED = frozenset({TCP, UDP, SCTP})
+DNS_PORTS = frozenset({53, 5353, 5355})
+SSH_PREFIX = b"SSH-"
+MAX_PROBES = 8  # data segments looked at to recognise the application protocol
+MAX_DNS_PENDING = 1024
+MAX_FRAGMENT_DATAGRAMS = 4096
+FRAGMENT_TIMEOUT_NS = 30 * 1_000_000_000
+MAX_TUNNEL_DEPTH = 4
+
+_ipv4_header = struct.Struct("!BBHHHBBH4s4s").unpack_from
+_u16 = struct.Struct("!H").unpack_from
+_ports = struct.Struct("!HH").unpack_from
+_tcp = struct.Struct("!HHIIBB").unpack_from
+_ipv6_header = struct.Struct("!IHBB16s16s").unpack_from
+_ntop = socket.inet_ntop
+AF_INET = socket.AF_INET
+AF_INET6 = socket.AF_INET6
+
+#: TCP flag bits -> names, in header order
+TCP_FLAGS = (
+    (0x01, "FIN"),
+    (0x02, "SYN"),
+    (0x04, "RST"),
+    (0x08, "PSH"),
+    (0x10, "ACK"),
+    (0x20, "URG"),
+    (0x40, "ECE"),
+    (0x80, "CWR"),
+)
+
+
+@dataclass
+class EngineConfig:
+    """Knobs of the engine; the defaults suit a sensor and reading files alike."""
+
+    idle_timeout: float = 60.0  # seconds without a packet before a flow ends
+    active_timeout: float = 1800.0  # a flow longer than this is cut into records
+    max_flows: int = 100_000
+    host_name: str | None = None
+    department: str | None = None
+    community_id_seed: int = 0
+
+
+@dataclass
+class EngineStats:
+    """Packet and flow counts of one engine run."""
+
+    packets: int = 0
+    bytes: int = 0
+    decoded: int = 0  # IP packets whose transport header was read
+    non_ip: int = 0  # frames of other protocols (ARP, LLDP, STP...)
+    malformed: int = 0  # headers cut short or inconsistent
+    skipped_link_type: int = 0  # frames of link types we cannot read
+    fragments: int = 0
+    reassembled: int = 0
+    fragments_dropped: int = 0  # fragments of datagrams never completed
+    flows: int = 0
+    evicted: int = 0  # flows pushed out of a full table
+    events: dict[str, int] = field(default_factory=dict)
+    unknown_link_types: set[int] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain counts for JSON output."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, set):
+                value = sorted(value)
+            elif isinstance(value, dict):
+                value = dict(sorted(value.items()))
+            out[f.name] = value
+        return out
+
+
+class Flow:
+    """One flow (connection) being tracked; ``src`` is the initiator."""
+
+    __slots__ = (
+        "app",
+        "bytes_o",
+        "bytes_r",
+        "dns_pending",
+        "dns_seq",
+        "dport",
+        "dst",
+        "flags_o",
+        "flags_r",
+        "http",
+        "http_seq",
+        "icmp_code",
+        "icmp_type",
+        "inner_vlan",
+        "key",
+        "last",
+        "moved",
+        "pkts_o",
+        "pkts_r",
+        "probes",
+        "proto",
+        "sport",
+        "src",
+        "ssh",
+        "start",
+        "state",
+        "streams",
+        "tls",
+        "ver",
+        "vlan",
+    )
+
+    def __init__(
+        self,
+        key: tuple,
+        proto: int,
+        ver: int,
+        src: bytes,
+        sport: int,
+        dst: bytes,
+        dport: int,
+        vlan: int | None,
+        inner_vlan: int | None,
+        ts: int,
+    ) -> None:
+        self.key = key
+        self.proto = proto
+        self.ver = ver
+        self.src = src
+        self.sport = sport
+        self.dst = dst
+        self.dport = dport
+        self.vlan = vlan
+        self.inner_vlan = inner_vlan
+        self.start = ts
+        self.last = ts
+        self.moved = ts
+        self.pkts_o = self.bytes_o = self.pkts_r = self.bytes_r = 0
+        self.flags_o = self.flags_r = 0
+        self.state = 0  # TCP: bit set of ST_* below
+        self.icmp_type: int | None = None
+        self.icmp_code: int | None = None
+        self.app: str | None = None
+        self.probes = 0
+        self.streams: list[TcpStream] | None = None
+        self.http: HttpSession | None = None
+        self.http_seq = 0
+        self.tls: TlsSession | None = None
+        self.ssh: SshBanners | None = None
+        self.dns_pending: dict[int, tuple[int, DnsMessage, bool]] | None = None
+        self.dns_seq = 0
+
+
+# TCP connection-state bits
+ST_SYN_O = 1  # initiator sent SYN
+ST_SYNACK_R = 2  # responder sent SYN+ACK
+ST_FIN_O = 4
+ST_FIN_R = 8
+ST_RST_O = 16
+ST_RST_R = 32
+ST_SYNACK_O = 64  # "initiator" sent SYN+ACK: we met the connection mid-handshake
+ST_DATA_R = 128
+
+
+def conn_state(flow: Flow) -> str:
+    """Zeek-style connection state of a flow (see docs/pcap.md for the codes)."""
+    if flow.proto != TCP:
+        return "SF" if flow.pkts_r else "S0"
+    s = flow.state
+    syn = s & ST_SYN_O
+    synack = s & ST_SYNACK_R
+    if syn and not synack:
+        if s & ST_RST_O:
+            return "RSTOS0"
+        if s & ST_RST_R:
+            return "REJ"
+        if s & ST_FIN_O:
+            return "SH"
+        return "S0" if not flow.pkts_r else "OTH"
+    if synack and not syn:
+        if s & ST_RST_R:
+            return "RSTRH"
+        if s & ST_FIN_R:
+            return "SHR"
+        return "OTH"
+    if syn and synack:
+        if s & ST_RST_O:
+            return "RSTO"
+        if s & ST_RST_R:
+            return "RSTR"
+        if s & ST_FIN_O and s & ST_FIN_R:
+            return "SF"
+        if s & ST_FIN_O:
+            return "S2"
+        if s & ST_FIN_R:
+            return "S3"
+        return "S1"
+    return "OTH"
+
+
+def flag_names(bits: int) -> list[str]:
+    """Names of the TCP flags set in ``bits``."""
+    return [name for bit, name in TCP_FLAGS if bits & bit]
+
+
+class SshBanners:
+    """The identification lines (RFC 4253 4.2) of both sides of an SSH connection."""
+
+    __slots__ = ("client", "emitted", "server")
+
+    def __init__(self) -> None:
+        self.client: str | None = None
+        self.server: str | None = None
+        self.emitted = False
+
+
+class _SshSide:
+    """Sink that looks for the ``SSH-`` line in the first bytes of one direction."""
+
+    __slots__ = ("banners", "buf", "client", "done")
+
+    def __init__(self, banners: SshBanners, client: bool) -> None:
+        self.banners = banners
+        self.client = client
+        self.buf = b""
+        self.done = False
+
+    def gap(self, size: int) -> None:
+        self.done = True
+
+    def feed(self, data: bytes, ts: int) -> None:
+        if self.done:
+            return
+        self.buf += data
+        pos = 0
+        while True:
+            end = self.buf.find(b"\n", pos)
+            if end < 0:
+                break
+            line = self.buf[pos:end].rstrip(b"\r")
+            if line.startswith(SSH_PREFIX):
+                text = line[:255].decode("utf-8", "backslashreplace")
+                if self.client:
+                    self.banners.client = text
+                else:
+                    self.banners.server = text
+                self.done = True
+                self.buf = b""
+                return
+            pos = end + 1
+        if len(self.buf) > 8192:
+            self.done = True
+            self.buf = b""
+
+
+class _DnsTcpSide:
+    """Sink that cuts one direction of DNS over TCP into messages (2-byte length prefix)."""
+
+    __slots__ = ("buf", "client", "engine", "flow")
+
+    def __init__(self, engine: Engine, flow: Flow, client: bool) -> None:
+        self.engine = engine
+        self.flow = flow
+        self.client = client
+        self.buf = b""
+
+    def gap(self, size: int) -> None:
+        self.buf = b""
+
+    def feed(self, data: bytes, ts: int) -> None:
+        buf = self.buf + data if self.buf else data
+        pos = 0
+        while pos + 2 <= len(buf):
+            (length,) = _u16(buf, pos)
+            if pos + 2 + length > len(buf):
+                break
+            self.engine._dns(self.flow, self.client, buf[pos + 2 : pos + 2 + length], ts)
+            pos += 2 + length
+        self.buf = buf[pos:] if pos < len(buf) else b""
+        if len(self.buf) > 70000:
+            self.buf = b""
+
+
+class Engine:
+    """Turns frames into ECS events; ``events`` collects them until the caller takes them."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.stats = EngineStats()
+        self.flows: OrderedDict[tuple, Flow] = OrderedDict()
+        self.events: list[dict[str, Any]] = []
+        self.frags: dict[tuple, list] = {}
+        self.idle_ns = int(self.config.idle_timeout * 1_000_000_000)
+        self.active_ns = int(self.config.active_timeout * 1_000_000_000)
+        self.last_sweep = 0
+        self.now = 0
+        self.builder = ev.EventBuilder(
+            host_name=self.config.host_name,
+            department=self.config.department,
+            seed=self.config.community_id_seed,
+        )
+
+    # --- frames ------------------------------------------------------------------------------
+
+    def packet(self, ts: int, linktype: int, data: bytes, wirelen: int) -> None:
+        """One captured frame: ``ts`` in ns since the epoch, the link type of the capture,
+        the captured bytes and the frame's original length on the wire."""
+        stats = self.stats
+        stats.packets += 1
+        stats.bytes += wirelen
+        if ts > self.now:
+            self.now = ts
+            if ts - self.last_sweep >= 1_000_000_000:
+                self.sweep(ts)
+        n = len(data)
+        if linktype == LINK_ETHERNET:
+            if n < 14:
+                stats.malformed += 1
+                return
+            etype = (data[12] << 8) | data[13]
+            off = 14
+        elif linktype == LINK_SLL:
+            if n < 16:
+                stats.malformed += 1
+                return
+            etype = (data[14] << 8) | data[15]
+            off = 16
+        elif linktype == LINK_SLL2:
+            if n < 20:
+                stats.malformed += 1
+                return
+            etype = (data[0] << 8) | data[1]
+            off = 20
+        elif linktype in RAW_LINKS:
+            if n < 1:
+                stats.malformed += 1
+                return
+            version = data[0] >> 4
+            etype = 0x0800 if version == 4 else 0x86DD if version == 6 else 0
+            off = 0
+        elif linktype in (LINK_NULL, LINK_LOOP):
+            if n < 4:
+                stats.malformed += 1
+                return
+            family = data[0] | data[3]  # host byte order: one end holds the value
+            etype = 0x0800 if family == 2 else 0x86DD if family in (10, 24, 28, 30) else 0
+            off = 4
+        elif linktype in (LINK_IEEE802_11, LINK_RADIOTAP):
+            off = 0
+            if linktype == LINK_RADIOTAP:
+                if n < 4:
+                    stats.malformed += 1
+                    return
+                off = data[2] | (data[3] << 8)
+            etype, off = _wifi(data, off, n)
+            if etype < 0:
+                stats.non_ip += 1
+                return
+        else:
+            stats.skipped_link_type += 1
+            stats.unknown_link_types.add(linktype)
+            return
+        self._ether(ts, wirelen, data, off, n, etype, None, None, 0)
+
+    def _ether(
+        self,
+        ts: int,
+        wirelen: int,
+        data: bytes,
+        off: int,
+        n: int,
+        etype: int,
+        vlan: int | None,
+        inner: int | None,
+        depth: int,
+    ) -> None:
+        """From an EtherType onwards: VLAN tags, MPLS, PPPoE, then IP."""
+        stats = self.stats
+        tags = 0
+        if etype == 0x8903 and off + 14 <= n:  # Cisco FabricPath: the original frame follows
+            off += 14
+            etype = (data[off - 2] << 8) | data[off - 1]
+        while etype == 0x8100 or etype == 0x88A8 or etype == 0x9100:
+            if off + 4 > n or tags > 4:
+                stats.malformed += 1
+                return
+            vid = ((data[off] << 8) | data[off + 1]) & 0x0FFF
+            if vlan is None:
+                vlan = vid
+            elif inner is None:
+                inner = vid
+            etype = (data[off + 2] << 8) | data[off + 3]
+            off += 4
+            tags += 1
+        if etype == 0x0800:
+            self._ipv4(ts, wirelen, data, off, n, vlan, inner, depth)
+        elif etype == 0x86DD:
+            self._ipv6(ts, wirelen, data, off, n, vlan, inner, depth)
+        elif etype == 0x8847 or etype == 0x8848:  # MPLS: skip the label stack
+            for _ in range(16):
+                if off + 4 > n:
+                    stats.malformed += 1
+                    return
+                bottom = data[off + 2] & 1
+                off += 4
+                if bottom:
+                    break
+            if off < n:
+                version = data[off] >> 4
+                if version == 4:
+                    self._ipv4(ts, wirelen, data, off, n, vlan, inner, depth)
+                    return
+                if version == 6:
+                    self._ipv6(ts, wirelen, data, off, n, vlan, inner, depth)
+                    return
+            stats.non_ip += 1
+        elif etype == 0x8864:  # PPPoE session
+            if off + 8 > n:
+                stats.malformed += 1
+                return
+            proto = (data[off + 6] << 8) | data[off + 7]
+            if proto == 0x0021:
+                self._ipv4(ts, wirelen, data, off + 8, n, vlan, inner, depth)
+            elif proto == 0x0057:
+                self._ipv6(ts, wirelen, data, off + 8, n, vlan, inner, depth)
+            else:
+                stats.non_ip += 1
+        else:
+            stats.non_ip += 1
+
+    def _ipv4(
+        self,
+        ts: int,
+        wirelen: int,
+        data: bytes,
+        off: int,
+        n: int,
+        vlan: int | None,
+        inner: int | None,
+        depth: int,
+    ) -> None:
+        if off + 20 > n:
+            self.stats.malformed += 1
+            return
+        vihl, _tos, total, ident, frag, _ttl, proto, _csum, src, dst = _ipv4_header(data, off)
+        ihl = (vihl & 0x0F) * 4
+        if vihl >> 4 != 4 or ihl < 20 or off + ihl > n:
+            self.stats.malformed += 1
+            return
+        end = off + total
+        if total < ihl:
+            if total != 0:  # zero: TCP segmentation offload on the capturing host
+                self.stats.malformed += 1
+                return
+            end = n
+        elif end > n:
+            end = n  # cut by the snap length
+        if frag & 0x3FFF:
+            self.stats.fragments += 1
+            more = bool(frag & 0x2000)
+            offset = (frag & 0x1FFF) * 8
+            key = (4, src, dst, ident, proto)
+            whole = self._fragment(ts, key, offset, more, data[off + ihl : end], wirelen)
+            if whole is None:
+                return
+            payload, wirelen, count = whole
+            self._transport(
+                ts, wirelen, count, 4, src, dst, proto, payload, 0, len(payload), vlan, inner, depth
+            )
+            return
+        self._transport(
+            ts, wirelen, 1, 4, src, dst, proto, data, off + ihl, end, vlan, inner, depth
+        )
+
+    def _ipv6(
+        self,
+        ts: int,
+        wirelen: int,
+        data: bytes,
+        off: int,
+        n: int,
+        vlan: int | None,
+        inner: int | None,
+        depth: int,
+    ) -> None:
+        if off + 40 > n:
+            self.stats.malformed += 1
+            return
+        first, plen, nxt, _hops, src, dst = _ipv6_header(data, off)
+        if first >> 28 != 6:
+            self.stats.malformed += 1
+            return
+        pos = off + 40
+        end = pos + plen
+        if plen == 0:
+            end = n  # jumbogram or offload: take what was captured
+        elif end > n:
+            end = n
+        for _ in range(8):
+            if nxt == 0 or nxt == 43 or nxt == 60 or nxt == 135:
+                if nxt == 135:
+                    break  # mobility header: no transport follows
+                if pos + 2 > end:
+                    self.stats.malformed += 1
+                    return
+                nxt, length = data[pos], (data[pos + 1] + 1) * 8
+                pos += length
+            elif nxt == 51:  # authentication header
+                if pos + 2 > end:
+                    self.stats.malformed += 1
+                    return
+                nxt, length = data[pos], (data[pos + 1] + 2) * 4
+                pos += length
+            elif nxt == 44:  # fragment header
+                if pos + 8 > end:
+                    self.stats.malformed += 1
+                    return
+                self.stats.fragments += 1
+                frag_next = data[pos]
+                offset_bits = (data[pos + 2] << 8) | data[pos + 3]
+                ident = struct.unpack_from("!I", data, pos + 4)[0]
+                offset = offset_bits & 0xFFF8
+                more = bool(offset_bits & 1)
+                if offset == 0 and not more:  # atomic fragment
+                    nxt = frag_next
+                    pos += 8
+                    continue
+                key = (6, src, dst, ident, frag_next)
+                whole = self._fragment(ts, key, offset, more, data[pos + 8 : end], wirelen)
+                if whole is None:
+                    return
+                payload, wirelen, count = whole
+                self._transport(
+                    ts,
+                    wirelen,
+                    count,
+                    6,
+                    src,
+                    dst,
+                    frag_next,
+                    payload,
+                    0,
+                    len(payload),
+                    vlan,
+                    inner,
+                    depth,
+                )
+                return
+            else:
+                break
+            if pos > end:
+                self.stats.malformed += 1
+                return
+        self._transport(ts, wirelen, 1, 6, src, dst, nxt, data, pos, end, vlan, inner, depth)
+
+    def _fragment(
+        self, ts: int, key: tuple, offset: int, more: bool, chunk: bytes, wirelen: int
+    ) -> tuple[bytes, int, int] | None:
+        """Add a fragment; the whole datagram's payload (with the summed frame lengths and
+        the fragment count) once every piece is there, else None."""
+        entry = self.frags.get(key)
+        if entry is None:
+            if len(self.frags) >= MAX_FRAGMENT_DATAGRAMS:
+                oldest = next(iter(self.frags))
+                self.stats.fragments_dropped += len(self.frags.pop(oldest)[3])
+            # [first ts, total length or -1, summed frame length, pieces]
+            entry = [ts, -1, 0, {}]
+            self.frags[key] = entry
+        pieces: dict[int, bytes] = entry[3]
+        if offset + len(chunk) > 65535 + 8:
+            del self.frags[key]
+            self.stats.malformed += 1
+            return None
+        pieces[offset] = chunk
+        entry[2] += wirelen
+        if not more:
+            entry[1] = offset + len(chunk)
+        total = entry[1]
+        if total < 0:
+            return None
+        covered = 0
+        for start in sorted(pieces):
+            if start > covered:
+                return None
+            covered = max(covered, start + len(pieces[start]))
+        if covered < total:
+            return None
+        buf = bytearray(total)
+        for start in sorted(pieces):
+            piece = pieces[start][: max(0, total - start)]
+            buf[start : start + len(piece)] = piece
+        del self.frags[key]
+        self.stats.reassembled += 1
+        return bytes(buf), entry[2], len(pieces)
+
+    # --- transport ---------------------------------------------------------------------------
+
+    def _transport(
+        self,
+        ts: int,
+        wirelen: int,
+        count: int,
+        ver: int,
+        src: bytes,
+        dst: bytes,
+        proto: int,
+        data: bytes,
+        off: int,
+        end: int,
+        vlan: int | None,
+        inner: int | None,
+        depth: int,
+    ) -> None:
+        stats = self.stats
+        flags = 0
+        seq = 0
+        itype = icode = None
+        if proto == TCP:
+            if off + 20 > end:
+                stats.malformed += 1
+                return
+            sport, dport, seq, _ack, doff, flags = _tcp(data, off)
+            hlen = (doff >> 4) * 4
+            if hlen < 20:
+                stats.malformed += 1
+                return
+            poff = off + hlen
+            if poff > end:
+                poff = end
+        elif proto == UDP:
+            if off + 8 > end:
+                stats.malformed += 1
+                return
+            sport, dport, ulen = struct.unpack_from("!HHH", data, off)
+            poff = off + 8
+            if ulen >= 8 and off + ulen < end:
+                end = off + ulen
+        elif proto in (ICMP, ICMP6):
+            if off + 2 > end:
+                stats.malformed += 1
+                return
+            itype = data[off]
+            icode = data[off + 1]
+            sport, dport = itype, icode
+            pairs = ICMP4_PAIRS if proto == ICMP else ICMP6_PAIRS
+            other = pairs.get(itype)
+            if other is not None:
+                dport = other  # request and reply share a flow
+            poff = end
+        elif (proto == 4 or proto == 41) and depth < MAX_TUNNEL_DEPTH:  # IP in IP
+            stats.decoded += 1
+            self._count_tunnel(ts, wirelen, count, ver, src, dst, proto, vlan, inner)
+            if proto == 4:
+                self._ipv4(ts, wirelen, data, off, end, vlan, inner, depth + 1)
+            else:
+                self._ipv6(ts, wirelen, data, off, end, vlan, inner, depth + 1)
+            return
+        elif proto == 47 and depth < MAX_TUNNEL_DEPTH:  # GRE
+            stats.decoded += 1
+            self._count_tunnel(ts, wirelen, count, ver, src, dst, proto, vlan, inner)
+            self._gre(ts, wirelen, data, off, end, vlan, inner, depth + 1)
+            return
+        elif proto == SCTP:
+            if off + 4 > end:
+                stats.malformed += 1
+                return
+            sport, dport = _ports(data, off)
+            poff = end
+        else:
+            sport = dport = 0
+            poff = end
+        stats.decoded += 1
+
+        # --- the flow ------------------------------------------------------------------------
+        if src < dst or (src == dst and sport <= dport):
+            key = (proto, src, sport, dst, dport, vlan, inner)
+        else:
+            key = (proto, dst, dport, src, sport, vlan, inner)
+        flows = self.flows
+        flow = flows.get(key)
+        if flow is not None and ts - flow.start >= self.active_ns and self.active_ns > 0:
+            self._end(flow, "active_timeout")
+            del flows[key]
+            old = flow
+            flow = Flow(key, proto, ver, old.src, old.sport, old.dst, old.dport, vlan, inner, ts)
+            flow.icmp_type, flow.icmp_code = old.icmp_type, old.icmp_code
+            self._add(key, flow)
+        if flow is None:
+            if proto == TCP and flags & 0x12 == 0x12:  # SYN+ACK first: dst initiated
+                flow = Flow(key, proto, ver, dst, dport, src, sport, vlan, inner, ts)
+            elif proto != TCP or not flags & 0x02:
+                if sport < 1024 <= dport or (
+                    proto == UDP and sport in DNS_PORTS and dport not in DNS_PORTS
+                ):
+                    flow = Flow(key, proto, ver, dst, dport, src, sport, vlan, inner, ts)
+                else:
+                    flow = Flow(key, proto, ver, src, sport, dst, dport, vlan, inner, ts)
+                if itype is not None:
+                    flow.icmp_type, flow.icmp_code = itype, icode
+            else:
+                flow = Flow(key, proto, ver, src, sport, dst, dport, vlan, inner, ts)
+            self._add(key, flow)
+        else:
+            flow.last = ts
+            if ts - flow.moved >= 1_000_000_000:
+                flows.move_to_end(key)
+                flow.moved = ts
+        forward = src == flow.src and sport == flow.sport
+        if forward:
+            flow.pkts_o += count
+            flow.bytes_o += wirelen
+        else:
+            flow.pkts_r += count
+            flow.bytes_r += wirelen
+
+        if proto == TCP:
+            if forward:
+                flow.flags_o |= flags
+            else:
+                flow.flags_r |= flags
+            if flags & 0x07:
+                self._tcp_state(flow, forward, flags)
+            app = flow.app
+            if app == "none" or app == "done":
+                return
+            if poff < end or flags & 0x02:
+                self._tcp_payload(flow, forward, flags, seq, data, poff, end, sport, dport, ts)
+        elif proto == UDP and poff < end:
+            if sport in DNS_PORTS or dport in DNS_PORTS:
+                self._dns(flow, forward, data[poff:end], ts)
+            elif (dport in UDP_TUNNELS or sport in UDP_TUNNELS) and depth < MAX_TUNNEL_DEPTH:
+                self._udp_tunnel(ts, wirelen, data, poff, end, sport, dport, vlan, inner, depth)
+
+    def _count_tunnel(
+        self,
+        ts: int,
+        wirelen: int,
+        count: int,
+        ver: int,
+        src: bytes,
+        dst: bytes,
+        proto: int,
+        vlan: int | None,
+        inner: int | None,
+    ) -> None:
+        """The outer flow of a tunnel (IP-in-IP, GRE) is a flow of its own."""
+        if src < dst:
+            key = (proto, src, 0, dst, 0, vlan, inner)
+        else:
+            key = (proto, dst, 0, src, 0, vlan, inner)
+        flow = self.flows.get(key)
+        if flow is None:
+            flow = Flow(key, proto, ver, src, 0, dst, 0, vlan, inner, ts)
+            self._add(key, flow)
+        flow.last = ts
+        if src == flow.src:
+            flow.pkts_o += count
+            flow.bytes_o += wirelen
+        else:
+            flow.pkts_r += count
+            flow.bytes_r += wirelen
+
+    def _gre(
+        self,
+        ts: int,
+        wirelen: int,
+        data: bytes,
+        off: int,
+        end: int,
+        vlan: int | None,
+        inner: int | None,
+        depth: int,
+    ) -> None:
+        if off + 4 > end:
+            self.stats.malformed += 1
+            return
+        bits, proto = struct.unpack_from("!HH", data, off)
+        version = bits & 7
+        pos = off + 4
+        if version == 0:
+            pos += 4 * (bool(bits & 0x8000) + bool(bits & 0x2000) + bool(bits & 0x1000))
+        elif version == 1:  # enhanced GRE (PPTP): key always, sequence and ack optional
+            pos += 4 + 4 * (bool(bits & 0x1000) + bool(bits & 0x0080))
+            if proto == 0x880B and pos + 4 <= end and data[pos] == 0xFF:
+                pos += 2  # PPP address/control
+                ppp = (data[pos] << 8) | data[pos + 1]
+                proto = 0x0800 if ppp == 0x0021 else 0x86DD if ppp == 0x0057 else 0
+                pos += 2
+        if pos > end:
+            self.stats.malformed += 1
+            return
+        if proto == 0x6558 or (
+            proto == 0x88BE and not bits & 0x1000
+        ):  # transparent Ethernet bridging
+            if pos + 14 > end:
+                self.stats.malformed += 1
+                return
+            etype = (data[pos + 12] << 8) | data[pos + 13]
+            self._ether(ts, wirelen, data[:end], pos + 14, end, etype, vlan, inner, depth)
+        elif proto == 0x88BE or proto == 0x22EB:  # ERSPAN II (8-byte header) / III (12+)
+            hdr = 8
+            if proto == 0x22EB:
+                hdr = 12
+                if pos + 12 <= end and data[pos + 11] & 1:
+                    hdr += 8  # platform-specific subheader
+            pos += hdr
+            if pos + 14 > end:
+                self.stats.malformed += 1
+                return
+            etype = (data[pos + 12] << 8) | data[pos + 13]
+            self._ether(ts, wirelen, data[:end], pos + 14, end, etype, vlan, inner, depth)
+        else:
+            self._ether(ts, wirelen, data[:end], pos, end, proto, vlan, inner, depth)
+
+    def _udp_tunnel(
+        self,
+        ts: int,
+        wirelen: int,
+        data: bytes,
+        off: int,
+        end: int,
+        sport: int,
+        dport: int,
+        vlan: int | None,
+        inner: int | None,
+        depth: int,
+    ) -> None:
+        """Packets inside VXLAN, Geneve, GTP-U, Teredo, AYIYA and GRE-in-UDP."""
+        ports = (dport, sport)
+        depth += 1
+        if 4789 in ports:  # VXLAN: 8-byte header, then Ethernet
+            if off + 22 <= end and data[off] & 0x08:
+                etype = (data[off + 20] << 8) | data[off + 21]
+                self._ether(ts, wirelen, data, off + 22, end, etype, vlan, inner, depth)
+        elif 6081 in ports:  # Geneve: 8 bytes + options, then the protocol type
+            if off + 8 <= end:
+                pos = off + 8 + (data[off] & 0x3F) * 4
+                proto = (data[off + 2] << 8) | data[off + 3]
+                if proto == 0x6558 and pos + 14 <= end:
+                    etype = (data[pos + 12] << 8) | data[pos + 13]
+                    self._ether(ts, wirelen, data, pos + 14, end, etype, vlan, inner, depth)
+                elif pos <= end:
+                    self._ether(ts, wirelen, data, pos, end, proto, vlan, inner, depth)
+        elif 2152 in ports:  # GTP-U: T-PDU carries an IP packet
+            if off + 8 > end or data[off] >> 5 != 1 or data[off + 1] != 0xFF:
+                return
+            pos = off + 8
+            if data[off] & 0x07:
+                if pos + 4 > end:
+                    return
+                next_ext = data[pos + 3]
+                pos += 4
+                for _ in range(8):
+                    if not next_ext or pos >= end:
+                        break
+                    length = data[pos] * 4
+                    if not length or pos + length > end:
+                        return
+                    next_ext = data[pos + length - 1]
+                    pos += length
+            self._ip_guess(ts, wirelen, data, pos, end, vlan, inner, depth)
+        elif 3544 in ports:  # Teredo: optional authentication / origin indication, then IPv6
+            pos = off
+            for _ in range(2):
+                if pos + 2 > end:
+                    return
+                if data[pos] == 0 and data[pos + 1] == 1 and pos + 4 <= end:
+                    pos += 4 + data[pos + 2] + data[pos + 3] + 9
+                elif data[pos] == 0 and data[pos + 1] == 0:
+                    pos += 8
+            if pos + 40 <= end and data[pos] >> 4 == 6:
+                (plen,) = _u16(data, pos + 4)
+                if pos + 40 + plen <= end:
+                    self._ipv6(ts, wirelen, data, pos, end, vlan, inner, depth)
+        elif 5072 in ports:  # AYIYA
+            if off + 8 > end:
+                return
+            pos = off + 8 + (1 << (data[off] >> 4)) + (data[off + 1] >> 4) * 4
+            if data[off + 2] & 0x0F != 1 or pos > end:
+                return
+            if data[off + 3] == 41:
+                self._ipv6(ts, wirelen, data, pos, end, vlan, inner, depth)
+            elif data[off + 3] == 4:
+                self._ipv4(ts, wirelen, data, pos, end, vlan, inner, depth)
+        elif 4754 in ports:  # GRE in UDP
+            self._gre(ts, wirelen, data, off, end, vlan, inner, depth)
+
+    def _ip_guess(
+        self,
+        ts: int,
+        wirelen: int,
+        data: bytes,
+        off: int,
+        end: int,
+        vlan: int | None,
+        inner: int | None,
+        depth: int,
+    ) -> None:
+        if off >= end:
+            return
+        version = data[off] >> 4
+        if version == 4:
+            self._ipv4(ts, wirelen, data, off, end, vlan, inner, depth)
+        elif version == 6:
+            self._ipv6(ts, wirelen, data, off, end, vlan, inner, depth)
+
+    def _add(self, key: tuple, flow: Flow) -> None:
+        flows = self.flows
+        if len(flows) >= self.config.max_flows:
+            _old_key, old = flows.popitem(last=False)
+            self.stats.evicted += 1
+            self._end(old, "evicted")
+        flows[key] = flow
+        self.stats.flows += 1
+
+    def _tcp_state(self, flow: Flow, forward: bool, flags: int) -> None:
+        if flags & 0x02:
+            if flags & 0x10:
+                flow.state |= ST_SYNACK_R if not forward else ST_SYNACK_O
+            elif forward:
+                flow.state |= ST_SYN_O
+        if flags & 0x01:
+            flow.state |= ST_FIN_O if forward else ST_FIN_R
+        if flags & 0x04:
+            flow.state |= ST_RST_O if forward else ST_RST_R
+
+    def _tcp_payload(
+        self,
+        flow: Flow,
+        forward: bool,
+        flags: int,
+        seq: int,
+        data: bytes,
+        poff: int,
+        end: int,
+        sport: int,
+        dport: int,
+        ts: int,
+    ) -> None:
+        """Application-layer work for one TCP segment: recognise, then reassemble."""
+        client = forward  # the client of the application is the flow's source
+        if flow.app is None:
+            if poff >= end:
+                return
+            flow.probes += 1
+            head = data[poff : poff + 16]
+            app = None
+            if sport == 53 or dport == 53:
+                app = "dns"
+            elif head.startswith(SSH_PREFIX):
+                app = "ssh"
+            elif len(head) > 5 and head[0] == 0x16 and head[1] == 3 and head[5] in (1, 2):
+                app = "tls"
+                if (head[5] == 1) != client and _swap(flow):  # the hello shows the client
+                    forward = not forward
+            elif looks_like_request(head):
+                app = "http"
+                if not client and _swap(flow):
+                    forward = not forward
+            elif looks_like_response(head):
+                app = "http"
+            if app is None:
+                if flow.probes >= MAX_PROBES:
+                    flow.app = "none"
+                return
+            self._start_app(flow, app)
+        streams = flow.streams
+        if streams is None:
+            return
+        stream = streams[0 if forward else 1]
+        if flags & 0x02:
+            stream.syn(seq)
+            if poff >= end:
+                return
+            seq = (seq + 1) & 0xFFFFFFFF
+        stream.segment(seq, data[poff:end], ts)
+        self._after_app(flow, ts)
+
+    def _start_app(self, flow: Flow, app: str) -> None:
+        flow.app = app
+        if app == "http":
+            flow.http = session = HttpSession()
+            flow.streams = [TcpStream(session.client), TcpStream(session.server)]
+        elif app == "tls":
+            flow.tls = tls = TlsSession()
+            flow.streams = [TcpStream(tls.client), TcpStream(tls.server)]
+        elif app == "ssh":
+            flow.ssh = banners = SshBanners()
+            flow.streams = [TcpStream(_SshSide(banners, True)), TcpStream(_SshSide(banners, False))]
+        elif app == "dns":
+            flow.streams = [
+                TcpStream(_DnsTcpSide(self, flow, True)),
+                TcpStream(_DnsTcpSide(self, flow, False)),
+            ]
+
+    def _after_app(self, flow: Flow, ts: int) -> None:
+        """Emit what the application parsers completed with the last segment."""
+        app = flow.app
+        if app == "http":
+            session = flow.http
+            if session.done:  # type: ignore[union-attr]
+                for exchange in session.done:  # type: ignore[union-attr]
+                    flow.http_seq += 1
+                    self._emit(self.builder.http(flow, exchange, flow.http_seq))
+                session.done.clear()  # type: ignore[union-attr]
+            if session.tunnel:  # type: ignore[union-attr]
+                session.tunnel = False  # type: ignore[union-attr]
+                session.finish()  # type: ignore[union-attr]
+                self._after_app(flow, ts)
+                flow.app = None  # a CONNECT tunnel: look again at what flows inside
+                flow.probes = 0
+                flow.streams = None
+                flow.http = None
+        elif app == "tls":
+            tls = flow.tls
+            if tls.complete and not tls.emitted:  # type: ignore[union-attr]
+                tls.emitted = True  # type: ignore[union-attr]
+                self._emit(self.builder.tls(flow, tls))
+                flow.app = "done"
+            elif tls.client.done and tls.server.done and not tls.emitted:  # type: ignore[union-attr]
+                if tls.client_hello is not None:  # type: ignore[union-attr]
+                    tls.emitted = True  # type: ignore[union-attr]
+                    self._emit(self.builder.tls(flow, tls))
+                flow.app = "done"
+        elif app == "ssh":
+            ssh = flow.ssh
+            if ssh.client and ssh.server and not ssh.emitted:  # type: ignore[union-attr]
+                ssh.emitted = True  # type: ignore[union-attr]
+                self._emit(self.builder.ssh(flow, ssh))
+                flow.app = "done"
+
+    # --- DNS ---------------------------------------------------------------------------------
+
+    def _dns(self, flow: Flow, sender_is_src: bool, payload: bytes, ts: int) -> None:
+        """One DNS message sent by the flow's source (``sender_is_src``) or destination."""
+        try:
+            msg = parse_dns(payload)
+        except DnsError:
+            return
+        pending = flow.dns_pending
+        if pending is None:
+            pending = flow.dns_pending = {}
+        if not msg.response:
+            previous = pending.pop(msg.id, None)
+            if previous is not None:
+                self._dns_emit(flow, previous, None)
+            if len(pending) >= MAX_DNS_PENDING:
+                self._dns_emit(flow, pending.pop(next(iter(pending))), None)
+            pending[msg.id] = (ts, msg, sender_is_src)
+            return
+        query = pending.pop(msg.id, None)
+        if query is not None:
+            self._dns_emit(flow, query, (ts, msg))
+        else:
+            self._dns_emit(flow, None, (ts, msg), not sender_is_src)
+
+    def _dns_emit(
+        self,
+        flow: Flow,
+        query: tuple[int, DnsMessage, bool] | None,
+        response: tuple[int, DnsMessage] | None,
+        client_is_src: bool | None = None,
+    ) -> None:
+        flow.dns_seq += 1
+        self._emit(self.builder.dns(flow, query, response, flow.dns_seq, client_is_src))
+
+    # --- ending ------------------------------------------------------------------------------
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        dataset = event["event"]["dataset"]
+        counts = self.stats.events
+        counts[dataset] = counts.get(dataset, 0) + 1
+
+    def _end(self, flow: Flow, reason: str) -> None:
+        """A flow is over: flush its parsers and emit what is left, then the flow record."""
+        if flow.streams is not None:
+            for stream in flow.streams:
+                stream.flush(flow.last)
+            self._after_app(flow, flow.last)
+        if flow.http is not None:
+            flow.http.finish()
+            self._after_app(flow, flow.last)
+        if flow.tls is not None and not flow.tls.emitted and flow.tls.client_hello is not None:
+            flow.tls.emitted = True
+            self._emit(self.builder.tls(flow, flow.tls))
+        if flow.ssh is not None and not flow.ssh.emitted and (flow.ssh.client or flow.ssh.server):
+            flow.ssh.emitted = True
+            self._emit(self.builder.ssh(flow, flow.ssh))
+        if flow.dns_pending:
+            for query in list(flow.dns_pending.values()):
+                self._dns_emit(flow, query, None)
+            flow.dns_pending.clear()
+        self._emit(self.builder.flow(flow, reason, conn_state(flow)))
+
+    def sweep(self, now: int) -> None:
+        """End flows idle for longer than the idle timeout (packet time ``now``) and drop
+        fragments that waited too long."""
+        self.last_sweep = now
+        flows = self.flows
+        limit = now - self.idle_ns
+        while flows:
+            key, flow = next(iter(flows.items()))
+            if flow.moved > limit:
+                break
+            if flow.last > limit:
+                flows.move_to_end(key)
+                flow.moved = flow.last
+                continue
+            del flows[key]
+            self._end(flow, "idle_timeout")
+        if self.frags:
+            for key in [k for k, v in self.frags.items() if now - v[0] > FRAGMENT_TIMEOUT_NS]:
+                self.stats.fragments_dropped += len(self.frags.pop(key)[3])
+
+    def finish(self) -> None:
+        """End every flow still open (end of the capture or of the live run)."""
+        while self.flows:
+            _key, flow = self.flows.popitem(last=False)
+            self._end(flow, "end_of_capture")
+        for entry in self.frags.values():
+            self.stats.fragments_dropped += len(entry[3])
+        self.frags.clear()
+
+    def take_events(self) -> list[dict[str, Any]]:
+        """The events produced since the last call."""
+        out = self.events
+        self.events = []
+        return out
+
+
+def _wifi(data: bytes, off: int, n: int) -> tuple[int, int]:
+    """(EtherType, payload offset) of an 802.11 data frame carrying LLC/SNAP; (-1, 0) for
+    management, control, protected or non-SNAP frames."""
+    if off + 24 > n:
+        return -1, 0
+    fc = data[off]
+    flags = data[off + 1]
+    if (fc >> 2) & 3 != 2 or flags & 0x40:
+        return -1, 0
+    subtype = fc >> 4
+    if subtype & 4:  # null function: no body
+        return -1, 0
+    hdr = 30 if flags & 3 == 3 else 24
+    if subtype & 8:  # QoS data
+        hdr += 2
+        if flags & 0x80:
+            hdr += 4
+    pos = off + hdr
+    if pos + 8 > n or data[pos] != 0xAA or data[pos + 1] != 0xAA or data[pos + 2] != 0x03:
+        return -1, 0
+    return (data[pos + 6] << 8) | data[pos + 7], pos + 8
+
+
+def _swap(flow: Flow) -> bool:
+    """Turn a flow met mid-stream around (the application showed who the client is);
+    False, and nothing changed, when a handshake already fixed the orientation."""
+    s = flow.state
+    if s & (ST_SYN_O | ST_SYNACK_R):
+        return False
+    flow.src, flow.dst = flow.dst, flow.src
+    flow.sport, flow.dport = flow.dport, flow.sport
+    flow.pkts_o, flow.pkts_r = flow.pkts_r, flow.pkts_o
+    flow.bytes_o, flow.bytes_r = flow.bytes_r, flow.bytes_o
+    flow.flags_o, flow.flags_r = flow.flags_r, flow.flags_o
+    swapped = 0
+    for a, b in ((ST_FIN_O, ST_FIN_R), (ST_RST_O, ST_RST_R), (ST_SYNACK_O, ST_SYNACK_R)):
+        if s & a:
+            swapped |= b
+        if s & b:
+            swapped |= a
+    flow.state = swapped
+    return True
+
+
+ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
+ICMP6_PAIRS = {
+    128: 129,
+    129: 128,
+    130: 131,
+    131: 130,
+    133: 134,
+    134: 133,
+    135: 136,
+    136: 135,
+    139: 140,
+    140: 139,
+    144: 145,
+    145: 144,
+}
+
+Emit = Callable[[dict[str, Any]], None]

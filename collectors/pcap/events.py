@@ -1,0 +1,394 @@
+"""ECS documents for what the engine found: flows, DNS transactions, HTTP exchanges, TLS and
+SSH handshakes.
+
+Ids are deterministic: ``event_id("pcap:" + flow key + "@" + flow start, kind and sequence)``,
+so reading the same capture again produces the same ids and the store keeps one copy.
+"""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from collectors.pcap import dns as dnsmod
+from collectors.pcap.community_id import flow_community_id
+from collectors.pcap.tls import cipher_name, is_grease, version_of
+from soc.ecs import event_id, format_timestamp
+
+if TYPE_CHECKING:
+    from collectors.pcap.dns import DnsMessage
+    from collectors.pcap.engine import Flow, SshBanners
+    from collectors.pcap.http import Exchange
+    from collectors.pcap.tls import TlsSession
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TRANSPORTS = {
+    1: "icmp",
+    6: "tcp",
+    17: "udp",
+    58: "ipv6-icmp",
+    132: "sctp",
+    47: "gre",
+    4: "ipip",
+    41: "ipv6",
+    50: "esp",
+    51: "ah",
+    2: "igmp",
+    89: "ospf",
+    103: "pim",
+    112: "vrrp",
+}
+FLAG_BITS = (
+    (0x01, "FIN"),
+    (0x02, "SYN"),
+    (0x04, "RST"),
+    (0x08, "PSH"),
+    (0x10, "ACK"),
+    (0x20, "URG"),
+    (0x40, "ECE"),
+    (0x80, "CWR"),
+)
+
+
+def iso(ns: int) -> str:
+    """An epoch time in nanoseconds as the stored timestamp form (UTC, microseconds, Z)."""
+    return format_timestamp(_EPOCH + timedelta(microseconds=ns // 1000))
+
+
+def ip_text(addr: bytes) -> str:
+    """Printable form of a packed IPv4 or IPv6 address."""
+    return socket.inet_ntop(socket.AF_INET if len(addr) == 4 else socket.AF_INET6, addr)
+
+
+def flags(bits: int) -> list[str]:
+    """Names of the TCP flags in ``bits``."""
+    return [name for bit, name in FLAG_BITS if bits & bit]
+
+
+def flow_source(flow: Flow) -> str:
+    """The identity under which a flow's events get their ids: its key and its start."""
+    proto, a, pa, b, pb, vlan, inner = flow.key
+    return f"pcap:{proto}|{ip_text(a)}|{pa}|{ip_text(b)}|{pb}|{vlan}|{inner}@{flow.start}"
+
+
+class EventBuilder:
+    """Builds the ECS documents; the host name and department go on every event."""
+
+    def __init__(self, host_name: str | None, department: str | None, seed: int = 0) -> None:
+        self.host_name = host_name or socket.gethostname()
+        self.department = department
+        self.seed = seed
+
+    # --- common parts ------------------------------------------------------------------------
+
+    def _base(
+        self,
+        flow: Flow,
+        dataset: str,
+        category: list[str],
+        kind_type: list[str],
+        ts: int,
+        position: str,
+    ) -> dict[str, Any]:
+        network: dict[str, Any] = {
+            "transport": TRANSPORTS.get(flow.proto, str(flow.proto)),
+            "iana_number": str(flow.proto),
+            "type": "ipv4" if flow.ver == 4 else "ipv6",
+            "community_id": self.community_id(flow),
+        }
+        if flow.vlan is not None:
+            network["vlan"] = {"id": str(flow.vlan)}
+            if flow.inner_vlan is not None:
+                network["inner"] = {"vlan": {"id": str(flow.inner_vlan)}}
+        doc: dict[str, Any] = {
+            "_id": event_id(flow_source(flow), position),
+            "@timestamp": iso(ts),
+            "event": {
+                "kind": "event",
+                "category": category,
+                "type": kind_type,
+                "module": "network",
+                "dataset": dataset,
+            },
+            "network": network,
+            "host": {"name": self.host_name},
+        }
+        if self.department:
+            doc["labels"] = {"department": self.department}
+        return doc
+
+    def community_id(self, flow: Flow) -> str:
+        """The flow's Community ID v1."""
+        return flow_community_id(
+            flow.proto,
+            flow.src,
+            flow.dst,
+            flow.sport,
+            flow.dport,
+            flow.icmp_type,
+            flow.icmp_code,
+            self.seed,
+        )
+
+    def _endpoints(self, doc: dict[str, Any], flow: Flow, client_is_src: bool = True) -> None:
+        src, sport, dst, dport = flow.src, flow.sport, flow.dst, flow.dport
+        if not client_is_src:
+            src, sport, dst, dport = dst, dport, src, sport
+        s, d = ip_text(src), ip_text(dst)
+        doc["source"] = {"ip": s}
+        doc["destination"] = {"ip": d}
+        if flow.proto in (6, 17, 132):
+            doc["source"]["port"] = sport
+            doc["destination"]["port"] = dport
+        doc["related"] = {"ip": [s] if s == d else [s, d]}
+
+    # --- flows -------------------------------------------------------------------------------
+
+    def flow(self, flow: Flow, reason: str, state: str) -> dict[str, Any]:
+        """The flow record: both directions' counts, times, flags and connection state."""
+        doc = self._base(flow, "pcap.flow", ["network"], ["connection", "end"], flow.start, "flow")
+        self._endpoints(doc, flow)
+        doc["source"].update(bytes=flow.bytes_o, packets=flow.pkts_o)
+        doc["destination"].update(bytes=flow.bytes_r, packets=flow.pkts_r)
+        event = doc["event"]
+        event["start"] = doc["@timestamp"]
+        event["end"] = iso(flow.last)
+        event["duration"] = flow.last - flow.start
+        event["reason"] = reason
+        network = doc["network"]
+        network["bytes"] = flow.bytes_o + flow.bytes_r
+        network["packets"] = flow.pkts_o + flow.pkts_r
+        network["connection"] = {"state": state}
+        protocol = _protocol(flow)
+        if protocol:
+            network["protocol"] = protocol
+        if flow.proto == 6:
+            network["tcp"] = {
+                "flags": flags(flow.flags_o | flow.flags_r),
+                "source_flags": flags(flow.flags_o),
+                "destination_flags": flags(flow.flags_r),
+            }
+        if flow.icmp_type is not None:
+            doc["icmp"] = {"type": str(flow.icmp_type), "code": str(flow.icmp_code)}
+        return doc
+
+    # --- DNS ---------------------------------------------------------------------------------
+
+    def dns(
+        self,
+        flow: Flow,
+        query: tuple[int, DnsMessage, bool] | None,
+        response: tuple[int, DnsMessage] | None,
+        seq: int,
+        client_is_src: bool | None,
+    ) -> dict[str, Any]:
+        """One DNS transaction: the query, its response, or both."""
+        ts = query[0] if query else response[0]  # type: ignore[index]
+        doc = self._base(flow, "pcap.dns", ["network"], ["protocol"], ts, f"dns:{seq}")
+        if query is not None:
+            client_is_src = query[2]
+        self._endpoints(doc, flow, client_is_src if client_is_src is not None else True)
+        doc["network"]["protocol"] = "dns"
+        q = query[1] if query else None
+        r = response[1] if response else None
+        first = q or r
+        assert first is not None
+        out: dict[str, Any] = {
+            "id": str(first.id),
+            "type": "answer" if r is not None else "query",
+            "op_code": dnsmod.OPCODES.get(first.opcode, str(first.opcode)),
+        }
+        if first.qname is not None:
+            out["question"] = {
+                "name": first.qname,
+                "type": dnsmod.type_name(first.qtype or 0),
+                "class": dnsmod.class_name(first.qclass or 0),
+            }
+        if r is not None:
+            out["response_code"] = dnsmod.RCODES.get(r.rcode, str(r.rcode))
+            out["header_flags"] = r.flags
+            if r.answers:
+                out["answers"] = r.answers
+                resolved = [a["data"] for a in r.answers if a["type"] in ("A", "AAAA")]
+                if resolved:
+                    out["resolved_ip"] = resolved
+        elif q is not None:
+            out["header_flags"] = q.flags
+        doc["dns"] = out
+        if query is not None and response is not None:
+            doc["event"]["start"] = iso(query[0])
+            doc["event"]["end"] = iso(response[0])
+            doc["event"]["duration"] = response[0] - query[0]
+        if r is not None:
+            doc["event"]["outcome"] = "success" if r.rcode == 0 else "failure"
+        return doc
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    def http(self, flow: Flow, exchange: Exchange, seq: int) -> dict[str, Any]:
+        """One HTTP request and, when seen, its response."""
+        req = exchange.request
+        doc = self._base(
+            flow, "pcap.http", ["network", "web"], ["protocol", "access"], req.ts, f"http:{seq}"
+        )
+        self._endpoints(doc, flow)
+        doc["network"]["protocol"] = "http"
+        http: dict[str, Any] = {"request": {"method": req.method}}
+        if req.version.upper().startswith("HTTP/"):
+            http["version"] = req.version[5:]
+        url: dict[str, Any] = {"original": req.target}
+        host = req.headers.get("host")
+        target = req.target
+        if req.method == "CONNECT":
+            url["domain"], port = _host_port(target)
+            if port:
+                url["port"] = port
+        else:
+            path = target
+            if "://" in target[:16]:
+                parts = urlsplit(target)
+                if parts.hostname:
+                    host = host or parts.netloc
+                    url["scheme"] = parts.scheme
+                path = parts.path + (f"?{parts.query}" if parts.query else "")
+            raw_path, _sep, query = path.partition("?")
+            url["path"] = unquote(raw_path)
+            if _sep:
+                url["query"] = unquote(query)
+        if host:
+            domain, port = _host_port(host)
+            url["domain"] = domain
+            if port:
+                url["port"] = port
+        doc["url"] = url
+        if "user-agent" in req.headers:
+            doc["user_agent"] = {"original": req.headers["user-agent"]}
+        if "referer" in req.headers:
+            http["request"]["referrer"] = req.headers["referer"]
+        resp = exchange.response
+        if resp is not None:
+            response: dict[str, Any] = {"status_code": resp.status}
+            ctype = resp.headers.get("content-type")
+            if ctype:
+                response["mime_type"] = ctype.split(";", 1)[0].strip().lower()
+            length = resp.headers.get("content-length")
+            if length is not None and length.strip().isdigit():
+                response["body"] = {"bytes": int(length.strip())}
+            http["response"] = response
+            doc["event"]["outcome"] = "success" if resp.status < 400 else "failure"
+            doc["event"]["start"] = iso(req.ts)
+            doc["event"]["end"] = iso(resp.ts)
+            doc["event"]["duration"] = max(0, resp.ts - req.ts)
+        doc["http"] = http
+        return doc
+
+    # --- TLS ---------------------------------------------------------------------------------
+
+    def tls(self, flow: Flow, session: TlsSession) -> dict[str, Any]:
+        """One TLS handshake: what the client offered, what the server chose and showed."""
+        ts = session.client_ts if session.client_ts is not None else flow.start
+        doc = self._base(flow, "pcap.tls", ["network"], ["protocol"], ts, "tls")
+        self._endpoints(doc, flow)
+        doc["network"]["protocol"] = "tls"
+        tls: dict[str, Any] = {}
+        client: dict[str, Any] = {}
+        hello = session.client_hello
+        if hello is not None:
+            if hello.server_name:
+                client["server_name"] = hello.server_name
+            client["ja3"] = hello.ja3()
+            client["ja3_string"] = hello.ja3_string()
+            client["ja4"] = hello.ja4()
+            client["supported_ciphers"] = [cipher_name(c) for c in hello.ciphers]
+            offered = hello.supported_versions or [hello.version]
+            client["supported_versions"] = [_version_text(v) for v in offered if not is_grease(v)]
+            if hello.alpn:
+                client["alpn"] = hello.alpn
+        sh = session.server_hello
+        if sh is not None:
+            chosen = version_of(sh.selected_version or sh.version)
+            if chosen:
+                tls["version_protocol"], tls["version"] = chosen
+            tls["cipher"] = cipher_name(sh.cipher)
+            if sh.alpn:
+                tls["next_protocol"] = sh.alpn
+            server: dict[str, Any] = {"ja3s": _md5(sh.ja3s_string())}
+            tls["server"] = server
+            tls["established"] = True
+        cert = session.certificate
+        if cert is not None:
+            server = tls.setdefault("server", {})
+            server["subject"] = cert.subject
+            server["issuer"] = cert.issuer
+            if cert.not_before:
+                server["not_before"] = cert.not_before
+            if cert.not_after:
+                server["not_after"] = cert.not_after
+            x509: dict[str, Any] = {
+                "subject": {"distinguished_name": cert.subject},
+                "issuer": {"distinguished_name": cert.issuer},
+                "serial_number": cert.serial.upper(),
+            }
+            if cert.subject_cn:
+                x509["subject"]["common_name"] = cert.subject_cn
+            if cert.issuer_cn:
+                x509["issuer"]["common_name"] = cert.issuer_cn
+            server["x509"] = x509
+        if client:
+            tls["client"] = client
+        doc["tls"] = tls
+        return doc
+
+    # --- SSH ---------------------------------------------------------------------------------
+
+    def ssh(self, flow: Flow, banners: SshBanners) -> dict[str, Any]:
+        """The identification strings of an SSH connection (client and server software)."""
+        doc = self._base(flow, "pcap.ssh", ["network"], ["protocol"], flow.start, "ssh")
+        self._endpoints(doc, flow)
+        doc["network"]["protocol"] = "ssh"
+        ssh: dict[str, Any] = {}
+        if banners.client:
+            ssh["client"] = {"banner": banners.client}
+        if banners.server:
+            ssh["server"] = {"banner": banners.server}
+        doc["ssh"] = ssh
+        return doc
+
+
+def _protocol(flow: Flow) -> str | None:
+    """The application protocol recognised on a flow, if any."""
+    if flow.http is not None or flow.http_seq:
+        return "http"
+    if flow.tls is not None:
+        return "tls"
+    if flow.ssh is not None:
+        return "ssh"
+    if flow.dns_seq or flow.app == "dns":
+        return "dns"
+    return None
+
+
+def _version_text(value: int) -> str:
+    known = version_of(value)
+    return known[1] if known else f"0x{value:04x}"
+
+
+def _md5(text: str) -> str:
+    import hashlib
+
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _host_port(text: str) -> tuple[str, int | None]:
+    """(host, port) of ``host[:port]`` / ``[v6]:port``; the host lower-cased."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _sep, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _sep, port = text.partition(":")
+    else:
+        host, port = text, ""
+    return host.lower(), int(port) if port.isdigit() and len(port) <= 5 else None

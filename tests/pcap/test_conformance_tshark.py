@@ -1,0 +1,366 @@
+"""Conformance: the pcap engine against tshark (Wireshark) as the answer key, trace by trace.
+
+Over every trace of ../shared/corpus/pcap/zeek-traces (recursively; files tshark itself
+cannot read are skipped) the test compares four kinds of records:
+
+- TCP/UDP conversations: normalised 5-tuple -> (packets, bytes), bytes being frame lengths on
+  the wire. tshark's per-packet fields are aggregated here: every TCP/UDP layer of a frame
+  (outer and inner layers of tunnels alike, but not the copy of a header quoted inside an
+  ICMP error) adds the frame to the conversation of that layer and of the IP layer under it.
+  tshark has no flow timeouts, so our flow records are summed per 5-tuple (over VLANs and
+  over records cut by timeouts) before comparing. A conversation agrees when both sides have
+  it with the same packet and byte counts.
+- DNS queries: (query name, query type number) of each query message.
+- HTTP requests: (method, host without port in lower case, request URI).
+- TLS ClientHello server names.
+
+Agreement is |ours ∩ tshark| / |ours ∪ tshark| as multisets, over all traces; it must be
+>= 99% for each kind. Every difference is written to ``pcap-differences.txt`` in the pytest
+tmp dir (path printed) for a person to read. tshark's answers are cached by file content and
+tshark version under the pytest cache, so a second run takes seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collectors.pcap.engine import Engine, EngineConfig
+from collectors.pcap.reader import CaptureError, ReadStats, iter_records
+
+pytestmark = pytest.mark.conformance
+
+FIELDS = [
+    "frame.number",
+    "frame.len",
+    "frame.protocols",
+    "ip.src",
+    "ip.dst",
+    "ipv6.src",
+    "ipv6.dst",
+    "tcp.srcport",
+    "tcp.dstport",
+    "udp.srcport",
+    "udp.dstport",
+    "dns.flags.response",
+    "dns.qry.name",
+    "dns.qry.type",
+    "http.request.method",
+    "http.host",
+    "http.request.uri",
+    "tls.handshake.type",
+    "tls.handshake.extensions_server_name",
+    "ip.reassembled_in",
+    "ipv6.reassembled.in",
+    "communityid",
+]
+AGG = "\x1e"
+KINDS = ("conversations", "dns", "http", "tls", "community_id")
+NOT_TRACES = {".txt", ".java", ".keytab"}
+THRESHOLD = 0.99
+
+
+def traces(root: Path) -> list[Path]:
+    """Every file under the corpus folder that may be a capture."""
+    out = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.suffix in NOT_TRACES:
+            continue
+        if path.name in {"COPYING", "README"} or path.name.endswith("README"):
+            continue
+        out.append(path)
+    return out
+
+
+def _split(value: str) -> list[str]:
+    return value.split(AGG) if value else []
+
+
+def tshark_answers(tshark: str, path: Path) -> dict[str, Any] | None:
+    """tshark's records for one trace, or None when tshark cannot read the file."""
+    cmd = [
+        tshark,
+        "-n",
+        "--enable-protocol",
+        "communityid",
+        "-r",
+        str(path),
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        f"aggregator={AGG}",
+        "-E",
+        "separator=/t",
+    ]
+    for name in FIELDS:
+        cmd += ["-e", name]
+    proc = subprocess.run(cmd, capture_output=True, timeout=300, check=False)
+    if proc.returncode != 0 and not proc.stdout:
+        return None
+    conv: dict[str, list[int]] = {}
+    dns: Counter[str] = Counter()
+    http: Counter[str] = Counter()
+    tls: Counter[str] = Counter()
+    community: set[str] = set()
+    frame_keys: dict[str, list[str]] = {}
+    fragments: list[tuple[str, int]] = []
+    for raw in proc.stdout.decode("utf-8", "replace").split("\n"):
+        if not raw:
+            continue
+        cols = raw.split("\t")
+        if len(cols) < len(FIELDS):
+            cols += [""] * (len(FIELDS) - len(cols))
+        values = dict(zip(FIELDS, cols, strict=False))
+        community.update(_split(values["communityid"]))
+        whole = _split(values["ip.reassembled_in"]) or _split(values["ipv6.reassembled.in"])
+        if whole and whole[-1] != values["frame.number"]:
+            # a fragment: it counts with the frame where its datagram was reassembled
+            fragments.append((whole[-1], int(values["frame.len"] or 0)))
+            continue
+        keys = frame_keys[values["frame.number"]] = list(_conversations(values))
+        for key in keys:
+            entry = conv.setdefault(key, [0, 0])
+            entry[0] += 1
+            entry[1] += int(values["frame.len"] or 0)
+        if values["dns.flags.response"] and "0" in _split(values["dns.flags.response"]):
+            names = _split(values["dns.qry.name"])
+            types = _split(values["dns.qry.type"])
+            if names and types:
+                dns[f"{names[0]} {types[0]}"] += 1
+        for method, host, uri in zip(
+            _split(values["http.request.method"]),
+            _split(values["http.host"]) or [""] * 64,
+            _split(values["http.request.uri"]),
+            strict=False,
+        ):
+            http[f"{method} {_host(host)} {uri}"] += 1
+        if "1" in _split(values["tls.handshake.type"]):
+            for name in _split(values["tls.handshake.extensions_server_name"]):
+                if name:
+                    tls[name] += 1
+    for frame, length in fragments:
+        for key in frame_keys.get(frame, []):
+            conv[key][0] += 1
+            conv[key][1] += length
+    return {
+        "conversations": {k: v for k, v in conv.items()},
+        "dns": dict(dns),
+        "http": dict(http),
+        "tls": dict(tls),
+        "community_id": dict.fromkeys(community, 1),
+    }
+
+
+def _conversations(values: dict[str, str]) -> Iterable[str]:
+    """The TCP/UDP conversations one frame belongs to (walking its protocol stack)."""
+    ips4 = list(zip(_split(values["ip.src"]), _split(values["ip.dst"]), strict=False))
+    ips6 = list(zip(_split(values["ipv6.src"]), _split(values["ipv6.dst"]), strict=False))
+    tcp = list(zip(_split(values["tcp.srcport"]), _split(values["tcp.dstport"]), strict=False))
+    udp = list(zip(_split(values["udp.srcport"]), _split(values["udp.dstport"]), strict=False))
+    current: tuple[str, str] | None = None
+    for layer in values["frame.protocols"].split(":"):
+        if layer == "ip":
+            current = ips4.pop(0) if ips4 else None
+        elif layer == "ipv6":
+            current = ips6.pop(0) if ips6 else None
+        elif layer in ("icmp", "icmpv6"):
+            return  # what follows is the header quoted by an ICMP error
+        elif layer in ("tcp", "udp"):
+            ports = tcp if layer == "tcp" else udp
+            pair = ports.pop(0) if ports else None
+            if current is None or pair is None:
+                continue
+            yield conversation_key(layer, current[0], pair[0], current[1], pair[1])
+
+
+def conversation_key(transport: str, a: str, pa: Any, b: str, pb: Any) -> str:
+    """Direction-free text key of a conversation."""
+    one, two = (a, int(pa)), (b, int(pb))
+    if two < one:
+        one, two = two, one
+    return f"{transport} {one[0]}:{one[1]} {two[0]}:{two[1]}"
+
+
+def _host(value: str) -> str:
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    if value.count(":") == 1:
+        return value.split(":", 1)[0]
+    return value
+
+
+def our_answers(path: Path) -> dict[str, Any]:
+    """The engine's records for one trace, in the same shape as tshark_answers."""
+    stats = ReadStats()
+    engine = Engine(
+        EngineConfig(idle_timeout=10**9, active_timeout=0, max_flows=10**7, host_name="test")
+    )
+    try:
+        for ts, linktype, data, wirelen in iter_records(path, stats):
+            engine.packet(ts, linktype, data, wirelen)
+    except CaptureError:
+        pass
+    engine.finish()
+    conv: dict[str, list[int]] = {}
+    dns: Counter[str] = Counter()
+    http: Counter[str] = Counter()
+    tls: Counter[str] = Counter()
+    community: dict[str, int] = {}
+    for doc in engine.take_events():
+        dataset = doc["event"]["dataset"]
+        if dataset == "pcap.flow":
+            community[doc["network"]["community_id"]] = 1
+            transport = doc["network"]["transport"]
+            if transport not in ("tcp", "udp"):
+                continue
+            key = conversation_key(
+                transport,
+                doc["source"]["ip"],
+                doc["source"]["port"],
+                doc["destination"]["ip"],
+                doc["destination"]["port"],
+            )
+            entry = conv.setdefault(key, [0, 0])
+            entry[0] += doc["network"]["packets"]
+            entry[1] += doc["network"]["bytes"]
+        elif dataset == "pcap.dns":
+            q = doc["dns"].get("question")
+            if q and _has_query(doc):
+                dns[f"{q['name']} {_type_number(q['type'])}"] += 1
+        elif dataset == "pcap.http":
+            url = doc["url"]
+            http[
+                f"{doc['http']['request']['method']} {url.get('domain', '')} {url['original']}"
+            ] += 1
+        elif dataset == "pcap.tls":
+            name = doc["tls"].get("client", {}).get("server_name")
+            if name:
+                tls[name] += 1
+            for extra in doc["tls"].get("client", {}).get("other_server_names", []):
+                tls[extra] += 1
+    return {
+        "conversations": conv,
+        "dns": dict(dns),
+        "http": dict(http),
+        "tls": dict(tls),
+        "community_id": community,
+    }
+
+
+def _has_query(doc: dict[str, Any]) -> bool:
+    """A DNS event stands for a query seen on the wire: alone, or paired with its answer."""
+    return doc["dns"]["type"] == "query" or "duration" in doc["event"]
+
+
+def _type_number(name: str) -> str:
+    from collectors.pcap.dns import TYPES
+
+    if name.startswith("TYPE") and name[4:].isdigit():
+        return name[4:]
+    for number, mnemonic in TYPES.items():
+        if mnemonic == name:
+            return str(number)
+    return name
+
+
+def compare(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, tuple[int, int, list[str]]]:
+    """Per kind: (records agreeing, records in the union, difference lines)."""
+    out: dict[str, tuple[int, int, list[str]]] = {}
+    a, b = ours["conversations"], theirs["conversations"]
+    same = 0
+    lines = []
+    for key in sorted(set(a) | set(b)):
+        mine, key_answer = a.get(key), b.get(key)
+        if mine is not None and key_answer is not None and list(mine) == list(key_answer):
+            same += 1
+        else:
+            lines.append(f"conversation {key}: ours {mine} tshark {key_answer} (packets, bytes)")
+    out["conversations"] = (same, len(set(a) | set(b)), lines)
+    for kind in KINDS[1:]:
+        mine_c, theirs_c = Counter(ours[kind]), Counter(theirs[kind])
+        both = sum((mine_c & theirs_c).values())
+        union = sum((mine_c | theirs_c).values())
+        lines = []
+        for key in sorted(set(mine_c) | set(theirs_c)):
+            if mine_c[key] != theirs_c[key]:
+                lines.append(f"{kind} {key!r}: ours {mine_c[key]} tshark {theirs_c[key]}")
+        out[kind] = (both, union, lines)
+    return out
+
+
+def _cached_tshark(tshark: str, version: str, cache_dir: Path, path: Path) -> Any:
+    digest = hashlib.sha256(path.read_bytes() + version.encode()).hexdigest()[:32]
+    cached = cache_dir / f"{digest}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    answer = tshark_answers(tshark, path)
+    cached.write_text(json.dumps(answer))
+    return answer
+
+
+def run_comparison(corpus: Path, cache_dir: Path, report: Path) -> dict[str, tuple[int, int]]:
+    """Compare every trace; write the differences to ``report``; totals per kind."""
+    tshark = shutil.which("tshark")
+    assert tshark is not None
+    version = subprocess.run(
+        [tshark, "--version"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()[0]
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    files = traces(corpus / "pcap" / "zeek-traces")
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        answers = list(pool.map(lambda p: _cached_tshark(tshark, version, cache_dir, p), files))
+    totals = {kind: [0, 0] for kind in KINDS}
+    skipped = []
+    with report.open("w", encoding="utf-8") as out:
+        for path, theirs in zip(files, answers, strict=True):
+            name = path.relative_to(corpus)
+            if theirs is None:
+                skipped.append(str(name))
+                continue
+            result = compare(our_answers(path), theirs)
+            for kind, (same, union, lines) in result.items():
+                totals[kind][0] += same
+                totals[kind][1] += union
+                for line in lines:
+                    out.write(f"{name}: {line}\n")
+        out.write(f"\nskipped (tshark cannot read): {len(skipped)}\n")
+        for name in skipped:
+            out.write(f"  {name}\n")
+        for kind, (same, union) in totals.items():
+            share = same / union if union else 1.0
+            out.write(f"{kind}: {same}/{union} agree ({share:.2%})\n")
+    return {kind: (same, union) for kind, (same, union) in totals.items()}
+
+
+@pytest.mark.slow
+def test_engine_agrees_with_tshark(
+    corpus_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed (Debian package tshark); conformance skipped")
+    if not (corpus_dir / "pcap" / "zeek-traces").is_dir():
+        pytest.skip("no pcap/zeek-traces in the corpus")
+    cache_dir = Path(request.config.cache.mkdir("pcap-tshark"))
+    report = tmp_path / "pcap-differences.txt"
+    totals = run_comparison(corpus_dir, cache_dir, report)
+    summary = ", ".join(
+        f"{kind} {same}/{union} ({same / union if union else 1:.2%})"
+        for kind, (same, union) in totals.items()
+    )
+    print(f"\npcap vs tshark: {summary}\ndifferences listed in {report}")
+    for kind, (same, union) in totals.items():
+        assert union > 0, f"no {kind} records at all: the comparison is not looking"
+        assert same / union >= THRESHOLD, f"{kind}: {same}/{union} agree; see {report}"
