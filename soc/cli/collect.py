@@ -15,6 +15,7 @@ from collectors.checkpoint import CheckpointError, CheckpointRegistry
 from collectors.ship import DeadLetterError, DeadLetterFile, RetryPolicy, Shipper
 from collectors.sources.logs import IngestOptions
 from collectors.sources.tail import FileFollower
+from soc.cli import pcap
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, err_console, fail, print_json, state
 from soc.cli.ingest import build_options, print_summary
 
@@ -189,3 +190,6 @@ def collect_syslog(
     else:
         print_summary(stats)
     raise typer.Exit(EXIT_PARTIAL if stats.dead_lettered else EXIT_OK)
+
+
+app.command("pcap")(pcap.collect_pcap)

@@ -23,6 +23,7 @@ from collectors.parsers import get_parser
 from collectors.ship import DeadLetterError, DeadLetterFile, Shipper, ShipStats
 from collectors.sources.files import STDIN, InputError, expand_paths
 from collectors.sources.logs import IngestOptions, LogIngestor
+from soc.cli import pcap
 from soc.cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -295,5 +296,7 @@ def ingest_evtx_files(
         raise fail(f"{' '.join(paths)}: no .evtx files")
     run_ingest(ctx, items, options, as_json=as_json, batch_size=batch_size)
 
+
+app.command("pcap")(pcap.ingest_pcap)
 
 __all__ = ["app", "build_options", "expand_or_fail", "run_ingest"]
