@@ -165,6 +165,11 @@ MESSAGES: dict[str, str] = {
     "summary.top_department#one": "The department with the most alerts was {dept} (1 alert).",
     "summary.top_department#other": "The department with the most alerts was {dept} "
     "({count} alerts).",
+    "summary.top_rule_tied": "The most frequent detections, with {count} alerts each, were "
+    "{names}.",
+    "summary.top_source_tied": "The addresses behind the most alerts, {count} each, were {names}.",
+    "summary.top_department_tied": "The departments with the most alerts, {count} each, were "
+    "{names}.",
     "summary.busiest_day#one": "The busiest day was {day} with 1 alert.",
     "summary.busiest_day#other": "The busiest day was {day} with {count} alerts.",
     "summary.attack#one": "Alerts map to 1 ATT&CK technique across {tactics} tactics.",

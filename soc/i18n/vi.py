@@ -156,6 +156,12 @@ MESSAGES: dict[str, str] = {
     "summary.top_rule": "Quy tắc phát hiện nhiều nhất là “{rule}” với {count} cảnh báo.",
     "summary.top_source": "Địa chỉ {ip} là nguồn của nhiều cảnh báo nhất ({count} cảnh báo).",
     "summary.top_department": "Đơn vị có nhiều cảnh báo nhất là {dept} ({count} cảnh báo).",
+    "summary.top_rule_tied": "Các quy tắc phát hiện nhiều nhất, mỗi quy tắc {count} cảnh báo, "
+    "là: {names}.",
+    "summary.top_source_tied": "Các địa chỉ là nguồn của nhiều cảnh báo nhất, mỗi địa chỉ {count} "
+    "cảnh báo, là: {names}.",
+    "summary.top_department_tied": "Các đơn vị có nhiều cảnh báo nhất, mỗi đơn vị {count} cảnh "
+    "báo, là: {names}.",
     "summary.busiest_day": "Ngày có nhiều cảnh báo nhất là {day} với {count} cảnh báo.",
     "summary.attack": "Các cảnh báo liên quan đến {count} kỹ thuật thuộc {tactics} chiến "
     "thuật tấn công ATT&CK.",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soc.i18n import Duration, Percent, t
-from soc.report.data import CaseReport, PeriodReport, zone
+from soc.report.data import CaseReport, PeriodReport, Ranked, zone
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,21 @@ class Sentence:
     def render(self, lang: str) -> str:
         """The sentence in ``lang``."""
         return t(self.key, lang, **self.values)
+
+
+def _leader(key: str, field_name: str, rows: list[Ranked]) -> list[Sentence]:
+    """ "X led with N alerts" when one row leads; "X, Y and Z led with N alerts each" when
+    several tie above one alert; nothing when every row has a single alert (no leader)."""
+    if not rows:
+        return []
+    top = rows[0].count
+    leaders = [r.name for r in rows if r.count == top]
+    if len(leaders) == 1:
+        return [Sentence(key, {field_name: leaders[0], "count": top})]
+    if top > 1:
+        names = ", ".join(leaders[:3]) + (", …" if len(leaders) > 3 else "")
+        return [Sentence(f"{key}_tied", {"names": names, "count": top})]
+    return []
 
 
 def period_summary(report: PeriodReport) -> list[Sentence]:
@@ -50,19 +65,13 @@ def period_summary(report: PeriodReport) -> list[Sentence]:
                 {"count": report.alerts_total, "severe": report.high_or_critical},
             )
         )
-        top = report.top_rules[0]
-        out.append(Sentence("summary.top_rule", {"rule": top.name, "count": top.count}))
-        if report.top_sources:
-            src = report.top_sources[0]
-            out.append(Sentence("summary.top_source", {"ip": src.name, "count": src.count}))
-        if report.top_departments:
-            dept = report.top_departments[0]
-            out.append(Sentence("summary.top_department", {"dept": dept.name, "count": dept.count}))
-        busiest = max(report.days, key=lambda d: (d.alerts, -d.day.toordinal()), default=None)
-        if busiest is not None and busiest.alerts and len(report.days) > 1:
-            out.append(
-                Sentence("summary.busiest_day", {"day": busiest.day, "count": busiest.alerts})
-            )
+        out.extend(_leader("summary.top_rule", "rule", report.top_rules))
+        out.extend(_leader("summary.top_source", "ip", report.top_sources))
+        out.extend(_leader("summary.top_department", "dept", report.top_departments))
+        peak = max((d.alerts for d in report.days), default=0)
+        busiest = [d for d in report.days if d.alerts == peak]
+        if peak and len(busiest) == 1 and len(report.days) > 1:
+            out.append(Sentence("summary.busiest_day", {"day": busiest[0].day, "count": peak}))
     if report.attack:
         tactics = {c.tactic for c in report.attack}
         techniques = {c.technique for c in report.attack if c.technique}

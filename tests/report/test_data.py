@@ -174,3 +174,22 @@ def test_short_periods_get_an_hourly_trend(populated: Populated) -> None:
     assert {h.hour: h.events for h in report.hours if h.events} == dict(per_hour)
     assert sum(h.alerts for h in report.hours) == report.alerts_total == 5
     assert gather_period(populated.store, *NOVEMBER, tz=HCM).hours == []
+
+
+def test_summary_names_a_leader_only_when_there_is_one(populated: Populated) -> None:
+    from soc.report.data import Ranked
+    from soc.report.summary import period_summary
+
+    report = gather_period(populated.store, *NOVEMBER, tz=HCM)
+    keys = [s.key for s in period_summary(report)]
+    assert "summary.top_rule" in keys and "summary.busiest_day" in keys
+    report.top_rules = [Ranked("A", 2), Ranked("B", 2), Ranked("C", 1)]
+    report.top_sources = [Ranked("10.0.0.1", 1), Ranked("10.0.0.2", 1)]
+    sentences = {s.key: s for s in period_summary(report)}
+    assert sentences["summary.top_rule_tied"].values == {"names": "A, B", "count": 2}
+    assert "summary.top_rule" not in sentences
+    assert not any(k.startswith("summary.top_source") for k in sentences)
+    from soc.report.data import DayPoint
+
+    report.days = [DayPoint(date(2026, 11, 1), 5, 3), DayPoint(date(2026, 11, 2), 5, 3)]
+    assert "summary.busiest_day" not in {s.key for s in period_summary(report)}
