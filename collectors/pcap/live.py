@@ -22,6 +22,20 @@ from collectors.pcap.engine import Engine
 SWEEP_EVERY_NS = 1_000_000_000
 BUFFER = 262144
 PACKET_OUTGOING = 4
+#: Linux ARPHRD_* hardware types -> pcap link types of the frames a packet socket returns.
+HATYPE_LINKTYPES = {
+    1: 1,  # Ethernet
+    772: 1,  # loopback: frames carry an (all-zero) Ethernet header
+    65534: 101,  # no header (tun, wireguard): raw IP
+    768: 101,  # IP-in-IP tunnel
+    769: 101,  # IPv6-in-IPv6 tunnel
+    776: 101,  # sit
+    778: 101,  # GRE
+    823: 101,  # ip6gre
+    512: 101,  # PPP
+    801: 105,  # 802.11
+    803: 127,  # 802.11 + radiotap
+}
 
 
 class CaptureUnavailable(Exception):
@@ -43,6 +57,7 @@ def open_interface(iface: str, bpf: str | None) -> tuple[Any, int]:
 
     Raises CaptureUnavailable (permission, unknown interface, bad filter) with one line."""
     try:
+        import scapy.arch  # noqa: F401 - sets conf.L2listen for this platform
         from scapy.config import conf
     except ImportError as exc:  # pragma: no cover - scapy is a dependency
         raise CaptureUnavailable(f"scapy is not available: {exc}") from None
@@ -57,8 +72,16 @@ def open_interface(iface: str, bpf: str | None) -> tuple[Any, int]:
         raise CaptureUnavailable(f"interface {iface}: {exc.strerror or exc}") from None
     except Exception as exc:  # scapy raises its own exceptions for bad filters
         raise CaptureUnavailable(f"interface {iface}: {str(exc).splitlines()[0]}") from None
-    linktype = conf.l2types.layer2num.get(sock.LL, 1)
-    return sock, linktype
+    return sock, _interface_linktype(iface)
+
+
+def _interface_linktype(iface: str) -> int:
+    """The pcap link type of frames read on ``iface`` (Linux: from its hardware type)."""
+    try:
+        with open(f"/sys/class/net/{iface}/type", encoding="ascii") as handle:
+            return HATYPE_LINKTYPES.get(int(handle.read().strip()), 1)
+    except (OSError, ValueError):
+        return 1
 
 
 def capture(
@@ -98,7 +121,8 @@ def capture(
                     if loopback and len(addr) > 2 and addr[2] == PACKET_OUTGOING:
                         continue  # lo shows every packet twice; keep the incoming copy
                     stats.packets += 1
-                    engine.packet(time.time_ns(), linktype, data, len(data))
+                    kind = HATYPE_LINKTYPES.get(addr[3], linktype) if len(addr) > 3 else linktype
+                    engine.packet(time.time_ns(), kind, data, len(data))
                     if count is not None and stats.packets >= count:
                         break
             now = time.time_ns()
