@@ -103,7 +103,10 @@ class FileFollower:
         self.on_bytes = on_bytes
         self._by_path: dict[str, _Followed] = {}
         self._retired: list[_Followed] = []
-        self._unknown: set[tuple[int, int]] = set()
+        self._unknown: set[tuple[int, int]] = set()  # files dead-lettered as unknown format
+        # Files not (yet) worth opening, by (device, inode): the size they had then. They are
+        # looked at again only when their size changes (empty, binary, undetected yet).
+        self._skipped: dict[tuple[int, int], int] = {}
         # Entries of files gone for FORGET_AFTER are dropped so the registry stays small.
         registry.prune(FORGET_AFTER, lambda entry: os.path.exists(str(entry.get("path", ""))))
 
@@ -181,6 +184,13 @@ class FileFollower:
 
     def _open(self, path: str) -> _Followed | None:
         try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        ident = (st.st_dev, st.st_ino)
+        if ident in self._unknown or self._skipped.get(ident) == st.st_size:
+            return None
+        try:
             handle = open(path, "rb")  # noqa: SIM115 - kept open while followed
         except OSError:
             return None
@@ -190,12 +200,8 @@ class FileFollower:
         except OSError:
             handle.close()
             return None
-        if (
-            not head
-            or head[:2] == GZIP_MAGIC
-            or head.startswith(EVTX_MAGIC)
-            or (st.st_dev, st.st_ino) in self._unknown
-        ):
+        if not head or head[:2] == GZIP_MAGIC or head.startswith(EVTX_MAGIC):
+            self._skipped[(st.st_dev, st.st_ino)] = st.st_size
             handle.close()
             return None
         key, entry = self._match(head, st)
@@ -205,6 +211,8 @@ class FileFollower:
                 if len(head) >= SAMPLE_BYTES:
                     self._unknown.add((st.st_dev, st.st_ino))
                     self.shipper.reject(path, head[:4096], "unknown format")
+                else:
+                    self._skipped[(st.st_dev, st.st_ino)] = st.st_size  # wait for more lines
                 handle.close()
                 return None
             fp_len = min(len(head), FINGERPRINT_BYTES)

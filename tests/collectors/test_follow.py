@@ -163,6 +163,24 @@ def test_truncated_and_rewritten_past_the_old_size_between_polls(tmp_path, store
         assert store.get_event(ident) is not None
 
 
+def test_directory_with_an_empty_file_that_fills_later_and_a_binary_one(tmp_path, store):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "auth.log").write_text("")
+    (logs / "core.bin").write_bytes(bytes(range(256)) * 300)  # 75 KiB of binary
+    run = Running(tmp_path, [str(logs)], store)
+    try:
+        time.sleep(0.3)
+        append(logs / "auth.log", auth_lines(0, 12))
+        wait_until(lambda: store.count() == 12)
+        time.sleep(0.3)
+    finally:
+        run.close()
+    stats = run.shipper.stats
+    assert stats.sources[str(logs / "core.bin")].dead_lettered == 1  # once, not every poll
+    assert stats.sources[str(logs / "auth.log")].stored == 12
+
+
 def test_restart_resumes_from_the_checkpoint(tmp_path, store):
     log = tmp_path / "auth.log"
     log.write_text(auth_lines(0, 80))
