@@ -59,6 +59,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("language", "vi", str, help="report language: vi or en"),
     Setting("rules", [], list, help="extra Sigma rule folders"),
     Setting("analyst", None, str, help="name recorded in the audit trail"),
+    Setting("inventory", [], list, help="asset inventory files (CSV or YAML) for triage"),
+    Setting("ioc_lists", [], list, help="IOC lists (text or CSV) for triage"),
+    Setting("geoip_db", None, str, help="a MaxMind .mmdb file for offline GeoIP"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -9,6 +9,7 @@ import typer
 
 from soc import __version__
 from soc.cli import (
+    alert_actions,
     alerts,
     audit,
     cases,
@@ -86,6 +87,7 @@ def root(
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(collect.app, name="collect")
 app.add_typer(detect.app, name="detect")
+alert_actions.register(alerts.app)
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(rules.app, name="rules")
 app.add_typer(triage.app, name="triage")
