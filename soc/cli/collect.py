@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -35,10 +36,19 @@ BatchOpt = Annotated[int, typer.Option("--batch-size", hidden=True, min=1)]
 @contextmanager
 def stop_on_signals() -> Iterator[threading.Event]:
     """An event set by SIGINT or SIGTERM (restoring the previous handlers afterwards), so a
-    collector can stop cleanly: finish the current batch, flush, checkpoint, exit."""
+    collector can stop cleanly: finish the current batch, flush, checkpoint, exit. A second
+    signal while stopping (e.g. the store is down and the last flush keeps retrying) exits
+    at once: nothing unacknowledged was checkpointed, so followed files are re-read from
+    their checkpoints on the next start."""
     stop = threading.Event()
 
     def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            err_console.print(
+                "soc: stopping now; events not yet acknowledged by the store were not checkpointed",
+                markup=False,
+            )
+            os._exit(130 if signum == signal.SIGINT else 143)
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
