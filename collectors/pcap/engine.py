@@ -412,7 +412,10 @@ class Engine:
             stats.skipped_link_type += 1
             stats.unknown_link_types.add(linktype)
             return
-        self._ether(ts, wirelen, data, off, n, etype, None, None, 0)
+        if etype == 0x0800:  # the common case goes straight to IPv4
+            self._ipv4(ts, wirelen, data, off, n, None, None, 0)
+        else:
+            self._ether(ts, wirelen, data, off, n, etype, None, None, 0)
 
     def _ether(
         self,

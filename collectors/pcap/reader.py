@@ -146,29 +146,38 @@ def _pcap(
     unpack = header.unpack_from
     records = 0
     nbytes = 0
+    data = buf.buf
+    pos = buf.pos
+    size = len(data)
     try:
         while True:
-            if not buf.need(16):
-                if buf.leftover():
-                    stats.truncated += 1
-                    stats.problem = f"last record header cut short after {records} records"
-                break
-            sec, frac, caplen, wirelen = unpack(buf.buf, buf.pos)
+            if pos + 16 > size:
+                buf.pos = pos
+                if not buf.need(16):
+                    if buf.leftover():
+                        stats.truncated += 1
+                        stats.problem = f"last record header cut short after {records} records"
+                    break
+                data, pos, size = buf.buf, buf.pos, len(buf.buf)
+            sec, frac, caplen, wirelen = unpack(data, pos)
             if caplen > MAX_RECORD:
                 stats.corrupt += 1
                 stats.problem = f"corrupt record length {caplen} after {records} records"
                 break
-            start = buf.pos + 16
-            if not buf.need(16 + caplen):
-                stats.truncated += 1
-                stats.problem = f"last record cut short after {records} records"
-                break
-            start = buf.pos + 16
-            end = start + caplen
-            buf.pos = end
+            end = pos + 16 + caplen
+            if end > size:
+                buf.pos = pos
+                if not buf.need(16 + caplen):
+                    stats.truncated += 1
+                    stats.problem = f"last record cut short after {records} records"
+                    break
+                data, pos, size = buf.buf, buf.pos, len(buf.buf)
+                end = pos + 16 + caplen
+            record = data[pos + 16 : end]
+            pos = end
             records += 1
             nbytes += caplen
-            yield sec * 1_000_000_000 + frac * frac_ns, linktype, buf.buf[start:end], wirelen
+            yield sec * 1_000_000_000 + frac * frac_ns, linktype, record, wirelen
     finally:
         stats.records += records
         stats.bytes += nbytes
