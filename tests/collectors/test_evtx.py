@@ -219,3 +219,17 @@ def test_damaged_evtx_keeps_what_can_be_read_and_dead_letters_the_rest(corpus_di
     assert any(r.startswith("truncated EVTX file") for r in reasons)
     assert any(r.startswith("EVTX data skipped") and "record IDs" in r for r in reasons)
     assert any(r.startswith("not a readable EVTX file") for r in reasons)
+
+
+@pytest.mark.conformance
+def test_cli_ingest_evtx_directory(corpus_dir, tmp_path):
+    folder = next(p for p in sorted((corpus_dir / "evtx").rglob("*")) if p.is_dir())
+    files = sorted(folder.rglob("*.evtx"))
+    proc = soc("ingest", "evtx", "--json", str(folder), data_dir=tmp_path / "data")
+    assert proc.returncode == 0, proc.stderr.decode()
+    result = json.loads(proc.stdout)
+    expected = sum(chunk_header_count(p) for p in files)
+    assert result["read"] == expected == result["stored"] + result["duplicates"]
+    assert set(result["sources"]) == {str(p) for p in files}
+    proc = soc("ingest", "evtx", str(tmp_path / "missing"), data_dir=tmp_path / "data")
+    assert proc.returncode == 2 and "missing" in proc.stderr.decode()
