@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -24,8 +25,6 @@ from soc.cli import (
     triage,
 )
 from soc.cli.common import EXIT_ERROR, fail, state
-from soc.config import ConfigError
-from soc.store import StoreError
 
 app = typer.Typer(
     name="soc",
@@ -100,13 +99,21 @@ app.command("demo")(demo.demo)
 
 
 def main() -> None:
-    """Console-script entry: run the app, turning known failures into one line and exit 2."""
+    """Console-script entry: run the app; any failure becomes one line on stderr and exit 2
+    (SOC_DEBUG=1 shows the traceback instead)."""
     try:
         app()
-    except (ConfigError, StoreError) as exc:
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as exc:
+        if os.environ.get("SOC_DEBUG"):
+            raise
         raise SystemExit(_report(exc)) from None
 
 
 def _report(exc: Exception) -> int:
-    fail(str(exc))
+    message = str(exc).strip() or type(exc).__name__
+    if not type(exc).__module__.startswith(("soc.", "collectors.")):
+        message = f"internal error: {type(exc).__name__}: {message} (SOC_DEBUG=1 shows where)"
+    fail(" ".join(message.split()))
     return EXIT_ERROR
