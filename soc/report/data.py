@@ -350,14 +350,41 @@ def _first_event_department(store: Store, alert: AlertView) -> str | None:
     return None
 
 
+#: Datasets of network devices: their host.name is the observer (the firewall), so the
+#: attacked asset is the connection's destination.
+NETWORK_DATASET_PREFIXES = ("fortinet.", "iptables.", "pcap.flow")
+#: How many of an alert's events are read to find the destinations it targeted.
+TARGET_EVENTS = 5
+
+
+def alert_targets(store: Store, alert: AlertView) -> list[str]:
+    """The assets an alert concerns: the destinations of its first events when they come from
+    a network device (firewall, netfilter, packet capture), else its host names."""
+    first = store.get_event(alert.event_ids[0]) if alert.event_ids else None
+    dataset = str(ecs.get_field(first or {}, "event.dataset") or "")
+    if not dataset.startswith(NETWORK_DATASET_PREFIXES):
+        return alert.assets
+    found: list[str] = []
+    for index, event_id in enumerate(alert.event_ids[:TARGET_EVENTS]):
+        event = first if index == 0 else store.get_event(event_id)
+        value = ecs.get_field(event or {}, "destination.ip")
+        if value and str(value) not in found:
+            found.append(str(value))
+    return found or alert.assets
+
+
 def alert_departments(
-    store: Store, alert: AlertView, lookup: DepartmentLookup | None = None
+    store: Store,
+    alert: AlertView,
+    lookup: DepartmentLookup | None = None,
+    assets: list[str] | None = None,
 ) -> list[str]:
-    """The departments an alert concerns: the inventory's for its assets when a lookup is
-    given, else the alert's own department, else labels.department of its first events."""
+    """The departments an alert concerns: the inventory's for its assets (default: its host
+    names) when a lookup is given, else the alert's own department, else labels.department
+    of its first events."""
     found: list[str] = []
     if lookup is not None:
-        for asset in alert.assets:
+        for asset in alert.assets if assets is None else assets:
             dept = lookup(asset)
             if dept and dept not in found:
                 found.append(dept)
@@ -462,15 +489,18 @@ def gather_period(
     # alerts
     alerts: list[AlertView] = []
     departments_of: dict[str, list[str]] = {}
+    targets_of: dict[str, list[str]] = {}
     for record in store.list_records("alerts"):
         alert = AlertView.from_record(record)
         if not _in_range(alert.seen, start, end):
             continue
-        depts = alert_departments(store, alert, lookup)
+        targets = alert_targets(store, alert)
+        depts = alert_departments(store, alert, lookup, targets)
         if department is not None and department not in depts:
             continue
         alerts.append(alert)
         departments_of[alert.id] = depts
+        targets_of[alert.id] = targets
     report.alerts_total = len(alerts)
     levels = Counter(a.level for a in alerts)
     report.alerts_by_level = {lv: levels.get(lv, 0) for lv in LEVELS}
@@ -520,7 +550,7 @@ def gather_period(
     asset_counts: Counter[str] = Counter()
     asset_depts: dict[str, str | None] = {}
     for a in alerts:
-        for asset in a.assets:
+        for asset in targets_of[a.id]:
             asset_counts[asset] += 1
             if asset not in asset_depts or asset_depts[asset] is None:
                 dept = lookup(asset) if lookup else None
@@ -650,10 +680,11 @@ def gather_case(
         for name, values in alert.entities.items():
             bucket = entities.setdefault(name, [])
             bucket.extend(v for v in values if v not in bucket)
-        for asset in alert.assets:
+        targets = alert_targets(store, alert)
+        for asset in targets:
             if asset not in assets:
                 assets.append(asset)
-        for dept in alert_departments(store, alert, lookup):
+        for dept in alert_departments(store, alert, lookup, targets):
             if dept not in departments:
                 departments.append(dept)
     report.departments, report.assets, report.entities = departments, assets, entities

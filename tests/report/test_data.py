@@ -193,3 +193,11 @@ def test_summary_names_a_leader_only_when_there_is_one(populated: Populated) -> 
 
     report.days = [DayPoint(date(2026, 11, 1), 5, 3), DayPoint(date(2026, 11, 2), 5, 3)]
     assert "summary.busiest_day" not in {s.key for s in period_summary(report)}
+
+
+def test_firewall_alerts_count_the_destination_as_the_attacked_asset(populated: Populated):
+    report = gather_period(populated.store, *NOVEMBER, tz=HCM)
+    assets = {r.name: r for r in report.top_assets}
+    assert "fw-core" not in assets  # the firewall only observed the port scan
+    assert assets["10.10.0.5"].count == 1 and assets["10.10.0.5"].detail == ICT
+    assert assets["dvc-portal"].count == 2  # web alerts: the web server itself
