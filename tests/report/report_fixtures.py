@@ -5,8 +5,14 @@ records schema. Real data in a real SQLite store; nothing is mocked."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 from soc import ecs
@@ -371,3 +377,63 @@ def populate(store: LocalStore) -> Populated:
     for entry in result.audit:
         assert store.put_record("audit", entry["id"], entry)
     return result
+
+
+# --- reading reports back -------------------------------------------------------------
+
+
+class PageText(HTMLParser):
+    """The visible text of an HTML page and its images' sources."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.images: list[str] = []
+        self.csp = ""
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "title"):
+            self._skip += 1
+        if tag == "img":
+            self.images.append(dict(attrs).get("src") or "")
+        if tag == "meta" and dict(attrs).get("http-equiv") == "Content-Security-Policy":
+            self.csp = dict(attrs).get("content") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "title"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def text_of(path: Path, fmt: str) -> str:
+    """What a reader sees in the file, whitespace collapsed."""
+    if fmt == "html":
+        parser = PageText()
+        parser.feed(path.read_text(encoding="utf-8"))
+        return _squash(" ".join(parser.parts))
+    if fmt == "md":
+        return _squash(re.sub(r"\\(.)", r"\1", path.read_text(encoding="utf-8")))
+    if fmt == "csv":
+        rows = csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig")))
+        return _squash(" ".join(" ".join(r) for r in rows))
+    result = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True
+    )
+    return _squash(result.stdout)
+
+
+def contains(text: str, expected: str, fmt: str) -> bool:
+    """Whether the report text shows ``expected``; in a PDF a table cell may wrap and
+    interleave with its neighbours, so there every word must appear instead."""
+    if expected in text:
+        return True
+    words = set(text.split())
+    return fmt == "pdf" and all(w in words for w in expected.split())

@@ -15,7 +15,7 @@ from pathlib import Path
 from statistics import mean
 
 import pytest
-from test_render import text_of
+from report_fixtures import text_of
 
 from soc import ecs
 from soc.i18n import format_duration, format_number, t

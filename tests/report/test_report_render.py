@@ -4,19 +4,16 @@ their numbers checked against values computed here from what the test stored."""
 from __future__ import annotations
 
 import base64
-import csv
-import io
 import re
 import shutil
 import subprocess
 from datetime import date
-from html.parser import HTMLParser
 from pathlib import Path
 from statistics import mean
 from zoneinfo import ZoneInfo
 
 import pytest
-from report_fixtures import Populated
+from report_fixtures import PageText, Populated, contains, text_of
 
 from soc import ecs
 from soc.i18n import format_date, format_duration, format_number, format_percent, t
@@ -26,63 +23,6 @@ from soc.report.pdf import find_chromium
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 FORMATS = ["html", "md", "csv", "pdf"]
-
-
-class _Text(HTMLParser):
-    """The visible text of an HTML page and its images' sources."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-        self.images: list[str] = []
-        self.csp = ""
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("style", "title"):
-            self._skip += 1
-        if tag == "img":
-            self.images.append(dict(attrs).get("src") or "")
-        if tag == "meta" and dict(attrs).get("http-equiv") == "Content-Security-Policy":
-            self.csp = dict(attrs).get("content") or ""
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("style", "title"):
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", " ", text)
-
-
-def text_of(path: Path, fmt: str) -> str:
-    """What a reader sees in the file, whitespace collapsed."""
-    if fmt == "html":
-        parser = _Text()
-        parser.feed(path.read_text(encoding="utf-8"))
-        return _squash(" ".join(parser.parts))
-    if fmt == "md":
-        return _squash(re.sub(r"\\(.)", r"\1", path.read_text(encoding="utf-8")))
-    if fmt == "csv":
-        rows = csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig")))
-        return _squash(" ".join(" ".join(r) for r in rows))
-    result = subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True
-    )
-    return _squash(result.stdout)
-
-
-def contains(text: str, expected: str, fmt: str) -> bool:
-    """Whether the report text shows ``expected``; in a PDF a table cell may wrap and
-    interleave with its neighbours, so there every word must appear instead."""
-    if expected in text:
-        return True
-    words = set(text.split())
-    return fmt == "pdf" and all(w in words for w in expected.split())
 
 
 def _need(fmt: str) -> None:
@@ -143,7 +83,7 @@ def test_html_report_is_self_contained_with_real_charts(populated: Populated, tm
         populated.store, date(2026, 11, 1), date(2026, 11, 30), "vi", "html", tmp_path / "r.html"
     )
     page = out.read_text(encoding="utf-8")
-    parser = _Text()
+    parser = PageText()
     parser.feed(page)
     assert len(parser.images) == 3  # per-day trend, severity, ATT&CK heat map
     for src in parser.images:
