@@ -27,7 +27,9 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _VOID = frozenset({"meta", "img", "br", "hr", "col"})
 _FORBIDDEN_ATTRS = frozenset({"href", "action", "formaction", "srcset", "xlink:href", "ping"})
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#|!~])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+#: Control characters, line/paragraph separators and bidirectional overrides (which could
+#: make a value read backwards, e.g. "gpj.exe" shown as "exe.jpg").
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 class Markup(str):
@@ -37,7 +39,8 @@ class Markup(str):
 
 
 def clean(value: Any) -> str:
-    """The value as one line of text: control characters dropped, line breaks as spaces."""
+    """The value as one line of text: control characters and bidirectional overrides
+    dropped, line breaks as spaces."""
     text = "" if value is None else str(value)
     text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
     return _CONTROL.sub("", text)

@@ -203,3 +203,10 @@ def test_the_html_builder_refuses_links_handlers_and_remote_images() -> None:
     assert [neutralize_formula(v) for v in ("=1", "+1", "-1", "@x", "\tx", "ok")] == [
         "'=1", "'+1", "'-1", "'@x", "'\tx", "ok",
     ]  # fmt: skip
+
+
+def test_control_and_bidi_characters_are_dropped() -> None:
+    from soc.report.safe import clean
+
+    assert clean("invoice\u202egpj.exe") == "invoicegpj.exe"
+    assert clean("a\r\nb\x1b[31mc\u2028d") == "a b[31mcd"
