@@ -184,9 +184,9 @@ def collect_syslog(
             server.start()
         except OSError as exc:
             raise fail(exc.strerror or str(exc)) from None
-        if not as_json:
-            listening = ", ".join(f"{p} {h}:{port}" for p, h, port in server.bound)
-            err_console.print(f"listening on {listening}; Ctrl-C to stop", markup=False)
+        # Always said (on stderr, so --json output stays one object): scripts wait for it.
+        listening = ", ".join(f"{p} {h}:{port}" for p, h, port in server.bound)
+        err_console.print(f"listening on {listening}; Ctrl-C to stop", markup=False, soft_wrap=True)
         try:
             try:
                 server.run()

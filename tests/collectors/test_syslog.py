@@ -193,9 +193,8 @@ def test_cli_receives_until_sigterm_and_prints_counts(tmp_path):
         stderr=subprocess.PIPE,
     )
     try:
-        db = tmp_path / "data" / "soc.db"
-        wait_until(db.exists, timeout=20)
-        time.sleep(1.0)  # the listener binds right after the store opens
+        ready = proc.stderr.readline().decode()  # "listening on udp 127.0.0.1:PORT; ..."
+        assert f"udp 127.0.0.1:{port}" in ready, ready
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for _ in range(5):
                 sock.sendto(SSHD_3164.encode(), ("127.0.0.1", port))
