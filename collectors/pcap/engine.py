@@ -24,7 +24,14 @@ from typing import Any
 
 from collectors.pcap import events as ev
 from collectors.pcap.dns import DnsError, DnsMessage, parse_dns
-from collectors.pcap.http import HttpSession, looks_like_request, looks_like_response
+from collectors.pcap.http import (
+    Exchange,
+    HttpSession,
+    looks_like_request,
+    looks_like_response,
+    parse_datagram,
+)
+from collectors.pcap.quic import QuicClient, is_initial
 from collectors.pcap.streams import TcpStream
 from collectors.pcap.tls import TlsSession
 
@@ -39,9 +46,19 @@ LINK_IPV6 = 229
 LINK_SLL2 = 276
 LINK_IEEE802_11 = 105
 LINK_RADIOTAP = 127
+LINK_NFLOG = 239
 RAW_LINKS = frozenset({LINK_RAW, 12, 14, LINK_IPV4, LINK_IPV6})
 SUPPORTED_LINKS = frozenset(
-    {LINK_NULL, LINK_ETHERNET, LINK_LOOP, LINK_SLL, LINK_SLL2, LINK_IEEE802_11, LINK_RADIOTAP}
+    {
+        LINK_NULL,
+        LINK_ETHERNET,
+        LINK_LOOP,
+        LINK_SLL,
+        LINK_SLL2,
+        LINK_IEEE802_11,
+        LINK_RADIOTAP,
+        LINK_NFLOG,
+    }
     | set(RAW_LINKS)
 )
 #: UDP ports of tunnels whose inner packets are decoded (IANA / protocol defaults)
@@ -151,6 +168,8 @@ class Flow:
         "pkts_r",
         "probes",
         "proto",
+        "quic",
+        "quic_src",
         "sport",
         "src",
         "ssh",
@@ -201,6 +220,8 @@ class Flow:
         self.ssh: SshBanners | None = None
         self.dns_pending: dict[int, tuple[int, DnsMessage, bool]] | None = None
         self.dns_seq = 0
+        self.quic: QuicClient | None = None
+        self.quic_src = True  # the QUIC client is the flow's source
 
 
 # TCP connection-state bits
@@ -346,6 +367,7 @@ class Engine:
         self.active_ns = int(self.config.active_timeout * 1_000_000_000)
         self.last_sweep = 0
         self.now = 0
+        self.cut = 0  # bytes of the current IP packet beyond the captured part
         self.builder = ev.EventBuilder(
             host_name=self.config.host_name,
             department=self.config.department,
@@ -371,6 +393,9 @@ class Engine:
                 return
             etype = (data[12] << 8) | data[13]
             off = 14
+            if etype <= 1500 and n >= 22 and data[14] == 0xAA and data[15] == 0xAA:
+                etype = (data[20] << 8) | data[21]  # 802.3 length + LLC/SNAP
+                off = 22
         elif linktype == LINK_SLL:
             if n < 16:
                 stats.malformed += 1
@@ -397,6 +422,11 @@ class Engine:
             family = data[0] | data[3]  # host byte order: one end holds the value
             etype = 0x0800 if family == 2 else 0x86DD if family in (10, 24, 28, 30) else 0
             off = 4
+        elif linktype == LINK_NFLOG:
+            etype, off = _nflog(data, n)
+            if etype < 0:
+                stats.non_ip += 1
+                return
         elif linktype in (LINK_IEEE802_11, LINK_RADIOTAP):
             off = 0
             if linktype == LINK_RADIOTAP:
@@ -432,8 +462,8 @@ class Engine:
         """From an EtherType onwards: VLAN tags, MPLS, PPPoE, then IP."""
         stats = self.stats
         tags = 0
-        if etype == 0x8903 and off + 14 <= n:  # Cisco FabricPath: the original frame follows
-            off += 14
+        if etype == 0x8903 and off + 16 <= n:  # Cisco FabricPath: 2-byte tag, original frame
+            off += 16
             etype = (data[off - 2] << 8) | data[off - 1]
         while etype == 0x8100 or etype == 0x88A8 or etype == 0x9100:
             if off + 4 > n or tags > 4:
@@ -503,12 +533,14 @@ class Engine:
             self.stats.malformed += 1
             return
         end = off + total
+        self.cut = 0
         if total < ihl:
             if total != 0:  # zero: TCP segmentation offload on the capturing host
                 self.stats.malformed += 1
                 return
             end = n
         elif end > n:
+            self.cut = end - n
             end = n  # cut by the snap length
         if frag & 0x3FFF:
             self.stats.fragments += 1
@@ -547,9 +579,11 @@ class Engine:
             return
         pos = off + 40
         end = pos + plen
+        self.cut = 0
         if plen == 0:
             end = n  # jumbogram or offload: take what was captured
         elif end > n:
+            self.cut = end - n
             end = n
         for _ in range(8):
             if nxt == 0 or nxt == 43 or nxt == 60 or nxt == 135:
@@ -779,12 +813,46 @@ class Engine:
             if app == "none" or app == "done":
                 return
             if poff < end or flags & 0x02:
-                self._tcp_payload(flow, forward, flags, seq, data, poff, end, sport, dport, ts)
+                missing = self.cut if count == 1 else 0
+                self._tcp_payload(flow, forward, flags, seq, data, poff, end, sport, dport, ts,
+                                  missing)  # fmt: skip
         elif proto == UDP and poff < end:
             if sport in DNS_PORTS or dport in DNS_PORTS:
                 self._dns(flow, forward, data[poff:end], ts)
             elif (dport in UDP_TUNNELS or sport in UDP_TUNNELS) and depth < MAX_TUNNEL_DEPTH:
                 self._udp_tunnel(ts, wirelen, data, poff, end, sport, dport, vlan, inner, depth)
+            elif dport == 1900 or sport == 1900:
+                self._ssdp(flow, data[poff:end], ts)
+            elif flow.app != "none" and flow.app != "done":
+                self._udp_app(flow, forward, data, poff, end, ts)
+
+    def _udp_app(
+        self, flow: Flow, forward: bool, data: bytes, poff: int, end: int, ts: int
+    ) -> None:
+        """QUIC: read the ClientHello out of the client's Initial packets."""
+        if flow.app is None:
+            if data[poff] & 0xC0 != 0xC0 or not is_initial(data[poff : poff + 8]):
+                flow.probes += 1
+                if flow.probes >= MAX_PROBES:
+                    flow.app = "none"
+                return
+            flow.app = "quic"
+            flow.quic = QuicClient()
+            flow.quic_src = forward
+        quic = flow.quic
+        if quic is None or forward != flow.quic_src:
+            return
+        if quic.datagram(data[poff:end], ts):
+            flow.app = "done"
+            if quic.hello is not None:
+                self._emit(self.builder.quic(flow, quic))
+
+    def _ssdp(self, flow: Flow, payload: bytes, ts: int) -> None:
+        """SSDP (HTTP over UDP on port 1900): each request datagram is an HTTP request."""
+        request = parse_datagram(payload, ts)
+        if request is not None:
+            flow.http_seq += 1
+            self._emit(self.builder.http(flow, Exchange(request), flow.http_seq))
 
     def _count_tunnel(
         self,
@@ -852,6 +920,12 @@ class Engine:
                 return
             etype = (data[pos + 12] << 8) | data[pos + 13]
             self._ether(ts, wirelen, data[:end], pos + 14, end, etype, vlan, inner, depth)
+        elif 0x8200 <= proto < 0x8300:  # Aruba access points: 802.11 frames
+            etype, pos = _wifi(data, pos, end)
+            if etype < 0:
+                self.stats.non_ip += 1
+                return
+            self._ether(ts, wirelen, data[:end], pos, end, etype, vlan, inner, depth)
         elif proto == 0x88BE or proto == 0x22EB:  # ERSPAN II (8-byte header) / III (12+)
             hdr = 8
             if proto == 0x22EB:
@@ -991,8 +1065,10 @@ class Engine:
         sport: int,
         dport: int,
         ts: int,
+        missing: int = 0,
     ) -> None:
-        """Application-layer work for one TCP segment: recognise, then reassemble."""
+        """Application-layer work for one TCP segment: recognise, then reassemble.
+        ``missing``: payload bytes the capture cut off (snap length)."""
         client = forward  # the client of the application is the flow's source
         if flow.app is None:
             if poff >= end:
@@ -1008,7 +1084,7 @@ class Engine:
                 app = "tls"
                 if (head[5] == 1) != client and _swap(flow):  # the hello shows the client
                     forward = not forward
-            elif looks_like_request(head):
+            elif looks_like_request(data[poff : min(end, poff + 4096)]):
                 app = "http"
                 if not client and _swap(flow):
                     forward = not forward
@@ -1028,7 +1104,7 @@ class Engine:
             if poff >= end:
                 return
             seq = (seq + 1) & 0xFFFFFFFF
-        stream.segment(seq, data[poff:end], ts)
+        stream.segment(seq, data[poff:end], ts, missing)
         self._after_app(flow, ts)
 
     def _start_app(self, flow: Flow, app: str) -> None:
@@ -1182,6 +1258,26 @@ class Engine:
         out = self.events
         self.events = []
         return out
+
+
+def _nflog(data: bytes, n: int) -> tuple[int, int]:
+    """(EtherType, offset) of the packet inside a Linux NFLOG record (its payload TLV)."""
+    if n < 4:
+        return -1, 0
+    family = data[0]
+    etype = 0x0800 if family == 2 else 0x86DD if family == 10 else -1
+    pos = 4
+    for _ in range(64):
+        if pos + 4 > n:
+            break
+        length = data[pos] | (data[pos + 1] << 8)  # host byte order; captures are LE
+        kind = (data[pos + 2] | (data[pos + 3] << 8)) & 0x7FFF
+        if length < 4:
+            break
+        if kind == 9:  # NFULA_PAYLOAD
+            return etype, pos + 4
+        pos += (length + 3) & ~3
+    return -1, 0
 
 
 def _wifi(data: bytes, off: int, n: int) -> tuple[int, int]:

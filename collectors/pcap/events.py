@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from collectors.pcap.dns import DnsMessage
     from collectors.pcap.engine import Flow, SshBanners
     from collectors.pcap.http import Exchange
-    from collectors.pcap.tls import TlsSession
+    from collectors.pcap.quic import QuicClient
+    from collectors.pcap.tls import ClientHello, TlsSession
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TRANSPORTS = {
@@ -293,19 +294,8 @@ class EventBuilder:
         self._endpoints(doc, flow)
         doc["network"]["protocol"] = "tls"
         tls: dict[str, Any] = {}
-        client: dict[str, Any] = {}
         hello = session.client_hello
-        if hello is not None:
-            if hello.server_name:
-                client["server_name"] = hello.server_name
-            client["ja3"] = hello.ja3()
-            client["ja3_string"] = hello.ja3_string()
-            client["ja4"] = hello.ja4()
-            client["supported_ciphers"] = [cipher_name(c) for c in hello.ciphers]
-            offered = hello.supported_versions or [hello.version]
-            client["supported_versions"] = [_version_text(v) for v in offered if not is_grease(v)]
-            if hello.alpn:
-                client["alpn"] = hello.alpn
+        client = self._client_hello(hello, "t") if hello is not None else {}
         sh = session.server_hello
         if sh is not None:
             chosen = version_of(sh.selected_version or sh.version)
@@ -339,6 +329,33 @@ class EventBuilder:
         if client:
             tls["client"] = client
         doc["tls"] = tls
+        return doc
+
+    @staticmethod
+    def _client_hello(hello: ClientHello, transport: str) -> dict[str, Any]:
+        """tls.client.* of a ClientHello; ``transport`` is JA4's t (TCP) or q (QUIC)."""
+        client: dict[str, Any] = {}
+        if hello.server_name:
+            client["server_name"] = hello.server_name
+        client["ja3"] = hello.ja3()
+        client["ja3_string"] = hello.ja3_string()
+        client["ja4"] = hello.ja4(transport)
+        client["supported_ciphers"] = [cipher_name(c) for c in hello.ciphers]
+        offered = hello.supported_versions or [hello.version]
+        client["supported_versions"] = [_version_text(v) for v in offered if not is_grease(v)]
+        if hello.alpn:
+            client["alpn"] = hello.alpn
+        return client
+
+    def quic(self, flow: Flow, client: QuicClient) -> dict[str, Any]:
+        """The ClientHello of a QUIC connection, read from its Initial packets."""
+        ts = client.ts if client.ts is not None else flow.start
+        doc = self._base(flow, "pcap.tls", ["network"], ["protocol"], ts, "quic")
+        self._endpoints(doc, flow, flow.quic_src)
+        doc["network"]["protocol"] = "quic"
+        hello = client.hello
+        assert hello is not None
+        doc["tls"] = {"version_protocol": "tls", "client": self._client_hello(hello, "q")}
         return doc
 
     # --- SSH ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ order (pipelining); 1xx responses are not final and pair with nothing.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -46,9 +47,17 @@ METHODS = (
 REQUEST_STARTS = tuple(m + b" " for m in METHODS)
 
 
+#: Any other method token (RFC 9110 tchar, upper case in practice) on a full request line.
+_REQUEST_LINE = re.compile(rb"[A-Z][A-Z0-9_.!#$%&'*+^`|~-]{1,31} [^ \r\n]+ HTTP/\d\.\d\r?\n")
+
+
+_PARTIAL_LINE = re.compile(rb"[A-Z][A-Z0-9_.!#$%&'*+^`|~-]{0,31}( [^ \r\n]*( H[TP/0-9.]*)?)?\r?$")
+
+
 def looks_like_request(data: bytes) -> bool:
-    """True when ``data`` starts like an HTTP/1.x request line."""
-    return data.startswith(REQUEST_STARTS)
+    """True when ``data`` starts like an HTTP/1.x request line: a known method, or any
+    method token when the whole request line (up to ``HTTP/x.y``) is there."""
+    return data.startswith(REQUEST_STARTS) or _REQUEST_LINE.match(data, 0, 4096) is not None
 
 
 def looks_like_response(data: bytes) -> bool:
@@ -85,6 +94,21 @@ class Exchange:
     response: Response | None = None
 
 
+def parse_datagram(data: bytes, ts: int) -> Request | None:
+    """The request in one datagram (HTTP over UDP, as SSDP), or None when it is not one."""
+    if not looks_like_request(data[:4096]):
+        return None
+    end = data.find(b"\r\n\r\n")
+    head = data if end < 0 else data[:end]
+    lines = _split_head(head[:MAX_HEAD])
+    first = lines[0].split(None, 2)
+    if len(first) < 2:
+        return None
+    version = first[2].decode("latin-1") if len(first) > 2 else ""
+    return Request(ts, first[0].decode("latin-1"), first[1].decode("latin-1"), version,
+                   _headers(lines[1:]))  # fmt: skip
+
+
 def _headers(lines: list[bytes]) -> dict[str, str]:
     headers: dict[str, str] = {}
     for line in lines:
@@ -112,6 +136,7 @@ class _Direction:
         self.mode = self.HEAD
         self.buf = b""
         self.remaining = 0
+        self.ts = 0
 
     def _starts_head(self, data: bytes) -> bool:
         return looks_like_request(data) if self.client else looks_like_response(data)
@@ -123,11 +148,26 @@ class _Direction:
             return
         if self.mode == self.UNTIL_CLOSE:
             return
+        self.flush()
         self.mode = self.RESYNC
         self.buf = b""
 
+    def flush(self) -> None:
+        """The stream ends or breaks inside a head: a head whose first line is whole is
+        taken as far as it goes (a capture cut by its snap length still shows the request)."""
+        if self.mode != self.HEAD or not self.buf:
+            return
+        data, self.buf = self.buf, b""
+        line_end = data.find(b"\n")
+        if line_end < 0 or not self._starts_head(data[:4096]):
+            return
+        head = data[: data.rfind(b"\n")]
+        self._head(head, self.ts)
+        self.mode = self.RESYNC
+
     def feed(self, data: bytes, ts: int) -> None:
         """The next in-order bytes of this direction, starting a TCP segment."""
+        self.ts = ts
         if self.mode == self.RESYNC:
             if not self._starts_head(data):
                 return
@@ -154,13 +194,13 @@ class _Direction:
                 if end < 0:
                     rest = data[pos:]
                     if len(rest) > MAX_HEAD or not (
-                        self._starts_head(rest[:16]) or (len(rest) < 16 and self._could_start(rest))
+                        self._starts_head(rest[:4096]) or self._could_start(rest)
                     ):
                         self.mode = self.RESYNC
                         return
                     self.buf = rest
                     return
-                if not self._starts_head(data[pos : pos + 16]):
+                if not self._starts_head(data[pos : pos + 4096]):
                     self.mode = self.RESYNC
                     return
                 self._head(data[pos:end], ts)
@@ -205,9 +245,12 @@ class _Direction:
                 return
 
     def _could_start(self, data: bytes) -> bool:
-        """A short fragment that may still grow into a head (e.g. ``GE`` of ``GET``)."""
+        """A fragment that may still grow into a head (``GE`` of ``GET``, a request line
+        whose ``HTTP/1.1`` has not arrived yet)."""
         if self.client:
-            return any(s.startswith(data) or data.startswith(s) for s in REQUEST_STARTS)
+            if len(data) < 16 and any(s.startswith(data) for s in REQUEST_STARTS):
+                return True
+            return b"\n" not in data[:4096] and _PARTIAL_LINE.match(data, 0, 4096) is not None
         return b"HTTP/1.".startswith(data[:7]) or data.startswith(b"HTTP/")
 
     def _head(self, head: bytes, ts: int) -> None:
@@ -249,6 +292,8 @@ class _Direction:
                 value = int(length.split(",")[0].strip())
             except ValueError:
                 value = -1
+            if value >= 1 << 63:
+                value = -1  # no implementation reads such a length; taken as none
             if value > 0:
                 self.remaining = value
                 self.mode = self.BODY
@@ -294,5 +339,7 @@ class HttpSession:
 
     def finish(self) -> None:
         """The connection is over: requests still waiting are done, without a response."""
+        self.client.flush()
+        self.server.flush()
         while self.pending:
             self.done.append(self.pending.popleft())

@@ -9,6 +9,7 @@ Python binary the capability (``setcap cap_net_raw+ep $(readlink -f .venv/bin/py
 
 from __future__ import annotations
 
+import logging
 import select
 import socket
 import threading
@@ -61,6 +62,9 @@ def open_interface(iface: str, bpf: str | None) -> tuple[Any, int]:
         from scapy.config import conf
     except ImportError as exc:  # pragma: no cover - scapy is a dependency
         raise CaptureUnavailable(f"scapy is not available: {exc}") from None
+    scapy_log = logging.getLogger("scapy.runtime")
+    level = scapy_log.level
+    scapy_log.setLevel(logging.ERROR)  # scapy warns it cannot guess a layer: we need none
     try:
         sock = conf.L2listen(iface=iface, filter=bpf)
     except PermissionError:
@@ -72,6 +76,8 @@ def open_interface(iface: str, bpf: str | None) -> tuple[Any, int]:
         raise CaptureUnavailable(f"interface {iface}: {exc.strerror or exc}") from None
     except Exception as exc:  # scapy raises its own exceptions for bad filters
         raise CaptureUnavailable(f"interface {iface}: {str(exc).splitlines()[0]}") from None
+    finally:
+        scapy_log.setLevel(level)
     return sock, _interface_linktype(iface)
 
 
@@ -94,15 +100,19 @@ def capture(
     count: int | None = None,
     stop: threading.Event | None = None,
     on_tick: Callable[[], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> LiveStats:
     """Capture until ``duration`` seconds passed, ``count`` packets were seen, ``stop`` is
-    set or KeyboardInterrupt; then end every flow and emit the rest. Returns the counts."""
+    set or KeyboardInterrupt; then end every flow and emit the rest. Returns the counts.
+    ``on_start`` is called once the socket is open, ``on_tick`` about five times a second."""
     sock, linktype = open_interface(iface, bpf)
     raw: socket.socket = sock.ins
     loopback = iface == "lo"
     stats = LiveStats(interface=iface, link_type=linktype)
     started = time.monotonic()
     last_sweep = time.time_ns()
+    if on_start is not None:
+        on_start()
     try:
         while True:
             if stop is not None and stop.is_set():

@@ -45,8 +45,9 @@ class TcpStream:
         if self.next is None:
             self.next = (seq + 1) & MASK
 
-    def segment(self, seq: int, data: bytes, ts: int) -> None:
-        """A segment's payload at sequence number ``seq``."""
+    def segment(self, seq: int, data: bytes, ts: int, missing: int = 0) -> None:
+        """A segment's payload at sequence number ``seq``; ``missing`` more payload bytes
+        of it were not captured (snap length)."""
         if self.next is None:
             self.next = seq
         off = _rel(seq, self.next)
@@ -69,6 +70,9 @@ class TcpStream:
             data = data[-off:]
         self.sink.feed(data, ts)
         self.next = (self.next + len(data)) & MASK
+        if missing > 0:
+            self.sink.gap(missing)
+            self.next = (self.next + missing) & MASK
         if self.pending:
             self._drain(ts)
 

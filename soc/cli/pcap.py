@@ -196,7 +196,14 @@ def collect_pcap(
 
     try:
         live = capture(
-            iface, bpf, engine, emit, duration=duration, count=count, on_tick=shipper.tick
+            iface,
+            bpf,
+            engine,
+            emit,
+            duration=duration,
+            count=count,
+            on_tick=shipper.tick,
+            on_start=lambda: _started(iface, bpf),
         )
         shipper.close()
     except CaptureUnavailable as exc:
@@ -218,6 +225,11 @@ def collect_pcap(
             markup=False,
         )
     raise typer.Exit(EXIT_PARTIAL if report["dead_lettered"] else EXIT_OK)
+
+
+def _started(iface: str, bpf: str | None) -> None:
+    where = f"{iface} (filter: {bpf})" if bpf else iface
+    err_console.print(f"soc: capturing on {where}; Ctrl-C to stop", markup=False)
 
 
 __all__ = ["collect_pcap", "ingest_pcap"]

@@ -22,8 +22,8 @@ tshark version under the pytest cache, so a second run takes seconds.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -63,9 +63,10 @@ FIELDS = [
     "ip.reassembled_in",
     "ipv6.reassembled.in",
     "communityid",
+    "tls.handshake.ja3",
 ]
 AGG = "\x1e"
-KINDS = ("conversations", "dns", "http", "tls", "community_id")
+KINDS = ("conversations", "dns", "http", "tls", "ja3", "community_id")
 NOT_TRACES = {".txt", ".java", ".keytab"}
 THRESHOLD = 0.99
 
@@ -86,44 +87,36 @@ def _split(value: str) -> list[str]:
     return value.split(AGG) if value else []
 
 
-def tshark_answers(tshark: str, path: Path) -> dict[str, Any] | None:
-    """tshark's records for one trace, or None when tshark cannot read the file."""
-    cmd = [
-        tshark,
-        "-n",
-        "--enable-protocol",
-        "communityid",
-        "-r",
-        str(path),
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-E",
-        f"aggregator={AGG}",
-        "-E",
-        "separator=/t",
-    ]
+def run_tshark(tshark: str, path: Path) -> str | None:
+    """tshark's per-frame fields for one trace (tab-separated lines), or None when tshark
+    cannot read the file."""
+    cmd = [tshark, "-n", "--enable-protocol", "communityid", "-r", str(path), "-T", "fields"]
+    cmd += ["-E", "occurrence=a", "-E", f"aggregator={AGG}", "-E", "separator=/t"]
     for name in FIELDS:
         cmd += ["-e", name]
     proc = subprocess.run(cmd, capture_output=True, timeout=300, check=False)
     if proc.returncode != 0 and not proc.stdout:
         return None
+    return proc.stdout.decode("utf-8", "replace")
+
+
+def tshark_answers(text: str) -> dict[str, Any]:
+    """tshark's records for one trace, from the output of run_tshark."""
     conv: dict[str, list[int]] = {}
     dns: Counter[str] = Counter()
     http: Counter[str] = Counter()
     tls: Counter[str] = Counter()
-    community: set[str] = set()
+    ja3: Counter[str] = Counter()
+    community: dict[str, str] = {}
     frame_keys: dict[str, list[str]] = {}
     fragments: list[tuple[str, int]] = []
-    for raw in proc.stdout.decode("utf-8", "replace").split("\n"):
+    for raw in text.split("\n"):  # not splitlines(): it also splits on the aggregator
         if not raw:
             continue
         cols = raw.split("\t")
         if len(cols) < len(FIELDS):
             cols += [""] * (len(FIELDS) - len(cols))
         values = dict(zip(FIELDS, cols, strict=False))
-        community.update(_split(values["communityid"]))
         whole = _split(values["ip.reassembled_in"]) or _split(values["ipv6.reassembled.in"])
         if whole and whole[-1] != values["frame.number"]:
             # a fragment: it counts with the frame where its datagram was reassembled
@@ -134,6 +127,10 @@ def tshark_answers(tshark: str, path: Path) -> dict[str, Any] | None:
             entry = conv.setdefault(key, [0, 0])
             entry[0] += 1
             entry[1] += int(values["frame.len"] or 0)
+        ids = _split(values["communityid"])
+        layers = values["frame.protocols"].split(":")
+        if len(keys) == 1 and len(ids) == 1 and layers.count("ip") + layers.count("ipv6") == 1:
+            community[keys[0]] = ids[0]
         if values["dns.flags.response"] and "0" in _split(values["dns.flags.response"]):
             names = _split(values["dns.qry.name"])
             types = _split(values["dns.qry.type"])
@@ -145,21 +142,24 @@ def tshark_answers(tshark: str, path: Path) -> dict[str, Any] | None:
             _split(values["http.request.uri"]),
             strict=False,
         ):
-            http[f"{method} {_host(host)} {uri}"] += 1
+            http[http_key(method, _host(host), uri)] += 1
         if "1" in _split(values["tls.handshake.type"]):
             for name in _split(values["tls.handshake.extensions_server_name"]):
                 if name:
                     tls[name] += 1
+            for value in _split(values["tls.handshake.ja3"]):
+                ja3[value] += 1
     for frame, length in fragments:
         for key in frame_keys.get(frame, []):
             conv[key][0] += 1
             conv[key][1] += length
     return {
-        "conversations": {k: v for k, v in conv.items()},
+        "conversations": conv,
         "dns": dict(dns),
         "http": dict(http),
         "tls": dict(tls),
-        "community_id": dict.fromkeys(community, 1),
+        "ja3": dict(ja3),
+        "community_id": community,
     }
 
 
@@ -193,6 +193,12 @@ def conversation_key(transport: str, a: str, pa: Any, b: str, pb: Any) -> str:
     return f"{transport} {one[0]}:{one[1]} {two[0]}:{two[1]}"
 
 
+def http_key(method: str, host: str, uri: str) -> str:
+    """Text key of an HTTP request. The host of a CONNECT is its URI (tshark leaves it
+    empty when there is no Host header; we fill url.domain from the URI), so it is left out."""
+    return f"{method} {'' if method == 'CONNECT' else host} {uri}"
+
+
 def _host(value: str) -> str:
     value = value.strip().lower()
     if value.startswith("["):
@@ -218,11 +224,11 @@ def our_answers(path: Path) -> dict[str, Any]:
     dns: Counter[str] = Counter()
     http: Counter[str] = Counter()
     tls: Counter[str] = Counter()
-    community: dict[str, int] = {}
+    ja3: Counter[str] = Counter()
+    community: dict[str, str] = {}
     for doc in engine.take_events():
         dataset = doc["event"]["dataset"]
         if dataset == "pcap.flow":
-            community[doc["network"]["community_id"]] = 1
             transport = doc["network"]["transport"]
             if transport not in ("tcp", "udp"):
                 continue
@@ -236,26 +242,27 @@ def our_answers(path: Path) -> dict[str, Any]:
             entry = conv.setdefault(key, [0, 0])
             entry[0] += doc["network"]["packets"]
             entry[1] += doc["network"]["bytes"]
+            community[key] = doc["network"]["community_id"]
         elif dataset == "pcap.dns":
             q = doc["dns"].get("question")
             if q and _has_query(doc):
                 dns[f"{q['name']} {_type_number(q['type'])}"] += 1
         elif dataset == "pcap.http":
             url = doc["url"]
-            http[
-                f"{doc['http']['request']['method']} {url.get('domain', '')} {url['original']}"
-            ] += 1
+            method = doc["http"]["request"]["method"]
+            http[http_key(method, url.get("domain", ""), url["original"])] += 1
         elif dataset == "pcap.tls":
-            name = doc["tls"].get("client", {}).get("server_name")
-            if name:
-                tls[name] += 1
-            for extra in doc["tls"].get("client", {}).get("other_server_names", []):
-                tls[extra] += 1
+            client = doc["tls"].get("client", {})
+            if client.get("server_name"):
+                tls[client["server_name"]] += 1
+            if client.get("ja3"):
+                ja3[client["ja3"]] += 1
     return {
         "conversations": conv,
         "dns": dict(dns),
         "http": dict(http),
         "tls": dict(tls),
+        "ja3": dict(ja3),
         "community_id": community,
     }
 
@@ -289,7 +296,16 @@ def compare(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, tuple[int
         else:
             lines.append(f"conversation {key}: ours {mine} tshark {key_answer} (packets, bytes)")
     out["conversations"] = (same, len(set(a) | set(b)), lines)
-    for kind in KINDS[1:]:
+    mine_ids, their_ids = ours["community_id"], theirs["community_id"]
+    same = 0
+    lines = []
+    for key, value in sorted(their_ids.items()):
+        if mine_ids.get(key) == value:
+            same += 1
+        else:
+            lines.append(f"community_id of {key}: ours {mine_ids.get(key)} tshark {value}")
+    out["community_id"] = (same, len(their_ids), lines)
+    for kind in ("dns", "http", "tls", "ja3"):
         mine_c, theirs_c = Counter(ours[kind]), Counter(theirs[kind])
         both = sum((mine_c & theirs_c).values())
         union = sum((mine_c | theirs_c).values())
@@ -301,14 +317,22 @@ def compare(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, tuple[int
     return out
 
 
-def _cached_tshark(tshark: str, version: str, cache_dir: Path, path: Path) -> Any:
-    digest = hashlib.sha256(path.read_bytes() + version.encode()).hexdigest()[:32]
-    cached = cache_dir / f"{digest}.json"
+def _cached_tshark(tshark: str, version: str, cache_dir: Path, path: Path) -> str | None:
+    """run_tshark's output, cached by file content, tshark version and field list."""
+    salt = (version + " ".join(FIELDS)).encode()
+    digest = hashlib.sha256(path.read_bytes() + salt).hexdigest()[:32]
+    cached = cache_dir / f"{digest}.gz"
+    unreadable = cache_dir / f"{digest}.none"
     if cached.is_file():
-        return json.loads(cached.read_text())
-    answer = tshark_answers(tshark, path)
-    cached.write_text(json.dumps(answer))
-    return answer
+        return gzip.decompress(cached.read_bytes()).decode("utf-8")
+    if unreadable.is_file():
+        return None
+    text = run_tshark(tshark, path)
+    if text is None:
+        unreadable.write_text("")
+    else:
+        cached.write_bytes(gzip.compress(text.encode("utf-8")))
+    return text
 
 
 def run_comparison(corpus: Path, cache_dir: Path, report: Path) -> dict[str, tuple[int, int]]:
@@ -330,7 +354,7 @@ def run_comparison(corpus: Path, cache_dir: Path, report: Path) -> dict[str, tup
             if theirs is None:
                 skipped.append(str(name))
                 continue
-            result = compare(our_answers(path), theirs)
+            result = compare(our_answers(path), tshark_answers(theirs))
             for kind, (same, union, lines) in result.items():
                 totals[kind][0] += same
                 totals[kind][1] += union

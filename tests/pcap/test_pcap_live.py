@@ -107,7 +107,13 @@ def test_cli_collect_pcap_on_loopback(tmp_path: Path) -> None:
         cwd=REPO,
     )
     try:
-        time.sleep(3.0)  # interpreter start and socket open
+        assert proc.stderr is not None
+        started = b""
+        for _ in range(20):  # the line saying the socket is open
+            started = proc.stderr.readline()
+            if not started or b"capturing on lo" in started:
+                break
+        assert b"capturing on lo" in started, started
         exchange(port, 2)
         out, err = proc.communicate(timeout=60)
     finally:
