@@ -350,6 +350,7 @@ class FileFollower:
     def _retire(self, followed: _Followed) -> None:
         """The path now names another file (or none): keep reading the old one a while."""
         self._read(followed)
+        followed.last_data = time.monotonic()  # the linger clock starts at the rotation
         self._retired.append(followed)
 
     def _finish(self, followed: _Followed) -> None:

@@ -114,6 +114,7 @@ def test_writer_still_appending_to_the_renamed_file_is_not_lost(tmp_path, store)
     run = Running(tmp_path, [str(log)], store)
     try:
         wait_until(lambda: store.count() == 30)
+        time.sleep(0.6)  # longer than the linger time: the clock starts at the rotation
         with open(log, "a") as writer:  # the writer keeps its descriptor across the rename
             log.rename(tmp_path / "auth.log.1")
             log.write_text(auth_lines(500, 10, user="bob"))
