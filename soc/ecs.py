@@ -57,13 +57,21 @@ def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return dict(_walk(doc, prefix))
 
 
+_LEAF_TYPES = frozenset({str, int, float, bool, list, type(None)})
+
+
 def _walk(doc: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
     for key, value in doc.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
+        path = prefix + key
+        # Exact type tests first: they are much cheaper than isinstance(value, Mapping) on
+        # this hot path of every store write, and plain dicts and scalars are nearly all we see.
+        kind = type(value)
+        if kind is dict:
             yield from _walk(value, path + ".")
-        else:
+        elif kind in _LEAF_TYPES or not isinstance(value, Mapping):
             yield path, value
+        else:
+            yield from _walk(value, path + ".")
 
 
 def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:

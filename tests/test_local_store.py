@@ -136,3 +136,28 @@ def test_fields_beyond_the_column_limit_stay_in_the_document(
     assert store.count("`json.k0` = 'v0'") == 1
     with pytest.raises(QueryError, match="column limit"):
         store.count("`json.k4` = 'v4'")
+
+
+def _open_and_write(path: str, worker: int) -> int:
+    store = LocalStore(path)
+    result = store.write_events([_event(worker * 100 + i, **{"user.name": "x"}) for i in range(50)])
+    store.close()
+    return result.stored
+
+
+def test_processes_opening_a_new_store_at_once_share_it(tmp_path: Path) -> None:
+    import multiprocessing
+
+    path = str(tmp_path / "soc.db")
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        stored = pool.starmap(_open_and_write, [(path, w) for w in range(4)])
+    assert stored == [50, 50, 50, 50]
+    assert LocalStore(path).count() == 200
+
+
+def test_a_field_added_by_another_process_is_picked_up(tmp_path: Path) -> None:
+    path = tmp_path / "soc.db"
+    first, second = LocalStore(path), LocalStore(path)
+    first.write_events([_event(1, **{"process.title": "a"})])
+    second.write_events([_event(2, **{"process.title": "b"})])
+    assert first.count("`process.title` IN ('a', 'b')") == 2

@@ -117,43 +117,42 @@ class LocalStore:
                 self.path, timeout=30.0, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA busy_timeout = 30000")
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"{self.path}: cannot open the local store: {exc}") from None
-        if app_id != APPLICATION_ID and (app_id != 0 or tables):
-            conn.close()
-            raise StoreUnavailable(
-                f"{self.path}: is a SQLite database but not a citysoc store "
-                "(move it away or choose another --data-dir)"
-            )
-        try:
+            self._check_and_migrate(conn)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate(conn)
         except sqlite3.Error as exc:
-            conn.close()
-            raise StoreUnavailable(f"{self.path}: cannot use the local store: {exc}") from None
+            raise StoreUnavailable(f"{self.path}: cannot open the local store: {exc}") from None
         return conn
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreUnavailable(
-                f"{self.path}: store schema version {version} is newer than this citysoc "
-                f"understands ({SCHEMA_VERSION}); upgrade citysoc"
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+    def _check_and_migrate(self, conn: sqlite3.Connection) -> None:
+        # Everything is read and changed inside one write transaction, so a second process
+        # opening a new file at the same moment waits, then sees a finished store.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if app_id != APPLICATION_ID and (app_id != 0 or tables):
+                raise StoreUnavailable(
+                    f"{self.path}: is a SQLite database but not a citysoc store "
+                    "(move it away or choose another --data-dir)"
+                )
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"{self.path}: store schema version {version} is newer than this citysoc "
+                    f"understands ({SCHEMA_VERSION}); upgrade citysoc"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[target]:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version = {target}")
-                conn.execute("COMMIT")
-            except BaseException:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
                 conn.execute("ROLLBACK")
-                raise
+            conn.close()
+            raise
 
     def _load_columns(self) -> None:
         rows = self._conn.execute(f"PRAGMA table_info({EVENTS_TABLE})").fetchall()
@@ -179,7 +178,15 @@ class LocalStore:
             if len(self._columns) >= MAX_FIELD_COLUMNS + len(_INTERNAL_COLUMNS):
                 continue
             sql_type = self._sql_type(path, sample.get(path))
-            self._conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {_quote(path)} {sql_type}")
+            try:
+                self._conn.execute(
+                    f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {_quote(path)} {sql_type}"
+                )
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
+                self._load_columns()  # another process added it meanwhile
+                continue
             self._columns[path.lower()] = path
 
     @staticmethod
@@ -258,6 +265,18 @@ class LocalStore:
                 rows.append(prepared)
         if not rows:
             return result
+        try:
+            inserted = self._insert(rows)
+        except sqlite3.OperationalError as exc:
+            # Busy or locked beyond the timeout, disk full...: the batch was rolled back
+            # whole, so the caller may retry it.
+            raise StoreUnavailable(f"{self.path}: cannot write events: {exc}") from None
+        result.stored = inserted
+        result.duplicates = len(rows) - inserted
+        return result
+
+    def _insert(self, rows: list[tuple[str, int, str, dict[str, Any]]]) -> int:
+        """Insert prepared rows in one transaction; returns how many were new."""
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         with self._transaction():
             new_paths: dict[str, Any] = {}
@@ -284,9 +303,7 @@ class LocalStore:
                     values,
                 )
                 inserted += cursor.rowcount
-        result.stored = inserted
-        result.duplicates = len(rows) - inserted
-        return result
+        return inserted
 
     @staticmethod
     def _prepare(
