@@ -47,6 +47,9 @@ LINK_SLL2 = 276
 LINK_IEEE802_11 = 105
 LINK_RADIOTAP = 127
 LINK_NFLOG = 239
+LINK_PPP = 9
+LINK_FDDI = 10
+LINK_PPP_HDLC = 50
 RAW_LINKS = frozenset({LINK_RAW, 12, 14, LINK_IPV4, LINK_IPV6})
 SUPPORTED_LINKS = frozenset(
     {
@@ -58,6 +61,9 @@ SUPPORTED_LINKS = frozenset(
         LINK_IEEE802_11,
         LINK_RADIOTAP,
         LINK_NFLOG,
+        LINK_PPP,
+        LINK_FDDI,
+        LINK_PPP_HDLC,
     }
     | set(RAW_LINKS)
 )
@@ -72,7 +78,7 @@ SCTP = 132
 PORTED = frozenset({TCP, UDP, SCTP})
 DNS_PORTS = frozenset({53, 5353, 5355})
 SSH_PREFIX = b"SSH-"
-MAX_PROBES = 8  # data segments looked at to recognise the application protocol
+MAX_PROBES = 32  # data segments looked at to recognise the application protocol (STARTTLS)
 MAX_DNS_PENDING = 1024
 MAX_FRAGMENT_DATAGRAMS = 4096
 FRAGMENT_TIMEOUT_NS = 30 * 1_000_000_000
@@ -422,6 +428,23 @@ class Engine:
             family = data[0] | data[3]  # host byte order: one end holds the value
             etype = 0x0800 if family == 2 else 0x86DD if family in (10, 24, 28, 30) else 0
             off = 4
+        elif linktype in (LINK_PPP, LINK_PPP_HDLC):
+            off = 2 if n >= 2 and data[0] == 0xFF and data[1] == 0x03 else 0
+            if off + 2 > n:
+                stats.malformed += 1
+                return
+            proto = (data[off] << 8) | data[off + 1]
+            off += 2
+            etype = 0x0800 if proto == 0x0021 else 0x86DD if proto == 0x0057 else -1
+            if etype < 0:
+                stats.non_ip += 1
+                return
+        elif linktype == LINK_FDDI:
+            if n < 21 or data[13] != 0xAA or data[14] != 0xAA:
+                stats.non_ip += 1
+                return
+            etype = (data[19] << 8) | data[20]
+            off = 21
         elif linktype == LINK_NFLOG:
             etype, off = _nflog(data, n)
             if etype < 0:
@@ -461,22 +484,29 @@ class Engine:
     ) -> None:
         """From an EtherType onwards: VLAN tags, MPLS, PPPoE, then IP."""
         stats = self.stats
-        tags = 0
-        if etype == 0x8903 and off + 16 <= n:  # Cisco FabricPath: 2-byte tag, original frame
-            off += 16
-            etype = (data[off - 2] << 8) | data[off - 1]
-        while etype == 0x8100 or etype == 0x88A8 or etype == 0x9100:
-            if off + 4 > n or tags > 4:
-                stats.malformed += 1
-                return
-            vid = ((data[off] << 8) | data[off + 1]) & 0x0FFF
-            if vlan is None:
-                vlan = vid
-            elif inner is None:
-                inner = vid
-            etype = (data[off + 2] << 8) | data[off + 3]
-            off += 4
-            tags += 1
+        for _ in range(8):  # tags and shims before the network layer
+            if etype == 0x8100 or etype == 0x88A8 or etype == 0x9100:  # 802.1Q / QinQ
+                if off + 4 > n:
+                    stats.malformed += 1
+                    return
+                vid = ((data[off] << 8) | data[off + 1]) & 0x0FFF
+                if vlan is None:
+                    vlan = vid
+                elif inner is None:
+                    inner = vid
+                etype = (data[off + 2] << 8) | data[off + 3]
+                off += 4
+            elif etype == 0x8903 and off + 16 <= n:  # Cisco FabricPath: tag, original frame
+                off += 16
+                etype = (data[off - 2] << 8) | data[off - 1]
+            elif etype == 0x88E7 and off + 18 <= n:  # 802.1ah I-TAG, customer frame
+                off += 18
+                etype = (data[off - 2] << 8) | data[off - 1]
+            elif etype == 0x8926 and off + 6 <= n:  # VN-Tag
+                off += 6
+                etype = (data[off - 2] << 8) | data[off - 1]
+            else:
+                break
         if etype == 0x0800:
             self._ipv4(ts, wirelen, data, off, n, vlan, inner, depth)
         elif etype == 0x86DD:
@@ -1107,6 +1137,13 @@ class Engine:
         stream.segment(seq, data[poff:end], ts, missing)
         self._after_app(flow, ts)
 
+    def _emit_tls(self, flow: Flow, tls: TlsSession) -> None:
+        """The handshake's event, and one more for a ClientHello sent after a retry."""
+        tls.emitted = True
+        self._emit(self.builder.tls(flow, tls))
+        if tls.second_hello is not None:
+            self._emit(self.builder.tls_retry(flow, tls))
+
     def _start_app(self, flow: Flow, app: str) -> None:
         flow.app = app
         if app == "http":
@@ -1145,13 +1182,11 @@ class Engine:
         elif app == "tls":
             tls = flow.tls
             if tls.complete and not tls.emitted:  # type: ignore[union-attr]
-                tls.emitted = True  # type: ignore[union-attr]
-                self._emit(self.builder.tls(flow, tls))
+                self._emit_tls(flow, tls)  # type: ignore[arg-type]
                 flow.app = "done"
             elif tls.client.done and tls.server.done and not tls.emitted:  # type: ignore[union-attr]
                 if tls.client_hello is not None:  # type: ignore[union-attr]
-                    tls.emitted = True  # type: ignore[union-attr]
-                    self._emit(self.builder.tls(flow, tls))
+                    self._emit_tls(flow, tls)  # type: ignore[arg-type]
                 flow.app = "done"
         elif app == "ssh":
             ssh = flow.ssh
@@ -1213,8 +1248,7 @@ class Engine:
             flow.http.finish()
             self._after_app(flow, flow.last)
         if flow.tls is not None and not flow.tls.emitted and flow.tls.client_hello is not None:
-            flow.tls.emitted = True
-            self._emit(self.builder.tls(flow, flow.tls))
+            self._emit_tls(flow, flow.tls)
         if flow.ssh is not None and not flow.ssh.emitted and (flow.ssh.client or flow.ssh.server):
             flow.ssh.emitted = True
             self._emit(self.builder.ssh(flow, flow.ssh))

@@ -331,6 +331,17 @@ class EventBuilder:
         doc["tls"] = tls
         return doc
 
+    def tls_retry(self, flow: Flow, session: TlsSession) -> dict[str, Any]:
+        """The second ClientHello of a handshake the server asked to retry."""
+        ts = session.client_ts if session.client_ts is not None else flow.start
+        doc = self._base(flow, "pcap.tls", ["network"], ["protocol"], ts, "tls:2")
+        self._endpoints(doc, flow)
+        doc["network"]["protocol"] = "tls"
+        hello = session.second_hello
+        assert hello is not None
+        doc["tls"] = {"client": self._client_hello(hello, "t")}
+        return doc
+
     @staticmethod
     def _client_hello(hello: ClientHello, transport: str) -> dict[str, Any]:
         """tls.client.* of a ClientHello; ``transport`` is JA4's t (TCP) or q (QUIC)."""

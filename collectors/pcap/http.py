@@ -158,10 +158,14 @@ class _Direction:
         if self.mode != self.HEAD or not self.buf:
             return
         data, self.buf = self.buf, b""
-        line_end = data.find(b"\n")
-        if line_end < 0 or not self._starts_head(data[:4096]):
+        if b"\n" in data:
+            if not self._starts_head(data[:4096]):
+                return
+            head = data[: data.rfind(b"\n")]
+        elif data.count(b" ") >= 2 and data.startswith(REQUEST_STARTS if self.client else b"HTTP/"):
+            head = data  # the first line itself is cut, but its target is whole
+        else:
             return
-        head = data[: data.rfind(b"\n")]
         self._head(head, self.ts)
         self.mode = self.RESYNC
 

@@ -16,6 +16,8 @@ import struct
 from dataclasses import dataclass, field
 
 MAX_HANDSHAKE = 256 * 1024
+#: The random of a HelloRetryRequest: SHA-256 of "HelloRetryRequest" (RFC 8446 4.1.3).
+HRR = hashlib.sha256(b"HelloRetryRequest").digest()
 
 VERSIONS = {
     0x0200: ("ssl", "2.0"),
@@ -182,6 +184,7 @@ class ServerHello:
     extensions: list[int]
     selected_version: int | None = None
     alpn: str | None = None
+    retry: bool = False  # a HelloRetryRequest (RFC 8446 4.1.3)
 
     def ja3s_string(self) -> str:
         """The JA3S string: version,cipher,extensions."""
@@ -264,7 +267,7 @@ def parse_server_hello(body: bytes) -> ServerHello:
         pos += 3
     except (IndexError, struct.error):
         raise TlsError("ServerHello cut short") from None
-    hello = ServerHello(version=version, cipher=cipher, extensions=[])
+    hello = ServerHello(version=version, cipher=cipher, extensions=[], retry=body[2:34] == HRR)
     if pos + 2 > len(body):
         return hello
     (total,) = struct.unpack_from("!H", body, pos)
@@ -429,6 +432,9 @@ class TlsDirection:
                 return
             if pos + 5 + length > size:
                 break
+            if ctype == 20 and self.client and self.session.waiting_retry:
+                pos += 5 + length  # the client's CCS before its second ClientHello (RFC 8446 4.1.4)
+                continue
             if ctype != 22:
                 self.done = True  # change cipher spec, alert, application data: stop here
                 self.session._direction_done(self.client, ts)
@@ -479,7 +485,7 @@ class TlsSession:
     errors: int = 0
     hellos: int = 0
     emitted: bool = False
-    extra_server_names: list[str] = field(default_factory=list)
+    second_hello: ClientHello | None = None  # sent after a HelloRetryRequest
 
     def __post_init__(self) -> None:
         self.client = TlsDirection(self, client=True)
@@ -493,9 +499,15 @@ class TlsSession:
         )
 
     @property
+    def waiting_retry(self) -> bool:
+        """The server asked for a new ClientHello (HelloRetryRequest) not seen yet."""
+        sh = self.server_hello
+        return bool(sh and sh.retry and self.second_hello is None)
+
+    @property
     def complete(self) -> bool:
         """Both hellos seen and nothing more to learn from the server side."""
-        return self.client_hello is not None and self.server_done
+        return self.client_hello is not None and self.server_done and not self.waiting_retry
 
     def _message(self, client: bool, mtype: int, body: bytes, ts: int) -> None:
         if client and mtype == 1:
@@ -504,8 +516,8 @@ class TlsSession:
             if self.client_hello is None:
                 self.client_hello = hello
                 self.client_ts = ts
-            elif hello.server_name:
-                self.extra_server_names.append(hello.server_name)
+            elif self.second_hello is None:
+                self.second_hello = hello
         elif not client and mtype == 2 and self.server_hello is None:
             self.server_hello = parse_server_hello(body)
         elif not client and mtype == 11 and self.certificate is None and len(body) > 6:
