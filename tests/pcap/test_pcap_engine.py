@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import struct
 
-from pcap_helpers import SECOND, T0, of, run_frames
+from pcap_helpers import SECOND, T0, client_hello, of, run_frames
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import IPv6, fragment6
@@ -370,40 +370,6 @@ def test_http_pipelined_requests_with_bodies() -> None:
 
 
 # --- TLS -----------------------------------------------------------------------------------
-
-
-def client_hello(sni: str) -> bytes:
-    """A TLS 1.3 ClientHello record with GREASE values, built by hand."""
-
-    def ext(kind: int, body: bytes) -> bytes:
-        return struct.pack("!HH", kind, len(body)) + body
-
-    name = sni.encode()
-    sni_body = struct.pack("!HBH", len(name) + 3, 0, len(name)) + name
-    groups = struct.pack("!H", 6) + struct.pack("!HHH", 0x2A2A, 0x001D, 0x0017)
-    alpn_list = b"\x02h2\x08http/1.1"
-    extensions = (
-        ext(0x0A0A, b"")
-        + ext(0, sni_body)
-        + ext(10, groups)
-        + ext(11, b"\x01\x00")
-        + ext(13, struct.pack("!HHH", 4, 0x0403, 0x0804))
-        + ext(16, struct.pack("!H", len(alpn_list)) + alpn_list)
-        + ext(43, b"\x04" + struct.pack("!HH", 0x0304, 0x0303))
-    )
-    ciphers = struct.pack("!HHHH", 0x0A0A, 0x1301, 0x1302, 0xC02B)
-    body = (
-        struct.pack("!H", 0x0303)
-        + b"\x11" * 32
-        + b"\x00"
-        + struct.pack("!H", len(ciphers))
-        + ciphers
-        + b"\x01\x00"
-        + struct.pack("!H", len(extensions))
-        + extensions
-    )
-    handshake = b"\x01" + len(body).to_bytes(3, "big") + body
-    return b"\x16\x03\x01" + struct.pack("!H", len(handshake)) + handshake
 
 
 def test_tls_client_hello_sni_ja3_ja4_split_across_segments() -> None:
