@@ -16,6 +16,7 @@ from soc import ecs
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, console, err_console, fail, print_json, state
 from soc.cli.rules import JsonOpt, NoPackOpt, RulesOpt, gather_rule_paths
 from soc.detect.timespec import parse_duration, parse_moment
+from soc.store.base import StoreError
 
 if TYPE_CHECKING:
     from soc.detect.runner import DetectionSummary
@@ -131,7 +132,15 @@ def schedule(
     try:
         while not stop.is_set():
             started = time.monotonic()
-            summary = run_cycle(store, compiled, ecs.utc_now(), plan)
+            try:
+                summary = run_cycle(store, compiled, ecs.utc_now(), plan)
+            except StoreError as exc:  # keep running: the next cycle resumes from watermarks
+                err_console.print(f"soc: cycle failed: {exc}", markup=False)
+                done += 1
+                if cycles and done >= cycles:
+                    break
+                stop.wait(period.total_seconds())
+                continue
             done += 1
             if as_json:
                 sys.stdout.write(json.dumps(summary.to_dict(), default=str) + "\n")

@@ -376,6 +376,8 @@ def run_rule(
         outcome.error = str(exc)
     except StoreError as exc:
         outcome.error = str(exc)
+    except Exception as exc:  # a store bug must not end the whole run; report it per rule
+        outcome.error = f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'no message'}"
     outcome.seconds = time.perf_counter() - started
     summary.round_trips += counter.calls
     summary.events_matched += outcome.matches if not compiled.bases else 0
@@ -489,7 +491,11 @@ def run_cycle(
     for rule in compiled:
         if not rule.runnable:
             continue
-        state = store.get_record("state", watermark_id(rule.id))
+        try:
+            state = store.get_record("state", watermark_id(rule.id))
+        except StoreError as exc:
+            summary.failed.append({"id": rule.id, "title": rule.title, "error": str(exc)})
+            continue
         summary.round_trips += 1
         if state and state.get("until"):
             start = ecs.parse_timestamp(state["until"]) - schedule.overlap
@@ -501,12 +507,17 @@ def run_cycle(
         outcome = run_rule(store, rule, start, end, summary, now=now)
         if summary.since is None or start < summary.since:
             summary.since = start
-        if outcome.error is None:
+        if outcome.error is not None:
+            continue
+        try:
             store.upsert_record(
                 "state",
                 watermark_id(rule.id),
                 {"kind": "watermark", "rule_id": rule.id, "until": ecs.format_timestamp(end)},
             )
-            summary.round_trips += 1
+        except StoreError as exc:  # the next cycle re-reads this stretch: ids make it a no-op
+            summary.failed.append({"id": rule.id, "title": rule.title, "error": str(exc)})
+            continue
+        summary.round_trips += 1
     summary.seconds = time.perf_counter() - started
     return summary
