@@ -87,22 +87,11 @@ def test_reingest_into_local_store_makes_no_duplicates(tmp_path: Path) -> None:
 
 
 def soc(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
-    """Run `soc` in a subprocess. When `soc ingest pcap` is not registered yet, the same
-    function is reached through a shim that registers it first."""
+    """Run the installed `soc` console script with its own data directory."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOC_")}
     env["SOC_DATA_DIR"] = str(data_dir)
-    shim = (
-        "import sys\n"
-        "from soc.cli import ingest, pcap\n"
-        "names = [c.name for c in ingest.app.registered_commands]\n"
-        "if 'pcap' not in names:\n"
-        "    ingest.app.command('pcap')(pcap.ingest_pcap)\n"
-        "from soc.cli.main import main\n"
-        "sys.argv[0] = 'soc'\n"
-        "main()\n"
-    )
     return subprocess.run(
-        [sys.executable, "-c", shim, *args],
+        [str(Path(sys.executable).with_name("soc")), *args],
         capture_output=True,
         env=env,
         timeout=120,

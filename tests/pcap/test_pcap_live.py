@@ -90,17 +90,9 @@ def test_cli_collect_pcap_on_loopback(tmp_path: Path) -> None:
     port = free_udp_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOC_")}
     env["SOC_DATA_DIR"] = str(tmp_path / "data")
-    shim = (
-        "import sys\n"
-        "from soc.cli import collect, pcap\n"
-        "if 'pcap' not in [c.name for c in collect.app.registered_commands]:\n"
-        "    collect.app.command('pcap')(pcap.collect_pcap)\n"
-        "from soc.cli.main import main\n"
-        "main()\n"
-    )
     args = ["collect", "pcap", "--iface", "lo", "--bpf", f"udp port {port}", "--duration", "6"]
     proc = subprocess.Popen(
-        [sys.executable, "-c", shim, *args, "--json"],
+        [str(Path(sys.executable).with_name("soc")), *args, "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
