@@ -45,10 +45,22 @@ from sigma.types import (
     SpecialChars,
 )
 
+from soc.ecs import field_type
+
 #: The fields every unbound keyword is matched against (contains, either field): the raw
 #: line and the parsed message.
 KEYWORD_FIELDS = ["event.original", "message"]
 _KEYWORD_PLACEHOLDER = "citysoc.keywords"
+
+
+def keyword_fields(target: str) -> list[str]:
+    """The fields keywords search for a backend target: for Lucene only those the
+    Elasticsearch store indexes (soc.ecs.FIELD_TYPES marks event.original "unindexed", and a
+    query naming an unindexed field is an error there)."""
+    if target != "lucene":
+        return list(KEYWORD_FIELDS)
+    return [f for f in KEYWORD_FIELDS if field_type(f) != "unindexed"]
+
 
 WINDOWS_DATASET = "windows.eventlog"
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
@@ -676,7 +688,9 @@ def variant_pipeline(variant: Variant, target: str) -> ProcessingPipeline:
         ),
         ProcessingItem(
             identifier="citysoc_keyword_fields",
-            transformation=FieldMappingTransformation({_KEYWORD_PLACEHOLDER: KEYWORD_FIELDS}),
+            transformation=FieldMappingTransformation(
+                {_KEYWORD_PLACEHOLDER: keyword_fields(target)}
+            ),
         ),
     ]
     renames = variant.field_map()
