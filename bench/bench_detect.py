@@ -69,7 +69,8 @@ def run(corpus: Path | None) -> None:
             )
         finally:
             store.close()
-        _elastic_cycle(windows, files[:40], workdir)
+        # osmem-server answers leading-wildcard searches slowly: a sample of the rules
+        _elastic_cycle(windows[::10], files[:40], workdir)
 
 
 def _elastic_cycle(windows: list, files: list[Path], workdir: Path) -> None:
