@@ -81,6 +81,8 @@ SSH_PREFIX = b"SSH-"
 MAX_PROBES = 32  # data segments looked at to recognise the application protocol (STARTTLS)
 MAX_DNS_PENDING = 1024
 MAX_FRAGMENT_DATAGRAMS = 4096
+MAX_FRAGMENT_PIECES = 512  # per datagram
+MAX_FRAGMENT_BYTES = 32 * 1024 * 1024  # waiting in all datagrams together
 FRAGMENT_TIMEOUT_NS = 30 * 1_000_000_000
 MAX_TUNNEL_DEPTH = 4
 
@@ -374,6 +376,7 @@ class Engine:
         self.last_sweep = 0
         self.now = 0
         self.cut = 0  # bytes of the current IP packet beyond the captured part
+        self.frag_bytes = 0  # payload bytes held by incomplete datagrams
         self.builder = ev.EventBuilder(
             host_name=self.config.host_name,
             department=self.config.department,
@@ -681,16 +684,29 @@ class Engine:
         if entry is None:
             if len(self.frags) >= MAX_FRAGMENT_DATAGRAMS:
                 oldest = next(iter(self.frags))
-                self.stats.fragments_dropped += len(self.frags.pop(oldest)[3])
+                dropped = self.frags.pop(oldest)[3]
+                self.stats.fragments_dropped += len(dropped)
+                self.frag_bytes -= sum(len(p) for p in dropped.values())
             # [first ts, total length or -1, summed frame length, pieces]
             entry = [ts, -1, 0, {}]
             self.frags[key] = entry
         pieces: dict[int, bytes] = entry[3]
-        if offset + len(chunk) > 65535 + 8:
+        if offset + len(chunk) > 65535 + 8 or len(pieces) >= MAX_FRAGMENT_PIECES:
+            self.stats.fragments_dropped += len(pieces) + 1
+            self.frag_bytes -= sum(len(p) for p in pieces.values())
             del self.frags[key]
             self.stats.malformed += 1
             return None
+        old = pieces.get(offset)
+        self.frag_bytes += len(chunk) - (len(old) if old is not None else 0)
         pieces[offset] = chunk
+        while self.frag_bytes > MAX_FRAGMENT_BYTES and len(self.frags) > 1:
+            oldest = next(iter(self.frags))
+            if oldest == key:
+                break
+            dropped = self.frags.pop(oldest)[3]
+            self.stats.fragments_dropped += len(dropped)
+            self.frag_bytes -= sum(len(p) for p in dropped.values())
         entry[2] += wirelen
         if not more:
             entry[1] = offset + len(chunk)
@@ -709,6 +725,7 @@ class Engine:
             piece = pieces[start][: max(0, total - start)]
             buf[start : start + len(piece)] = piece
         del self.frags[key]
+        self.frag_bytes -= sum(len(p) for p in pieces.values())
         self.stats.reassembled += 1
         return bytes(buf), entry[2], len(pieces)
 
@@ -1276,7 +1293,9 @@ class Engine:
             self._end(flow, "idle_timeout")
         if self.frags:
             for key in [k for k, v in self.frags.items() if now - v[0] > FRAGMENT_TIMEOUT_NS]:
-                self.stats.fragments_dropped += len(self.frags.pop(key)[3])
+                dropped = self.frags.pop(key)[3]
+                self.stats.fragments_dropped += len(dropped)
+                self.frag_bytes -= sum(len(p) for p in dropped.values())
 
     def finish(self) -> None:
         """End every flow still open (end of the capture or of the live run)."""
@@ -1286,6 +1305,7 @@ class Engine:
         for entry in self.frags.values():
             self.stats.fragments_dropped += len(entry[3])
         self.frags.clear()
+        self.frag_bytes = 0
 
     def take_events(self) -> list[dict[str, Any]]:
         """The events produced since the last call."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-MAX_PENDING = 64
-MAX_PENDING_BYTES = 512 * 1024
+MAX_PENDING = 32
+MAX_PENDING_BYTES = 64 * 1024
 MASK = 0xFFFFFFFF
 
 

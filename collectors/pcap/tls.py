@@ -15,7 +15,7 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
-MAX_HANDSHAKE = 256 * 1024
+MAX_HANDSHAKE = 64 * 1024
 #: The random of a HelloRetryRequest: SHA-256 of "HelloRetryRequest" (RFC 8446 4.1.3).
 HRR = hashlib.sha256(b"HelloRetryRequest").digest()
 

@@ -434,3 +434,15 @@ def test_event_ids_are_deterministic() -> None:
     again, _ = run_frames(frames)
     assert [e["_id"] for e in first] == [e["_id"] for e in again]
     assert len({e["_id"] for e in first}) == len(first)
+
+
+def test_fragment_flood_is_bounded_and_counted() -> None:
+    frames = [
+        (T0 + i, E() / IP(src=CLIENT, dst=SERVER, id=7, flags="MF", frag=i, proto=17) / (b"x" * 8))
+        for i in range(600)
+    ]
+    events, engine = run_frames(frames)
+    assert engine.stats.fragments == 600
+    assert engine.stats.fragments_dropped == 600 and engine.stats.reassembled == 0
+    assert engine.frag_bytes == 0 and not engine.frags
+    assert of(events, "pcap.flow") == []
