@@ -124,6 +124,13 @@ def _compile_correlation(loaded: LoadedRule, target: Target) -> CompiledRule:
     bases: list[CompiledRule] = []
     for ref in corr.referenced_rules:
         base_rule = ref.rule
+        if isinstance(base_rule, SigmaCorrelationRule):
+            return CompiledRule(
+                loaded,
+                target,
+                "not_convertible",
+                error=f"base rule {ref.reference} is itself a correlation (not supported)",
+            )
         base_loaded = LoadedRule(
             rule=base_rule,
             raw=_raw_of(base_rule, loaded),

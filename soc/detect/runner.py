@@ -488,15 +488,15 @@ def run_cycle(
     end = now - schedule.settle
     summary = DetectionSummary(since=None, until=end, rules_loaded=len(compiled))
     _report_unrunnable(summary, compiled)
+    # every watermark in one request
+    marks = {
+        str(r.get("rule_id")): r for r in store.list_records("state", filters={"kind": "watermark"})
+    }
+    summary.round_trips += 1
     for rule in compiled:
         if not rule.runnable:
             continue
-        try:
-            state = store.get_record("state", watermark_id(rule.id))
-        except StoreError as exc:
-            summary.failed.append({"id": rule.id, "title": rule.title, "error": str(exc)})
-            continue
-        summary.round_trips += 1
+        state = marks.get(rule.id)
         if state and state.get("until"):
             start = ecs.parse_timestamp(state["until"]) - schedule.overlap
         else:
