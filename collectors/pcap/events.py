@@ -319,7 +319,7 @@ class EventBuilder:
             x509: dict[str, Any] = {
                 "subject": {"distinguished_name": cert.subject},
                 "issuer": {"distinguished_name": cert.issuer},
-                "serial_number": cert.serial.upper(),
+                "serial_number": _serial(cert.serial),
             }
             if cert.subject_cn:
                 x509["subject"]["common_name"] = cert.subject_cn
@@ -420,3 +420,11 @@ def _host_port(text: str) -> tuple[str, int | None]:
     else:
         host, port = text, ""
     return host.lower(), int(port) if port.isdigit() and len(port) <= 5 else None
+
+
+def _serial(hex_text: str) -> str:
+    """A certificate serial as ECS wants it: upper-case hex, no sign-padding zero bytes."""
+    text = hex_text.upper()
+    while len(text) > 2 and text.startswith("00"):
+        text = text[2:]
+    return text
