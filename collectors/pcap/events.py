@@ -268,6 +268,9 @@ class EventBuilder:
             doc["user_agent"] = {"original": req.headers["user-agent"]}
         if "referer" in req.headers:
             http["request"]["referrer"] = req.headers["referer"]
+        length = req.headers.get("content-length", "").strip()
+        if length.isdigit() and len(length) < 19:
+            http["request"]["body"] = {"bytes": int(length)}
         resp = exchange.response
         if resp is not None:
             response: dict[str, Any] = {"status_code": resp.status}

@@ -6,7 +6,9 @@ done in collectors/pcap/ (engine, ingest, live).
 
 from __future__ import annotations
 
+import signal
 import socket
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -189,6 +191,9 @@ def collect_pcap(
     shipper = Shipper(app_state.store, dead_letters=dead)
     engine = Engine(config)
     source = f"pcap:{iface}"
+    stop = threading.Event()
+    # a service manager stops us with SIGTERM: end the flows and store them, as for Ctrl-C
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
 
     def emit(batch: list[dict]) -> None:
         for event in batch:
@@ -204,6 +209,7 @@ def collect_pcap(
             count=count,
             on_tick=shipper.tick,
             on_start=lambda: _started(iface, bpf),
+            stop=stop,
         )
         shipper.close()
     except CaptureUnavailable as exc:
@@ -213,6 +219,8 @@ def collect_pcap(
     except StoreError as exc:
         dead.close()
         raise fail(f"{exc} (stored so far: {shipper.stats.stored:,})") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     report = shipper.stats.as_dict()
     report["packets"] = {"read": live.packets, "interface": iface, **engine.stats.as_dict()}
     if as_json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -86,11 +87,11 @@ def test_live_capture_on_loopback_makes_one_flow_per_exchange() -> None:
     assert flow["network"]["connection"]["state"] == "SF"
 
 
-def test_cli_collect_pcap_on_loopback(tmp_path: Path) -> None:
+def test_cli_collect_pcap_on_loopback_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_udp_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOC_")}
     env["SOC_DATA_DIR"] = str(tmp_path / "data")
-    args = ["collect", "pcap", "--iface", "lo", "--bpf", f"udp port {port}", "--duration", "6"]
+    args = ["collect", "pcap", "--iface", "lo", "--bpf", f"udp port {port}", "--duration", "60"]
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("soc")), *args, "--json"],
         stdout=subprocess.PIPE,
@@ -107,6 +108,8 @@ def test_cli_collect_pcap_on_loopback(tmp_path: Path) -> None:
                 break
         assert b"capturing on lo" in started, started
         exchange(port, 2)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)  # as a service manager stops it: flows still stored
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
