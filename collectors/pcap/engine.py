@@ -376,6 +376,7 @@ class Engine:
         self.last_sweep = 0
         self.now = 0
         self.cut = 0  # bytes of the current IP packet beyond the captured part
+        self.frames = 1  # frames making up the current (possibly reassembled) datagram
         self.frag_bytes = 0  # payload bytes held by incomplete datagrams
         self.builder = ev.EventBuilder(
             host_name=self.config.host_name,
@@ -390,6 +391,7 @@ class Engine:
         the captured bytes and the frame's original length on the wire."""
         stats = self.stats
         stats.packets += 1
+        self.frames = 1
         stats.bytes += wirelen
         if ts > self.now:
             self.now = ts
@@ -487,7 +489,7 @@ class Engine:
     ) -> None:
         """From an EtherType onwards: VLAN tags, MPLS, PPPoE, then IP."""
         stats = self.stats
-        for _ in range(8):  # tags and shims before the network layer
+        for _ in range(64):  # tags and shims before the network layer (each 4+ bytes)
             if etype == 0x8100 or etype == 0x88A8 or etype == 0x9100:  # 802.1Q / QinQ
                 if off + 4 > n:
                     stats.malformed += 1
@@ -584,12 +586,13 @@ class Engine:
             if whole is None:
                 return
             payload, wirelen, count = whole
+            self.frames = count  # what a tunnel inside carries counts as that many frames
             self._transport(
                 ts, wirelen, count, 4, src, dst, proto, payload, 0, len(payload), vlan, inner, depth
             )
             return
         self._transport(
-            ts, wirelen, 1, 4, src, dst, proto, data, off + ihl, end, vlan, inner, depth
+            ts, wirelen, self.frames, 4, src, dst, proto, data, off + ihl, end, vlan, inner, depth
         )
 
     def _ipv6(
@@ -652,6 +655,7 @@ class Engine:
                 if whole is None:
                     return
                 payload, wirelen, count = whole
+                self.frames = count
                 self._transport(
                     ts,
                     wirelen,
@@ -673,7 +677,9 @@ class Engine:
             if pos > end:
                 self.stats.malformed += 1
                 return
-        self._transport(ts, wirelen, 1, 6, src, dst, nxt, data, pos, end, vlan, inner, depth)
+        self._transport(
+            ts, wirelen, self.frames, 6, src, dst, nxt, data, pos, end, vlan, inner, depth
+        )
 
     def _fragment(
         self, ts: int, key: tuple, offset: int, more: bool, chunk: bytes, wirelen: int
