@@ -93,7 +93,9 @@ def ingest_pcap(
     files: Annotated[
         list[Path],
         typer.Argument(
-            help="pcap or pcapng files (gzip'd too), or directories of them.", show_default=False
+            help="pcap or pcapng files (gzip'd too), or directories of them.",
+            show_default=False,
+            metavar="CAPTURE",
         ),
     ],
     as_json: JsonOpt = False,
