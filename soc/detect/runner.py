@@ -216,6 +216,7 @@ class _Emitter:
             ]
             state_id = "suppress:" + alert_id(compiled.id, *values)
             state = self.store.get_record("state", state_id)
+            self.summary.round_trips += 1
             if (
                 state is not None
                 and state.get("from", "") <= alert.first_seen < state.get("until", "")
@@ -224,6 +225,7 @@ class _Emitter:
                 outcome.suppressed += 1
                 self.summary.suppressed += 1
                 return
+        self.summary.round_trips += 1
         if self.store.put_record("alerts", alert.id, alert.to_record()):
             outcome.alerts_new += 1
             self.summary.alerts_new += 1
@@ -469,9 +471,17 @@ class Schedule:
     lookback: timedelta = timedelta(hours=24)
 
 
-def watermark_id(rule_id: str) -> str:
-    """The id of a rule's watermark in the "state" records."""
-    return f"watermark:{rule_id}"
+#: The "state" record holding every rule's watermark (rule id -> time), and how many rules
+#: may advance before it is written (it is written at the end of each cycle too).
+WATERMARKS_ID = "watermarks"
+WATERMARK_FLUSH_EVERY = 200
+
+
+def read_watermarks(store: Store) -> dict[str, str]:
+    """Each rule's watermark (formatted time) as stored by run_cycle."""
+    record = store.get_record("state", WATERMARKS_ID) or {}
+    rules = record.get("rules")
+    return {str(k): str(v) for k, v in rules.items()} if isinstance(rules, dict) else {}
 
 
 def run_cycle(
@@ -483,24 +493,28 @@ def run_cycle(
     """One scheduled cycle at time ``now``: each rule runs over
     ``[watermark - overlap, now - settle)`` (or ``[now - lookback, ...)`` the first time) and
     its watermark advances to ``now - settle`` once its alerts are stored. A rule that fails
-    keeps its watermark, so the next cycle retries the same stretch."""
+    keeps its watermark, so the next cycle retries the same stretch.
+
+    The watermarks live in one "state" record (one read per cycle, one write per
+    WATERMARK_FLUSH_EVERY rules and at the end): a crash before a write only makes the next
+    cycle re-read a stretch, which raises nothing twice (deterministic alert ids)."""
     started = time.perf_counter()
     end = now - schedule.settle
     summary = DetectionSummary(since=None, until=end, rules_loaded=len(compiled))
     _report_unrunnable(summary, compiled)
-    # every watermark in one request
-    marks = {
-        str(r.get("rule_id")): r for r in store.list_records("state", filters={"kind": "watermark"})
-    }
+    marks = read_watermarks(store)
     summary.round_trips += 1
+    pending = 0
+
+    def flush() -> None:
+        store.upsert_record("state", WATERMARKS_ID, {"kind": "watermarks", "rules": marks})
+        summary.round_trips += 1
+
     for rule in compiled:
         if not rule.runnable:
             continue
-        state = marks.get(rule.id)
-        if state and state.get("until"):
-            start = ecs.parse_timestamp(state["until"]) - schedule.overlap
-        else:
-            start = end - schedule.lookback
+        mark = marks.get(rule.id)
+        start = ecs.parse_timestamp(mark) - schedule.overlap if mark else end - schedule.lookback
         if start >= end:
             continue
         summary.rules_run += 1
@@ -509,15 +523,12 @@ def run_cycle(
             summary.since = start
         if outcome.error is not None:
             continue
-        try:
-            store.upsert_record(
-                "state",
-                watermark_id(rule.id),
-                {"kind": "watermark", "rule_id": rule.id, "until": ecs.format_timestamp(end)},
-            )
-        except StoreError as exc:  # the next cycle re-reads this stretch: ids make it a no-op
-            summary.failed.append({"id": rule.id, "title": rule.title, "error": str(exc)})
-            continue
-        summary.round_trips += 1
+        marks[rule.id] = ecs.format_timestamp(end)
+        pending += 1
+        if pending >= WATERMARK_FLUSH_EVERY:
+            flush()
+            pending = 0
+    if pending:
+        flush()
     summary.seconds = time.perf_counter() - started
     return summary

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from soc import ecs
+from soc.detect.runner import read_watermarks
 from soc.store import LOCAL_DB_NAME
 from soc.store.local import LocalStore
 
@@ -170,10 +171,10 @@ def test_detect_schedule_one_cycle_keeps_watermarks(data_dir: Path) -> None:
     assert cycle["alerts_new"] == 1
     store = LocalStore(data_dir / LOCAL_DB_NAME)
     try:
-        marks = store.list_records("state", filters={"kind": "watermark"})
+        marks = read_watermarks(store)
     finally:
         store.close()
-    assert {m["rule_id"] for m in marks} >= {"7c1e0f4a-1d35-4d6b-9e0c-6a3b2b9d0002"}
+    assert set(marks) >= {"7c1e0f4a-1d35-4d6b-9e0c-6a3b2b9d0002"}
     second = json.loads(soc(*args).stdout.strip().splitlines()[-1])
     assert second["alerts_new"] == 0
 
