@@ -4,7 +4,9 @@ A period report covers ``start <= time < end`` (aware datetimes; the CLI turns c
 of the configured zone into these bounds). What belongs to the period:
 - events by their ``@timestamp``;
 - alerts by ``first_seen`` (when the activity happened; ``created`` when it is missing);
-- cases opened / closed by ``opened_at`` / ``closed_at``;
+- cases opened / closed by ``opened_at`` / ``closed_at``; open high/critical cases and
+  recommendations from cases opened or closed in the period or grouping its alerts (an
+  investigation of November's attack that started in December still belongs to November);
 - MTTD over the period's alerts (created - first_seen); MTTR over the period's alerts that
   are closed (closed_at - created); true/false-positive rates over the period's closed alerts
   with a resolution.
@@ -571,8 +573,10 @@ def gather_period(
 
     # cases
     verdicts: Counter[str] = Counter()
+    period_alerts = {a.id for a in alerts}
     for case in store.list_records("cases"):
-        if not _case_in_department(case, department):
+        about_period = bool(period_alerts & {str(i) for i in case.get("alert_ids") or []})
+        if not (about_period or _case_in_department(case, department)):
             continue
         opened = parse_time(case.get("opened_at"))
         closed = parse_time(case.get("closed_at"))
@@ -586,7 +590,7 @@ def gather_period(
         if (
             case.get("status") != "closed"
             and severity in ("high", "critical")
-            and (opened is None or opened < end)
+            and (about_period or opened is None or opened < end)
         ):
             report.open_cases.append(
                 OpenCase(
@@ -599,10 +603,8 @@ def gather_period(
                     departments=[str(d) for d in case.get("departments") or []],
                 )
             )
-        if _in_range(opened, start, end) or _in_range(closed, start, end):
-            report.recommendations.extend(
-                r for r in _recommendations(case) if r.at is None or r.at < end
-            )
+        if about_period or _in_range(opened, start, end) or _in_range(closed, start, end):
+            report.recommendations.extend(_recommendations(case))
     report.case_verdicts = {v: verdicts.get(v, 0) for v in RESOLUTIONS}
     report.open_cases.sort(key=lambda c: (-SEVERITIES.index(c.severity), c.opened_at or end, c.id))
     report.recommendations.sort(key=lambda r: (r.at or end, r.case_id))

@@ -201,3 +201,21 @@ def test_firewall_alerts_count_the_destination_as_the_attacked_asset(populated: 
     assert "fw-core" not in assets  # the firewall only observed the port scan
     assert assets["10.10.0.5"].count == 1 and assets["10.10.0.5"].detail == ICT
     assert assets["dvc-portal"].count == 2  # web alerts: the web server itself
+
+
+def test_a_case_opened_after_the_period_about_its_alerts_belongs_to_it(populated: Populated):
+    day = date(2026, 11, 18)
+    bounds = day_bounds(day, day, HCM)
+    late = dict(populated.cases[2], id="CASE-20261201-0001", opened_at="2026-12-01T02:00:00Z")
+    late["recommendations"] = [
+        {"at": "2026-12-01T03:00:00Z", "by": "an", "kind": "patch", "target": "dvc-portal",
+         "text": "Vá lỗi SQL injection"}
+    ]  # fmt: skip
+    populated.store.put_record("cases", late["id"], late)
+    report = gather_period(populated.store, *bounds, tz=HCM)
+    assert report.cases_opened == 3  # by opening date: the late case is December's
+    assert "CASE-20261201-0001" in [c.id for c in report.open_cases]
+    assert "Vá lỗi SQL injection" in [r.text for r in report.recommendations]
+    other_day = date(2026, 11, 25)
+    later = gather_period(populated.store, *day_bounds(other_day, other_day, HCM), tz=HCM)
+    assert "CASE-20261201-0001" not in [c.id for c in later.open_cases]
