@@ -84,6 +84,11 @@ def compile_rule(loaded: LoadedRule, target: Target) -> CompiledRule:
     if isinstance(loaded.rule, SigmaCorrelationRule):
         return _compile_correlation(loaded, target)
     mapping = logsource_mapping(loaded.rule.logsource)
+    if not mapping.known:
+        # Without a known log source the rule would run over every event unconstrained.
+        return CompiledRule(
+            loaded, target, "not_convertible", variants=mapping.variants, error=mapping.note
+        )
     queries: list[str] = []
     for variant in mapping.variants:
         try:

@@ -312,6 +312,12 @@ ZEEK_SERVICES: dict[str, tuple[str, ...]] = {
     "ssh": ("pcap.ssh",),
 }
 
+#: Services named without a product.
+PLAIN_SERVICES: dict[str, tuple[str, ...]] = {
+    "apache": ("apache.access", "apache.error"),
+    "nginx": ("nginx.access", "nginx.error"),
+}
+
 LINUX_PROCESS_FIELDS: dict[str, str] = {
     "Image": "process.executable",
     "CommandLine": "process.command_line",
@@ -418,9 +424,21 @@ def logsource_mapping(logsource: SigmaLogSource) -> LogsourceMapping:
     if product == "zeek" or (not product and service in ZEEK_SERVICES and not category):
         datasets = ZEEK_SERVICES.get(service)
         if datasets is None:
-            return LogsourceMapping((_generic("zeek", ZEEK_FIELDS),), known=False)
+            return LogsourceMapping(
+                (_generic("zeek", ZEEK_FIELDS),),
+                known=False,
+                note=f"log source not collected by citysoc: zeek {service}",
+            )
         return LogsourceMapping(
             (Variant(f"zeek/{service}", _conditions({"event.dataset": datasets}), _f(ZEEK_FIELDS)),)
+        )
+    if not product and not category and service in PLAIN_SERVICES:
+        return LogsourceMapping(
+            (Variant(service, _conditions({"event.dataset": PLAIN_SERVICES[service]}), ()),)
+        )
+    if product in {"fortigate", "fortios"}:
+        return LogsourceMapping(
+            (Variant("fortigate", _conditions({"event.dataset": "fortinet.firewall"}), ()),)
         )
     if category in {"webserver", "proxy"}:
         datasets: tuple[str, ...] = WEB_ACCESS if category == "webserver" else ("pcap.http",)
@@ -474,14 +492,14 @@ def logsource_mapping(logsource: SigmaLogSource) -> LogsourceMapping:
         return LogsourceMapping(
             (_generic("linux", LINUX_PROCESS_FIELDS),),
             known=False,
-            note=f"no citysoc data for linux {category or service}",
+            note=f"log source not collected by citysoc: linux {category or service}",
         )
     if not product and not category and not service:
         return LogsourceMapping((Variant("any", ()),))
     return LogsourceMapping(
         (Variant("unmapped", ()),),
         known=False,
-        note=f"no citysoc data for log source {_describe(logsource)}",
+        note=f"log source not collected by citysoc: {_describe(logsource)}",
     )
 
 
@@ -516,7 +534,7 @@ def _windows_mapping(category: str, service: str) -> LogsourceMapping:
             variant = replace(variant, spaced_names=True)
         return LogsourceMapping((variant,))
     known = not category and not service
-    note = "" if known else f"no channel known for windows {category or service}"
+    note = "" if known else f"log source not collected by citysoc: windows {category or service}"
     return LogsourceMapping((_windows_variant("windows", [], None),), known=known, note=note)
 
 
