@@ -132,6 +132,22 @@ def test_case_insensitive_values_keywords_and_regex_match_alike(
             ]
         )
     ]
+    events.append(  # the same process start as Security 4688 records it
+        {
+            "_id": "sec4688",
+            "@timestamp": ecs.format_timestamp(t + timedelta(seconds=9)),
+            "event": {"dataset": "windows.eventlog", "code": "4688"},
+            "winlog": {
+                "channel": "Security",
+                "event_id": 4688,
+                "event_data": {
+                    "NewProcessName": "C:\\Windows\\System32\\WindowsPowerShell\\powershell.exe",
+                    "CommandLine": "powershell -EncodedCommand SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoA",
+                },
+            },
+            "host": {"name": "ws-08"},
+        }
+    )
     events.append(
         {
             "_id": "ssh1",
@@ -151,7 +167,7 @@ def test_case_insensitive_values_keywords_and_regex_match_alike(
         assert [a[2] for a in on_local] == sorted(
             [("ps0",), ("ps1",), ("ssh1",)], key=lambda x: x
         ) or True
-        assert sorted(a[2][0] for a in on_local) == ["ps0", "ps1", "ssh1"]
+        assert sorted(a[2][0] for a in on_local) == ["ps0", "ps1", "sec4688", "ssh1"]
         assert on_local == comparable(elastic)
     finally:
         local.close()
