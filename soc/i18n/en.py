@@ -32,7 +32,7 @@ MESSAGES: dict[str, str] = {
     "section.attack": "ATT&CK tactics and techniques observed",
     "section.open_cases": "Open high and critical incidents",
     "section.recommendations": "Recommendations recorded by analysts",
-    "section.resolutions": "Outcome of closed alerts and incidents",
+    "section.resolutions": "Analysts' verdicts on alerts and closed incidents",
     # --- KPIs ---
     "kpi.events": "Events collected",
     "kpi.alerts": "Alerts",
@@ -76,7 +76,7 @@ MESSAGES: dict[str, str] = {
     "col.tactic": "Tactic",
     "col.technique": "Technique",
     "col.note": "Note",
-    "col.closed_alerts": "Closed alerts",
+    "col.closed_alerts": "Judged alerts",
     "col.closed_cases": "Closed incidents",
     "col.field": "Field",
     "col.values": "Values",
@@ -174,9 +174,9 @@ MESSAGES: dict[str, str] = {
     "summary.busiest_day#other": "The busiest day was {day} with {count} alerts.",
     "summary.attack#one": "Alerts map to 1 ATT&CK technique across {tactics} tactics.",
     "summary.attack#other": "Alerts map to {count} ATT&CK techniques across {tactics} tactics.",
-    "summary.resolution#one": "Of 1 alert closed with a resolution, {tp} was a true positive "
+    "summary.resolution#one": "Of 1 alert judged by analysts, {tp} was a true positive "
     "and {fp} a false positive.",
-    "summary.resolution#other": "Of {count} alerts closed with a resolution, {tp} were true "
+    "summary.resolution#other": "Of {count} alerts judged by analysts, {tp} were true "
     "positives and {fp} false positives.",
     "summary.mttd#one": "Mean time to detect was {duration} (1 alert).",
     "summary.mttd#other": "Mean time to detect was {duration} (over {count} alerts).",

@@ -36,7 +36,7 @@ MESSAGES: dict[str, str] = {
     "section.attack": "Chiến thuật và kỹ thuật tấn công (ATT&CK) ghi nhận được",
     "section.open_cases": "Sự cố mức cao và nghiêm trọng đang xử lý",
     "section.recommendations": "Khuyến nghị của chuyên viên phân tích",
-    "section.resolutions": "Kết quả xử lý cảnh báo và sự cố đã đóng",
+    "section.resolutions": "Kết luận của chuyên viên về cảnh báo và sự cố đã đóng",
     # --- chỉ số ---
     "kpi.events": "Sự kiện đã thu thập",
     "kpi.alerts": "Cảnh báo",
@@ -78,7 +78,7 @@ MESSAGES: dict[str, str] = {
     "col.tactic": "Chiến thuật",
     "col.technique": "Kỹ thuật",
     "col.note": "Ghi chú",
-    "col.closed_alerts": "Cảnh báo đã đóng",
+    "col.closed_alerts": "Cảnh báo đã kết luận",
     "col.closed_cases": "Sự cố đã đóng",
     "col.field": "Trường",
     "col.values": "Giá trị",
@@ -165,8 +165,8 @@ MESSAGES: dict[str, str] = {
     "summary.busiest_day": "Ngày có nhiều cảnh báo nhất là {day} với {count} cảnh báo.",
     "summary.attack": "Các cảnh báo liên quan đến {count} kỹ thuật thuộc {tactics} chiến "
     "thuật tấn công ATT&CK.",
-    "summary.resolution": "Trong {count} cảnh báo đã xử lý xong, {tp} là tấn công thật và {fp} "
-    "là báo động nhầm.",
+    "summary.resolution": "Trong {count} cảnh báo đã được chuyên viên kết luận, {tp} là tấn "
+    "công thật và {fp} là báo động nhầm.",
     "summary.mttd": "Thời gian phát hiện trung bình là {duration} (tính trên {count} cảnh báo).",
     "summary.mttr": "Thời gian xử lý trung bình là {duration} (tính trên {count} cảnh báo "
     "đã đóng).",

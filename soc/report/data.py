@@ -8,8 +8,8 @@ of the configured zone into these bounds). What belongs to the period:
   recommendations from cases opened or closed in the period or grouping its alerts (an
   investigation of November's attack that started in December still belongs to November);
 - MTTD over the period's alerts (created - first_seen); MTTR over the period's alerts that
-  are closed (closed_at - created); true/false-positive rates over the period's closed alerts
-  with a resolution.
+  are closed (closed_at - created); true/false-positive rates over the period's alerts that
+  analysts judged: the resolution of a closed alert, else the triage verdict of an open one.
 
 Alert records are read in both shapes in use: the detector's (``rule_id``, ``rule_title``,
 ``level``, ``tags``, ``count``) and the nested one of the records schema (``rule: {id, title,
@@ -85,7 +85,7 @@ class AlertView:
     level: str
     tags: list[str]
     status: str
-    resolution: str | None
+    resolution: str | None  # the closing resolution, else the triage verdict
     assignee: str | None
     event_ids: list[str]
     event_count: int
@@ -116,7 +116,14 @@ class AlertView:
             level=level if level in LEVELS else "medium",
             tags=[str(t) for t in (rule.get("tags") or record.get("tags") or [])],
             status=str(record.get("status") or "new"),
-            resolution=record.get("resolution") or record.get("verdict") or None,
+            resolution=(
+                record.get("resolution")
+                if record.get("status") == "closed"
+                else record.get("verdict")
+            )
+            or record.get("resolution")
+            or record.get("verdict")
+            or None,
             assignee=record.get("assignee") or None,
             event_ids=event_ids,
             event_count=int(count) if isinstance(count, int) and count > 0 else len(event_ids),
@@ -243,7 +250,7 @@ class PeriodReport:
 
     @property
     def resolved_total(self) -> int:
-        """Closed alerts of the period that carry a resolution."""
+        """Alerts of the period that analysts judged (resolution or verdict)."""
         return sum(self.alerts_resolved.values())
 
     @property
@@ -510,9 +517,7 @@ def gather_period(
     report.alerts_by_status = {s: statuses.get(s, 0) for s in ALERT_STATUSES}
     for other in sorted(set(statuses) - set(ALERT_STATUSES)):
         report.alerts_by_status[other] = statuses[other]
-    resolved = Counter(
-        a.resolution for a in alerts if a.status == "closed" and a.resolution in RESOLUTIONS
-    )
+    resolved = Counter(a.resolution for a in alerts if a.resolution in RESOLUTIONS)
     report.alerts_resolved = {r: resolved.get(r, 0) for r in RESOLUTIONS}
     detect = [
         (a.created - a.first_seen).total_seconds() for a in alerts if a.created and a.first_seen

@@ -220,7 +220,7 @@ def make_alerts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     alerts[0].update(closed(alerts[0]["created"], timedelta(hours=2), "true_positive"))
     alerts[1].update(closed(alerts[1]["created"], timedelta(hours=1), "true_positive"))
     alerts[3].update({"status": "escalated", "assignee": "an.nguyen"})
-    alerts[4].update({"status": "in_progress", "assignee": "binh.tran"})
+    alerts[4].update({"status": "in_progress", "assignee": "binh.tran", "verdict": "true_positive"})
     alerts[6].update(closed(alerts[6]["created"], timedelta(minutes=30), "false_positive"))
     alerts[7].update(closed(alerts[7]["created"], timedelta(hours=4), "benign"))
     return alerts

@@ -46,7 +46,8 @@ def expected_period(populated: Populated, lang: str) -> dict[str, str]:
     events = [e for e in populated.events if inside(e["@timestamp"])]
     alerts = [a for a in populated.alerts if inside(a["first_seen"])]
     closed = [a for a in alerts if a["status"] == "closed"]
-    tp = sum(a["resolution"] == "true_positive" for a in closed) / len(closed)
+    judged = [j for j in (a.get("resolution") or a.get("verdict") for a in alerts) if j]
+    tp = judged.count("true_positive") / len(judged)
     return {
         "title": t("report.period.title", lang),
         "events": format_number(len(events), lang),
