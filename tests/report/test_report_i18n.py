@@ -87,7 +87,8 @@ def test_values_are_formatted_inside_messages() -> None:
     text = t("summary.resolution", "vi", count=1200, tp=Percent(0.5), fp=Percent(0.25))
     assert (
         text
-        == "Trong 1.200 cảnh báo đã xử lý xong, 50,0% là tấn công thật và 25,0% là báo động nhầm."
+        == "Trong 1.200 cảnh báo đã được chuyên viên kết luận, 50,0% là tấn công thật và 25,0% "
+        "là báo động nhầm."
     )
     assert "1 h 2 min" in t("summary.mttd", "en", duration=Duration(3725), count=4)
 
