@@ -18,7 +18,7 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaConditionError, SigmaError
 from sigma.rule import SigmaRule
 
-from soc.detect.loader import LoadedRule
+from soc.detect.loader import RAW_ATTRIBUTE, LoadedRule
 from soc.detect.pipelines import Variant, logsource_mapping, resolve_paths, variant_pipeline
 
 Target = Literal["sqlite", "lucene"]
@@ -157,19 +157,12 @@ def _compile_correlation(loaded: LoadedRule, target: Target) -> CompiledRule:
     return CompiledRule(loaded, target, "converted", variants=variants, bases=bases)
 
 
-#: raw dicts of every loaded rule, keyed by the rule object's id(); filled by compile_all.
-_RAW: dict[int, dict] = {}
-
-
 def _raw_of(rule: SigmaRule | SigmaCorrelationRule, owner: LoadedRule) -> dict:
-    raw = _RAW.get(id(rule))
-    if raw is None:
-        raw = rule.to_dict()
-    return raw
+    """The source dict of a (base) rule as the loader kept it, else pySigma's rendering."""
+    raw = getattr(rule, RAW_ATTRIBUTE, None)
+    return raw if isinstance(raw, dict) else rule.to_dict()
 
 
 def compile_all(rules: list[LoadedRule], target: Target) -> list[CompiledRule]:
     """Compile every rule for a target, in order; statuses tell what can run."""
-    for loaded in rules:
-        _RAW[id(loaded.rule)] = loaded.raw
     return [compile_rule(loaded, target) for loaded in rules]

@@ -24,6 +24,9 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Loader = yaml.SafeLoader
 
 RULE_SUFFIXES = (".yml", ".yaml")
+#: Attribute under which each loaded rule object keeps its source dict (compilation of a
+#: correlation's base rules starts again from it).
+RAW_ATTRIBUTE = "_citysoc_raw"
 
 
 @dataclass
@@ -176,6 +179,7 @@ def _load_documents(text: str, path: Path, result: RuleSet) -> None:
         except Exception as exc:  # pySigma raises plain errors on some malformed input
             result.errors.append(LoadError(path, f"invalid rule{where}: {exc}"))
             continue
+        setattr(rule, RAW_ATTRIBUTE, doc)
         errors = [_one_line(e) for e in getattr(rule, "errors", [])]
         result.rules.append(LoadedRule(rule=rule, raw=doc, path=path, errors=errors))
 
