@@ -14,7 +14,7 @@ from typing import Literal
 from sigma.backends.elasticsearch import LuceneBackend
 from sigma.backends.sqlite import sqliteBackend
 from sigma.conversion.base import TextQueryBackend
-from sigma.correlations import SigmaCorrelationRule
+from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
 from sigma.exceptions import SigmaConditionError, SigmaError
 from sigma.rule import SigmaRule
 
@@ -126,6 +126,13 @@ def _not_convertible(
 def _compile_correlation(loaded: LoadedRule, target: Target) -> CompiledRule:
     corr = loaded.rule
     assert isinstance(corr, SigmaCorrelationRule)
+    if corr.condition is not None and not isinstance(corr.condition, SigmaCorrelationCondition):
+        return CompiledRule(
+            loaded,
+            target,
+            "not_convertible",
+            error="extended correlation conditions (a condition string) are not supported",
+        )
     bases: list[CompiledRule] = []
     for ref in corr.referenced_rules:
         base_rule = ref.rule
