@@ -68,3 +68,13 @@ def test_markdown_report_from_elasticsearch(both, tmp_path: Path) -> None:
     )
     assert "1.166 sự kiện" in out.read_text(encoding="utf-8")
     assert "kho dữ liệu elasticsearch" in out.read_text(encoding="utf-8")
+
+
+def test_department_filter_is_the_same_on_both_stores(both) -> None:
+    local, elastic = both
+    bounds = day_bounds(date(2026, 11, 1), date(2026, 11, 30), HCM)
+    dept = "Sở Thông tin và Truyền thông"
+    from_local = gather_period(local, *bounds, tz=HCM, department=dept, now=NOW)
+    from_elastic = gather_period(elastic, *bounds, tz=HCM, department=dept, now=NOW)
+    assert from_local.events_total == 1075
+    assert _comparable(from_elastic) == _comparable(from_local)
