@@ -52,7 +52,8 @@ def _format(fmt: str | None, out: Path | None) -> str:
 
 
 def _lookup(settings: Any, inventory: list[Path]) -> DepartmentLookup | None:
-    """Departments of assets from the city asset inventory (options, else settings)."""
+    """Departments of assets from the city asset inventory (options, else settings);
+    ValueError naming the file when it cannot be read."""
     paths = list(inventory)
     if not paths:
         configured = settings.get("inventory")
@@ -62,9 +63,12 @@ def _lookup(settings: Any, inventory: list[Path]) -> DepartmentLookup | None:
             paths = [Path(p) for p in configured]
     if not paths:
         return None
-    from soc.triage.enrich import load_inventory
+    from soc.triage.enrich import EnrichError, load_inventory
 
-    loaded = load_inventory(paths)
+    try:
+        loaded = load_inventory(paths)
+    except EnrichError as exc:
+        raise ValueError(str(exc)) from None
 
     def department(asset: str) -> str | None:
         found = loaded.lookup(asset)
@@ -114,10 +118,6 @@ def period(
         lookup = _lookup(settings, list(inventory or []))
     except (ValueError, UnknownLanguage) as exc:
         raise fail(str(exc)) from None
-    except Exception as exc:  # inventory errors are one line already
-        if type(exc).__name__ == "EnrichError":
-            raise fail(str(exc)) from None
-        raise
     from soc.report import ReportError, write_period_report
 
     if out is None:
@@ -159,10 +159,6 @@ def case(
         lookup = _lookup(settings, list(inventory or []))
     except (ValueError, UnknownLanguage) as exc:
         raise fail(str(exc)) from None
-    except Exception as exc:
-        if type(exc).__name__ == "EnrichError":
-            raise fail(str(exc)) from None
-        raise
     from soc.report import ReportError, write_case_report
 
     if out is None:
