@@ -15,6 +15,7 @@ into six kinds of records:
 - HTTP requests: (method, host without port in lower case, request URI); the host of a
   CONNECT is its URI and is left out.
 - TLS ClientHello server names, and JA3 hashes (TCP and QUIC).
+- SSH identification lines (client and server banners).
 - Community ID of each TCP/UDP conversation of frames with a single IP layer.
 
 Recall is the share of tshark's records we reproduce exactly; agreement is
@@ -73,9 +74,10 @@ FIELDS = [
     "ipv6.reassembled.in",
     "communityid",
     "tls.handshake.ja3",
+    "ssh.protocol",
 ]
 AGG = "\x1e"
-KINDS = ("conversations", "dns", "http", "tls", "ja3", "community_id")
+KINDS = ("conversations", "dns", "http", "tls", "ja3", "ssh", "community_id")
 NOT_TRACES = {".txt", ".java", ".keytab"}
 THRESHOLD = 0.99  # of tshark's records, over all kinds, reproduced exactly
 KIND_RECALL = 0.95  # the same, for each kind on its own (TLS has only ~50 records)
@@ -118,6 +120,7 @@ def tshark_answers(text: str) -> dict[str, Any]:
     http: Counter[str] = Counter()
     tls: Counter[str] = Counter()
     ja3: Counter[str] = Counter()
+    ssh: Counter[str] = Counter()
     community: dict[str, str] = {}
     frame_keys: dict[str, list[str]] = {}
     fragments: list[tuple[str, int]] = []
@@ -162,6 +165,9 @@ def tshark_answers(text: str) -> dict[str, Any]:
                     tls[name] += 1
             for value in _split(values["tls.handshake.ja3"]):
                 ja3[value] += 1
+        for banner in _split(values["ssh.protocol"]):
+            if banner.startswith("SSH-"):
+                ssh[banner] += 1
     for frame, length in fragments:
         for key in frame_keys.get(frame, []):
             conv[key][0] += 1
@@ -172,6 +178,7 @@ def tshark_answers(text: str) -> dict[str, Any]:
         "http": dict(http),
         "tls": dict(tls),
         "ja3": dict(ja3),
+        "ssh": dict(ssh),
         "community_id": community,
     }
 
@@ -238,6 +245,7 @@ def our_answers(path: Path) -> dict[str, Any]:
     http: Counter[str] = Counter()
     tls: Counter[str] = Counter()
     ja3: Counter[str] = Counter()
+    ssh: Counter[str] = Counter()
     community: dict[str, str] = {}
     for doc in engine.take_events():
         dataset = doc["event"]["dataset"]
@@ -270,12 +278,18 @@ def our_answers(path: Path) -> dict[str, Any]:
                 tls[client["server_name"]] += 1
             if client.get("ja3"):
                 ja3[client["ja3"]] += 1
+        elif dataset == "pcap.ssh":
+            for side in ("client", "server"):
+                banner = doc["ssh"].get(side, {}).get("banner")
+                if banner:
+                    ssh[banner] += 1
     return {
         "conversations": conv,
         "dns": dict(dns),
         "http": dict(http),
         "tls": dict(tls),
         "ja3": dict(ja3),
+        "ssh": dict(ssh),
         "community_id": community,
     }
 
@@ -344,7 +358,7 @@ def compare(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Tally]:
         else:
             tally.lines.append(f"community_id of {key}: ours {mine_ids.get(key)} tshark {value}")
     out["community_id"] = tally
-    for kind in ("dns", "http", "tls", "ja3"):
+    for kind in ("dns", "http", "tls", "ja3", "ssh"):
         mine_c, theirs_c = Counter(ours[kind]), Counter(theirs[kind])
         tally = Tally(
             same=sum((mine_c & theirs_c).values()),
