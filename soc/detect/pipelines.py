@@ -312,6 +312,9 @@ ZEEK_SERVICES: dict[str, tuple[str, ...]] = {
     "ssh": ("pcap.ssh",),
 }
 
+#: ``product: citysoc``: every event in the store (triage pivots use it), ECS names only.
+ANY_PRODUCT = "citysoc"
+
 #: Services named without a product.
 PLAIN_SERVICES: dict[str, tuple[str, ...]] = {
     "apache": ("apache.access", "apache.error"),
@@ -494,7 +497,7 @@ def logsource_mapping(logsource: SigmaLogSource) -> LogsourceMapping:
             known=False,
             note=f"log source not collected by citysoc: linux {category or service}",
         )
-    if not product and not category and not service:
+    if (not product and not category and not service) or (product == ANY_PRODUCT and not category):
         return LogsourceMapping((Variant("any", ()),))
     return LogsourceMapping(
         (Variant("unmapped", ()),),

@@ -149,6 +149,17 @@ detection:
     assert "not collected by citysoc: product=azure service=signinlogs" in (compiled.error or "")
 
 
+def test_product_citysoc_means_every_event() -> None:
+    rule = """
+title: pivot
+logsource: {product: citysoc}
+detection:
+  selection: {source.ip: 203.0.113.5}
+  condition: selection
+"""
+    assert one(rule).query == "`source.ip`='203.0.113.5'"
+
+
 def test_unconvertible_rule_is_reported_with_the_backend_reason() -> None:
     rule = """
 title: fieldref
