@@ -446,3 +446,35 @@ def test_fragment_flood_is_bounded_and_counted() -> None:
     assert engine.stats.fragments_dropped == 600 and engine.stats.reassembled == 0
     assert engine.frag_bytes == 0 and not engine.frags
     assert of(events, "pcap.flow") == []
+
+
+def test_mutated_application_payloads_never_raise() -> None:
+    import random
+
+    rng = random.Random(7)
+    c, s = IP(src=CLIENT, dst=SERVER), IP(src=SERVER, dst=CLIENT)
+    base = [
+        *[(ts, E() / p) for ts, p in udp_dns_pair()],
+        *tcp_session(dport=443)[:3],
+        (T0 + 2100, E() / c / TCP(sport=50000, dport=443, flags="PA", seq=101)
+         / client_hello("x.example")),
+        (T0 + 2200, E() / c / TCP(sport=50001, dport=80, flags="PA", seq=1)
+         / b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"),
+        (T0 + 2300, E() / s / TCP(sport=80, dport=50001, flags="PA", seq=1)
+         / b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        (T0 + 2400, E() / c / TCP(sport=50002, dport=22, flags="PA", seq=1) / b"SSH-2.0-x\r\n"),
+    ]  # fmt: skip
+    frames = [bytes(f) for _, f in base]
+    for round_ in range(300):
+        mutated = []
+        for i, frame in enumerate(frames):
+            data = bytearray(frame)
+            for _ in range(rng.randrange(0, 4)):
+                pos = rng.randrange(34, len(data))  # keep Ethernet and most of IP intact
+                data[pos] = rng.randrange(256)
+            if rng.random() < 0.2:
+                data = data[: rng.randrange(14, len(data))]
+            mutated.append((T0 + round_ * SECOND + i, bytes(data)))
+        events, engine = run_frames(mutated)
+        assert engine.stats.packets == len(frames)
+        assert all("_id" in e and e["event"]["dataset"].startswith("pcap.") for e in events)
