@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from soc import ecs
@@ -349,7 +349,27 @@ def _rank(counter: Counter[str], details: Mapping[str, str | None] | None = None
     return [Ranked(name, n, (details or {}).get(name)) for name, n in rows]
 
 
-def _first_event_department(store: Store, alert: AlertView) -> str | None:
+class EventSource(Protocol):
+    """Where alert helpers read matched events from (a Store, or an EventCache over one)."""
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None: ...
+
+
+class EventCache:
+    """Events by id from a store, each read at most once per report."""
+
+    def __init__(self, store: EventSource) -> None:
+        self._store = store
+        self._events: dict[str, dict[str, Any] | None] = {}
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        """The event with this id, or None (remembered either way)."""
+        if event_id not in self._events:
+            self._events[event_id] = self._store.get_event(event_id)
+        return self._events[event_id]
+
+
+def _first_event_department(store: EventSource, alert: AlertView) -> str | None:
     for event_id in alert.event_ids[:3]:
         event = store.get_event(event_id)
         if event:
@@ -366,7 +386,7 @@ NETWORK_DATASET_PREFIXES = ("fortinet.", "iptables.", "pcap.flow")
 TARGET_EVENTS = 5
 
 
-def alert_targets(store: Store, alert: AlertView) -> list[str]:
+def alert_targets(store: EventSource, alert: AlertView) -> list[str]:
     """The assets an alert concerns: the destinations of its first events when they come from
     a network device (firewall, netfilter, packet capture), else its host names."""
     first = store.get_event(alert.event_ids[0]) if alert.event_ids else None
@@ -383,7 +403,7 @@ def alert_targets(store: Store, alert: AlertView) -> list[str]:
 
 
 def alert_departments(
-    store: Store,
+    store: EventSource,
     alert: AlertView,
     lookup: DepartmentLookup | None = None,
     assets: list[str] | None = None,
@@ -496,6 +516,7 @@ def gather_period(
         events_per_hour[local.replace(minute=0, second=0, microsecond=0)] += n
 
     # alerts
+    event_cache = EventCache(store)
     alerts: list[AlertView] = []
     departments_of: dict[str, list[str]] = {}
     targets_of: dict[str, list[str]] = {}
@@ -503,8 +524,8 @@ def gather_period(
         alert = AlertView.from_record(record)
         if not _in_range(alert.seen, start, end):
             continue
-        targets = alert_targets(store, alert)
-        depts = alert_departments(store, alert, lookup, targets)
+        targets = alert_targets(event_cache, alert)
+        depts = alert_departments(event_cache, alert, lookup, targets)
         if department is not None and department not in depts:
             continue
         alerts.append(alert)
@@ -677,6 +698,7 @@ def gather_case(
     departments = [str(d) for d in case.get("departments") or []]
     assets = [str(a) for a in case.get("assets") or []]
     entities: dict[str, list[str]] = {}
+    event_cache = EventCache(store)
     alert_views: list[AlertView] = []
     for alert_id in case.get("alert_ids") or []:
         record = store.get_record("alerts", str(alert_id))
@@ -687,11 +709,11 @@ def gather_case(
         for name, values in alert.entities.items():
             bucket = entities.setdefault(name, [])
             bucket.extend(v for v in values if v not in bucket)
-        targets = alert_targets(store, alert)
+        targets = alert_targets(event_cache, alert)
         for asset in targets:
             if asset not in assets:
                 assets.append(asset)
-        for dept in alert_departments(store, alert, lookup, targets):
+        for dept in alert_departments(event_cache, alert, lookup, targets):
             if dept not in departments:
                 departments.append(dept)
     report.departments, report.assets, report.entities = departments, assets, entities
@@ -712,7 +734,7 @@ def gather_case(
                 seen_events.append(event_id)
     events: list[tuple[datetime | None, str]] = []
     for event_id in seen_events[: CASE_EVENTS_SHOWN * 4]:
-        event = store.get_event(event_id)
+        event = event_cache.get_event(event_id)
         if event:
             events.append((parse_time(ecs.get_field(event, "@timestamp")), event_summary(event)))
     events.sort(key=lambda e: (e[0] or report.generated_at, e[1]))
