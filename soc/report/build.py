@@ -1,6 +1,6 @@
 """Turning measured reports into translated documents (text from the catalogue only).
 
-``charts=False`` leaves the figures out (Markdown and CSV have no use for them, and drawing
+``charts_on=False`` leaves the figures out (Markdown and CSV have no use for them, and drawing
 them is the slow part).
 """
 
