@@ -114,6 +114,7 @@ class EngineConfig:
 
     idle_timeout: float = 60.0  # seconds without a packet before a flow ends
     active_timeout: float = 1800.0  # a flow longer than this is cut into records
+    closed_timeout: float = 5.0  # a closed TCP connection (FIN both ways, or RST) ends after
     max_flows: int = 100_000
     host_name: str | None = None
     department: str | None = None
@@ -373,6 +374,8 @@ class Engine:
         self.frags: dict[tuple, list] = {}
         self.idle_ns = int(self.config.idle_timeout * 1_000_000_000)
         self.active_ns = int(self.config.active_timeout * 1_000_000_000)
+        self.closed_ns = int(self.config.closed_timeout * 1_000_000_000)
+        self.closing: dict[tuple, Flow] = {}  # closed TCP flows waiting for closed_timeout
         self.last_sweep = 0
         self.now = 0
         self.cut = 0  # bytes of the current IP packet beyond the captured part
@@ -1105,6 +1108,9 @@ class Engine:
             flow.state |= ST_FIN_O if forward else ST_FIN_R
         if flags & 0x04:
             flow.state |= ST_RST_O if forward else ST_RST_R
+        state = flow.state
+        if state & (ST_RST_O | ST_RST_R) or (state & ST_FIN_O and state & ST_FIN_R):
+            self.closing[flow.key] = flow
 
     def _tcp_payload(
         self,
@@ -1286,6 +1292,14 @@ class Engine:
         fragments that waited too long."""
         self.last_sweep = now
         flows = self.flows
+        if self.closing:
+            closed_limit = now - self.closed_ns
+            for key, flow in list(self.closing.items()):
+                if flow.last <= closed_limit:
+                    del self.closing[key]
+                    if flows.get(key) is flow:
+                        del flows[key]
+                        self._end(flow, "closed")
         limit = now - self.idle_ns
         while flows:
             key, flow = next(iter(flows.items()))
@@ -1305,6 +1319,7 @@ class Engine:
 
     def finish(self) -> None:
         """End every flow still open (end of the capture or of the live run)."""
+        self.closing.clear()
         while self.flows:
             _key, flow = self.flows.popitem(last=False)
             self._end(flow, "end_of_capture")

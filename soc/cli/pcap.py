@@ -37,6 +37,14 @@ ActiveOpt = Annotated[
         "--active-timeout", min=0.0, help="Flows longer than this are cut into records (0: never)."
     ),
 ]
+ClosedOpt = Annotated[
+    float,
+    typer.Option(
+        "--closed-timeout",
+        min=0.0,
+        help="Seconds a closed TCP connection (FINs or RST) waits for late packets.",
+    ),
+]
 MaxFlowsOpt = Annotated[
     int,
     typer.Option("--max-flows", min=1, help="Flow table size; the oldest idle flow is evicted."),
@@ -56,11 +64,13 @@ def _config(
     max_flows: int,
     department: str | None,
     host: str | None,
+    closed: float = 5.0,
 ) -> EngineConfig:
     settings = state(ctx).settings
     return EngineConfig(
         idle_timeout=idle,
         active_timeout=active,
+        closed_timeout=closed,
         max_flows=max_flows,
         host_name=host or socket.gethostname(),
         department=department or settings.get("department"),
@@ -101,6 +111,7 @@ def ingest_pcap(
     as_json: JsonOpt = False,
     idle_timeout: IdleOpt = 60.0,
     active_timeout: ActiveOpt = 1800.0,
+    closed_timeout: ClosedOpt = 5.0,
     max_flows: MaxFlowsOpt = 100_000,
     department: DepartmentOpt = None,
     host: HostOpt = None,
@@ -112,7 +123,7 @@ def ingest_pcap(
     2 on a usage error (a path that does not exist) or when the store is unreachable.
     """
     paths = _expand(files)
-    config = _config(ctx, idle_timeout, active_timeout, max_flows, department, host)
+    config = _config(ctx, idle_timeout, active_timeout, max_flows, department, host, closed_timeout)
     app_state = state(ctx)
     dead = DeadLetterFile.in_data_dir(app_state.settings.data_dir)
     shipper = Shipper(app_state.store, dead_letters=dead)
@@ -174,6 +185,7 @@ def collect_pcap(
     as_json: JsonOpt = False,
     idle_timeout: IdleOpt = 60.0,
     active_timeout: ActiveOpt = 1800.0,
+    closed_timeout: ClosedOpt = 5.0,
     max_flows: MaxFlowsOpt = 100_000,
     department: DepartmentOpt = None,
     host: HostOpt = None,
@@ -187,7 +199,7 @@ def collect_pcap(
     """
     from collectors.pcap.live import CaptureUnavailable, capture
 
-    config = _config(ctx, idle_timeout, active_timeout, max_flows, department, host)
+    config = _config(ctx, idle_timeout, active_timeout, max_flows, department, host, closed_timeout)
     app_state = state(ctx)
     dead = DeadLetterFile.in_data_dir(app_state.settings.data_dir)
     shipper = Shipper(app_state.store, dead_letters=dead)

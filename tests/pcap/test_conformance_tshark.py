@@ -232,7 +232,13 @@ def our_answers(path: Path) -> dict[str, Any]:
     """The engine's records for one trace, in the same shape as tshark_answers."""
     stats = ReadStats()
     engine = Engine(
-        EngineConfig(idle_timeout=10**9, active_timeout=0, max_flows=10**7, host_name="test")
+        EngineConfig(
+            idle_timeout=10**9,
+            active_timeout=0,
+            closed_timeout=10**9,
+            max_flows=10**7,
+            host_name="test",
+        )
     )
     try:
         for ts, linktype, data, wirelen in iter_records(path, stats):

@@ -478,3 +478,14 @@ def test_mutated_application_payloads_never_raise() -> None:
         events, engine = run_frames(mutated)
         assert engine.stats.packets == len(frames)
         assert all("_id" in e and e["event"]["dataset"].startswith("pcap.") for e in events)
+
+
+def test_closed_tcp_flow_ends_after_the_closed_timeout() -> None:
+    first = tcp_session()
+    again = tcp_session(t=T0 + 10 * SECOND)  # the same ports, ten seconds later
+    events, engine = run_frames(first + again, config=EngineConfig(host_name="s"))
+    flows = of(events, "pcap.flow")
+    assert [f["event"]["reason"] for f in flows] == ["closed", "end_of_capture"]
+    assert [f["network"]["connection"]["state"] for f in flows] == ["SF", "SF"]
+    assert [f["network"]["packets"] for f in flows] == [6, 6]
+    assert not engine.closing
