@@ -1157,6 +1157,10 @@ class Engine:
         streams = flow.streams
         if streams is None:
             return
+        if not forward and flow.ssh is None and data.startswith(SSH_PREFIX, poff):
+            # a server that answers with an SSH banner whatever the client sent (HTTP...)
+            flow.ssh = SshBanners()
+            _SshSide(flow.ssh, client=False).feed(data[poff:end], ts)
         stream = streams[0 if forward else 1]
         if flags & 0x02:
             stream.syn(seq)
