@@ -15,14 +15,13 @@ time, so reading a file gives the same events however fast it is read.
 
 from __future__ import annotations
 
-import socket
 import struct
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from collectors.pcap import events as ev
+from collectors.pcap.community_id import ICMP4_PAIRS, ICMP6_PAIRS
 from collectors.pcap.dns import DnsError, DnsMessage, parse_dns
 from collectors.pcap.http import (
     Exchange,
@@ -91,21 +90,6 @@ _u16 = struct.Struct("!H").unpack_from
 _ports = struct.Struct("!HH").unpack_from
 _tcp = struct.Struct("!HHIIBB").unpack_from
 _ipv6_header = struct.Struct("!IHBB16s16s").unpack_from
-_ntop = socket.inet_ntop
-AF_INET = socket.AF_INET
-AF_INET6 = socket.AF_INET6
-
-#: TCP flag bits -> names, in header order
-TCP_FLAGS = (
-    (0x01, "FIN"),
-    (0x02, "SYN"),
-    (0x04, "RST"),
-    (0x08, "PSH"),
-    (0x10, "ACK"),
-    (0x20, "URG"),
-    (0x40, "ECE"),
-    (0x80, "CWR"),
-)
 
 
 @dataclass
@@ -278,11 +262,6 @@ def conn_state(flow: Flow) -> str:
             return "S3"
         return "S1"
     return "OTH"
-
-
-def flag_names(bits: int) -> list[str]:
-    """Names of the TCP flags set in ``bits``."""
-    return [name for bit, name in TCP_FLAGS if bits & bit]
 
 
 class SshBanners:
@@ -1401,22 +1380,3 @@ def _swap(flow: Flow) -> bool:
             swapped |= a
     flow.state = swapped
     return True
-
-
-ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
-ICMP6_PAIRS = {
-    128: 129,
-    129: 128,
-    130: 131,
-    131: 130,
-    133: 134,
-    134: 133,
-    135: 136,
-    136: 135,
-    139: 140,
-    140: 139,
-    144: 145,
-    145: 144,
-}
-
-Emit = Callable[[dict[str, Any]], None]
