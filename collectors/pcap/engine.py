@@ -30,42 +30,28 @@ from collectors.pcap.http import (
     looks_like_response,
     parse_datagram,
 )
+from collectors.pcap.links import (
+    LINK_ETHERNET,
+    LINK_FDDI,
+    LINK_IEEE802_11,
+    LINK_LOOP,
+    LINK_NFLOG,
+    LINK_NULL,
+    LINK_PPP,
+    LINK_PPP_HDLC,
+    LINK_RADIOTAP,
+    LINK_SLL,
+    LINK_SLL2,
+    RAW_LINKS,
+    nflog,
+    wifi,
+)
 from collectors.pcap.quic import QuicClient, is_initial
+from collectors.pcap.ssh import SSH_PREFIX, SshBanners, SshSide
 from collectors.pcap.streams import TcpStream
 from collectors.pcap.tls import TlsSession
 
 # link types (tcpdump.org/linktypes.html)
-LINK_NULL = 0
-LINK_ETHERNET = 1
-LINK_RAW = 101
-LINK_LOOP = 108
-LINK_SLL = 113
-LINK_IPV4 = 228
-LINK_IPV6 = 229
-LINK_SLL2 = 276
-LINK_IEEE802_11 = 105
-LINK_RADIOTAP = 127
-LINK_NFLOG = 239
-LINK_PPP = 9
-LINK_FDDI = 10
-LINK_PPP_HDLC = 50
-RAW_LINKS = frozenset({LINK_RAW, 12, 14, LINK_IPV4, LINK_IPV6})
-SUPPORTED_LINKS = frozenset(
-    {
-        LINK_NULL,
-        LINK_ETHERNET,
-        LINK_LOOP,
-        LINK_SLL,
-        LINK_SLL2,
-        LINK_IEEE802_11,
-        LINK_RADIOTAP,
-        LINK_NFLOG,
-        LINK_PPP,
-        LINK_FDDI,
-        LINK_PPP_HDLC,
-    }
-    | set(RAW_LINKS)
-)
 #: UDP ports of tunnels whose inner packets are decoded (IANA / protocol defaults)
 UDP_TUNNELS = frozenset({4789, 6081, 2152, 3544, 5072, 4754})
 
@@ -76,7 +62,6 @@ ICMP6 = 58
 SCTP = 132
 PORTED = frozenset({TCP, UDP, SCTP})
 DNS_PORTS = frozenset({53, 5353, 5355})
-SSH_PREFIX = b"SSH-"
 MAX_PROBES = 32  # data segments looked at to recognise the application protocol (STARTTLS)
 MAX_DNS_PENDING = 1024
 MAX_FRAGMENT_DATAGRAMS = 4096
@@ -264,56 +249,6 @@ def conn_state(flow: Flow) -> str:
     return "OTH"
 
 
-class SshBanners:
-    """The identification lines (RFC 4253 4.2) of both sides of an SSH connection."""
-
-    __slots__ = ("client", "emitted", "server")
-
-    def __init__(self) -> None:
-        self.client: str | None = None
-        self.server: str | None = None
-        self.emitted = False
-
-
-class _SshSide:
-    """Sink that looks for the ``SSH-`` line in the first bytes of one direction."""
-
-    __slots__ = ("banners", "buf", "client", "done")
-
-    def __init__(self, banners: SshBanners, client: bool) -> None:
-        self.banners = banners
-        self.client = client
-        self.buf = b""
-        self.done = False
-
-    def gap(self, size: int) -> None:
-        self.done = True
-
-    def feed(self, data: bytes, ts: int) -> None:
-        if self.done:
-            return
-        self.buf += data
-        pos = 0
-        while True:
-            end = self.buf.find(b"\n", pos)
-            if end < 0:
-                break
-            line = self.buf[pos:end].rstrip(b"\r")
-            if line.startswith(SSH_PREFIX):
-                text = line[:255].decode("utf-8", "backslashreplace")
-                if self.client:
-                    self.banners.client = text
-                else:
-                    self.banners.server = text
-                self.done = True
-                self.buf = b""
-                return
-            pos = end + 1
-        if len(self.buf) > 8192:
-            self.done = True
-            self.buf = b""
-
-
 class _DnsTcpSide:
     """Sink that cuts one direction of DNS over TCP into messages (2-byte length prefix)."""
 
@@ -433,7 +368,7 @@ class Engine:
             etype = (data[19] << 8) | data[20]
             off = 21
         elif linktype == LINK_NFLOG:
-            etype, off = _nflog(data, n)
+            etype, off = nflog(data, n)
             if etype < 0:
                 stats.non_ip += 1
                 return
@@ -444,7 +379,7 @@ class Engine:
                     stats.malformed += 1
                     return
                 off = data[2] | (data[3] << 8)
-            etype, off = _wifi(data, off, n)
+            etype, off = wifi(data, off, n)
             if etype < 0:
                 stats.non_ip += 1
                 return
@@ -956,7 +891,7 @@ class Engine:
             etype = (data[pos + 12] << 8) | data[pos + 13]
             self._ether(ts, wirelen, data[:end], pos + 14, end, etype, vlan, inner, depth)
         elif 0x8200 <= proto < 0x8300:  # Aruba access points: 802.11 frames
-            etype, pos = _wifi(data, pos, end)
+            etype, pos = wifi(data, pos, end)
             if etype < 0:
                 self.stats.non_ip += 1
                 return
@@ -1139,7 +1074,7 @@ class Engine:
         if not forward and flow.ssh is None and data.startswith(SSH_PREFIX, poff):
             # a server that answers with an SSH banner whatever the client sent (HTTP...)
             flow.ssh = SshBanners()
-            _SshSide(flow.ssh, client=False).feed(data[poff:end], ts)
+            SshSide(flow.ssh, client=False).feed(data[poff:end], ts)
         stream = streams[0 if forward else 1]
         if flags & 0x02:
             stream.syn(seq)
@@ -1166,7 +1101,7 @@ class Engine:
             flow.streams = [TcpStream(tls.client), TcpStream(tls.server)]
         elif app == "ssh":
             flow.ssh = banners = SshBanners()
-            flow.streams = [TcpStream(_SshSide(banners, True)), TcpStream(_SshSide(banners, False))]
+            flow.streams = [TcpStream(SshSide(banners, True)), TcpStream(SshSide(banners, False))]
         elif app == "dns":
             flow.streams = [
                 TcpStream(_DnsTcpSide(self, flow, True)),
@@ -1316,49 +1251,6 @@ class Engine:
         out = self.events
         self.events = []
         return out
-
-
-def _nflog(data: bytes, n: int) -> tuple[int, int]:
-    """(EtherType, offset) of the packet inside a Linux NFLOG record (its payload TLV)."""
-    if n < 4:
-        return -1, 0
-    family = data[0]
-    etype = 0x0800 if family == 2 else 0x86DD if family == 10 else -1
-    pos = 4
-    for _ in range(64):
-        if pos + 4 > n:
-            break
-        length = data[pos] | (data[pos + 1] << 8)  # host byte order; captures are LE
-        kind = (data[pos + 2] | (data[pos + 3] << 8)) & 0x7FFF
-        if length < 4:
-            break
-        if kind == 9:  # NFULA_PAYLOAD
-            return etype, pos + 4
-        pos += (length + 3) & ~3
-    return -1, 0
-
-
-def _wifi(data: bytes, off: int, n: int) -> tuple[int, int]:
-    """(EtherType, payload offset) of an 802.11 data frame carrying LLC/SNAP; (-1, 0) for
-    management, control, protected or non-SNAP frames."""
-    if off + 24 > n:
-        return -1, 0
-    fc = data[off]
-    flags = data[off + 1]
-    if (fc >> 2) & 3 != 2 or flags & 0x40:
-        return -1, 0
-    subtype = fc >> 4
-    if subtype & 4:  # null function: no body
-        return -1, 0
-    hdr = 30 if flags & 3 == 3 else 24
-    if subtype & 8:  # QoS data
-        hdr += 2
-        if flags & 0x80:
-            hdr += 4
-    pos = off + hdr
-    if pos + 8 > n or data[pos] != 0xAA or data[pos + 1] != 0xAA or data[pos + 2] != 0x03:
-        return -1, 0
-    return (data[pos + 6] << 8) | data[pos + 7], pos + 8
 
 
 def _swap(flow: Flow) -> bool:

@@ -19,9 +19,10 @@ from soc.ecs import event_id, format_timestamp
 
 if TYPE_CHECKING:
     from collectors.pcap.dns import DnsMessage
-    from collectors.pcap.engine import Flow, SshBanners
+    from collectors.pcap.engine import Flow
     from collectors.pcap.http import Exchange
     from collectors.pcap.quic import QuicClient
+    from collectors.pcap.ssh import SshBanners
     from collectors.pcap.tls import ClientHello, TlsSession
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
