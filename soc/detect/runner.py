@@ -9,6 +9,7 @@ alert twice. The watermark moves only after the rule's alerts are stored.
 
 from __future__ import annotations
 
+import bisect
 import re
 import sqlite3
 import time
@@ -192,7 +193,12 @@ def suppression_of(loaded: LoadedRule) -> Suppression | None:
 
 
 class _Emitter:
-    """Creates alerts in the store, applying suppression, and tallies the outcome."""
+    """Creates alerts in the store, applying suppression, and tallies the outcome.
+
+    Suppression is decided from the alerts already stored, never from mutable state: an alert
+    is suppressed when the store holds an alert of the same rule and suppression key whose
+    first event is at most one period earlier. Alerts are emitted oldest first, so a rerun
+    over the same events makes the same decisions (idempotent)."""
 
     def __init__(
         self, store: Store, summary: DetectionSummary, now: datetime, *, enabled: bool = True
@@ -201,6 +207,19 @@ class _Emitter:
         self.summary = summary
         self.created = ecs.format_timestamp(now)
         self.enabled = enabled
+        self._raised: dict[tuple[str, str], list[datetime]] = {}
+
+    def _raised_times(self, rule_id: str, key: str) -> list[datetime]:
+        cache_key = (rule_id, key)
+        if cache_key not in self._raised:
+            records = self.store.list_records(
+                "alerts", filters={"rule_id": rule_id, "suppress_key": key}
+            )
+            self.summary.round_trips += 1
+            self._raised[cache_key] = sorted(
+                ecs.parse_timestamp(r["first_seen"]) for r in records if r.get("first_seen")
+            )
+        return self._raised[cache_key]
 
     def emit(
         self, compiled: CompiledRule, alert: Alert, outcome: RuleOutcome, key_doc: Mapping[str, Any]
@@ -208,40 +227,34 @@ class _Emitter:
         if not self.enabled:
             return
         suppression = suppression_of(compiled.loaded)
-        state_id = None
+        record = alert.to_record()
+        raised: list[datetime] | None = None
         if suppression is not None:
             values = [
                 str(alert.group.get(f) if f in alert.group else ecs.get_field(key_doc, f))
                 for f in suppression.by
             ]
-            state_id = "suppress:" + alert_id(compiled.id, *values)
-            state = self.store.get_record("state", state_id)
+            key = alert_id(compiled.id, *values)
+            record["suppress_key"] = key
             self.summary.round_trips += 1
-            if (
-                state is not None
-                and state.get("from", "") <= alert.first_seen < state.get("until", "")
-                and self.store.get_record("alerts", alert.id) is None
-            ):
+            if self.store.get_record("alerts", alert.id) is not None:
+                outcome.alerts_existing += 1
+                self.summary.alerts_existing += 1
+                return
+            raised = self._raised_times(compiled.id, key)
+            moment = ecs.parse_timestamp(alert.first_seen)
+            earliest = bisect.bisect_left(raised, moment - suppression.period)
+            if earliest < len(raised) and raised[earliest] <= moment:
                 outcome.suppressed += 1
                 self.summary.suppressed += 1
                 return
         self.summary.round_trips += 1
-        if self.store.put_record("alerts", alert.id, alert.to_record()):
+        if self.store.put_record("alerts", alert.id, record):
             outcome.alerts_new += 1
             self.summary.alerts_new += 1
-            self.summary.alerts.append(alert.to_record())
-            if suppression is not None and state_id is not None:
-                until = ecs.parse_timestamp(alert.first_seen) + suppression.period
-                self.store.upsert_record(
-                    "state",
-                    state_id,
-                    {
-                        "kind": "suppression",
-                        "rule_id": compiled.id,
-                        "from": alert.first_seen,
-                        "until": ecs.format_timestamp(until),
-                    },
-                )
+            self.summary.alerts.append(record)
+            if raised is not None:
+                bisect.insort(raised, ecs.parse_timestamp(alert.first_seen))
         else:
             outcome.alerts_existing += 1
             self.summary.alerts_existing += 1
@@ -323,6 +336,7 @@ def _run_correlation(
         return compiled.bases[base_index].field_paths(sigma_field)
 
     matches = correlate(corr, events, resolver, anchors_from=anchors_from, anchors_until=until)
+    matches.sort(key=lambda m: m.anchor.key)
     meta = _meta(compiled.loaded)
     for match in matches:
         outcome.matches += 1

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from soc import ecs
 from soc.detect.runner import read_watermarks
 from soc.store import LOCAL_DB_NAME
@@ -196,3 +198,19 @@ def test_bad_since_is_one_line(data_dir: Path) -> None:
 
 
 _ = (UTC, datetime)
+
+
+@pytest.mark.conformance
+def test_the_rule_pack_finds_the_brute_force_in_the_corpus_auth_log(
+    corpus_dir: Path, data_dir: Path
+) -> None:
+    ingested = soc("ingest", "logs", str(corpus_dir / "logs" / "auth.log"), "--json")
+    assert ingested.returncode == 0, ingested.stderr
+    result = soc("detect", "run", "--since", "100000d", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    fired = {r["title"]: r["alerts_new"] for r in summary["rules"]}
+    brute = [t for t, n in fired.items() if "brute force" in t.lower() and n > 0]
+    assert brute, fired
+    again = json.loads(soc("detect", "run", "--since", "100000d", "--json").stdout)
+    assert again["alerts_new"] == 0 and again["alerts_existing"] == summary["alerts_new"]
