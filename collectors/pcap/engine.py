@@ -799,7 +799,7 @@ class Engine:
     def _udp_app(
         self, flow: Flow, forward: bool, data: bytes, poff: int, end: int, ts: int
     ) -> None:
-        """QUIC: read the ClientHello out of the client's Initial packets."""
+        """QUIC: read the ClientHello and the ServerHello out of the Initial packets."""
         if flow.app is None:
             if data[poff] & 0xC0 != 0xC0 or not is_initial(data[poff : poff + 8]):
                 flow.probes += 1
@@ -810,12 +810,20 @@ class Engine:
             flow.quic = QuicClient()
             flow.quic_src = forward
         quic = flow.quic
-        if quic is None or forward != flow.quic_src:
+        if quic is None:
             return
-        if quic.datagram(data[poff:end], ts):
+        if forward == flow.quic_src:
+            quic.datagram(data[poff:end], ts)
+        elif data[poff] & 0xC0 == 0xC0:
+            quic.server_datagram(data[poff:end])
+        if quic.complete:
             flow.app = "done"
-            if quic.hello is not None:
-                self._emit(self.builder.quic(flow, quic))
+            self._emit_quic(flow, quic)
+
+    def _emit_quic(self, flow: Flow, quic: QuicClient) -> None:
+        if quic.hello is not None and not quic.emitted:
+            quic.emitted = True
+            self._emit(self.builder.quic(flow, quic))
 
     def _ssdp(self, flow: Flow, payload: bytes, ts: int) -> None:
         """SSDP (HTTP over UDP on port 1900): each request datagram is an HTTP request."""
@@ -1196,6 +1204,8 @@ class Engine:
             self._after_app(flow, flow.last)
         if flow.tls is not None and not flow.tls.emitted and flow.tls.client_hello is not None:
             self._emit_tls(flow, flow.tls)
+        if flow.quic is not None:
+            self._emit_quic(flow, flow.quic)
         if flow.ssh is not None and not flow.ssh.emitted and (flow.ssh.client or flow.ssh.server):
             flow.ssh.emitted = True
             self._emit(self.builder.ssh(flow, flow.ssh))

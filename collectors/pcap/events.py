@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collectors.pcap.http import Exchange
     from collectors.pcap.quic import QuicClient
     from collectors.pcap.ssh import SshBanners
-    from collectors.pcap.tls import ClientHello, TlsSession
+    from collectors.pcap.tls import ClientHello, ServerHello, TlsSession
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TRANSPORTS = {
@@ -300,17 +300,8 @@ class EventBuilder:
         tls: dict[str, Any] = {}
         hello = session.client_hello
         client = self._client_hello(hello, "t") if hello is not None else {}
-        sh = session.server_hello
-        if sh is not None:
-            chosen = version_of(sh.selected_version or sh.version)
-            if chosen:
-                tls["version_protocol"], tls["version"] = chosen
-            tls["cipher"] = cipher_name(sh.cipher)
-            if sh.alpn:
-                tls["next_protocol"] = sh.alpn
-            server: dict[str, Any] = {"ja3s": _md5(sh.ja3s_string())}
-            tls["server"] = server
-            tls["established"] = True
+        if session.server_hello is not None:
+            _server_hello(tls, session.server_hello)
         cert = session.certificate
         if cert is not None:
             server = tls.setdefault("server", {})
@@ -370,7 +361,10 @@ class EventBuilder:
         doc["network"]["protocol"] = "quic"
         hello = client.hello
         assert hello is not None
-        doc["tls"] = {"version_protocol": "tls", "client": self._client_hello(hello, "q")}
+        tls: dict[str, Any] = {"version_protocol": "tls", "client": self._client_hello(hello, "q")}
+        if client.server_hello is not None:
+            _server_hello(tls, client.server_hello)
+        doc["tls"] = tls
         return doc
 
     # --- SSH ---------------------------------------------------------------------------------
@@ -387,6 +381,18 @@ class EventBuilder:
             ssh["server"] = {"banner": banners.server}
         doc["ssh"] = ssh
         return doc
+
+
+def _server_hello(tls: dict[str, Any], sh: ServerHello) -> None:
+    """tls.version, tls.cipher, tls.next_protocol and tls.server.ja3s of a ServerHello."""
+    chosen = version_of(sh.selected_version or sh.version)
+    if chosen:
+        tls["version_protocol"], tls["version"] = chosen
+    tls["cipher"] = cipher_name(sh.cipher)
+    if sh.alpn:
+        tls["next_protocol"] = sh.alpn
+    tls.setdefault("server", {})["ja3s"] = _md5(sh.ja3s_string())
+    tls["established"] = True
 
 
 def _protocol(flow: Flow) -> str | None:

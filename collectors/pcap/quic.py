@@ -1,8 +1,10 @@
-"""QUIC client Initial packets -> the TLS ClientHello they carry (RFC 9000 / 9001 / 9369).
+"""QUIC Initial packets -> the TLS ClientHello and ServerHello they carry (RFC 9000 / 9001 /
+9369).
 
 Initial packets are protected with keys anyone can derive from the packet's Destination
 Connection ID (RFC 9001 section 5.2), so a sensor can read the ClientHello: derive the keys
-with HKDF-SHA256, remove header protection (AES-128-ECB of a sample), decrypt the payload
+with HKDF-SHA256 (the server's Initial keys come from the same connection ID), remove header
+protection (AES-128-ECB of a sample), decrypt the payload
 (AES-128-GCM; the tag is not verified, so this is AES-CTR), then collect CRYPTO frames until
 the ClientHello is whole. AES-128 encryption is implemented here (FIPS-197, table-driven)
 because the standard library has no block cipher; only a few blocks per connection are
@@ -14,9 +16,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from collectors.pcap.tls import ClientHello, TlsError, parse_client_hello
+from collectors.pcap.tls import (
+    ClientHello,
+    ServerHello,
+    TlsError,
+    parse_client_hello,
+    parse_server_hello,
+)
 
 MAX_CRYPTO = 64 * 1024  # ClientHello bytes we are willing to collect per connection
 MAX_PACKETS = 8  # client Initial packets looked at per connection
@@ -166,11 +174,12 @@ class InitialKeys:
     hp: bytes
 
 
-def client_initial_keys(dcid: bytes, version: int = 1) -> InitialKeys:
-    """The client's Initial keys for a Destination Connection ID (RFC 9001 section 5.2)."""
+def client_initial_keys(dcid: bytes, version: int = 1, side: str = "client") -> InitialKeys:
+    """The Initial keys of the client (or, with ``side="server"``, of the server) for the
+    Destination Connection ID of the client's Initial (RFC 9001 section 5.2)."""
     salt, prefix, _type = VERSIONS[version]
     initial = hkdf_extract(salt, dcid)
-    secret = hkdf_expand_label(initial, "client in", 32)
+    secret = hkdf_expand_label(initial, f"{side} in", 32)
     return InitialKeys(
         key=hkdf_expand_label(secret, prefix + "key", 16),
         iv=hkdf_expand_label(secret, prefix + "iv", 12),
@@ -203,20 +212,32 @@ def is_initial(payload: bytes) -> bool:
     return known is not None and (payload[0] >> 4) & 3 == known[2]
 
 
-def initial_frames(datagram: bytes) -> list[tuple[int, bytes]]:
-    """The CRYPTO frames (offset, data) of every Initial packet in a UDP datagram."""
+def initial_dcid(datagram: bytes) -> bytes:
+    """The Destination Connection ID of the (Initial) long-header packet a datagram starts
+    with."""
+    return datagram[6 : 6 + datagram[5]] if len(datagram) > 6 else b""
+
+
+def initial_frames(
+    datagram: bytes, server_keys_from: bytes | None = None
+) -> list[tuple[int, bytes]]:
+    """The CRYPTO frames (offset, data) of every Initial packet in a UDP datagram. Client
+    packets are opened with keys from their own DCID; server packets (``server_keys_from``:
+    the DCID of the client's Initial) with the server's keys."""
     out: list[tuple[int, bytes]] = []
     pos = 0
     for _ in range(4):  # coalesced packets
         if not is_initial(datagram[pos:]):
             break
-        packet_end, frames = _one_initial(datagram, pos)
+        packet_end, frames = _one_initial(datagram, pos, server_keys_from)
         out.extend(frames)
         pos = packet_end
     return out
 
 
-def _one_initial(data: bytes, start: int) -> tuple[int, list[tuple[int, bytes]]]:
+def _one_initial(
+    data: bytes, start: int, server_keys_from: bytes | None = None
+) -> tuple[int, list[tuple[int, bytes]]]:
     version = int.from_bytes(data[start + 1 : start + 5], "big")
     pos = start + 5
     dcid_len = data[pos]
@@ -232,7 +253,10 @@ def _one_initial(data: bytes, start: int) -> tuple[int, list[tuple[int, bytes]]]
     end = pn_offset + length
     if end > len(data) or pn_offset + 20 > len(data):
         raise ValueError("packet cut short")
-    keys = client_initial_keys(dcid, version)
+    if server_keys_from is None:
+        keys = client_initial_keys(dcid, version)
+    else:
+        keys = client_initial_keys(server_keys_from, version, side="server")
     mask = Aes128(keys.hp).encrypt_block(data[pn_offset + 4 : pn_offset + 20])
     first = data[start] ^ (mask[0] & 0x0F)
     pn_len = (first & 3) + 1
@@ -269,15 +293,56 @@ def _crypto_frames(plain: bytes) -> list[tuple[int, bytes]]:
     return out
 
 
+class _Crypto:
+    """CRYPTO frame data of one side, reassembled by offset (bounded)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[int, bytes] = {}
+
+    def add(self, frames: list[tuple[int, bytes]]) -> None:
+        for offset, data in frames:
+            if offset + len(data) <= MAX_CRYPTO:
+                self.parts[offset] = data
+
+    def message(self, kind: int) -> bytes | None:
+        """The body of the first handshake message when it is whole and of type ``kind``."""
+        out = bytearray()
+        for offset in sorted(self.parts):
+            data = self.parts[offset]
+            if offset > len(out):
+                break
+            out += data[len(out) - offset :]
+        if len(out) >= 4 and out[0] == kind:
+            length = int.from_bytes(out[1:4], "big")
+            if len(out) >= 4 + length:
+                return bytes(out[4 : 4 + length])
+        return None
+
+
 @dataclass
 class QuicClient:
-    """The client side of one QUIC connection until its ClientHello is read."""
+    """One QUIC connection's Initial exchange: the client's ClientHello and the server's
+    ServerHello, as far as they can be read."""
 
-    crypto: dict[int, bytes] = field(default_factory=dict)
     packets: int = 0
+    server_packets: int = 0
     hello: ClientHello | None = None
+    server_hello: ServerHello | None = None
     ts: int | None = None
     failed: bool = False
+    server_failed: bool = False
+    dcid: bytes = b""
+    emitted: bool = False
+
+    def __post_init__(self) -> None:
+        self.client_crypto = _Crypto()
+        self.server_crypto = _Crypto()
+
+    @property
+    def complete(self) -> bool:
+        """Nothing more to learn: both hellos read, or a side that will never be read."""
+        client_done = self.hello is not None or self.failed
+        return client_done and (self.server_hello is not None or self.server_failed)
 
     def datagram(self, payload: bytes, ts: int) -> bool:
         """A client datagram; True once the ClientHello is known (or never will be)."""
@@ -291,27 +356,40 @@ class QuicClient:
             frames = initial_frames(payload)
         except (ValueError, IndexError, struct.error):
             return False
-        if self.ts is None and frames:
-            self.ts = ts
-        for offset, data in frames:
-            if offset + len(data) <= MAX_CRYPTO:
-                self.crypto[offset] = data
-        stream = self._contiguous()
-        if len(stream) >= 4 and stream[0] == 1:
-            length = int.from_bytes(stream[1:4], "big")
-            if len(stream) >= 4 + length:
-                try:
-                    self.hello = parse_client_hello(stream[4 : 4 + length])
-                except (TlsError, IndexError, struct.error):
-                    self.failed = True
-                return True
-        return False
+        if frames:
+            self.dcid = initial_dcid(payload)
+            if self.ts is None:
+                self.ts = ts
+        self.client_crypto.add(frames)
+        body = self.client_crypto.message(1)
+        if body is None:
+            return False
+        try:
+            self.hello = parse_client_hello(body)
+        except (TlsError, IndexError, struct.error):
+            self.failed = True
+        return True
 
-    def _contiguous(self) -> bytes:
-        out = bytearray()
-        for offset in sorted(self.crypto):
-            data = self.crypto[offset]
-            if offset > len(out):
-                break
-            out += data[len(out) - offset :]
-        return bytes(out)
+    def server_datagram(self, payload: bytes) -> bool:
+        """A server datagram; True once the ServerHello is known (or never will be)."""
+        if self.server_hello is not None or self.server_failed:
+            return True
+        if not self.dcid:
+            return False  # the keys come from the client's Initial
+        self.server_packets += 1
+        if self.server_packets > MAX_PACKETS:
+            self.server_failed = True
+            return True
+        try:
+            frames = initial_frames(payload, server_keys_from=self.dcid)
+        except (ValueError, IndexError, struct.error):
+            return False
+        self.server_crypto.add(frames)
+        body = self.server_crypto.message(2)
+        if body is None:
+            return False
+        try:
+            self.server_hello = parse_server_hello(body)
+        except (TlsError, IndexError, struct.error):
+            self.server_failed = True
+        return True

@@ -30,9 +30,10 @@ def crypto_frame(offset: int, data: bytes) -> bytes:
     return b"\x06" + varint2(offset) + varint2(len(data)) + data
 
 
-def initial_packet(dcid: bytes, pn: int, frames: bytes) -> bytes:
-    """A protected client Initial (QUIC v1), as RFC 9001 section 5 builds it."""
-    keys = client_initial_keys(dcid)
+def initial_packet(dcid: bytes, pn: int, frames: bytes, server: bool = False) -> bytes:
+    """A protected Initial (QUIC v1), as RFC 9001 section 5 builds it. A server's packet
+    carries the client's connection id here for simplicity; its keys come from it too."""
+    keys = client_initial_keys(dcid, side="server" if server else "client")
     payload = frames + b"\x00" * max(0, 1100 - len(frames))  # PADDING
     first = 0xC0 | 0x01  # long header, Initial, 2-byte packet number
     pn_bytes = pn.to_bytes(2, "big")
@@ -56,8 +57,19 @@ def test_quic_client_hello_across_two_initials_out_of_order() -> None:
     first = initial_packet(dcid, 0, crypto_frame(0, hello[:half]))
     eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
     c = IP(src="10.9.8.7", dst="203.0.113.5") / UDP(sport=55000, dport=443)
-    events, _ = run_frames([(T0, eth / c / second), (T0 + 1000, eth / c / first)])
+    server_hello = (
+        bytes.fromhex("0303") + b"\x33" * 32 + b"\x00" + bytes.fromhex("130200")
+        + bytes.fromhex("0006") + bytes.fromhex("002b00020304")  # supported_versions: 1.3
+    )  # fmt: skip
+    message = b"\x02" + len(server_hello).to_bytes(3, "big") + server_hello
+    reply = initial_packet(dcid, 0, crypto_frame(0, message), server=True)
+    s = IP(src="203.0.113.5", dst="10.9.8.7") / UDP(sport=443, dport=55000)
+    events, _ = run_frames(
+        [(T0, eth / c / second), (T0 + 1000, eth / c / first), (T0 + 2000, eth / s / reply)]
+    )
     (tls,) = of(events, "pcap.tls")
+    assert tls["tls"]["version"] == "1.3"
+    assert tls["tls"]["cipher"] == "TLS_AES_256_GCM_SHA384"
     assert tls["network"]["protocol"] == "quic"
     assert tls["network"]["transport"] == "udp"
     assert tls["tls"]["client"]["server_name"] == "video.example.vn"
