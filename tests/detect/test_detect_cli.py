@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -214,3 +215,28 @@ def test_the_rule_pack_finds_the_brute_force_in_the_corpus_auth_log(
     assert brute, fired
     again = json.loads(soc("detect", "run", "--since", "100000d", "--json").stdout)
     assert again["alerts_new"] == 0 and again["alerts_existing"] == summary["alerts_new"]
+
+
+def test_detect_schedule_stops_cleanly_on_sigterm(data_dir: Path) -> None:
+    seed(data_dir)
+    exe = Path(sys.executable).with_name("soc")
+    args = [str(exe), "detect", "schedule", "--every", "1s", "--no-pack", "--rules",
+            str(FIXTURES / "brute_force.yml"), "--json"]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # one cycle done
+        assert json.loads(first)["alerts_new"] == 1
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    store = LocalStore(data_dir / LOCAL_DB_NAME)
+    try:
+        assert "7c1e0f4a-1d35-4d6b-9e0c-6a3b2b9d0002" in read_watermarks(store)
+        assert len(store.list_records("alerts")) == 1
+    finally:
+        store.close()
