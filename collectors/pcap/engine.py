@@ -499,7 +499,9 @@ class Engine:
             more = bool(frag & 0x2000)
             offset = (frag & 0x1FFF) * 8
             key = (4, src, dst, ident, proto)
-            whole = self._fragment(ts, key, offset, more, data[off + ihl : end], wirelen)
+            whole = self._fragment(
+                ts, key, offset, more, data[off + ihl : end], wirelen, (vlan, inner, depth)
+            )
             if whole is None:
                 return
             payload, wirelen, count = whole
@@ -568,7 +570,9 @@ class Engine:
                     pos += 8
                     continue
                 key = (6, src, dst, ident, frag_next)
-                whole = self._fragment(ts, key, offset, more, data[pos + 8 : end], wirelen)
+                whole = self._fragment(
+                    ts, key, offset, more, data[pos + 8 : end], wirelen, (vlan, inner, depth)
+                )
                 if whole is None:
                     return
                 payload, wirelen, count = whole
@@ -599,26 +603,30 @@ class Engine:
         )
 
     def _fragment(
-        self, ts: int, key: tuple, offset: int, more: bool, chunk: bytes, wirelen: int
+        self,
+        ts: int,
+        key: tuple,
+        offset: int,
+        more: bool,
+        chunk: bytes,
+        wirelen: int,
+        where: tuple[int | None, int | None, int],
     ) -> tuple[bytes, int, int] | None:
         """Add a fragment; the whole datagram's payload (with the summed frame lengths and
-        the fragment count) once every piece is there, else None."""
+        the fragment count) once every piece is there, else None. ``where``: the VLAN ids and
+        tunnel depth of the datagram."""
         entry = self.frags.get(key)
         if entry is None:
             if len(self.frags) >= MAX_FRAGMENT_DATAGRAMS:
-                oldest = next(iter(self.frags))
-                dropped = self.frags.pop(oldest)[3]
-                self.stats.fragments_dropped += len(dropped)
-                self.frag_bytes -= sum(len(p) for p in dropped.values())
-            # [first ts, total length or -1, summed frame length, pieces]
-            entry = [ts, -1, 0, {}]
+                self._drop_datagram(next(iter(self.frags)))
+            # [first ts, total length or -1, summed frame length, pieces, where]
+            entry = [ts, -1, 0, {}, where]
             self.frags[key] = entry
         pieces: dict[int, bytes] = entry[3]
         if offset + len(chunk) > 65535 + 8 or len(pieces) >= MAX_FRAGMENT_PIECES:
-            self.stats.fragments_dropped += len(pieces) + 1
-            self.frag_bytes -= sum(len(p) for p in pieces.values())
-            del self.frags[key]
+            self.stats.fragments_dropped += 1  # this one; the others with their datagram
             self.stats.malformed += 1
+            self._drop_datagram(key)
             return None
         old = pieces.get(offset)
         self.frag_bytes += len(chunk) - (len(old) if old is not None else 0)
@@ -627,9 +635,7 @@ class Engine:
             oldest = next(iter(self.frags))
             if oldest == key:
                 break
-            dropped = self.frags.pop(oldest)[3]
-            self.stats.fragments_dropped += len(dropped)
-            self.frag_bytes -= sum(len(p) for p in dropped.values())
+            self._drop_datagram(oldest)
         entry[2] += wirelen
         if not more:
             entry[1] = offset + len(chunk)
@@ -651,6 +657,26 @@ class Engine:
         self.frag_bytes -= sum(len(p) for p in pieces.values())
         self.stats.reassembled += 1
         return bytes(buf), entry[2], len(pieces)
+
+    def _drop_datagram(self, key: tuple) -> None:
+        """Give up on an incomplete datagram: count its fragments as dropped, and when its
+        first fragment is there, account the datagram to its flow from the transport header
+        that fragment carries (so fragmentation cannot hide a flow from the sensor)."""
+        entry = self.frags.pop(key, None)
+        if entry is None:
+            return
+        pieces: dict[int, bytes] = entry[3]
+        self.stats.fragments_dropped += len(pieces)
+        self.frag_bytes -= sum(len(p) for p in pieces.values())
+        first = pieces.get(0)
+        if first is None:
+            return
+        ver, src, dst, _ident, proto = key
+        vlan, inner, depth = entry[4]
+        self.frames = len(pieces)
+        self.cut = 0
+        self._transport(entry[0], entry[2], len(pieces), ver, src, dst, proto, first, 0,
+                        len(first), vlan, inner, depth)  # fmt: skip
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -1219,6 +1245,9 @@ class Engine:
         """End flows idle for longer than the idle timeout (packet time ``now``) and drop
         fragments that waited too long."""
         self.last_sweep = now
+        if self.frags:
+            for key in [k for k, v in self.frags.items() if now - v[0] > FRAGMENT_TIMEOUT_NS]:
+                self._drop_datagram(key)
         flows = self.flows
         if self.closing:
             closed_limit = now - self.closed_ns
@@ -1239,22 +1268,17 @@ class Engine:
                 continue
             del flows[key]
             self._end(flow, "idle_timeout")
-        if self.frags:
-            for key in [k for k, v in self.frags.items() if now - v[0] > FRAGMENT_TIMEOUT_NS]:
-                dropped = self.frags.pop(key)[3]
-                self.stats.fragments_dropped += len(dropped)
-                self.frag_bytes -= sum(len(p) for p in dropped.values())
 
     def finish(self) -> None:
-        """End every flow still open (end of the capture or of the live run)."""
+        """End every flow still open (end of the capture or of the live run), after counting
+        the fragments of datagrams that never completed."""
+        for key in list(self.frags):
+            self._drop_datagram(key)
+        self.frag_bytes = 0
         self.closing.clear()
         while self.flows:
             _key, flow = self.flows.popitem(last=False)
             self._end(flow, "end_of_capture")
-        for entry in self.frags.values():
-            self.stats.fragments_dropped += len(entry[3])
-        self.frags.clear()
-        self.frag_bytes = 0
 
     def take_events(self) -> list[dict[str, Any]]:
         """The events produced since the last call."""

@@ -445,7 +445,22 @@ def test_fragment_flood_is_bounded_and_counted() -> None:
     assert engine.stats.fragments == 600
     assert engine.stats.fragments_dropped == 600 and engine.stats.reassembled == 0
     assert engine.frag_bytes == 0 and not engine.frags
-    assert of(events, "pcap.flow") == []
+    # the first datagram's 512 fragments are still seen, as one flow from its first fragment;
+    # the rest (no first fragment) cannot be placed in a flow
+    (flow,) = of(events, "pcap.flow")
+    assert flow["network"]["packets"] == 512
+
+
+def test_incomplete_fragmented_datagram_still_makes_its_flow() -> None:
+    datagram = IP(src=CLIENT, dst=SERVER, id=5) / UDP(sport=4444, dport=5555) / (b"z" * 1000)
+    from scapy.layers.inet import fragment
+
+    parts = fragment(datagram, fragsize=400)
+    events, engine = run_frames([(T0 + i, E() / p) for i, p in enumerate(parts[:-1])])
+    assert engine.stats.fragments_dropped == len(parts) - 1 and engine.stats.reassembled == 0
+    flow = only_flow(events)
+    assert flow["source"]["port"] == 4444 and flow["destination"]["port"] == 5555
+    assert flow["source"]["packets"] == len(parts) - 1
 
 
 def test_mutated_application_payloads_never_raise() -> None:
