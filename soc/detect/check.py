@@ -56,11 +56,13 @@ class CheckReport:
     seconds: float = 0.0
 
     def counts(self) -> dict[str, int]:
+        """Rules converted, not convertible and invalid (load errors count as invalid)."""
         counter = Counter(r.status for r in self.rules)
         counter["invalid"] += len(self.load_errors)
         return {k: counter.get(k, 0) for k in ("converted", "not_convertible", "invalid")}
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form printed by `soc rules check --json`."""
         return {
             "summary": {**self.counts(), "rules": len(self.rules), "seconds": self.seconds},
             "load_errors": self.load_errors,

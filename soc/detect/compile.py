@@ -48,14 +48,17 @@ class CompiledRule:
 
     @property
     def id(self) -> str:
+        """The rule's id."""
         return self.loaded.id
 
     @property
     def title(self) -> str:
+        """The rule's title."""
         return self.loaded.title
 
     @property
     def runnable(self) -> bool:
+        """True when the rule converted and can run on its store."""
         return self.status == "converted"
 
     def field_paths(self, sigma_field: str) -> list[str]:

@@ -40,6 +40,7 @@ class MatchedEvent:
 
     @property
     def key(self) -> tuple[datetime, str]:
+        """The sort key of events: time, then id."""
         return (self.time, self.id)
 
 
@@ -54,10 +55,12 @@ class CorrelationMatch:
 
     @property
     def first_seen(self) -> datetime:
+        """Time of the window's first event."""
         return self.anchor.time
 
     @property
     def last_seen(self) -> datetime:
+        """Time of the window's last event."""
         return max(e.time for e in self.events)
 
 
@@ -102,6 +105,7 @@ def correlate(
     span = timespan_of(rule)
 
     def value_of(event: MatchedEvent, name: str) -> Any:
+        """The event's value of a (possibly aliased) group or count field."""
         actual = aliases.get(name, {}).get(event.base, name)
         for path in field_resolver(event.base, actual):
             value = ecs.get_field(event.doc, path)

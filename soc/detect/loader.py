@@ -52,23 +52,28 @@ class LoadedRule:
 
     @property
     def title(self) -> str:
+        """The rule's title (its id when it has none)."""
         return str(self.rule.title or self.id)
 
     @property
     def is_correlation(self) -> bool:
+        """True for a Sigma correlation rule."""
         return isinstance(self.rule, SigmaCorrelationRule)
 
     @property
     def level(self) -> str:
+        """The rule's level in lower case (medium when it names none)."""
         level = getattr(self.rule, "level", None)
         return str(level.name.lower()) if level is not None else "medium"
 
     @property
     def tags(self) -> list[str]:
+        """The rule's tags as text (attack.t1110, ...)."""
         return [str(t) for t in (getattr(self.rule, "tags", None) or [])]
 
     @property
     def valid(self) -> bool:
+        """True when the rule parsed without errors."""
         return not self.errors
 
 
@@ -93,9 +98,11 @@ class RuleSet:
     seconds: float = 0.0
 
     def by_id(self) -> dict[str, LoadedRule]:
+        """The loaded rules by id (a later duplicate id wins)."""
         return {r.id: r for r in self.rules}
 
     def valid_rules(self) -> list[LoadedRule]:
+        """The rules that parsed without errors."""
         return [r for r in self.rules if r.valid]
 
 

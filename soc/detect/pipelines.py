@@ -370,9 +370,11 @@ class Variant:
     spaced_names: bool = False
 
     def condition_dict(self) -> dict[str, Any]:
+        """The conditions as AddConditionTransformation takes them (alternatives as lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.conditions}
 
     def field_map(self) -> dict[str, str]:
+        """The Sigma-name -> ECS-path renames of this variant."""
         return dict(self.fields)
 
     def resolve(self, sigma_field: str) -> str:
@@ -614,6 +616,7 @@ class WindowsEventDataTransformation(FieldMappingTransformationBase):
     spaced: bool = False
 
     def apply_field_name(self, field: str | None) -> str | list[str] | None:
+        """The event-data path(s) of a Windows field; None leaves the name alone."""
         if field is None or is_ecs_name(field):
             return None
         target = WINDOWS_EVENT_DATA + field
@@ -633,6 +636,7 @@ class KeywordsToFieldTransformation(DetectionItemTransformation):
     target: str = _KEYWORD_PLACEHOLDER
 
     def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetectionItem | None:
+        """Bind an unbound detection item to the keyword placeholder field."""
         if detection_item.field is not None:
             return None
         values: list[SigmaType] = []
@@ -685,6 +689,7 @@ class LowercaseValuesTransformation(ValueTransformation):
     def apply_value(
         self, field: str | None, val: SigmaString | SigmaRegularExpression
     ) -> SigmaType | None:
+        """The lower-cased value (and unanchored regex), or None to keep it."""
         if isinstance(val, SigmaCasedString):
             return None
         if isinstance(val, SigmaString):

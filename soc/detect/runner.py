@@ -105,6 +105,7 @@ class DetectionSummary:
 
     @property
     def ok(self) -> bool:
+        """True when no rule failed at the store."""
         return not self.failed
 
 
@@ -224,6 +225,7 @@ class _Emitter:
     def emit(
         self, compiled: CompiledRule, alert: Alert, outcome: RuleOutcome, key_doc: Mapping[str, Any]
     ) -> None:
+        """Store one alert unless it exists already or is suppressed; tally the outcome."""
         if not self.enabled:
             return
         suppression = suppression_of(compiled.loaded)
@@ -333,6 +335,7 @@ def _run_correlation(
             events.append(MatchedEvent(hit.id, moment, hit.source, index))
 
     def resolver(base_index: int, sigma_field: str) -> list[str]:
+        """The ECS paths of a Sigma field for the events of one base rule."""
         return compiled.bases[base_index].field_paths(sigma_field)
 
     matches = correlate(corr, events, resolver, anchors_from=anchors_from, anchors_until=until)
@@ -521,6 +524,7 @@ def run_cycle(
     pending = 0
 
     def flush() -> None:
+        """Write the watermarks record."""
         store.upsert_record("state", WATERMARKS_ID, {"kind": "watermarks", "rules": marks})
         summary.round_trips += 1
 

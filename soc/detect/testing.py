@@ -40,6 +40,7 @@ class TestCase:
 
     @property
     def key(self) -> str:
+        """The case's identity: rule id / positive|negative / index."""
         return f"{self.rule_id}/{self.kind}/{self.index}"
 
 
@@ -66,13 +67,16 @@ class TestReport:
 
     @property
     def passed(self) -> int:
+        """How many cases passed."""
         return sum(1 for r in self.results if r.passed)
 
     @property
     def failed(self) -> list[CaseResult]:
+        """The cases that failed."""
         return [r for r in self.results if not r.passed]
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form printed by `soc rules test --json`."""
         return {
             "cases": len(self.results),
             "passed": self.passed,
