@@ -161,3 +161,26 @@ def test_a_field_added_by_another_process_is_picked_up(tmp_path: Path) -> None:
     first.write_events([_event(1, **{"process.title": "a"})])
     second.write_events([_event(2, **{"process.title": "b"})])
     assert first.count("`process.title` IN ('a', 'b')") == 2
+
+
+def test_regexp_in_queries_uses_python_search(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "soc.db")
+    store.write_events([_event(1, **{"url.path": "/x/../../etc/passwd"})])
+    assert store.count("`url.path` REGEXP '(\\.\\./){2}etc'") == 1
+    assert store.count("`url.path` REGEXP '^etc'") == 0
+
+
+def test_a_version_1_store_is_migrated_with_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "soc.db"
+    LocalStore(path).write_events([_event(1, **{"winlog.event_id": 4625})])
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX events_w0")
+    conn.execute("DROP INDEX events_w1")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = LocalStore(path)
+    assert store.info()["schema_version"] == SCHEMA_VERSION
+    assert store.count("`winlog.event_id` = 4625") == 1
+    indexes = {r[1] for r in sqlite3.connect(path).execute("PRAGMA index_list(events)")}
+    assert {"events_w0", "events_w1"} <= indexes

@@ -6,11 +6,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from soc import ecs
 from soc.cli.common import EXIT_OK, console, fail, print_json, state
 from soc.detect.alerts import LEVELS
 from soc.detect.timespec import parse_moment
+from soc.safe_text import safe_cell, visible
+from soc.triage.lifecycle import LifecycleError, get_alert
 
 app = typer.Typer(help="List and inspect alerts.", no_args_is_help=True)
 
@@ -79,13 +82,13 @@ def list_alerts(
             f"{k}={v}" for k, values in (record.get("entities") or {}).items() for v in values[:2]
         )
         table.add_row(
-            str(record.get("id", ""))[:12],
-            str(record.get("level", "")),
-            str(record.get("status", "")),
-            str(record.get("rule_title", "")),
-            str(record.get("first_seen", "")),
-            str(len(record.get("event_ids") or [])),
-            entities,
+            safe_cell(str(record.get("id", ""))[:12]),
+            safe_cell(record.get("level", "")),
+            safe_cell(record.get("status", "")),
+            safe_cell(record.get("rule_title", "")),
+            safe_cell(record.get("first_seen", "")),
+            safe_cell(len(record.get("event_ids") or [])),
+            safe_cell(entities),
         )
     console.print(table)
 
@@ -99,22 +102,15 @@ def show(
 ) -> None:
     """Show one alert: rule, entities, times and its matched events."""
     store = state(ctx).store
-    record = store.get_record("alerts", alert_id)
-    if record is None and len(alert_id) >= 4:
-        matches = [
-            r for r in store.list_records("alerts") if str(r.get("id", "")).startswith(alert_id)
-        ]
-        if len(matches) == 1:
-            record = matches[0]
-        elif len(matches) > 1:
-            raise fail(f"alert id prefix {alert_id!r} is ambiguous ({len(matches)} alerts)")
-    if record is None:
-        raise fail(f"no alert with id {alert_id!r}")
+    try:
+        record = get_alert(store, alert_id)
+    except LifecycleError as exc:
+        raise fail(str(exc)) from None
     shown = [store.get_event(i) for i in (record.get("event_ids") or [])[: max(0, events)]]
     if as_json:
         print_json({"alert": record, "events": [e for e in shown if e is not None]})
         raise typer.Exit(EXIT_OK)
-    table = Table(show_header=False, title=f"Alert {record.get('id')}")
+    table = Table(show_header=False, title=Text(f"Alert {visible(record.get('id'))}"))
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for key in (
@@ -128,17 +124,18 @@ def show(
         "created",
         "count",
     ):
-        table.add_row(key, str(record.get(key, "")))
-    table.add_row("tags", ", ".join(record.get("tags") or []))
+        table.add_row(key, safe_cell(record.get(key, "")))
+    table.add_row("tags", safe_cell(", ".join(map(str, record.get("tags") or []))))
     for name, values in (record.get("entities") or {}).items():
-        table.add_row(name, ", ".join(values))
+        table.add_row(safe_cell(name), safe_cell(", ".join(map(str, values))))
     if record.get("group"):
-        table.add_row("group", ", ".join(f"{k}={v}" for k, v in record["group"].items()))
-    table.add_row("events", str(len(record.get("event_ids") or [])))
+        group = ", ".join(f"{k}={v}" for k, v in record["group"].items())
+        table.add_row("group", safe_cell(group))
+    table.add_row("events", safe_cell(len(record.get("event_ids") or [])))
     console.print(table)
     for event in shown:
         if event is None:
             continue
         original = ecs.get_field(event, "event.original")
         line = original if original else str(ecs.flatten(event))[:400]
-        console.print(f"- {ecs.get_field(event, '@timestamp')} {line}", markup=False)
+        console.print(safe_cell(f"- {ecs.get_field(event, '@timestamp')} {line}"))

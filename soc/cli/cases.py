@@ -8,10 +8,10 @@ import typer
 from rich.text import Text
 
 from soc.cli.common import EXIT_OK, console, fail, print_json, state
+from soc.safe_text import visible
 from soc.triage import cases as case_ops
 from soc.triage.display import analyst_of, print_rows
 from soc.triage.lifecycle import LifecycleError
-from soc.triage.safe_text import visible
 
 app = typer.Typer(help="Open, list, annotate and close cases.", no_args_is_help=True)
 

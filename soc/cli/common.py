@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from soc.config import Settings, load_settings
+from soc.safe_text import safe_cell
 from soc.store import Store, open_store
 
 #: Exit codes shared by all commands (documented in the README).
@@ -60,8 +61,9 @@ def state(ctx: typer.Context) -> AppState:
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    """Print one error line for a person and return the Exit to raise."""
-    err_console.print(f"soc: error: {message}", markup=False, soft_wrap=True)
+    """Print one error line for a person (control characters made visible, so the line stays
+    one line) and return the Exit to raise."""
+    err_console.print(safe_cell(f"soc: error: {message}"), soft_wrap=True)
     return typer.Exit(code)
 
 

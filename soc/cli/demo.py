@@ -11,8 +11,8 @@ from rich.text import Text
 from soc.cli.common import console, print_json, state
 from soc.cli.ingest import print_summary
 from soc.demo import DEMO_SOURCES, open_demo_store, run_demo
+from soc.safe_text import visible
 from soc.triage.console import ConsoleOutput
-from soc.triage.safe_text import visible
 
 LEVEL_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
 

@@ -16,6 +16,7 @@ from soc import ecs
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, console, err_console, fail, print_json, state
 from soc.cli.rules import JsonOpt, NoPackOpt, RulesOpt, gather_rule_paths
 from soc.detect.timespec import parse_duration, parse_moment
+from soc.safe_text import safe_cell
 from soc.store.base import StoreError
 
 if TYPE_CHECKING:
@@ -32,11 +33,15 @@ def _print_summary(summary: DetectionSummary, *, title: str) -> None:
         for alert in summary.alerts[:200]:
             entities = ", ".join(v for values in alert["entities"].values() for v in values[:2])
             table.add_row(
-                alert["level"], alert["rule_title"], alert["first_seen"], entities, alert["id"]
+                safe_cell(alert["level"]),
+                safe_cell(alert["rule_title"]),
+                safe_cell(alert["first_seen"]),
+                safe_cell(entities),
+                safe_cell(alert["id"]),
             )
         console.print(table)
     for row in summary.failed:
-        err_console.print(f"rule {row['id']} ({row['title']}): {row['error']}", markup=False)
+        err_console.print(safe_cell(f"rule {row['id']} ({row['title']}): {row['error']}"))
     problems = len(summary.invalid) + len(summary.not_convertible)
     console.print(
         f"{summary.rules_run} rules run in {summary.seconds:.1f}s: {summary.alerts_new} new "

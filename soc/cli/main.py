@@ -115,5 +115,5 @@ def _report(exc: Exception) -> int:
     message = str(exc).strip() or type(exc).__name__
     if not type(exc).__module__.startswith(("soc.", "collectors.")):
         message = f"internal error: {type(exc).__name__}: {message} (SOC_DEBUG=1 shows where)"
-    fail(" ".join(message.split()))
+    fail(message)
     return EXIT_ERROR

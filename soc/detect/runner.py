@@ -10,13 +10,10 @@ alert twice. The watermark moves only after the rule's alerts are stored.
 from __future__ import annotations
 
 import bisect
-import re
-import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -110,35 +107,6 @@ class DetectionSummary:
 
 
 # --- store helpers -----------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4096)
-def _compiled_regex(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return None
-
-
-def _sql_regexp(pattern: str | None, value: Any) -> int | None:
-    if pattern is None or value is None:
-        return None
-    compiled = _compiled_regex(pattern)
-    if compiled is None:
-        return 0
-    return 1 if compiled.search(str(value)) else 0
-
-
-def ensure_sql_functions(store: Store) -> None:
-    """Give a local store's SQLite connection the REGEXP function that SQL compiled from
-    Sigma ``|re`` uses (Python ``re`` semantics, a search as Sigma means). No-op elsewhere."""
-    conn = getattr(store, "_conn", None)
-    if store.kind != "local" or not isinstance(conn, sqlite3.Connection):
-        return
-    if getattr(store, "_soc_regexp", False):
-        return
-    conn.create_function("REGEXP", 2, _sql_regexp, deterministic=True)
-    store._soc_regexp = True  # type: ignore[attr-defined]
 
 
 class _Counter:
@@ -381,7 +349,6 @@ def run_rule(
     rejects is recorded in the outcome (and summary.failed) with the store's message.
     ``scope`` adds exact-match filters (rule tests use it to isolate their cases);
     ``store_alerts=False`` only counts matches."""
-    ensure_sql_functions(store)
     outcome = RuleOutcome(compiled.id, compiled.title)
     emitter = _Emitter(store, summary, now or ecs.utc_now(), enabled=store_alerts)
     counter = _Counter()

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,7 +44,7 @@ from soc.store.base import (
 #: Marks a SQLite file as a citysoc store (PRAGMA application_id), ASCII "CSOC".
 APPLICATION_ID = 0x43534F43
 #: Current schema version (PRAGMA user_version); see _MIGRATIONS.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: SQLite allows 2000 columns per table; beyond this many, new fields live only in the JSON.
 MAX_FIELD_COLUMNS = 1900
 
@@ -62,6 +63,25 @@ _INDEXED_FIELDS = ("event.dataset", "event.action", "source.ip", "user.name", "h
 _MISSING_COLUMN = re.compile(r"no such column: (.+)$")
 
 T = TypeVar("T")
+
+
+@lru_cache(maxsize=4096)
+def _compiled_regex(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def _sql_regexp(pattern: str | None, value: Any) -> int | None:
+    """SQLite's ``value REGEXP pattern``: Python ``re`` search semantics, as Sigma's ``|re``
+    means; NULL when either side is NULL, no match for a pattern Python cannot compile."""
+    if pattern is None or value is None:
+        return None
+    compiled = _compiled_regex(pattern)
+    if compiled is None:
+        return 0
+    return 1 if compiled.search(str(value)) else 0
 
 
 def _quote(name: str) -> str:
@@ -117,6 +137,7 @@ class LocalStore:
                 self.path, timeout=30.0, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA busy_timeout = 30000")
+            conn.create_function("REGEXP", 2, _sql_regexp, deterministic=True)
             self._check_and_migrate(conn)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -143,8 +164,7 @@ class LocalStore:
                     f"understands ({SCHEMA_VERSION}); upgrade citysoc"
                 )
             for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[target]:
-                    conn.execute(statement)
+                _MIGRATIONS[target](conn)
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version = {target}")
             conn.execute("COMMIT")
@@ -565,19 +585,38 @@ class LocalStore:
             self._conn.close()
 
 
-def _initial_schema() -> list[str]:
+def _create_schema(conn: sqlite3.Connection) -> None:
     indexed = ", ".join(f"{_quote(f)} TEXT COLLATE NOCASE" for f in _INDEXED_FIELDS)
-    statements = [
+    conn.execute(
         f"CREATE TABLE {EVENTS_TABLE} (_id TEXT PRIMARY KEY, _ts INTEGER NOT NULL, "
-        f'_doc TEXT NOT NULL, "@timestamp" TEXT, {indexed})',
-        f"CREATE INDEX events_ts ON {EVENTS_TABLE} (_ts, _id)",
+        f'_doc TEXT NOT NULL, "@timestamp" TEXT, {indexed})'
+    )
+    conn.execute(f"CREATE INDEX events_ts ON {EVENTS_TABLE} (_ts, _id)")
+    conn.execute(
         "CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, "
-        "PRIMARY KEY (kind, id))",
-    ]
+        "PRIMARY KEY (kind, id))"
+    )
     for i, name in enumerate(_INDEXED_FIELDS):
-        statements.append(f"CREATE INDEX events_f{i} ON {EVENTS_TABLE} ({_quote(name)}, _ts)")
-    return statements
+        conn.execute(f"CREATE INDEX events_f{i} ON {EVENTS_TABLE} ({_quote(name)}, _ts)")
 
 
-#: Statements that bring the schema from version N-1 to N.
-_MIGRATIONS: dict[int, list[str]] = {1: _initial_schema()}
+def _index_windows_fields(conn: sqlite3.Connection) -> None:
+    # Windows rules select by channel and event id first; without these indexes each of
+    # thousands of rules scans the table. Events may have added the columns already.
+    present = {row[1].lower() for row in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")}
+    for i, (name, sql_type) in enumerate(_WINDOWS_INDEXED):
+        if name.lower() not in present:
+            conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {_quote(name)} {sql_type}")
+        conn.execute(f"CREATE INDEX events_w{i} ON {EVENTS_TABLE} ({_quote(name)}, _ts)")
+
+
+_WINDOWS_INDEXED = (
+    ("winlog.event_id", "NUMERIC COLLATE NOCASE"),
+    ("winlog.channel", "TEXT COLLATE NOCASE"),
+)
+
+#: The step that brings the schema from version N-1 to N.
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _create_schema,
+    2: _index_windows_fields,
+}

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TextIO
 from rich.console import Console
 from rich.text import Text
 
-from soc.triage.safe_text import visible
+from soc.safe_text import visible
 
 
 class Output(Protocol):

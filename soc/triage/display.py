@@ -12,9 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from soc import ecs
+from soc.safe_text import visible
 from soc.triage.audit import analyst_name
 from soc.triage.durations import parse_duration
-from soc.triage.safe_text import visible
 
 
 def analyst_of(settings: Any) -> str:

@@ -154,18 +154,11 @@ class StatsResult:
         }
 
 
-def _prepare(store: Store) -> None:
-    from soc.detect.runner import ensure_sql_functions
-
-    ensure_sql_functions(store)
-
-
 def run_search(
     store: Store, query: str, window: Window, fields: Sequence[str], limit: int
 ) -> SearchResult:
     """Count the events a pivot query matches in the window and fetch the first ``limit``
     (only ``fields`` of each, all flattened fields when none are named)."""
-    _prepare(store)
     total = store.count(query, start=window.start, end=window.end)
     page = store.search(query, start=window.start, end=window.end, size=limit)
     rows: list[dict[str, Any]] = []
@@ -179,7 +172,6 @@ def run_search(
 
 def run_stats(store: Store, query: str, window: Window, by: Sequence[str], top: int) -> StatsResult:
     """Totals and the top value combinations of ``by`` among the events a pivot matches."""
-    _prepare(store)
     total = store.count(query, start=window.start, end=window.end)
     buckets = store.terms(list(by), query, start=window.start, end=window.end, size=DISTINCT_CAP)
     rows = [

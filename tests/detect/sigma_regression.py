@@ -11,7 +11,7 @@ from collectors.ship import DeadLetterFile, Shipper
 from collectors.sources.evtx import ingest_evtx
 from soc.detect.compile import compile_rule
 from soc.detect.loader import LoadedRule, load_rules
-from soc.detect.runner import ensure_sql_functions, iter_hits
+from soc.detect.runner import iter_hits
 from soc.store.local import LocalStore
 
 RULE_DIRS = ("rules", "rules-emerging-threats", "rules-threat-hunting")
@@ -61,7 +61,6 @@ def check_sample(sample: Sample, rules: dict[str, LoadedRule], workdir: Path) ->
         shipper = Shipper(store, dead_letters=DeadLetterFile(workdir / "dead"), max_wait=None)
         ingest_evtx(sample.evtx, shipper, source=str(sample.evtx))
         shipper.close()
-        ensure_sql_functions(store)
         assert compiled.query is not None
         hits = list(iter_hits(store, compiled.query, None, None))
     finally:

@@ -13,12 +13,12 @@ import pytest
 from triage_helpers import BRUTEFORCE_RULE_ID, ingest, soc, store_env
 
 from soc.detect.runner import run_detection
+from soc.safe_text import visible
 from soc.store.base import Store
 from soc.store.local import LocalStore
 from soc.triage.console import MappingAnswers, SilentOutput
 from soc.triage.playbook import parse_playbook
 from soc.triage.runner import run_playbook
-from soc.triage.safe_text import visible
 
 pytest_plugins = ["es_fixtures"]
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rich.text import Text
+
 # C0 controls (except none: even newline and tab are escaped in one-line values), DEL, C1
 # controls, and the Unicode format characters that reorder or hide text.
 _UNSAFE = re.compile(
@@ -52,3 +54,9 @@ def _plain(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={_plain(v)}" for k, v in value.items())
     return str(value)
+
+
+def safe_cell(value: Any, style: str = "") -> Text:
+    """A rich Text of ``value`` for a table cell or a line: control characters made visible
+    and rich markup shown as typed (a Text is never parsed for markup)."""
+    return Text(visible(value), style=style)
