@@ -9,6 +9,10 @@ from typing import Any
 
 from soc.detect.loader import LoadedRule
 
+#: The ATT&CK release whose ids the rules use (v18 introduced T1685/T1686, stealth and
+#: defense-impairment, which the city pack and SigmaHQ use).
+ATTACK_VERSION = "18"
+
 _TECHNIQUE = re.compile(r"^attack\.(t\d{4}(?:\.\d{3})?)$", re.IGNORECASE)
 
 
@@ -47,7 +51,7 @@ def navigator_layer(
     ]
     return {
         "name": name,
-        "versions": {"attack": "16", "navigator": "4.9.5", "layer": "4.5"},
+        "versions": {"attack": ATTACK_VERSION, "navigator": "4.9.5", "layer": "4.5"},
         "domain": "enterprise-attack",
         "description": f"{len(rules)} Sigma rules; score = rules per technique",
         "sorting": 3,

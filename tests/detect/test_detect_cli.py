@@ -191,6 +191,10 @@ def test_rules_coverage_writes_a_navigator_layer(data_dir: Path, tmp_path: Path)
     ids = {t["techniqueID"] for t in layer["techniques"]}
     assert "T1110" in ids or any(i.startswith("T1110") for i in ids)
     assert all(t["score"] >= 1 for t in layer["techniques"])
+    # The pack tags with ATT&CK v18 ids (log clearing is T1685.005 there), so the layer must
+    # name v18 for Navigator to place them.
+    assert "T1685.005" in ids
+    assert layer["versions"]["attack"] == "18"
 
 
 def test_bad_since_is_one_line(data_dir: Path) -> None:
