@@ -80,6 +80,7 @@ _REGISTRY: dict[str, str] = {
     "fortigate": "collectors.parsers.fortigate:FortigateParser",
     "iptables": "collectors.parsers.iptables:IptablesParser",
     "bind": "collectors.parsers.bind:BindParser",
+    "cisco_ios": "collectors.parsers.cisco:CiscoIosParser",
 }
 
 #: Format names accepted by ``--format`` (and returned by detect_format).
@@ -101,6 +102,8 @@ ALIASES: dict[str, str] = {
     "ufw": "iptables",
     "netfilter": "iptables",
     "named": "bind",
+    "cisco": "cisco_ios",
+    "ios": "cisco_ios",
 }
 
 
@@ -125,6 +128,7 @@ _DETECT_ORDER: tuple[str, ...] = (
     "auditd",
     "fortigate",
     "bind",
+    "cisco_ios",
     "iptables",
     "apache_access",
     "apache_error",

@@ -248,6 +248,9 @@ DNS_FIELDS: dict[str, str] = {
 }
 
 FIREWALL_DATASETS = ("fortinet.firewall", "iptables.log")
+#: Cisco IOS system messages (collectors.parsers.cisco): AAA command accounting, the config
+#: logger, and the routing-protocol messages SigmaHQ's cisco rules read, all as cisco.ios.
+CISCO_SERVICES = frozenset({"aaa", "syslog", "bgp", "ldp", ""})
 NETWORK_FIELDS: dict[str, str] = {
     "src_ip": "source.ip",
     "dst_ip": "destination.ip",
@@ -440,6 +443,10 @@ def logsource_mapping(logsource: SigmaLogSource) -> LogsourceMapping:
     if not product and not category and service in PLAIN_SERVICES:
         return LogsourceMapping(
             (Variant(service, _conditions({"event.dataset": PLAIN_SERVICES[service]}), ()),)
+        )
+    if product == "cisco" and service in CISCO_SERVICES:
+        return LogsourceMapping(
+            (Variant(f"cisco/{service}", _conditions({"event.dataset": "cisco.ios"}), ()),)
         )
     if product in {"fortigate", "fortios"}:
         return LogsourceMapping(

@@ -9,6 +9,7 @@ import yaml
 
 from collectors.ship import DeadLetterFile, Shipper
 from collectors.sources.evtx import ingest_evtx
+from collectors.sources.logs import IngestOptions, LogIngestor
 from soc.detect.compile import compile_rule
 from soc.detect.loader import LoadedRule, load_rules
 from soc.detect.runner import iter_hits
@@ -19,27 +20,45 @@ RULE_DIRS = ("rules", "rules-emerging-threats", "rules-threat-hunting")
 
 @dataclass(frozen=True)
 class Sample:
-    """One regression sample: the rule it names, its .evtx and the expected match count."""
+    """One regression sample: the rule it names, its log file (an .evtx, or a .raw text log)
+    and the expected match count (None: the rule must fire at least once)."""
 
     name: str
     rule_id: str
-    evtx: Path
+    path: Path
     match_count: int | None
+
+    @property
+    def kind(self) -> str:
+        return "evtx" if self.path.suffix.lower() == ".evtx" else "raw"
 
 
 def samples(sigma_dir: Path) -> list[Sample]:
-    """Every sample of regression_data that names an .evtx test (commented-out ones skipped)."""
+    """Every sample of regression_data, one per info.yml: its declared evtx or raw test, or,
+    where the info.yml declares none (upstream commented it out), the sample's own log file
+    named after the rule id, with no expected count."""
     found: list[Sample] = []
     for info in sorted((sigma_dir / "regression_data").rglob("info.yml")):
         data = yaml.safe_load(info.read_text(encoding="utf-8")) or {}
         tests = data.get("regression_tests_info") or []
         rule_id = str((data.get("rule_metadata") or [{}])[0].get("id"))
-        for test in tests:
-            if test.get("type") != "evtx":
-                continue
-            evtx = sigma_dir / str(test["path"])
-            found.append(Sample(info.parent.name, rule_id, evtx, test.get("match_count")))
+        declared = [t for t in tests if t.get("type") in ("evtx", "raw")]
+        for test in declared:
+            path = sigma_dir / str(test["path"])
+            found.append(Sample(info.parent.name, rule_id, path, test.get("match_count")))
+        if not declared:
+            logs = sorted(p for p in info.parent.glob(f"{rule_id}.*") if p.suffix != ".json")
+            if logs:
+                found.append(Sample(info.parent.name, rule_id, logs[0], None))
     return found
+
+
+def ingest_sample(sample: Sample, shipper: Shipper) -> None:
+    """Ingest a sample's log with the collectors: EVTX reader, or text-format detection."""
+    if sample.kind == "evtx":
+        ingest_evtx(sample.path, shipper, source=str(sample.path))
+    else:
+        LogIngestor(shipper, IngestOptions()).ingest_file(sample.path)
 
 
 def sigma_rules(sigma_dir: Path) -> dict[str, LoadedRule]:
@@ -59,8 +78,10 @@ def check_sample(sample: Sample, rules: dict[str, LoadedRule], workdir: Path) ->
     store = LocalStore(workdir / f"{sample.name}.db")
     try:
         shipper = Shipper(store, dead_letters=DeadLetterFile(workdir / "dead"), max_wait=None)
-        ingest_evtx(sample.evtx, shipper, source=str(sample.evtx))
+        ingest_sample(sample, shipper)
         shipper.close()
+        if shipper.stats.dead_lettered:
+            return f"{shipper.stats.dead_lettered} records of {sample.path.name} dead-lettered"
         assert compiled.query is not None
         hits = list(iter_hits(store, compiled.query, None, None))
     finally:

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from collectors.ship import DeadLetterFile, Shipper
-from collectors.sources.evtx import ingest_evtx
 from soc import ecs
 from soc.detect.compile import compile_all, compile_rule, target_for
 from soc.detect.loader import load_rules, load_text
@@ -180,7 +179,7 @@ def test_sigmahq_windows_rules_fire_alike_on_regression_samples(
     corpus_dir: Path, tmp_path: Path, es_url: str
 ) -> None:
     """A sample of SigmaHQ regression data (every 5th sample) through both stores."""
-    from sigma_regression import samples, sigma_rules
+    from sigma_regression import ingest_sample, samples, sigma_rules
 
     sigma_dir = corpus_dir / "sigma"
     chosen = samples(sigma_dir)[::5]
@@ -190,7 +189,7 @@ def test_sigmahq_windows_rules_fire_alike_on_regression_samples(
         for store in (local, elastic):
             shipper = Shipper(store, dead_letters=DeadLetterFile(tmp_path / "dead"), max_wait=None)
             for sample in chosen:
-                ingest_evtx(sample.evtx, shipper, source=str(sample.evtx))
+                ingest_sample(sample, shipper)
             shipper.close()
             store.refresh()
         # rules both backends convert (Lucene cannot compare two fields: |fieldref)

@@ -191,3 +191,29 @@ def test_a_sigmahq_checkout_loads_and_converts(corpus_dir: Path) -> None:
     not_collected = [c for c in bad if "not collected by citysoc" in (c.error or "")]
     assert len(bad) - len(not_collected) <= 10
     assert all(c.error for c in bad)
+
+
+CISCO_AAA = """
+title: dot1x disabled on a switch
+logsource: {product: cisco, service: aaa}
+detection:
+  keywords: ['no dot1x system-auth-control', 'dot1x port-control force-authorized']
+  condition: keywords
+"""
+
+
+def test_cisco_aaa_rules_match_ingested_ios_messages_on_the_local_store(tmp_path: Path) -> None:
+    from collectors.ship import DeadLetterFile, Shipper
+    from collectors.sources.logs import IngestOptions, LogIngestor
+    from soc.store.local import LocalStore
+
+    compiled = one(CISCO_AAA)
+    assert compiled.runnable and "`event.dataset`='cisco.ios'" in compiled.query
+    store = LocalStore(tmp_path / "soc.db")
+    shipper = Shipper(store, dead_letters=DeadLetterFile(tmp_path / "dead"), max_wait=None)
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "parsers" / "cisco.log"
+    LogIngestor(shipper, IngestOptions()).ingest_file(fixture)
+    shipper.close()
+    assert shipper.stats.stored == 4
+    hits = store.search(compiled.query).hits
+    assert [h.source["user"]["name"] for h in hits] == ["netadmin"]

@@ -31,6 +31,7 @@ from collectors.parsers import (
         ("fortigate.log", None, "fortigate"),
         ("ufw.log", "/var/log/ufw.log", "iptables"),
         ("bind.log", None, "bind"),
+        ("cisco.log", None, "cisco_ios"),
         ("events.jsonl", None, "json"),
     ],
 )
@@ -78,7 +79,8 @@ def test_overlong_lines_are_refused_fast(fmt: str) -> None:
 def test_garbage_never_crashes(fmt: str) -> None:
     """Mutated fixture lines, random bytes and control characters: an event or ParseError."""
     names = ("auth.log", "access.log", "audit.log", "fortigate.log", "ufw.log", "bind.log",
-             "events.jsonl", "syslog.log", "apache_error.log", "nginx_error.log")  # fmt: skip
+             "events.jsonl", "syslog.log", "apache_error.log", "nginx_error.log",
+             "cisco.log")  # fmt: skip
     seeds = [ln for name in names for ln in lines(name)]
     rnd = random.Random(f"garbage-{fmt}")
     parser = get_parser(fmt)

@@ -154,3 +154,29 @@ def test_json_department_and_bad_json() -> None:
             get_parser("json").parse(bad, ctx())
     with pytest.raises(ParseError, match="invalid JSON"):
         get_parser("json").parse("[" * 100_000 + "]" * 100_000, ctx())
+
+
+def test_cisco_ios_config_commands_and_logins() -> None:
+    command, failed, success, link = parse_all("cisco_ios", "cisco.log")
+    # zone-less device times are read in Asia/Ho_Chi_Minh (UTC+7); the year is inferred
+    assert command["@timestamp"] == "2026-11-20T06:40:03.673000Z"
+    assert command["event.dataset"] == "cisco.ios" and command["event.module"] == "cisco"
+    assert command["event.code"] == "PARSER-5-CFGLOG_LOGGEDCMD"
+    assert command["event.action"] == "configuration_command"
+    assert command["user.name"] == "netadmin"
+    assert command["process.command_line"] == "no dot1x system-auth-control"
+    assert command["observer.ip"] == "10.20.0.2" and command["cisco.ios.sequence"] == 6705
+    # a syslog header in front, a year and a zone name on the device's time
+    assert failed["@timestamp"] == "2026-11-20T06:41:00.120000Z"
+    assert failed["event.outcome"] == "failure" and failed["source.ip"] == "203.0.113.77"
+    assert failed["user.name"] == "admin" and failed["observer.hostname"] == "sw-core-01"
+    assert success["event.outcome"] == "success" and success["user.name"] == "netadmin"
+    assert link["log.syslog.severity.code"] == 3 and "user.name" not in link
+    assert link["message"].startswith("Interface GigabitEthernet1/0/7")
+
+
+def test_cisco_ios_refuses_other_lines() -> None:
+    parser = get_parser("cisco")
+    for line in ("Nov 20 13:40:03 host sshd[1]: hello", "%LINK-3-UPDOWN: no time before it"):
+        with pytest.raises(ParseError):
+            parser.parse(line, ctx())
