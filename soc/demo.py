@@ -134,9 +134,11 @@ def run_demo(settings: Settings, store: Store, *, report_format: str = "html") -
             )
             store.refresh()
 
+    # The report runs from the sample's first day to today, so that the case the triage just
+    # opened counts among the period's incidents.
     zone = ZoneInfo(settings["timezone"])
     first_day: date = start.astimezone(zone).date()
-    last_day: date = end.astimezone(zone).date()
+    last_day: date = max(end.astimezone(zone).date(), datetime.now(zone).date())
     lang = settings.get("language", "vi")
     out = settings.data_dir / "reports" / f"demo-report-{lang}.{report_format}"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,9 @@ def test_demo_runs_the_whole_job_and_repeats_idempotently(tmp_path: Path) -> Non
         store.close()
     report = Path(run["report"])
     assert report.is_file()
-    assert "Báo cáo" in report.read_text(encoding="utf-8")
+    html = report.read_text(encoding="utf-8")
+    assert "Báo cáo" in html
+    assert case_id in html  # the incident the triage opened is in the period report
 
     again = soc("demo", "--json", data_dir=data_dir)
     assert again.returncode == 0, again.stderr

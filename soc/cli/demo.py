@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
+from soc import ecs
 from soc.cli.common import console, print_json, state
 from soc.cli.ingest import print_summary
 from soc.demo import DEMO_SOURCES, open_demo_store, run_demo
@@ -56,7 +58,7 @@ def demo(
     print_summary(result.ingest)
 
     console.rule("2. Detection")
-    console.print(_alert_table(result.alerts))
+    console.print(_alert_table(result.alerts, ZoneInfo(settings["timezone"])))
     detection = result.detection
     console.print(
         f"{detection.rules_run} rules run: {detection.alerts_new} new alerts, "
@@ -84,8 +86,15 @@ def demo(
     console.print(f"period report: {result.report}", markup=False)
 
 
-def _alert_table(alerts: list[dict]) -> Table:
-    table = Table(title=f"{len(alerts)} alerts on the sample")
+def _local_time(value: object, zone: ZoneInfo) -> str:
+    try:
+        return ecs.parse_timestamp(str(value)).astimezone(zone).strftime("%d/%m/%Y %H:%M:%S")
+    except ValueError:
+        return visible(value)
+
+
+def _alert_table(alerts: list[dict], zone: ZoneInfo) -> Table:
+    table = Table(title=f"{len(alerts)} alerts on the sample (times in {zone.key})")
     for column in ("level", "rule", "first seen", "events", "entities"):
         table.add_column(column, overflow="fold")
     for alert in alerts:
@@ -96,7 +105,7 @@ def _alert_table(alerts: list[dict]) -> Table:
         table.add_row(
             Text(level, style=LEVEL_STYLE.get(level, "")),
             Text(visible(alert.get("rule_title", ""))),
-            Text(visible(alert.get("first_seen", ""))),
+            Text(_local_time(alert.get("first_seen", ""), zone)),
             Text(str(len(alert.get("event_ids") or []))),
             Text(entities),
         )
