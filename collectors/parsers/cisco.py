@@ -42,9 +42,7 @@ _HEAD = re.compile(
     r"(?P<hh>\d\d):(?P<mm>\d\d):(?P<ss>\d\d)(?:\.(?P<frac>\d{1,6}))?(?:\s+[A-Z]{2,5})?:\s*$"
 )
 _LOGGED_CMD = re.compile(r"User:\s*(?P<user>\S+)\s+logged command:\s*(?P<cmd>.*)$")
-_LOGIN = re.compile(
-    r"\[user:\s*(?P<user>[^\]]*)\]\s*\[Source:\s*(?P<src>[^\]]*)\]", re.IGNORECASE
-)
+_LOGIN = re.compile(r"\[user:\s*(?P<user>[^\]]*)\]\s*\[Source:\s*(?P<src>[^\]]*)\]", re.IGNORECASE)
 
 
 class CiscoIosParser:
