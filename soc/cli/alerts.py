@@ -11,8 +11,8 @@ from rich.text import Text
 from soc import ecs
 from soc.cli.common import EXIT_OK, console, fail, print_json, state
 from soc.detect.alerts import LEVELS
-from soc.detect.timespec import parse_moment
 from soc.safe_text import safe_cell, visible
+from soc.timespec import parse_moment
 from soc.triage.lifecycle import LifecycleError, get_alert
 
 app = typer.Typer(help="List and inspect alerts.", no_args_is_help=True)

@@ -15,9 +15,9 @@ from rich.table import Table
 from soc import ecs
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, console, err_console, fail, print_json, state
 from soc.cli.rules import JsonOpt, NoPackOpt, RulesOpt, gather_rule_paths
-from soc.detect.timespec import parse_duration, parse_moment
 from soc.safe_text import safe_cell
 from soc.store.base import StoreError
+from soc.timespec import parse_duration, parse_moment
 
 if TYPE_CHECKING:
     from soc.detect.runner import DetectionSummary

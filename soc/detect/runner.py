@@ -24,9 +24,9 @@ from soc.detect.alerts import Alert, alert_id, entities_of, event_time, group_ke
 from soc.detect.compile import CompiledRule, compile_all, target_for
 from soc.detect.correlation import MatchedEvent, correlate, timespan_of
 from soc.detect.loader import LoadedRule, RuleSet, load_rules
-from soc.detect.timespec import parse_duration
 from soc.resources import rules_dir
 from soc.store.base import Hit, QueryError, Store, StoreError
+from soc.timespec import parse_duration
 
 PAGE_SIZE = 1000
 #: Most events one single-event rule may turn into alerts in one run; the rest are counted.

@@ -13,8 +13,8 @@ from rich.text import Text
 
 from soc import ecs
 from soc.safe_text import visible
+from soc.timespec import parse_moment
 from soc.triage.audit import analyst_name
-from soc.triage.durations import parse_duration
 
 
 def analyst_of(settings: Any) -> str:
@@ -64,11 +64,7 @@ def parse_since(text: str | None) -> datetime | None:
     if text is None or not text.strip():
         return None
     try:
-        return ecs.utc_now() - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        return ecs.parse_timestamp(text)
+        return parse_moment(text, ecs.utc_now())
     except ValueError:
         raise ValueError(
             f"--since {text!r}: expected a duration such as 24h or an ISO time"

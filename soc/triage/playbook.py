@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
+from soc.timespec import parse_duration
 from soc.triage.conditions import validate_condition
-from soc.triage.durations import parse_duration
 from soc.triage.template import NAMESPACES, check_path, template_paths
 
 STEP_TYPES = ("search", "stats", "enrich", "question", "decide", "action")

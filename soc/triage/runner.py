@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from soc.store.base import QueryError, Store, StoreError
+from soc.timespec import parse_duration
 from soc.triage import audit, cases, lifecycle
 from soc.triage.conditions import evaluate
 from soc.triage.console import (
@@ -25,7 +26,6 @@ from soc.triage.console import (
     SilentOutput,
     field_line,
 )
-from soc.triage.durations import parse_duration
 from soc.triage.enrich import Enricher
 from soc.triage.lifecycle import LifecycleError
 from soc.triage.pivot import (

@@ -11,8 +11,13 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def parse_duration(text: str) -> timedelta:
-    """A duration such as ``30s``, ``5m``, ``24h``, ``7d`` or ``2w``; ValueError otherwise."""
+def parse_duration(text: str | int) -> timedelta:
+    """A duration such as ``30s``, ``5m``, ``24h``, ``7d`` or ``2w``, or a whole number of
+    seconds (as YAML gives ``300``); ValueError naming the text otherwise."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 0:
+            raise ValueError(f"negative duration: {text}")
+        return timedelta(seconds=text)
     match = _DURATION.match(str(text))
     if not match:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 24h, 7d)")
