@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from collectors.ship import DeadLetterFile, Shipper
 from collectors.sources.evtx import ingest_evtx
+from soc import clock
 from soc.detect.compile import compile_all
 from soc.detect.loader import load_rules
 from soc.detect.runner import Schedule, run_compiled, run_cycle
@@ -95,7 +96,7 @@ def _elastic_cycle(windows: list, files: list[Path], workdir: Path) -> None:
 def _cycles(store: Store, windows: list, files: list[Path], workdir: Path) -> None:
     events = _ingest(store, files, workdir)
     compiled = compile_all(windows, "lucene")
-    now = datetime.now(UTC)
+    now = clock.now()
     plan = Schedule(lookback=timedelta(days=3650))
     started = time.perf_counter()
     first = run_cycle(store, compiled, now, plan)

@@ -40,11 +40,11 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from collectors.checkpoint import CheckpointRegistry
+from soc import clock
 from soc.store.base import ID_FIELD, Store, StoreUnavailable, WriteResult
 
 #: How much of a dead record's original text a dead letter keeps.
@@ -169,7 +169,7 @@ class DeadLetterFile:
     @property
     def current_path(self) -> Path:
         """The file today's dead letters go to."""
-        return self.directory / f"{datetime.now(UTC).strftime('%Y-%m-%d')}.ndjson"
+        return self.directory / f"{clock.now().strftime('%Y-%m-%d')}.ndjson"
 
     def write(
         self,
@@ -189,7 +189,7 @@ class DeadLetterFile:
         else:
             full = len(original.encode("utf-8", errors="replace")) if length is None else length
             text = original[:DEAD_LETTER_ORIGINAL_LIMIT]
-        now = datetime.now(UTC)
+        now = clock.now()
         record: dict[str, Any] = {
             "time": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "source": source,

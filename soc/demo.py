@@ -9,14 +9,14 @@ raises no alert twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from collectors.ship import DeadLetterFile, Shipper, ShipStats
 from collectors.sources.logs import IngestOptions, LogIngestor
-from soc import ecs
+from soc import clock, ecs
 from soc.config import Settings
 from soc.detect.runner import DetectionSummary, run_detection
 from soc.resources import demo_data_dir
@@ -98,7 +98,7 @@ def sample_window(store: Store) -> tuple[datetime, datetime]:
     first = store.search(size=1).hits
     last = store.search(size=1, ascending=False).hits
     if not first or not last:
-        now = datetime.now(UTC)
+        now = clock.now()
         return now - timedelta(days=1), now
     start = ecs.parse_timestamp(first[0].source["@timestamp"])
     end = ecs.parse_timestamp(last[0].source["@timestamp"]) + timedelta(seconds=1)
@@ -138,7 +138,7 @@ def run_demo(settings: Settings, store: Store, *, report_format: str = "html") -
     # opened counts among the period's incidents.
     zone = ZoneInfo(settings["timezone"])
     first_day: date = start.astimezone(zone).date()
-    last_day: date = max(end.astimezone(zone).date(), datetime.now(zone).date())
+    last_day: date = max(end.astimezone(zone).date(), clock.today(zone))
     lang = settings.get("language", "vi")
     out = settings.data_dir / "reports" / f"demo-report-{lang}.{report_format}"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -113,11 +113,6 @@ def parse_timestamp(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def utc_now() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
-
-
 #: ECS fields whose type is not a plain keyword. Stores use this for typed columns and the
 #: Elasticsearch index template; any field not listed is a (case-insensitive) keyword.
 FIELD_TYPES: dict[str, str] = {

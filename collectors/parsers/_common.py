@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from collectors.parsers.base import MAX_LINE_BYTES, ParseContext, ParseError
+from soc import clock
 
 MONTHS: dict[str, int] = {
     m: i
@@ -193,7 +194,7 @@ class YearTracker:
                 ref = ref.replace(tzinfo=UTC)
             return ref.astimezone(ctx.timezone).date()
         if self._now is None or refresh:
-            self._now = datetime.now(ctx.timezone).date()
+            self._now = clock.today(ctx.timezone)
         return self._now
 
     def year_for(self, month: int, day: int, ctx: ParseContext) -> int:

@@ -19,7 +19,6 @@ tagged "timestamp_missing".
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from collectors.parsers._common import (
@@ -30,6 +29,7 @@ from collectors.parsers._common import (
     iso_to_utc,
 )
 from collectors.parsers.base import ParseContext, ParseError
+from soc import clock
 
 _TIME_KEYS = ("timestamp", "time", "ts", "@t", "date", "datetime", "eventTime", "EventTime")
 
@@ -228,7 +228,7 @@ class JsonParser:
         tags = obj.setdefault("tags", [])
         if isinstance(tags, list):
             tags.append("timestamp_missing")
-        return format_utc(datetime.now(UTC).replace(tzinfo=None))
+        return format_utc(clock.now().replace(tzinfo=None))
 
     def _generic(self, obj: dict[str, Any], line: str, ctx: ParseContext) -> dict[str, Any]:
         holder: dict[str, Any] = {}
@@ -258,4 +258,4 @@ class JsonParser:
                 except ParseError:
                     continue
         holder["missing"] = True
-        return format_utc(datetime.now(UTC).replace(tzinfo=None))
+        return format_utc(clock.now().replace(tzinfo=None))

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from soc import ecs
+from soc import clock, ecs
 from soc.cli.common import EXIT_OK, console, fail, print_json, state
 from soc.detect.alerts import LEVELS
 from soc.safe_text import safe_cell, visible
@@ -57,7 +57,7 @@ def list_alerts(
     since_text = None
     if since:
         try:
-            since_text = ecs.format_timestamp(parse_moment(since, ecs.utc_now()))
+            since_text = ecs.format_timestamp(parse_moment(since, clock.now()))
         except ValueError as exc:
             raise fail(f"--since: {exc}") from None
     filters: dict[str, Any] = {}

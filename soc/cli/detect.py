@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from soc import ecs
+from soc import clock, ecs
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, console, err_console, fail, print_json, state
 from soc.cli.rules import JsonOpt, NoPackOpt, RulesOpt, gather_rule_paths
 from soc.safe_text import safe_cell
@@ -67,7 +67,7 @@ def run(
 ) -> None:
     """Run the rules once over [since, until) and store the alerts. Exit 0 when every rule
     ran, 1 when some were invalid, not convertible or rejected by the store."""
-    now = ecs.utc_now()
+    now = clock.now()
     try:
         start = parse_moment(since, now)
         end = parse_moment(until, now) if until else now
@@ -138,7 +138,7 @@ def schedule(
         while not stop.is_set():
             started = time.monotonic()
             try:
-                summary = run_cycle(store, compiled, ecs.utc_now(), plan)
+                summary = run_cycle(store, compiled, clock.now(), plan)
             except StoreError as exc:  # keep running: the next cycle resumes from watermarks
                 err_console.print(f"soc: cycle failed: {exc}", markup=False)
                 done += 1

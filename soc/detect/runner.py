@@ -19,7 +19,7 @@ from typing import Any
 
 from sigma.correlations import SigmaCorrelationRule
 
-from soc import ecs
+from soc import clock, ecs
 from soc.detect.alerts import Alert, alert_id, entities_of, event_time, group_key_text
 from soc.detect.compile import CompiledRule, compile_all, target_for
 from soc.detect.correlation import MatchedEvent, correlate, timespan_of
@@ -350,7 +350,7 @@ def run_rule(
     ``scope`` adds exact-match filters (rule tests use it to isolate their cases);
     ``store_alerts=False`` only counts matches."""
     outcome = RuleOutcome(compiled.id, compiled.title)
-    emitter = _Emitter(store, summary, now or ecs.utc_now(), enabled=store_alerts)
+    emitter = _Emitter(store, summary, now or clock.now(), enabled=store_alerts)
     counter = _Counter()
     started = time.perf_counter()
     try:

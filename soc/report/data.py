@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from soc import ecs
+from soc import clock, ecs
 from soc.report.attack import UNKNOWN_TACTIC, tactic_order, tactics_of, techniques_of
 from soc.store.base import Store
 
@@ -495,7 +495,7 @@ def gather_period(
         last_day=last_day,
         timezone=str(getattr(tz, "key", tz)),
         department=department,
-        generated_at=(now or datetime.now(UTC)).astimezone(UTC),
+        generated_at=(now or clock.now()).astimezone(UTC),
         store_kind=store.kind,
     )
     filters = {"labels.department": department} if department else None
@@ -692,7 +692,7 @@ def gather_case(
         updated_at=parse_time(case.get("updated_at")),
         closed_at=parse_time(case.get("closed_at")),
         timezone=str(getattr(tz, "key", tz)),
-        generated_at=(now or datetime.now(UTC)).astimezone(UTC),
+        generated_at=(now or clock.now()).astimezone(UTC),
         store_kind=store.kind,
     )
     departments = [str(d) for d in case.get("departments") or []]

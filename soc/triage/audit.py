@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from soc import ecs
+from soc import clock, ecs
 from soc.store.base import Store
 
 
@@ -42,7 +42,7 @@ def record(
 ) -> dict[str, Any]:
     """Write one audit record and return it. Ids start with the time, so listing by id lists
     by time too."""
-    moment = at or ecs.format_timestamp(ecs.utc_now())
+    moment = at or ecs.format_timestamp(clock.now())
     entry = {
         "id": f"{moment}-{uuid.uuid4().hex[:12]}",
         "at": moment,

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from soc import ecs
+from soc import clock, ecs
 from soc.store.base import Store
 from soc.triage import audit, lifecycle
 from soc.triage.lifecycle import LifecycleError
@@ -105,7 +105,7 @@ def open_case(
     if not title.strip():
         raise CaseError("a case needs a title")
     alerts = [lifecycle.get_alert(store, a) for a in alert_ids]
-    moment = ecs.utc_now()
+    moment = clock.now()
     stamp = ecs.format_timestamp(moment)
     case: dict[str, Any] = {}
     for case_id in _new_id(store, moment):

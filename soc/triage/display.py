@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from soc import ecs
+from soc import clock
 from soc.safe_text import visible
 from soc.timespec import parse_moment
 from soc.triage.audit import analyst_name
@@ -64,7 +64,7 @@ def parse_since(text: str | None) -> datetime | None:
     if text is None or not text.strip():
         return None
     try:
-        return parse_moment(text, ecs.utc_now())
+        return parse_moment(text, clock.now())
     except ValueError:
         raise ValueError(
             f"--since {text!r}: expected a duration such as 24h or an ISO time"

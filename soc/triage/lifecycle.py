@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from soc import ecs
+from soc import clock, ecs
 from soc.store.base import Store
 from soc.triage import audit
 
@@ -34,7 +34,7 @@ class LifecycleError(ValueError):
 
 def now() -> str:
     """The current time as stored in records."""
-    return ecs.format_timestamp(ecs.utc_now())
+    return ecs.format_timestamp(clock.now())
 
 
 def get_alert(store: Store, alert_id: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from soc import ecs
+from soc import clock, ecs
 from soc.store.base import Store
 
 #: Log source of a pivot that names none: no log-source condition, fields are ECS paths.
@@ -97,7 +97,7 @@ class Window:
 
 def alert_window(alert: Mapping[str, Any], before: timedelta, after: timedelta) -> Window:
     """From ``before`` ahead of the alert's first event to ``after`` past its last one."""
-    now = ecs.utc_now()
+    now = clock.now()
     first = _time(alert.get("first_seen")) or _time(alert.get("created")) or now
     last = _time(alert.get("last_seen")) or first
     # the end is exclusive: include the last event itself

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from soc import ecs
+from soc import clock, ecs
 from soc.detect.runner import read_watermarks
 from soc.store import LOCAL_DB_NAME
 from soc.store.local import LocalStore
@@ -36,7 +36,7 @@ def soc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 def seed(data_dir: Path) -> list[dict[str, Any]]:
     """Twelve failed logins from one address and two root logins, an hour ago."""
-    start = ecs.utc_now().replace(microsecond=0) - timedelta(hours=1)
+    start = clock.now().replace(microsecond=0) - timedelta(hours=1)
     events = []
     for i in range(12):
         events.append(

@@ -43,10 +43,14 @@ def soc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def demo(data_dir: Path) -> dict:
-    """The demo store after ingestion, detection and some triage; what each step reported."""
+def demo(data_dir: Path, clock_at) -> dict:
+    """The demo store after ingestion, detection and some triage; what each step reported.
+
+    It all happens on 25 November 2026: the sample's syslog lines carry no year, and the case
+    opened here must fall in the November report."""
     if not (DEMO / "tc-app01-auth.log").exists():
         pytest.skip("demo data not present")
+    clock_at("2026-11-25T03:00:00Z")
     work = data_dir.parent
     stored = 0
     for name, department, host in SOURCES:
