@@ -33,8 +33,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     """Say which clock the product reads in this run."""
-    setting = os.environ.get(clock.ENV)
-    return f"product clock: {clock.now().isoformat()} ({clock.ENV}={setting or 'unset: system clock'})"
+    setting = os.environ.get(clock.ENV) or "unset: system clock"
+    return f"product clock: {clock.now().isoformat()} ({clock.ENV}={setting})"
 
 
 @pytest.fixture
