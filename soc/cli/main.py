@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from soc import __version__
+from soc import __version__, clock
 from soc.cli import (
     alert_actions,
     alerts,
@@ -102,6 +102,7 @@ def main() -> None:
     """Console-script entry: run the app; any failure becomes one line on stderr and exit 2
     (SOC_DEBUG=1 shows the traceback instead)."""
     try:
+        clock.now()  # a bad SOC_CLOCK is one line before any work starts
         app()
     except KeyboardInterrupt:
         raise SystemExit(130) from None

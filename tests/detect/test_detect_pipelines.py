@@ -174,6 +174,7 @@ detection:
 
 
 @pytest.mark.conformance
+@pytest.mark.timeout(1200)  # pySigma converts ~3,700 rules for two backends
 def test_a_sigmahq_checkout_loads_and_converts(corpus_dir: Path) -> None:
     sigma = corpus_dir / "sigma"
     started = time.perf_counter()

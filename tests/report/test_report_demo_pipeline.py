@@ -103,6 +103,7 @@ def _seconds(a: str, b: str) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a dozen `soc` commands and every report format
 def test_reports_of_the_demo_data(demo: dict) -> None:
     alerts = demo["alerts"]
     assert len(alerts) == demo["detection"]["alerts_new"] > 0
