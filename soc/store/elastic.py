@@ -25,12 +25,10 @@ import contextlib
 import json
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout, TlsError, TransportError
@@ -47,26 +45,34 @@ from elasticsearch import (
 from soc import ecs
 from soc.config import Settings, mask_url
 from soc.store.base import (
-    ID_FIELD,
     RECORD_KINDS,
     Bucket,
-    EventFailure,
     Hit,
     QueryError,
     RecordKind,
     SearchPage,
     StoreError,
     StoreUnavailable,
-    WriteResult,
 )
-from soc.store.es_node import CompatNode, ServerIdentity, identity_from_root
+from soc.store.es_batch import COMPOSITE_PAGE, BatchOps
+from soc.store.es_node import CompatNode, RequestLog, ServerIdentity, identity_from_root
 from soc.store.es_template import (
     RECORD_ID_FIELD,
     TEMPLATE_VERSION,
+    IndexLayout,
     composable_template,
     legacy_template,
     record_mappings,
 )
+from soc.store.es_util import (
+    as_list,
+    connection_text,
+    error_reason,
+    one_line,
+    sort_value,
+    split_url,
+)
+from soc.store.es_write import BULK_TOKEN_FIELD, EventWriter
 
 T = TypeVar("T")
 
@@ -79,87 +85,10 @@ BULK_BYTES = 8 * 1024 * 1024
 RETRY_ATTEMPTS = 4
 RETRY_BASE_SECONDS = 0.5
 RETRY_CAP_SECONDS = 8.0
-#: Composite aggregation page size (buckets per request; below search.max_buckets).
-COMPOSITE_PAGE = 5_000
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-def _one_line(text: Any) -> str:
-    return " ".join(str(text).split())
-
-
-def _error_reason(body: Any, default: str = "") -> str:
-    """The most telling reason in an Elasticsearch error body, on one line."""
-    error = body.get("error", body) if isinstance(body, Mapping) else body
-    if not isinstance(error, Mapping):
-        return _one_line(error or default)
-    reasons: list[str] = []
-    node: Any = error
-    # root_cause / failed_shards carry the precise parser message; caused_by chains go deeper
-    failed = error.get("failed_shards")
-    if isinstance(failed, list) and failed and isinstance(failed[0], Mapping):
-        node = failed[0].get("reason", error)
-    while isinstance(node, Mapping):
-        reason = node.get("reason")
-        if reason and not any(str(reason) in seen for seen in reasons):
-            reasons.append(str(reason))
-        node = node.get("caused_by")
-    if not reasons:
-        root = error.get("root_cause")
-        if isinstance(root, list) and root and isinstance(root[0], Mapping):
-            reasons.append(str(root[0].get("reason") or root[0].get("type") or ""))
-    return _one_line(": ".join(reasons) or error.get("type") or default)
-
-
-_POOL_PREFIX = re.compile(r"^\s*\w*Connection(?:Pool)?\([^)]*\):\s*")
-_NEW_CONNECTION = re.compile(r"^Failed to establish a new connection:\s*")
-
-
-def _connection_text(message: Any) -> str:
-    """A transport error message without urllib3's connection-object preamble."""
-    text = _POOL_PREFIX.sub("", _one_line(message))
-    return _NEW_CONNECTION.sub("", text) or "connection failed"
-
-
-def _split_url(url: str) -> tuple[str, str | None, str | None]:
-    """The URL as the client wants it (no user:password, an explicit port: 443 for https,
-    80 for http when the URL names none), and the user and password it carried. Raises
-    ValueError for a URL that is not http(s)://host[:port][/path]."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError("expected a URL like https://host:9200")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    host = parts.hostname
-    if ":" in host:
-        host = f"[{host}]"
-    clean = urlunsplit((parts.scheme, f"{host}:{port}", parts.path, parts.query, parts.fragment))
-    user = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
-    return clean, user, password
-
-
-def _daily_index(prefix: str, stamp: datetime) -> str:
-    return f"{prefix}-events-{stamp:%Y.%m.%d}"
-
-
-def _as_list(value: Any) -> list[Any] | None:
-    if isinstance(value, list | tuple | set | frozenset):
-        return list(value)
-    return None
-
-
-def _sort_value(value: Any) -> tuple[int, Any, str]:
-    """Order of bucket keys on ties: numbers before text, text case-insensitively (as the
-    local store's NOCASE columns order it)."""
-    if isinstance(value, bool):
-        return (0, int(value), "")
-    if isinstance(value, int | float):
-        return (0, value, "")
-    text = str(value)
-    return (1, text.casefold(), text)
-
-
-class ElasticStore:
+class ElasticStore(EventWriter, BatchOps):
     """The Store protocol on an Elasticsearch (8, 9) or OpenSearch-API server."""
 
     kind = "elasticsearch"
@@ -177,10 +106,25 @@ class ElasticStore:
         timeout: float = 30.0,
         retry_attempts: int = RETRY_ATTEMPTS,
         retry_base_seconds: float = RETRY_BASE_SECONDS,
+        layout: IndexLayout | None = None,
+        bulk_concurrency: int = 2,
+        bulk_timeout: float = 120.0,
+        bulk_events: int = BULK_EVENTS,
+        bulk_bytes: int = BULK_BYTES,
     ) -> None:
         """Connect to ``url`` and check that the server answers; raises StoreUnavailable
-        with one line naming the (masked) URL and the cause when it cannot be used."""
+        with one line naming the (masked) URL and the cause when it cannot be used.
+        ``layout`` sets shards, replicas, refresh and field limit of event indices; bulks
+        carry at most ``bulk_events`` events and ``bulk_bytes`` bytes, up to
+        ``bulk_concurrency`` of them in flight, each allowed ``bulk_timeout`` seconds."""
         self.url = url
+        self.layout = layout or IndexLayout()
+        self.bulk_concurrency = max(1, int(bulk_concurrency))
+        self.bulk_timeout = float(bulk_timeout)
+        self.bulk_events = max(1, int(bulk_events))
+        self.bulk_bytes = max(1024, int(bulk_bytes))
+        #: every request this store sent (method, path, status, bytes): tests and bench count it
+        self.request_log = RequestLog()
         self.display_url = mask_url(url)
         self.prefix = index_prefix
         self.events_alias = f"{index_prefix}-events"
@@ -188,16 +132,21 @@ class ElasticStore:
         self.retry_base_seconds = retry_base_seconds
         self._template_ready = False
         self._record_indices: set[str] = set()
+        #: event indices behind the alias (read once, then kept up to date by this store)
+        self._event_index_cache: set[str] | None = None
+        self._known_indices: set[str] = set()
         #: record indices this store wrote to since it last refreshed them
         self._unrefreshed: set[str] = set()
         try:
-            clean_url, url_user, url_password = _split_url(url)
+            clean_url, url_user, url_password = split_url(url)
         except ValueError as exc:
             raise StoreUnavailable(f"Elasticsearch at {self.display_url}: {exc}") from None
         username = username or url_user
         password = password if password is not None else url_password
         options: dict[str, Any] = {
-            "node_class": CompatNode,
+            "node_class": type(
+                "LoggedCompatNode", (CompatNode,), {"request_log": self.request_log}
+            ),
             "request_timeout": timeout,
             "max_retries": 0,
             "retry_on_timeout": False,
@@ -239,6 +188,11 @@ class ElasticStore:
             verify_certs=bool(settings.get("elasticsearch.verify_certs", True)),
             index_prefix=str(settings.get("elasticsearch.index_prefix", "soc")),
             timeout=float(settings.get("elasticsearch.timeout", 30.0)),
+            layout=IndexLayout.from_settings(settings),
+            bulk_concurrency=int(settings.get("elasticsearch.bulk_concurrency", 2)),
+            bulk_timeout=float(settings.get("elasticsearch.bulk_timeout", 120.0)),
+            bulk_events=int(settings.get("elasticsearch.bulk_events", BULK_EVENTS)),
+            bulk_bytes=int(settings.get("elasticsearch.bulk_bytes", BULK_BYTES)),
         )
 
     # --- connection and errors ------------------------------------------------------------
@@ -247,7 +201,7 @@ class ElasticStore:
 
     def _cause(self, exc: Exception) -> str:
         if isinstance(exc, TlsError):
-            text = _connection_text(exc.message)
+            text = connection_text(exc.message)
             if "WRONG_VERSION_NUMBER" in text:
                 text += " (does the server speak plain HTTP? then use an http:// URL)"
             elif "CERTIFICATE_VERIFY_FAILED" in text:
@@ -256,20 +210,20 @@ class ElasticStore:
         if isinstance(exc, ConnectionTimeout):
             return "no answer within the timeout"
         if isinstance(exc, TransportConnectionError):
-            return f"cannot connect: {_connection_text(exc.message)}"
+            return f"cannot connect: {connection_text(exc.message)}"
         if isinstance(exc, AuthenticationException):
             return (
-                f"authentication failed (HTTP 401): {_error_reason(exc.body, 'wrong credentials')}"
+                f"authentication failed (HTTP 401): {error_reason(exc.body, 'wrong credentials')}"
             )
         if isinstance(exc, AuthorizationException):
-            return f"not authorised (HTTP 403): {_error_reason(exc.body, 'forbidden')}"
+            return f"not authorised (HTTP 403): {error_reason(exc.body, 'forbidden')}"
         if isinstance(exc, UnsupportedProductError):
             return "the server is not Elasticsearch or OpenSearch"
         if isinstance(exc, ApiError):
-            return f"HTTP {exc.meta.status}: {_error_reason(exc.body, str(exc.message))}"
+            return f"HTTP {exc.meta.status}: {error_reason(exc.body, str(exc.message))}"
         if isinstance(exc, TransportError):
-            return _one_line(exc.message) or type(exc).__name__
-        return _one_line(exc) or type(exc).__name__
+            return one_line(exc.message) or type(exc).__name__
+        return one_line(exc) or type(exc).__name__
 
     def _connect(self) -> ServerIdentity:
         try:
@@ -341,8 +295,13 @@ class ElasticStore:
                 "template check", lambda: self._client.indices.get_index_template(name=name)
             )
             templates = current.body.get("index_templates", [])
-            version = templates[0]["index_template"].get("version") if templates else None
-            if version is not None and int(version) >= TEMPLATE_VERSION:
+            body = templates[0]["index_template"] if templates else {}
+            version = body.get("version")
+            layout = (body.get("_meta") or {}).get("layout")
+            if version is not None and (
+                int(version) > TEMPLATE_VERSION
+                or (int(version) == TEMPLATE_VERSION and layout == self.layout.fingerprint())
+            ):
                 self._template_ready = True
                 return
         except NotFoundError:
@@ -358,17 +317,35 @@ class ElasticStore:
             self._request(
                 "installing the legacy index template",
                 lambda: self._client.indices.put_template(
-                    name=name, **legacy_template(self.prefix)
+                    name=name, **legacy_template(self.prefix, self.layout)
                 ),
             )
         else:
             self._request(
                 "installing the index template",
                 lambda: self._client.indices.put_index_template(
-                    name=name, **composable_template(self.prefix)
+                    name=name, **composable_template(self.prefix, self.layout)
                 ),
             )
         self._template_ready = True
+
+    def _event_indices(self) -> set[str]:
+        """The event indices behind the alias (one GET _alias the first time)."""
+        if self._event_index_cache is None:
+            try:
+                answer = self._call(
+                    "listing event indices",
+                    lambda: self._client.indices.get_alias(name=self.events_alias),
+                ).body
+                self._event_index_cache = set(answer)
+            except NotFoundError:
+                self._event_index_cache = set()
+            except ApiError as exc:
+                raise StoreError(
+                    f"Elasticsearch at {self.display_url}: listing event indices: "
+                    f"{self._cause(exc)}"
+                ) from None
+        return self._event_index_cache | self._known_indices
 
     def _record_index(self, kind: RecordKind) -> str:
         if kind not in RECORD_KINDS:
@@ -399,94 +376,6 @@ class ElasticStore:
         return index
 
     # --- events ---------------------------------------------------------------------------
-    def write_events(self, events: Sequence[Mapping[str, Any]]) -> WriteResult:
-        """Store events by ``_id`` with bulk ``create``; an existing id is a duplicate (and
-        left unchanged); per-event refusals are returned. Events are searchable after
-        refresh()."""
-        result = WriteResult()
-        prepared: list[tuple[str, Mapping[str, Any], str]] = []
-        for event in events:
-            line = self._prepare(event, result)
-            if line is not None:
-                prepared.append(line)
-        if not prepared:
-            return result
-        self.ensure_template()
-        batch: list[tuple[str, Mapping[str, Any], str]] = []
-        size = 0
-        for item in prepared:
-            batch.append(item)
-            size += len(item[2])
-            if len(batch) >= BULK_EVENTS or size >= BULK_BYTES:
-                self._bulk(batch, result)
-                batch, size = [], 0
-        if batch:
-            self._bulk(batch, result)
-        return result
-
-    def _prepare(
-        self, event: Mapping[str, Any], result: WriteResult
-    ) -> tuple[str, Mapping[str, Any], str] | None:
-        """(id, event, ndjson action+source) for one event, or None after noting a failure."""
-        event_id = event.get(ID_FIELD)
-        if not event_id or not isinstance(event_id, str):
-            result.failures.append(EventFailure(str(event_id), "event has no _id", event))
-            return None
-        doc = {k: v for k, v in event.items() if k != ID_FIELD}
-        stamp = ecs.get_field(doc, "@timestamp")
-        if not isinstance(stamp, str):
-            result.failures.append(EventFailure(event_id, "event has no @timestamp", event))
-            return None
-        try:
-            moment = ecs.parse_timestamp(stamp)
-        except ValueError:
-            result.failures.append(
-                EventFailure(event_id, f"@timestamp is not a date: {stamp!r}", event)
-            )
-            return None
-        section = doc.get("event")
-        doc["event"] = (
-            {**section, "id": event_id} if isinstance(section, Mapping) else {"id": event_id}
-        )
-        action = {"create": {"_index": _daily_index(self.prefix, moment), "_id": event_id}}
-        try:
-            source = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
-            result.failures.append(EventFailure(event_id, f"not JSON: {exc}", event))
-            return None
-        return event_id, event, json.dumps(action) + "\n" + source + "\n"
-
-    def _bulk(self, batch: list[tuple[str, Mapping[str, Any], str]], result: WriteResult) -> None:
-        """Send one bulk request; items refused with 429 are sent again (with backoff)."""
-        pending = batch
-        for attempt in range(1, self.retry_attempts + 1):
-            body = "".join(line for _, _, line in pending)
-            response = self._request(
-                "bulk write", lambda body=body: self._client.bulk(operations=body)
-            ).body
-            items = response.get("items") or []
-            again: list[tuple[str, Mapping[str, Any], str]] = []
-            for position, (event_id, event, line) in enumerate(pending):
-                if position >= len(items) or not isinstance(items[position], Mapping):
-                    reason = "the server's bulk answer has no item for this event"
-                    result.failures.append(EventFailure(event_id, reason, event))
-                    continue
-                outcome = next(iter(items[position].values()), {})
-                status = int(outcome.get("status", 0))
-                if 200 <= status < 300:
-                    result.stored += 1
-                elif status == 409:
-                    result.duplicates += 1
-                elif status == 429 and attempt < self.retry_attempts:
-                    again.append((event_id, event, line))
-                else:
-                    reason = _error_reason(outcome.get("error"), f"HTTP {status}")
-                    result.failures.append(EventFailure(event_id, reason, event))
-            if not again:
-                return
-            pending = again
-            self._backoff(attempt)
-
     def _query(
         self,
         query: str | None,
@@ -499,7 +388,7 @@ class ElasticStore:
         if query and query.strip():
             clauses.append({"query_string": {"query": query}})
         for name, value in (filters or {}).items():
-            values = _as_list(value)
+            values = as_list(value)
             if values is not None:
                 if not values:
                     return {"bool": {"must_not": {"match_all": {}}}}
@@ -536,7 +425,7 @@ class ElasticStore:
         except ApiError as exc:
             if exc.meta.status == 400:
                 raise QueryError(
-                    f"Elasticsearch rejected the query: {_error_reason(exc.body, 'bad query')}"
+                    f"Elasticsearch rejected the query: {error_reason(exc.body, 'bad query')}"
                 ) from None
             raise StoreError(
                 f"Elasticsearch at {self.display_url}: {what}: {self._cause(exc)}"
@@ -546,6 +435,7 @@ class ElasticStore:
     def _source(hit: Mapping[str, Any]) -> dict[str, Any]:
         """The document as written: without the id copy the store added."""
         source = dict(hit.get("_source") or {})
+        source.pop(BULK_TOKEN_FIELD, None)
         section = source.get("event")
         if isinstance(section, dict) and section.get("id") == hit.get("_id"):
             section = {k: v for k, v in section.items() if k != "id"}
@@ -614,7 +504,7 @@ class ElasticStore:
         except ApiError as exc:
             if exc.meta.status == 400:
                 raise QueryError(
-                    f"Elasticsearch rejected the query: {_error_reason(exc.body, 'bad query')}"
+                    f"Elasticsearch rejected the query: {error_reason(exc.body, 'bad query')}"
                 ) from None
             raise StoreError(
                 f"Elasticsearch at {self.display_url}: count: {self._cause(exc)}"
@@ -666,7 +556,7 @@ class ElasticStore:
                 sources, self._query(query, filters, start, end), "terms aggregation"
             )
         ]
-        buckets.sort(key=lambda b: (-b.count, tuple(_sort_value(v) for v in b.key)))
+        buckets.sort(key=lambda b: (-b.count, tuple(sort_value(v) for v in b.key)))
         return buckets[: max(0, size)]
 
     def date_histogram(
@@ -841,7 +731,7 @@ class ElasticStore:
         index = self._record_index(kind)
         clauses: list[dict[str, Any]] = []
         for name, value in (filters or {}).items():
-            values = _as_list(value)
+            values = as_list(value)
             if values is not None:
                 if not values:
                     return []

@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 import re
 import threading
-from dataclasses import dataclass
-from typing import Any
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import elasticsearch
 from elastic_transport import HttpHeaders, NodeConfig, Urllib3HttpNode
@@ -71,9 +72,59 @@ def plain_mimetype(value: str) -> str:
     return _VENDOR_MIMETYPE.sub(r"application/\1", value)
 
 
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One HTTP request as it went over the wire."""
+
+    method: str
+    path: str
+    status: int  # 0 when no answer came (timeout, connection failure)
+    request_bytes: int
+    response_bytes: int
+    seconds: float
+
+
+@dataclass
+class RequestLog:
+    """Every request a store's client sent, in order (thread-safe); what tests and the bench
+    count to show how many requests and bytes an operation costs."""
+
+    requests: list[LoggedRequest] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, entry: LoggedRequest) -> None:
+        """Record one request."""
+        with self._lock:
+            self.requests.append(entry)
+
+    def clear(self) -> None:
+        """Forget every request recorded so far."""
+        with self._lock:
+            self.requests.clear()
+
+    def matching(self, pattern: str) -> list[LoggedRequest]:
+        """The requests whose "METHOD /path" matches the regular expression ``pattern``."""
+        regex = re.compile(pattern)
+        with self._lock:
+            return [r for r in self.requests if regex.search(f"{r.method} {r.path}")]
+
+    def totals(self) -> tuple[int, int, int]:
+        """(requests, request bytes, response bytes) recorded so far."""
+        with self._lock:
+            return (
+                len(self.requests),
+                sum(r.request_bytes for r in self.requests),
+                sum(r.response_bytes for r in self.requests),
+            )
+
+
 class CompatNode(Urllib3HttpNode):
     """A urllib3 node that speaks plain JSON to servers that are not Elasticsearch of the
-    client's major version (decided once per node by probing ``GET /``)."""
+    client's major version (decided once per node by probing ``GET /``). When the class
+    attribute ``request_log`` is set (a per-store subclass does that) every request is
+    recorded in it."""
+
+    request_log: ClassVar[RequestLog | None] = None
 
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
@@ -125,10 +176,32 @@ class CompatNode(Urllib3HttpNode):
             for name in ("accept", "content-type"):
                 if name in headers:
                     headers[name] = plain_mimetype(headers[name])
-        response = super().perform_request(
-            method, target, body=body, headers=headers, request_timeout=request_timeout
-        )
+        started = time.monotonic()
+        try:
+            response = super().perform_request(
+                method, target, body=body, headers=headers, request_timeout=request_timeout
+            )
+        except Exception:
+            self._log(method, target, 0, body, b"", started)
+            raise
+        self._log(method, target, response.meta.status, body, response.body, started)
         meta = response.meta
         if self._plain and 200 <= meta.status < 300 and _PRODUCT_HEADER not in meta.headers:
             meta.headers[_PRODUCT_HEADER] = "Elasticsearch"
         return response
+
+    def _log(
+        self, method: str, target: str, status: int, body: Any, answer: Any, started: float
+    ) -> None:
+        log = type(self).request_log
+        if log is not None:
+            log.add(
+                LoggedRequest(
+                    method=method,
+                    path=target.split("?", 1)[0],
+                    status=status,
+                    request_bytes=len(body or b""),
+                    response_bytes=len(answer or b""),
+                    seconds=time.monotonic() - started,
+                )
+            )
