@@ -88,6 +88,15 @@ RETRY_CAP_SECONDS = 8.0
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
+def _version_pair(version: str) -> tuple[int, int]:
+    """(major, minor) of a version string, (0, 0) when unreadable."""
+    parts = version.split(".")
+    try:
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        return 0, 0
+
+
 class ElasticStore(EventWriter, BatchOps):
     """The Store protocol on an Elasticsearch (8, 9) or OpenSearch-API server."""
 
@@ -324,10 +333,20 @@ class ElasticStore(EventWriter, BatchOps):
             self._request(
                 "installing the index template",
                 lambda: self._client.indices.put_index_template(
-                    name=name, **composable_template(self.prefix, self.layout)
+                    name=name, **self._composable_template()
                 ),
             )
         self._template_ready = True
+
+    def _composable_template(self) -> dict[str, Any]:
+        """The event template for this server: on Elasticsearch 8.13 and later, dynamic
+        fields past the field limit are kept unindexed instead of refusing the event."""
+        body = composable_template(self.prefix, self.layout)
+        major, minor = _version_pair(self.identity.version)
+        if self.identity.distribution == "elasticsearch" and (major, minor) >= (8, 13):
+            limit = body["template"]["settings"]["index"]["mapping"]["total_fields"]
+            limit["ignore_dynamic_beyond_limit"] = True
+        return body
 
     def _event_indices(self) -> set[str]:
         """The event indices behind the alias (one GET _alias the first time)."""

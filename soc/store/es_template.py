@@ -159,13 +159,16 @@ def event_settings(layout: IndexLayout | None = None) -> dict[str, Any]:
 def composable_template(prefix: str, layout: IndexLayout | None = None) -> dict[str, Any]:
     """The body of ``PUT _index_template/<prefix>-events`` (Elasticsearch >= 7.8, OpenSearch)."""
     layout = layout or IndexLayout()
+    settings = event_settings(layout)
+    if layout.lifecycle == "ilm":
+        settings["index"]["lifecycle"] = {"name": f"{prefix}-events"}
     return {
         "index_patterns": [f"{prefix}-events-*"],
         "priority": 200,
         "version": TEMPLATE_VERSION,
         "_meta": {"managed_by": "citysoc", "layout": layout.fingerprint()},
         "template": {
-            "settings": event_settings(layout),
+            "settings": settings,
             "mappings": event_mappings(),
             "aliases": {f"{prefix}-events": {}},
         },
