@@ -56,6 +56,7 @@ from soc.store.base import (
 )
 from soc.store.es_batch import COMPOSITE_PAGE, BatchOps
 from soc.store.es_node import CompatNode, RequestLog, ServerIdentity, identity_from_root
+from soc.store.es_query import RecordQueries
 from soc.store.es_template import (
     RECORD_ID_FIELD,
     TEMPLATE_VERSION,
@@ -97,7 +98,7 @@ def _version_pair(version: str) -> tuple[int, int]:
         return 0, 0
 
 
-class ElasticStore(EventWriter, BatchOps):
+class ElasticStore(EventWriter, BatchOps, RecordQueries):
     """The Store protocol on an Elasticsearch (8, 9) or OpenSearch-API server."""
 
     kind = "elasticsearch"

@@ -1,0 +1,111 @@
+"""What alert lists and reports ask of the Elasticsearch store (mixed into ElasticStore):
+records filtered by a date range and a limit *in the query*, and events fetched by id a page
+at a time, instead of reading every record and one search per event id.
+
+Record timestamps (``first_seen``, ``last_seen``, ``created``...) are stored as formatted
+UTC strings (soc.ecs.format_timestamp), exact keywords in record indices; their text order
+is their time order, so a ``range`` query on them is a date range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from elasticsearch import ApiError
+
+from soc.store.base import RecordKind
+from soc.store.es_template import RECORD_ID_FIELD
+from soc.store.es_util import as_list
+
+if TYPE_CHECKING:
+    from soc.store.elastic import ElasticStore
+
+#: Largest page of one search (index.max_result_window default).
+PAGE = 10_000
+
+
+class RecordQueries:
+    """list_records_between and get_events for ElasticStore."""
+
+    def list_records_between(
+        self: ElasticStore,
+        kind: RecordKind,
+        *,
+        field: str,
+        start: str | None = None,
+        end: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        descending: bool = True,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Records whose top-level ``field`` (a formatted timestamp) is in ``[start, end)``
+        (either bound optional) and whose fields equal ``filters`` (a list means "any of"),
+        ordered by ``field`` (ties by id), at most ``limit``: the range, filters, order and
+        limit are all in the server's query, one search per 10,000 records returned."""
+        index = self._record_index(kind)
+        clauses: list[dict[str, Any]] = []
+        for name, value in (filters or {}).items():
+            values = as_list(value)
+            if values is not None:
+                if not values:
+                    return []
+                clauses.append({"terms": {name: values}})
+            elif value is None:
+                clauses.append({"bool": {"must_not": {"exists": {"field": name}}}})
+            else:
+                clauses.append({"term": {name: value}})
+        bounds: dict[str, str] = {}
+        if start is not None:
+            bounds["gte"] = start
+        if end is not None:
+            bounds["lt"] = end
+        if bounds:
+            clauses.append({"range": {field: bounds}})
+        order = "desc" if descending else "asc"
+        sort = [
+            {field: {"order": order, "unmapped_type": "keyword"}},
+            {RECORD_ID_FIELD: {"order": order}},
+        ]
+        query = {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
+        self._refresh_records(index)
+        records: list[dict[str, Any]] = []
+        after: list[Any] | None = None
+        while limit is None or len(records) < limit:
+            size = PAGE if limit is None else min(PAGE, limit - len(records))
+            body: dict[str, Any] = {"query": query, "sort": sort, "size": size}
+            if after is not None:
+                body["search_after"] = after
+            try:
+                response = self._call(
+                    f"listing {kind}",
+                    lambda body=body: self._client.search(
+                        index=index, ignore_unavailable=True, allow_no_indices=True, **body
+                    ),
+                ).body
+            except ApiError as exc:
+                raise self._record_error(kind, "list", exc) from None
+            hits = response.get("hits", {}).get("hits", [])
+            records.extend(self._record_source(h.get("_source") or {}) for h in hits)
+            if len(hits) < size:
+                break
+            after = hits[-1].get("sort")
+        return records
+
+    def get_events(self: ElasticStore, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored events among ``event_ids`` (id -> document), with one ``ids`` search
+        per 10,000 ids over the events alias (an ``_mget`` cannot span the alias's indices);
+        missing ids are absent."""
+        wanted = list(dict.fromkeys(str(i) for i in event_ids))
+        found: dict[str, dict[str, Any]] = {}
+        for first in range(0, len(wanted), PAGE):
+            page = wanted[first : first + PAGE]
+            response = self._search(
+                "reading events by id",
+                query={"ids": {"values": page}},
+                size=len(page),
+                track_total_hits=False,
+            )
+            for hit in response.get("hits", {}).get("hits", []):
+                found[str(hit["_id"])] = self._source(hit)
+        return found
