@@ -80,6 +80,7 @@ class EventWriter:
             size += length
         if chunk:
             chunks.append(chunk)
+        self._event_indices()  # read once here, not by each bulk thread
         self._known_indices.add(index)
         if self.bulk_concurrency == 1 or len(chunks) == 1:
             parts = [self._write_chunk(index, c) for c in chunks]
