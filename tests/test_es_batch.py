@@ -15,6 +15,7 @@ from soc import ecs
 from soc.store import elastic
 from soc.store.base import Conflict, QueryError, RecordVersion, SearchRequest
 from soc.store.elastic import ElasticStore
+from soc.store.es_node import LoggedRequest, RequestLog
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
 
@@ -234,3 +235,14 @@ def test_group_counts_are_exact_every_group_paged_by_after_key(
         end=T0 + timedelta(seconds=20),
     )
     assert sum(b.count for b in window) == 10 and all(len(b.key) == 2 for b in window)
+
+
+def test_the_request_log_keeps_totals_and_only_the_latest_requests() -> None:
+    log = RequestLog(keep=3)
+    for i in range(5):
+        log.add(LoggedRequest("POST", f"/soc-alerts/_mget/{i}", 200, 10, 100 + i, 0.0))
+    assert log.totals() == (5, 50, 510)
+    assert [r.path[-1] for r in log.requests] == ["2", "3", "4"]
+    assert len(log.matching(r"_mget")) == 3
+    log.clear()
+    assert log.totals() == (0, 0, 0) and not log.requests

@@ -131,7 +131,8 @@ class ElasticStore(EventWriter, BatchOps, RecordQueries):
         self.layout = layout or IndexLayout()
         self.bulk_concurrency = max(1, int(bulk_concurrency))
         self.bulk_timeout = float(bulk_timeout)
-        self.bulk_events = max(1, int(bulk_events))
+        # an ids search checks a bulk's ids: at most one page (index.max_result_window)
+        self.bulk_events = max(1, min(int(bulk_events), MAX_PAGE))
         self.bulk_bytes = max(1024, int(bulk_bytes))
         #: every request this store sent (method, path, status, bytes): tests and bench count it
         self.request_log = RequestLog()

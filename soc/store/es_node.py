@@ -20,7 +20,8 @@ import json
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import elasticsearch
@@ -84,38 +85,42 @@ class LoggedRequest:
     seconds: float
 
 
-@dataclass
 class RequestLog:
-    """Every request a store's client sent, in order (thread-safe); what tests and the bench
-    count to show how many requests and bytes an operation costs."""
+    """Every request a store's client sent (thread-safe): running totals, and the latest
+    ``keep`` requests in order, so a long-running scheduler does not grow without bound.
+    What tests and the bench count to show how many requests and bytes an operation costs."""
 
-    requests: list[LoggedRequest] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __init__(self, keep: int = 100_000) -> None:
+        self.requests: deque[LoggedRequest] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+        self._count = 0
+        self._sent = 0
+        self._received = 0
 
     def add(self, entry: LoggedRequest) -> None:
         """Record one request."""
         with self._lock:
             self.requests.append(entry)
+            self._count += 1
+            self._sent += entry.request_bytes
+            self._received += entry.response_bytes
 
     def clear(self) -> None:
         """Forget every request recorded so far."""
         with self._lock:
             self.requests.clear()
+            self._count = self._sent = self._received = 0
 
     def matching(self, pattern: str) -> list[LoggedRequest]:
-        """The requests whose "METHOD /path" matches the regular expression ``pattern``."""
+        """The kept requests whose "METHOD /path" matches the regular expression ``pattern``."""
         regex = re.compile(pattern)
         with self._lock:
             return [r for r in self.requests if regex.search(f"{r.method} {r.path}")]
 
     def totals(self) -> tuple[int, int, int]:
-        """(requests, request bytes, response bytes) recorded so far."""
+        """(requests, request bytes, response bytes) since the last clear()."""
         with self._lock:
-            return (
-                len(self.requests),
-                sum(r.request_bytes for r in self.requests),
-                sum(r.response_bytes for r in self.requests),
-            )
+            return self._count, self._sent, self._received
 
 
 class CompatNode(Urllib3HttpNode):
