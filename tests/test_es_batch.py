@@ -4,6 +4,7 @@ store's own request log showing one request per batch and no refresh."""
 from __future__ import annotations
 
 import math
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -246,3 +247,35 @@ def test_the_request_log_keeps_totals_and_only_the_latest_requests() -> None:
     assert len(log.matching(r"_mget")) == 3
     log.clear()
     assert log.totals() == (0, 0, 0) and not log.requests
+
+
+def test_conditional_increments_from_many_writers_lose_nothing(es_url: str) -> None:
+    # four processes' worth of stores racing on one watermark: read, add one, write if
+    # unchanged, retry on Conflict; every increment must survive
+    stores = [ElasticStore(es_url) for _ in range(4)]
+    stores[0].put_record_if("state", "watermark", {"n": 0}, None)
+    conflicts = [0] * len(stores)
+
+    def bump(k: int) -> None:
+        store = stores[k]
+        for _ in range(10):
+            while True:
+                current = store.get_record_versioned("state", "watermark")
+                assert current is not None
+                record, version = current
+                try:
+                    store.put_record_if("state", "watermark", {"n": record["n"] + 1}, version)
+                    break
+                except Conflict:
+                    conflicts[k] += 1
+
+    threads = [threading.Thread(target=bump, args=(k,)) for k in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert stores[0].get_record("state", "watermark") == {"n": 40}
+    finally:
+        for s in stores:
+            s.close()

@@ -1,18 +1,20 @@
 """The Elasticsearch store: the Store protocol on Elasticsearch 8/9 or an OpenSearch-API server.
 
 Layout on the server (``<prefix>`` is ``elasticsearch.index_prefix``, default ``soc``):
-- events in daily indices ``<prefix>-events-YYYY.MM.DD`` (the UTC day of each event's
-  @timestamp) behind the alias ``<prefix>-events``; the index template (soc.store.es_template)
-  maps their fields;
+- events in one index per ingest day ``<prefix>-events-YYYY.MM.DD`` behind the alias
+  ``<prefix>-events`` (indices of the earlier event-day layout stay behind it too); the index
+  template (soc.store.es_template) maps their fields and sets shards, replicas, refresh;
 - records in ``<prefix>-alerts``, ``<prefix>-cases``, ``<prefix>-audit``, ``<prefix>-state``.
 
+Modules: es_write (bulk ingest), es_batch (batched and conditional operations), es_query
+(alert-list and report queries), es_layout (retention, migration), es_node (HTTP node and
+request log), es_template (mappings), es_util (error texts).
+
 Events are written with bulk ``create`` operations under their deterministic ``_id``, so a
-re-shipped event is a version conflict and counts as a duplicate. The id is unique per daily
-index: the same id written with a different @timestamp would land in another day's index and
-not conflict. That cannot happen for collector output (an id derives from the record's
-position in its source, and the record, timestamp included, is fixed by that position).
-The id is also stored as ``event.id`` (a keyword), the tie-breaker of the (@timestamp, id)
-sort that search_after pages on; it is removed again from documents handed back.
+re-shipped event is a version conflict and counts as a duplicate (ids stored in other event
+indices are checked first; see soc.store.es_write). The id is also stored as ``event.id``
+(a keyword), the tie-breaker of the (@timestamp, id) sort that search_after pages on; it is
+removed again from documents handed back.
 
 Queries are Lucene ``query_string`` text (what pySigma's Lucene backend produces); the
 exact-match ``filters`` become term queries, which apply the lowercase normalizer like the
