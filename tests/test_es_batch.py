@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from soc import ecs
-from soc.store import elastic
+from soc.store import es_search
 from soc.store.base import Conflict, QueryError, RecordVersion, SearchRequest
 from soc.store.elastic import ElasticStore
 from soc.store.es_node import LoggedRequest, RequestLog
@@ -209,7 +209,7 @@ def test_group_counts_are_exact_every_group_paged_by_after_key(
     events.append(auth_event(i, "someone", "192.0.2.1", outcome="success"))
     store.write_events(events)
     store.refresh()
-    monkeypatch.setattr(elastic, "COMPOSITE_PAGE", 50)
+    monkeypatch.setattr(es_search, "COMPOSITE_PAGE", 50)
     store.request_log.clear()
     got = store.group_counts(
         "event.outcome:failure", ["source.ip"], start=None, end=None, min_count=12

@@ -267,7 +267,7 @@ def test_terms_are_exact_counts_over_many_groups(
     store: ElasticStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # more groups than one composite page holds, so paging must be right
-    monkeypatch.setattr("soc.store.elastic.COMPOSITE_PAGE", 400)
+    monkeypatch.setattr("soc.store.es_search.COMPOSITE_PAGE", 400)
     events = [event(i, host__name=f"host-{i % 1500:04d}") for i in range(3_001)]
     store.write_events(events)
     store.refresh()

@@ -28,8 +28,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from elastic_transport import ConnectionError as TransportConnectionError
@@ -38,29 +37,24 @@ from elasticsearch import (
     ApiError,
     AuthenticationException,
     AuthorizationException,
-    ConflictError,
     Elasticsearch,
     NotFoundError,
     UnsupportedProductError,
 )
 
-from soc import ecs
 from soc.config import Settings, mask_url
 from soc.store.base import (
     RECORD_KINDS,
-    Bucket,
-    Hit,
-    QueryError,
     RecordKind,
-    SearchPage,
     StoreError,
     StoreUnavailable,
 )
-from soc.store.es_batch import COMPOSITE_PAGE, BatchOps
+from soc.store.es_batch import BatchOps
 from soc.store.es_node import CompatNode, RequestLog, ServerIdentity, identity_from_root
 from soc.store.es_query import RecordQueries
+from soc.store.es_records import RecordOps
+from soc.store.es_search import MAX_PAGE, EventReads
 from soc.store.es_template import (
-    RECORD_ID_FIELD,
     TEMPLATE_VERSION,
     IndexLayout,
     composable_template,
@@ -68,19 +62,15 @@ from soc.store.es_template import (
     record_mappings,
 )
 from soc.store.es_util import (
-    as_list,
     connection_text,
     error_reason,
     one_line,
-    sort_value,
     split_url,
 )
-from soc.store.es_write import BULK_TOKEN_FIELD, EventWriter
+from soc.store.es_write import EventWriter
 
 T = TypeVar("T")
 
-#: Largest page the server returns in one search (index.max_result_window default).
-MAX_PAGE = 10_000
 #: Bulk requests are cut at this many events or this many bytes, whichever comes first.
 BULK_EVENTS = 5_000
 BULK_BYTES = 8 * 1024 * 1024
@@ -100,7 +90,7 @@ def _version_pair(version: str) -> tuple[int, int]:
         return 0, 0
 
 
-class ElasticStore(EventWriter, BatchOps, RecordQueries):
+class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
     """The Store protocol on an Elasticsearch (8, 9) or OpenSearch-API server."""
 
     kind = "elasticsearch"
@@ -397,413 +387,6 @@ class ElasticStore(EventWriter, BatchOps, RecordQueries):
                 ) from None
         self._record_indices.add(index)
         return index
-
-    # --- events ---------------------------------------------------------------------------
-    def _query(
-        self,
-        query: str | None,
-        filters: Mapping[str, Any] | None,
-        start: datetime | None,
-        end: datetime | None,
-    ) -> dict[str, Any]:
-        clauses: list[dict[str, Any]] = []
-        exclusions: list[dict[str, Any]] = []
-        if query and query.strip():
-            clauses.append({"query_string": {"query": query}})
-        for name, value in (filters or {}).items():
-            values = as_list(value)
-            if values is not None:
-                if not values:
-                    return {"bool": {"must_not": {"match_all": {}}}}
-                clauses.append({"terms": {name: values}})
-            elif value is None:
-                exclusions.append({"exists": {"field": name}})
-            else:
-                clauses.append({"term": {name: value}})
-        if start is not None or end is not None:
-            bounds: dict[str, str] = {}
-            if start is not None:
-                bounds["gte"] = ecs.format_timestamp(start)
-            if end is not None:
-                bounds["lt"] = ecs.format_timestamp(end)
-            clauses.append({"range": {"@timestamp": bounds}})
-        if not clauses and not exclusions:
-            return {"match_all": {}}
-        return {"bool": {"filter": clauses, "must_not": exclusions}}
-
-    def _search(self, what: str, **body: Any) -> dict[str, Any]:
-        """A search on the events alias; a query the server refuses raises QueryError."""
-        try:
-            return self._call(
-                what,
-                lambda: self._client.search(
-                    index=self.events_alias,
-                    ignore_unavailable=True,
-                    allow_no_indices=True,
-                    **body,
-                ),
-            ).body
-        except (AuthenticationException, AuthorizationException, TlsError) as exc:
-            raise self._unavailable(exc) from None
-        except ApiError as exc:
-            if exc.meta.status == 400:
-                raise QueryError(
-                    f"Elasticsearch rejected the query: {error_reason(exc.body, 'bad query')}"
-                ) from None
-            raise StoreError(
-                f"Elasticsearch at {self.display_url}: {what}: {self._cause(exc)}"
-            ) from None
-
-    @staticmethod
-    def _source(hit: Mapping[str, Any]) -> dict[str, Any]:
-        """The document as written: without the id copy the store added."""
-        source = dict(hit.get("_source") or {})
-        source.pop(BULK_TOKEN_FIELD, None)
-        section = source.get("event")
-        if isinstance(section, dict) and section.get("id") == hit.get("_id"):
-            section = {k: v for k, v in section.items() if k != "id"}
-            if section:
-                source["event"] = section
-            else:
-                del source["event"]
-        return source
-
-    def search(
-        self,
-        query: str | None = None,
-        *,
-        filters: Mapping[str, Any] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        ascending: bool = True,
-        size: int = 100,
-        after: tuple[Any, ...] | None = None,
-    ) -> SearchPage:
-        """Matching events ordered by (@timestamp, id), at most ``size`` (capped at 10,000)
-        per page; ``after`` (a previous page's next_after) continues with search_after, so
-        there is no limit on depth. A query the server rejects raises QueryError."""
-        size = max(1, min(int(size), MAX_PAGE))
-        order = "asc" if ascending else "desc"
-        body: dict[str, Any] = {
-            "query": self._query(query, filters, start, end),
-            "sort": [
-                {"@timestamp": {"order": order, "unmapped_type": "date_nanos"}},
-                {"event.id": {"order": order, "unmapped_type": "keyword"}},
-            ],
-            "size": size,
-            "track_total_hits": False,
-        }
-        if after is not None:
-            body["search_after"] = list(after)
-        response = self._search("search", **body)
-        hits = [
-            Hit(id=str(h["_id"]), source=self._source(h), sort=tuple(h.get("sort") or ()))
-            for h in response.get("hits", {}).get("hits", [])
-        ]
-        next_after = hits[-1].sort if hits and len(hits) == size else None
-        return SearchPage(hits=hits, next_after=next_after)
-
-    def count(
-        self,
-        query: str | None = None,
-        *,
-        filters: Mapping[str, Any] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> int:
-        """How many events the same arguments as search() would return in total."""
-        try:
-            response = self._call(
-                "count",
-                lambda: self._client.count(
-                    index=self.events_alias,
-                    ignore_unavailable=True,
-                    allow_no_indices=True,
-                    query=self._query(query, filters, start, end),
-                ),
-            ).body
-        except (AuthenticationException, AuthorizationException, TlsError) as exc:
-            raise self._unavailable(exc) from None
-        except ApiError as exc:
-            if exc.meta.status == 400:
-                raise QueryError(
-                    f"Elasticsearch rejected the query: {error_reason(exc.body, 'bad query')}"
-                ) from None
-            raise StoreError(
-                f"Elasticsearch at {self.display_url}: count: {self._cause(exc)}"
-            ) from None
-        return int(response.get("count", 0))
-
-    def _composite(
-        self, sources: list[dict[str, Any]], query: dict[str, Any], what: str
-    ) -> Iterable[tuple[dict[str, Any], int]]:
-        """Every bucket of a composite aggregation, page by page."""
-        after_key: dict[str, Any] | None = None
-        while True:
-            composite: dict[str, Any] = {"size": COMPOSITE_PAGE, "sources": sources}
-            if after_key is not None:
-                composite["after"] = after_key
-            response = self._search(
-                what, query=query, size=0, aggs={"groups": {"composite": composite}}
-            )
-            groups = response.get("aggregations", {}).get("groups", {})
-            buckets = groups.get("buckets", [])
-            for bucket in buckets:
-                yield bucket["key"], int(bucket["doc_count"])
-            after_key = groups.get("after_key")
-            if not buckets or after_key is None or len(buckets) < COMPOSITE_PAGE:
-                return
-
-    def terms(
-        self,
-        fields: Sequence[str],
-        query: str | None = None,
-        *,
-        filters: Mapping[str, Any] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        size: int = 10,
-    ) -> list[Bucket]:
-        """The most frequent value combinations of ``fields`` among matching events that
-        have all of them, largest count first (ties by key), at most ``size``. Counts are
-        exact: a composite aggregation walks every combination."""
-        if not fields:
-            raise ValueError("terms() needs at least one field")
-        names = [f"f{i}" for i in range(len(fields))]
-        sources = [
-            {name: {"terms": {"field": field}}} for name, field in zip(names, fields, strict=True)
-        ]
-        buckets = [
-            Bucket(key=tuple(key[n] for n in names), count=count)
-            for key, count in self._composite(
-                sources, self._query(query, filters, start, end), "terms aggregation"
-            )
-        ]
-        buckets.sort(key=lambda b: (-b.count, tuple(sort_value(v) for v in b.key)))
-        return buckets[: max(0, size)]
-
-    def date_histogram(
-        self,
-        interval_seconds: int,
-        query: str | None = None,
-        *,
-        filters: Mapping[str, Any] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> list[tuple[datetime, int]]:
-        """Event counts per fixed UTC interval (bucket starts are multiples of the interval
-        since the epoch), oldest first, empty buckets omitted."""
-        if interval_seconds <= 0:
-            raise ValueError("interval_seconds must be positive")
-        sources = [
-            {
-                "t": {
-                    "date_histogram": {
-                        "field": "@timestamp",
-                        "fixed_interval": f"{int(interval_seconds)}s",
-                    }
-                }
-            }
-        ]
-        rows = [
-            (datetime.fromtimestamp(int(key["t"]) / 1000, UTC), count)
-            for key, count in self._composite(
-                sources, self._query(query, filters, start, end), "date histogram"
-            )
-            if count
-        ]
-        rows.sort(key=lambda row: row[0])
-        return rows
-
-    def get_event(self, event_id: str) -> dict[str, Any] | None:
-        """One event by id, or None."""
-        response = self._search(
-            "get event", query={"ids": {"values": [event_id]}}, size=1, track_total_hits=False
-        )
-        hits = response.get("hits", {}).get("hits", [])
-        return self._source(hits[0]) if hits else None
-
-    # --- records --------------------------------------------------------------------------
-    @staticmethod
-    def _record_body(record_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
-        return {**record, RECORD_ID_FIELD: record_id}
-
-    @staticmethod
-    def _record_source(source: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in source.items() if k != RECORD_ID_FIELD}
-
-    def put_record(self, kind: RecordKind, record_id: str, record: Mapping[str, Any]) -> bool:
-        """Create a record; False, changing nothing, if the id exists. get_record sees it at
-        once (GET is real-time); this store's list_records refreshes the index first."""
-        index = self._ensure_record_index(kind)
-        try:
-            self._call(
-                f"creating {kind} record",
-                lambda: self._client.create(
-                    index=index,
-                    id=record_id,
-                    document=self._record_body(record_id, record),
-                ),
-            )
-        except ConflictError:
-            return False
-        except ApiError as exc:
-            raise self._record_error(kind, record_id, exc) from None
-        self._unrefreshed.add(index)
-        return True
-
-    def _record_error(self, kind: str, record_id: str, exc: ApiError) -> StoreError:
-        if isinstance(exc, AuthenticationException | AuthorizationException):
-            return self._unavailable(exc)
-        return StoreError(
-            f"Elasticsearch at {self.display_url}: {kind} record {record_id!r}: {self._cause(exc)}"
-        )
-
-    def _get_record_raw(self, kind: RecordKind, record_id: str) -> dict[str, Any] | None:
-        index = self._record_index(kind)
-        try:
-            response = self._call(
-                f"reading {kind} record", lambda: self._client.get(index=index, id=record_id)
-            )
-        except NotFoundError:
-            return None
-        except ApiError as exc:
-            raise self._record_error(kind, record_id, exc) from None
-        return dict(response.body)
-
-    def get_record(self, kind: RecordKind, record_id: str) -> dict[str, Any] | None:
-        """A record by id, or None."""
-        raw = self._get_record_raw(kind, record_id)
-        if raw is None or not raw.get("found", True):
-            return None
-        return self._record_source(raw.get("_source") or {})
-
-    def update_record(
-        self, kind: RecordKind, record_id: str, changes: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Merge top-level ``changes`` into an existing record (a changed field is replaced
-        whole) and return the result; KeyError if there is no such record. Concurrent updates
-        are serialised with optimistic concurrency control (if_seq_no/if_primary_term)."""
-        index = self._record_index(kind)
-        for _ in range(10):
-            raw = self._get_record_raw(kind, record_id)
-            if raw is None or not raw.get("found", True):
-                raise KeyError(f"no {kind} record {record_id!r}")
-            merged = self._record_source(raw.get("_source") or {})
-            merged.update(changes)
-            try:
-                self._call(
-                    f"updating {kind} record",
-                    lambda merged=merged, raw=raw: self._client.index(
-                        index=index,
-                        id=record_id,
-                        document=self._record_body(record_id, merged),
-                        if_seq_no=raw["_seq_no"],
-                        if_primary_term=raw["_primary_term"],
-                    ),
-                )
-            except ConflictError:
-                continue  # someone else changed it in between: merge again
-            except ApiError as exc:
-                raise self._record_error(kind, record_id, exc) from None
-            self._unrefreshed.add(index)
-            return merged
-        raise StoreError(
-            f"Elasticsearch at {self.display_url}: {kind} record {record_id!r} keeps changing "
-            "under concurrent updates"
-        )
-
-    def upsert_record(self, kind: RecordKind, record_id: str, record: Mapping[str, Any]) -> None:
-        """Create or replace a record (visible to this store's reads at once, like
-        put_record)."""
-        index = self._ensure_record_index(kind)
-        try:
-            self._call(
-                f"writing {kind} record",
-                lambda: self._client.index(
-                    index=index,
-                    id=record_id,
-                    document=self._record_body(record_id, record),
-                ),
-            )
-        except ApiError as exc:
-            raise self._record_error(kind, record_id, exc) from None
-        self._unrefreshed.add(index)
-
-    def _refresh_records(self, index: str) -> None:
-        """Make this store's own record writes visible to searches of ``index``."""
-        if index in self._unrefreshed:
-            self._request(
-                f"refreshing {index}",
-                lambda: self._client.indices.refresh(index=index, ignore_unavailable=True),
-            )
-            self._unrefreshed.discard(index)
-
-    def list_records(
-        self,
-        kind: RecordKind,
-        *,
-        filters: Mapping[str, Any] | None = None,
-        order_by: str | None = None,
-        descending: bool = False,
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """Records whose top-level fields equal every filter value (a list value means "any
-        of"), ordered by a top-level field (records lacking it first when ascending, last
-        when descending, as SQL orders NULLs), ties by id; all of them unless ``limit``."""
-        index = self._record_index(kind)
-        clauses: list[dict[str, Any]] = []
-        for name, value in (filters or {}).items():
-            values = as_list(value)
-            if values is not None:
-                if not values:
-                    return []
-                clauses.append({"terms": {name: values}})
-            elif value is None:
-                clauses.append({"bool": {"must_not": {"exists": {"field": name}}}})
-            else:
-                clauses.append({"term": {name: value}})
-        order = "desc" if descending else "asc"
-        sort: list[dict[str, Any]] = []
-        if order_by:
-            sort.append(
-                {
-                    order_by: {
-                        "order": order,
-                        "missing": "_last" if descending else "_first",
-                        "unmapped_type": "keyword",
-                    }
-                }
-            )
-        sort.append({RECORD_ID_FIELD: {"order": order}})
-        query = {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
-        self._refresh_records(index)
-        records: list[dict[str, Any]] = []
-        after: list[Any] | None = None
-        while limit is None or len(records) < limit:
-            page = MAX_PAGE if limit is None else min(MAX_PAGE, limit - len(records))
-            body: dict[str, Any] = {"query": query, "sort": sort, "size": page}
-            if after is not None:
-                body["search_after"] = after
-            try:
-                response = self._call(
-                    f"listing {kind}",
-                    lambda body=body: self._client.search(
-                        index=index, ignore_unavailable=True, allow_no_indices=True, **body
-                    ),
-                ).body
-            except ApiError as exc:
-                if isinstance(exc, AuthenticationException | AuthorizationException):
-                    raise self._unavailable(exc) from None
-                raise StoreError(
-                    f"Elasticsearch at {self.display_url}: listing {kind}: {self._cause(exc)}"
-                ) from None
-            hits = response.get("hits", {}).get("hits", [])
-            records.extend(self._record_source(h.get("_source") or {}) for h in hits)
-            if len(hits) < page:
-                break
-            after = hits[-1].get("sort")
-        return records
 
     # --- housekeeping ---------------------------------------------------------------------
     def refresh(self) -> None:

@@ -6,7 +6,7 @@ Each method costs a fixed, small number of requests whatever the batch size:
 - get_record_versioned / put_record_if: one GET / one conditional write (``if_seq_no`` +
   ``if_primary_term``, or ``op_type=create``);
 - search_many: one ``_msearch`` per :data:`MSEARCH_MAX` requests;
-- group_counts: one composite aggregation request per :data:`COMPOSITE_PAGE` groups.
+- group_counts: one composite aggregation request per ``es_search.COMPOSITE_PAGE`` groups.
 None of them refreshes an index.
 """
 
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
 #: Searches per ``_msearch`` request.
 MSEARCH_MAX = 100
-#: Composite aggregation page size (buckets per request; below search.max_buckets).
-COMPOSITE_PAGE = 5_000
 
 
 def _dumps(value: Any) -> str:

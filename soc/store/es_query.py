@@ -15,14 +15,12 @@ from typing import TYPE_CHECKING, Any
 from elasticsearch import ApiError
 
 from soc.store.base import RecordKind
+from soc.store.es_search import MAX_PAGE as PAGE
 from soc.store.es_template import RECORD_ID_FIELD
 from soc.store.es_util import as_list
 
 if TYPE_CHECKING:
     from soc.store.elastic import ElasticStore
-
-#: Largest page of one search (index.max_result_window default).
-PAGE = 10_000
 
 
 class RecordQueries:

@@ -30,13 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from soc import clock, ecs
 from soc.store.base import ID_FIELD, EventFailure, WriteResult
+from soc.store.es_search import BULK_TOKEN_FIELD
 from soc.store.es_util import error_reason
 
 if TYPE_CHECKING:
     from soc.store.elastic import ElasticStore
 
-#: Private field holding the token of the bulk request that wrote a document.
-BULK_TOKEN_FIELD = "soc_bulk"
 
 #: (id, event as given, the document to store)
 Prepared = tuple[str, Mapping[str, Any], dict[str, Any]]
