@@ -12,12 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from elasticsearch import ApiError
-
 from soc.store.base import RecordKind
+from soc.store.es_records import record_clauses
 from soc.store.es_search import MAX_PAGE as PAGE
-from soc.store.es_template import RECORD_ID_FIELD
-from soc.store.es_util import as_list
 
 if TYPE_CHECKING:
     from soc.store.elastic import ElasticStore
@@ -41,18 +38,9 @@ class RecordQueries:
         (either bound optional) and whose fields equal ``filters`` (a list means "any of"),
         ordered by ``field`` (ties by id), at most ``limit``: the range, filters, order and
         limit are all in the server's query, one search per 10,000 records returned."""
-        index = self._record_index(kind)
-        clauses: list[dict[str, Any]] = []
-        for name, value in (filters or {}).items():
-            values = as_list(value)
-            if values is not None:
-                if not values:
-                    return []
-                clauses.append({"terms": {name: values}})
-            elif value is None:
-                clauses.append({"bool": {"must_not": {"exists": {"field": name}}}})
-            else:
-                clauses.append({"term": {name: value}})
+        clauses = record_clauses(filters)
+        if clauses is None:
+            return []
         bounds: dict[str, str] = {}
         if start is not None:
             bounds["gte"] = start
@@ -60,35 +48,7 @@ class RecordQueries:
             bounds["lt"] = end
         if bounds:
             clauses.append({"range": {field: bounds}})
-        order = "desc" if descending else "asc"
-        sort = [
-            {field: {"order": order, "unmapped_type": "keyword"}},
-            {RECORD_ID_FIELD: {"order": order}},
-        ]
-        query = {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
-        self._refresh_records(index)
-        records: list[dict[str, Any]] = []
-        after: list[Any] | None = None
-        while limit is None or len(records) < limit:
-            size = PAGE if limit is None else min(PAGE, limit - len(records))
-            body: dict[str, Any] = {"query": query, "sort": sort, "size": size}
-            if after is not None:
-                body["search_after"] = after
-            try:
-                response = self._call(
-                    f"listing {kind}",
-                    lambda body=body: self._client.search(
-                        index=index, ignore_unavailable=True, allow_no_indices=True, **body
-                    ),
-                ).body
-            except ApiError as exc:
-                raise self._record_error(kind, "list", exc) from None
-            hits = response.get("hits", {}).get("hits", [])
-            records.extend(self._record_source(h.get("_source") or {}) for h in hits)
-            if len(hits) < size:
-                break
-            after = hits[-1].get("sort")
-        return records
+        return self._list_sorted(kind, clauses, field, descending, limit)
 
     def get_events(self: ElasticStore, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The stored events among ``event_ids`` (id -> document), with one ``ids`` search

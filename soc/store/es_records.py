@@ -23,6 +23,23 @@ if TYPE_CHECKING:
     from soc.store.elastic import ElasticStore
 
 
+def record_clauses(filters: Mapping[str, Any] | None) -> list[dict[str, Any]] | None:
+    """Query clauses for exact top-level record filters (a list value means "any of", None
+    means "absent"); None when a filter can match nothing (an empty list)."""
+    clauses: list[dict[str, Any]] = []
+    for name, value in (filters or {}).items():
+        values = as_list(value)
+        if values is not None:
+            if not values:
+                return None
+            clauses.append({"terms": {name: values}})
+        elif value is None:
+            clauses.append({"bool": {"must_not": {"exists": {"field": name}}}})
+        else:
+            clauses.append({"term": {name: value}})
+    return clauses
+
+
 class RecordOps:
     """put_record, get_record, update_record, upsert_record and list_records."""
 
@@ -160,18 +177,22 @@ class RecordOps:
         """Records whose top-level fields equal every filter value (a list value means "any
         of"), ordered by a top-level field (records lacking it first when ascending, last
         when descending, as SQL orders NULLs), ties by id; all of them unless ``limit``."""
+        clauses = record_clauses(filters)
+        if clauses is None:
+            return []
+        return self._list_sorted(kind, clauses, order_by, descending, limit)
+
+    def _list_sorted(
+        self: ElasticStore,
+        kind: RecordKind,
+        clauses: list[dict[str, Any]],
+        order_by: str | None,
+        descending: bool,
+        limit: int | None,
+    ) -> list[dict[str, Any]]:
+        """Records matching every clause, ordered by ``order_by`` (missing values first when
+        ascending, last when descending) then id, at most ``limit``: one search per page."""
         index = self._record_index(kind)
-        clauses: list[dict[str, Any]] = []
-        for name, value in (filters or {}).items():
-            values = as_list(value)
-            if values is not None:
-                if not values:
-                    return []
-                clauses.append({"terms": {name: values}})
-            elif value is None:
-                clauses.append({"bool": {"must_not": {"exists": {"field": name}}}})
-            else:
-                clauses.append({"term": {name: value}})
         order = "desc" if descending else "asc"
         sort: list[dict[str, Any]] = []
         if order_by:
