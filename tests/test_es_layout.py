@@ -179,3 +179,25 @@ def test_lifecycle_policy_bodies_delete_after_the_retention() -> None:
     ism = ism_policy("soc", 30)["policy"]
     assert ism["states"][0]["transitions"][0]["conditions"] == {"min_index_age": "30d"}
     assert ism["ism_template"][0]["index_patterns"] == ["soc-events-*"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("SOC_ELASTICSEARCH_LIFECYCLE", "forever", "elasticsearch.lifecycle"),
+        ("SOC_ELASTICSEARCH_RETENTION", "soon", "elasticsearch.retention"),
+        ("SOC_ELASTICSEARCH_SHARDS", "many", "elasticsearch.shards"),
+    ],
+)
+def test_a_bad_layout_setting_is_one_line_naming_it(
+    es_url: str, tmp_path: Path, variable: str, value: str, named: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOC_")}
+    env.update({"SOC_ELASTICSEARCH_URL": es_url, "SOC_DATA_DIR": str(tmp_path), variable: value})
+    exe = Path(sys.executable).with_name("soc")
+    run = subprocess.run(
+        [str(exe), "doctor"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode != 0
+    assert named in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1

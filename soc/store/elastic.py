@@ -182,6 +182,10 @@ class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
         url = settings.get("elasticsearch.url")
         if not url:
             raise StoreUnavailable("Elasticsearch: no URL configured (elasticsearch.url)")
+        try:
+            layout = IndexLayout.from_settings(settings)
+        except ValueError as exc:
+            raise StoreUnavailable(f"Elasticsearch settings: {exc}") from None
         return cls(
             str(url),
             api_key=settings.get("elasticsearch.api_key"),
@@ -191,7 +195,7 @@ class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
             verify_certs=bool(settings.get("elasticsearch.verify_certs", True)),
             index_prefix=str(settings.get("elasticsearch.index_prefix", "soc")),
             timeout=float(settings.get("elasticsearch.timeout", 30.0)),
-            layout=IndexLayout.from_settings(settings),
+            layout=layout,
             bulk_concurrency=int(settings.get("elasticsearch.bulk_concurrency", 2)),
             bulk_timeout=float(settings.get("elasticsearch.bulk_timeout", 120.0)),
             bulk_events=int(settings.get("elasticsearch.bulk_events", BULK_EVENTS)),

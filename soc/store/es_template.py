@@ -61,7 +61,11 @@ class IndexLayout:
         lifecycle = str(settings.get("elasticsearch.lifecycle", "none") or "none").lower()
         if lifecycle not in {"none", "ilm", "ism"}:
             raise ValueError(f"elasticsearch.lifecycle: expected none, ilm or ism: {lifecycle!r}")
-        retention = parse_duration(str(settings.get("elasticsearch.retention", "90d") or "90d"))
+        text = str(settings.get("elasticsearch.retention", "90d") or "90d")
+        try:
+            retention = parse_duration(text)
+        except ValueError as exc:
+            raise ValueError(f"elasticsearch.retention: {exc}") from None
         return cls(
             shards=max(1, int(settings.get("elasticsearch.shards", 1))),
             replicas=max(0, int(settings.get("elasticsearch.replicas", 1))),
