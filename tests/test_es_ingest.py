@@ -7,13 +7,17 @@ after the client gave up), and it counts the requests in flight at once."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,6 +50,7 @@ class HoldingProxy:
         self.hold_seconds = 0.0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.matched = 0
         self.lock = threading.Lock()
         proxy = self
 
@@ -60,6 +65,7 @@ class HoldingProxy:
                 late = False
                 with proxy.lock:
                     if matched:
+                        proxy.matched += 1
                         proxy.in_flight += 1
                         proxy.max_in_flight = max(proxy.max_in_flight, proxy.in_flight)
                         if proxy.late > 0:
@@ -173,3 +179,39 @@ def test_bulks_in_flight_follow_the_setting_and_the_size_limits(
             assert 2 <= proxy.max_in_flight <= concurrency
     finally:
         store.close()
+
+
+def test_soc_ingest_hands_the_store_what_its_bulks_in_flight_take(
+    proxy: HoldingProxy, tmp_path: Path
+) -> None:
+    # 3,000 lines, bulks of 1,500, two in flight: one write of 3,000 events = 2 bulks (the
+    # former fixed 2,000-event writes made 3: 1,500 + 500, then 1,000)
+    log = tmp_path / "auth.log"
+    log.write_text(
+        "".join(
+            f"Nov 20 10:{i // 60 % 60:02d}:{i % 60:02d} web-1 sshd[{1000 + i}]: "
+            f"Failed password for root from 203.0.113.{i % 200 + 1} port {40000 + i} ssh2\n"
+            for i in range(3000)
+        )
+    )
+    proxy.pattern = re.compile(r"_bulk")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOC_")}
+    env.update(
+        {
+            "SOC_ELASTICSEARCH_URL": proxy.url,
+            "SOC_DATA_DIR": str(tmp_path),
+            "SOC_ELASTICSEARCH_BULK_EVENTS": "1500",
+            "SOC_ELASTICSEARCH_BULK_CONCURRENCY": "2",
+        }
+    )
+    exe = Path(sys.executable).with_name("soc")
+    run = subprocess.run(
+        [str(exe), "ingest", "logs", "--json", str(log)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert proxy.matched == 2

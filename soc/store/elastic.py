@@ -176,6 +176,12 @@ class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
             raise StoreUnavailable(f"Elasticsearch at {self.display_url}: {exc}") from None
         self.identity = self._connect()
 
+    @property
+    def write_batch_events(self) -> int:
+        """How many events one write_events call should carry to keep every bulk slot busy:
+        the bulk size times the bulks in flight (what `soc ingest` hands over at once)."""
+        return self.bulk_events * self.bulk_concurrency
+
     @classmethod
     def from_settings(cls, settings: Settings) -> ElasticStore:
         """The store the ``elasticsearch.*`` settings describe, connected and verified."""
