@@ -63,6 +63,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("elasticsearch.bulk_bytes", 8388608, int, help="bytes per bulk request at most"),
     Setting("elasticsearch.lifecycle", "none", str, help="none, ilm or ism: server-side retention"),
     Setting("elasticsearch.retention", "90d", str, help="age at which event indices go"),
+    Setting(
+        "elasticsearch.dedup_across_days",
+        True,
+        bool,
+        help="check other days' indices for an event's id before storing it",
+    ),
     Setting("timezone", "Asia/Ho_Chi_Minh", str, help="zone of log times that carry none"),
     Setting("keep_original", True, bool, help="keep event.original on every event"),
     Setting("department", None, str, help="labels.department for sources that name none"),

@@ -201,3 +201,25 @@ def test_a_bad_layout_setting_is_one_line_naming_it(
     assert run.returncode != 0
     assert named in run.stderr and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_dedup_across_days_costs_one_search_per_bulk_and_can_be_turned_off(
+    es_url: str, clock_at: Callable[[str], datetime]
+) -> None:
+    checking, trusting = ElasticStore(es_url), ElasticStore(es_url, dedup_across_days=False)
+    try:
+        clock_at("2026-12-01T10:00:00Z")
+        checking.write_events([auth_event(1, "2026-12-01T09:00:00Z")])
+        checking.refresh()
+        clock_at("2026-12-02T10:00:00Z")
+        for s in (checking, trusting):
+            s.request_log.clear()
+        again = checking.write_events([auth_event(1, "2026-12-01T09:00:00Z")])
+        assert (again.stored, again.duplicates) == (0, 1)
+        assert len(checking.request_log.matching(r"POST /soc-events/_search")) == 1
+        stored_twice = trusting.write_events([auth_event(1, "2026-12-01T09:00:00Z")])
+        assert (stored_twice.stored, stored_twice.duplicates) == (1, 0)
+        assert not trusting.request_log.matching(r"_search")
+    finally:
+        checking.close()
+        trusting.close()

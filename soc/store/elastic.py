@@ -113,6 +113,7 @@ class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
         bulk_timeout: float = 120.0,
         bulk_events: int = BULK_EVENTS,
         bulk_bytes: int = BULK_BYTES,
+        dedup_across_days: bool = True,
     ) -> None:
         """Connect to ``url`` and check that the server answers; raises StoreUnavailable
         with one line naming the (masked) URL and the cause when it cannot be used.
@@ -126,6 +127,7 @@ class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
         # an ids search checks a bulk's ids: at most one page (index.max_result_window)
         self.bulk_events = max(1, min(int(bulk_events), MAX_PAGE))
         self.bulk_bytes = max(1024, int(bulk_bytes))
+        self.dedup_across_days = dedup_across_days
         #: every request this store sent (method, path, status, bytes): tests and bench count it
         self.request_log = RequestLog()
         self.display_url = mask_url(url)
@@ -206,6 +208,7 @@ class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
             bulk_timeout=float(settings.get("elasticsearch.bulk_timeout", 120.0)),
             bulk_events=int(settings.get("elasticsearch.bulk_events", BULK_EVENTS)),
             bulk_bytes=int(settings.get("elasticsearch.bulk_bytes", BULK_BYTES)),
+            dedup_across_days=bool(settings.get("elasticsearch.dedup_across_days", True)),
         )
 
     # --- connection and errors ------------------------------------------------------------

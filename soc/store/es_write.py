@@ -79,7 +79,8 @@ class EventWriter:
             size += length
         if chunk:
             chunks.append(chunk)
-        self._event_indices()  # read once here, not by each bulk thread
+        if self.dedup_across_days:
+            self._event_indices()  # read once here, not by each bulk thread
         self._known_indices.add(index)
         if self.bulk_concurrency == 1 or len(chunks) == 1:
             parts = [self._write_chunk(index, c) for c in chunks]
@@ -124,7 +125,10 @@ class EventWriter:
         return event_id, event, doc
 
     def _stored_elsewhere(self: ElasticStore, index: str, ids: list[str]) -> set[str]:
-        """Ids among ``ids`` already stored in an event index other than ``index``."""
+        """Ids among ``ids`` already stored in an event index other than ``index`` (none
+        looked for when ``dedup_across_days`` is off)."""
+        if not self.dedup_across_days:
+            return set()
         others = [name for name in self._event_indices() if name != index]
         if not others:
             return set()
