@@ -64,6 +64,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("elasticsearch.lifecycle", "none", str, help="none, ilm or ism: server-side retention"),
     Setting("elasticsearch.retention", "90d", str, help="age at which event indices go"),
     Setting(
+        "elasticsearch.wildcard_copies",
+        False,
+        bool,
+        help="lower-cased wildcard copies of leading-wildcard fields (new indices)",
+    ),
+    Setting(
         "elasticsearch.dedup_across_days",
         True,
         bool,

@@ -16,6 +16,7 @@ from elastic_transport import TlsError
 from elasticsearch import ApiError, AuthenticationException, AuthorizationException
 
 from soc import ecs
+from soc.store import es_wildcard
 from soc.store.base import Bucket, Hit, QueryError, SearchPage, StoreError
 from soc.store.es_util import as_list, error_reason, sort_value
 
@@ -44,6 +45,8 @@ class EventReads:
         clauses: list[dict[str, Any]] = []
         exclusions: list[dict[str, Any]] = []
         if query and query.strip():
+            if self.layout.wildcard_copies:
+                query = es_wildcard.rewrite(query)
             clauses.append({"query_string": {"query": query}})
         for name, value in (filters or {}).items():
             values = as_list(value)
@@ -94,6 +97,7 @@ class EventReads:
         """The document as written: without the id copy the store added."""
         source = dict(hit.get("_source") or {})
         source.pop(BULK_TOKEN_FIELD, None)
+        source.pop(es_wildcard.COPY_ROOT, None)
         section = source.get("event")
         if isinstance(section, dict) and section.get("id") == hit.get("_id"):
             section = {k: v for k, v in section.items() if k != "id"}

@@ -31,6 +31,7 @@ from typing import Any
 
 from soc.config import Settings
 from soc.ecs import FIELD_TYPES
+from soc.store.es_wildcard import copy_properties
 from soc.timespec import parse_duration
 
 #: Bumped whenever the template body changes, so existing clusters get the new one.
@@ -54,6 +55,7 @@ class IndexLayout:
     total_fields_limit: int = 2000
     lifecycle: str = "none"  # none, ilm (Elasticsearch) or ism (OpenSearch)
     retention_days: int = 90
+    wildcard_copies: bool = False  # soc.store.es_wildcard
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IndexLayout:
@@ -75,6 +77,7 @@ class IndexLayout:
             ),
             lifecycle=lifecycle,
             retention_days=max(1, retention.days),
+            wildcard_copies=bool(settings.get("elasticsearch.wildcard_copies", False)),
         )
 
     def fingerprint(self) -> str:
@@ -119,9 +122,11 @@ def _nest(flat: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return root
 
 
-def event_mappings() -> dict[str, Any]:
-    """The mappings of event indices."""
+def event_mappings(wildcard_copies: bool = False) -> dict[str, Any]:
+    """The mappings of event indices (with the ``soc_wc`` wildcard copies when asked)."""
     properties = {path: _field_mapping(path, kind) for path, kind in FIELD_TYPES.items()}
+    if wildcard_copies:
+        properties.update(copy_properties(IGNORE_ABOVE))
     properties.setdefault("event.id", {"type": "keyword"})
     # token of the bulk request that wrote the document (soc.store.es_write)
     properties["soc_bulk"] = {"type": "keyword", "index": False, "doc_values": False}
@@ -173,7 +178,7 @@ def composable_template(prefix: str, layout: IndexLayout | None = None) -> dict[
         "_meta": {"managed_by": "citysoc", "layout": layout.fingerprint()},
         "template": {
             "settings": settings,
-            "mappings": event_mappings(),
+            "mappings": event_mappings(layout.wildcard_copies),
             "aliases": {f"{prefix}-events": {}},
         },
     }
@@ -187,7 +192,7 @@ def legacy_template(prefix: str, layout: IndexLayout | None = None) -> dict[str,
         "order": 200,
         "version": TEMPLATE_VERSION,
         "settings": event_settings(layout),
-        "mappings": event_mappings(),
+        "mappings": event_mappings((layout or IndexLayout()).wildcard_copies),
         "aliases": {f"{prefix}-events": {}},
     }
 

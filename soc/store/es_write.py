@@ -32,6 +32,7 @@ from soc import clock, ecs
 from soc.store.base import ID_FIELD, EventFailure, WriteResult
 from soc.store.es_search import BULK_TOKEN_FIELD
 from soc.store.es_util import error_reason
+from soc.store.es_wildcard import COPY_ROOT, copies
 
 if TYPE_CHECKING:
     from soc.store.elastic import ElasticStore
@@ -113,6 +114,10 @@ class EventWriter:
                 EventFailure(event_id, f"@timestamp is not a date: {stamp!r}", event)
             )
             return None
+        if self.layout.wildcard_copies:
+            lowered = copies(doc)
+            if lowered:
+                doc[COPY_ROOT] = lowered
         section = doc.get("event")
         doc["event"] = (
             {**section, "id": event_id} if isinstance(section, Mapping) else {"id": event_id}
