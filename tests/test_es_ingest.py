@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from soc import ecs
+from soc.store.base import StoreError
 from soc.store.elastic import ElasticStore
 
 
@@ -215,3 +216,26 @@ def test_soc_ingest_hands_the_store_what_its_bulks_in_flight_take(
     )
     assert run.returncode == 0, run.stderr
     assert proxy.matched == 2
+
+
+def test_a_write_given_up_after_a_timeout_then_retried_counts_its_landed_events_as_stored(
+    proxy: HoldingProxy,
+) -> None:
+    # the store gives up (one attempt), the caller (the shipper) writes the same events
+    # again: the first bulk had landed, so they are stored, not duplicates; a third write
+    # of them is a duplicate as usual
+    store = ElasticStore(proxy.url, bulk_timeout=0.5, retry_attempts=1)
+    try:
+        store.write_events([auth_event(0)])
+        proxy.pattern = re.compile(r"_bulk")
+        proxy.late, proxy.late_seconds = 1, 1.5
+        events = [auth_event(i) for i in range(1, 101)]
+        with pytest.raises(StoreError, match="no answer within the timeout"):
+            store.write_events(events)
+        time.sleep(1.2)  # the held answer is dropped; the bulk itself has landed
+        retried = store.write_events(events)
+        assert (retried.stored, retried.duplicates) == (100, 0)
+        again = store.write_events(events)
+        assert (again.stored, again.duplicates) == (0, 100)
+    finally:
+        store.close()

@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -128,6 +129,9 @@ class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
         self.bulk_events = max(1, min(int(bulk_events), MAX_PAGE))
         self.bulk_bytes = max(1024, int(bulk_bytes))
         self.dedup_across_days = dedup_across_days
+        #: id -> tokens of bulks that got no answer (they may have landed); see es_write
+        self._uncertain: dict[str, set[str]] = {}
+        self._uncertain_lock = threading.Lock()
         #: every request this store sent (method, path, status, bytes): tests and bench count it
         self.request_log = RequestLog()
         self.display_url = mask_url(url)

@@ -16,7 +16,9 @@ or ``bulk_bytes`` bytes and allowed ``bulk_timeout`` seconds. Every bulk carries
 token in the private field ``soc_bulk`` (stored, not indexed, removed from documents handed
 back): when a bulk is sent again after a timeout or a lost connection and the server answers
 "exists" for an event, the stored copy's token tells whether it is this bulk's own first try
-(counted as stored) or an earlier write (a duplicate).
+(counted as stored) or an earlier write (a duplicate). When the store gives up on a bulk
+that got no answer, it keeps that bulk's token per id, so that the caller's retry of the same
+events recognises them the same way.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from soc import clock, ecs
-from soc.store.base import ID_FIELD, EventFailure, WriteResult
+from soc.store.base import ID_FIELD, EventFailure, StoreError, WriteResult
 from soc.store.es_search import BULK_TOKEN_FIELD
 from soc.store.es_util import error_reason
 from soc.store.es_wildcard import COPY_ROOT, copies
@@ -175,7 +177,15 @@ class EventWriter:
                 client = self._client.options(request_timeout=self.bulk_timeout)
                 return client.bulk(operations=body)
 
-            items = self._request("bulk write", send).body.get("items") or []
+            try:
+                items = self._request("bulk write", send).body.get("items") or []
+            except StoreError:
+                # no answer: the bulk may have landed; remember its token so that the next
+                # write of these ids (the shipper's retry) can tell its own events apart
+                with self._uncertain_lock:
+                    for event_id, _, _ in pending:
+                        self._uncertain.setdefault(event_id, set()).add(token)
+                raise
             again: list[Prepared] = []
             exists: list[Prepared] = []
             for position, item in enumerate(pending):
@@ -195,12 +205,18 @@ class EventWriter:
                 else:
                     reason = error_reason(outcome.get("error"), f"HTTP {status}")
                     result.failures.append(EventFailure(event_id, reason, event))
-            # "exists" after a resend may be this bulk's own first try: the token tells
-            mine = (
-                self._written_by(index, [i[0] for i in exists], token)
-                if exists and sends > 1
-                else set()
-            )
+            # "exists" after a resend, or for ids of an earlier bulk that got no answer, may
+            # be our own write: the stored token tells
+            with self._uncertain_lock:
+                earlier = {
+                    i[0]: self._uncertain.pop(i[0]) for i in pending if i[0] in self._uncertain
+                }
+            ours = {
+                event_id: {token, *earlier.get(event_id, ())}
+                for event_id, _, _ in exists
+                if sends > 1 or event_id in earlier
+            }
+            mine = self._written_by(index, ours) if ours else set()
             result.stored += len(mine)
             result.duplicates += len(exists) - len(mine)
             pending = again
@@ -208,8 +224,9 @@ class EventWriter:
                 self._backoff(attempt)
         return result
 
-    def _written_by(self: ElasticStore, index: str, ids: list[str], token: str) -> set[str]:
-        """Ids among ``ids`` whose stored copy in ``index`` carries ``token`` (one _mget)."""
+    def _written_by(self: ElasticStore, index: str, tokens: dict[str, set[str]]) -> set[str]:
+        """Ids whose stored copy in ``index`` carries one of their ``tokens`` (one _mget)."""
+        ids = list(tokens)
         response = self._request(
             "bulk check",
             lambda: self._client.mget(index=index, ids=ids, source_includes=[BULK_TOKEN_FIELD]),
@@ -217,5 +234,6 @@ class EventWriter:
         return {
             str(doc["_id"])
             for doc in response.get("docs", [])
-            if doc.get("found") and (doc.get("_source") or {}).get(BULK_TOKEN_FIELD) == token
+            if doc.get("found")
+            and (doc.get("_source") or {}).get(BULK_TOKEN_FIELD) in tokens.get(str(doc["_id"]), ())
         }
