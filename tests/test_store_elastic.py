@@ -362,6 +362,8 @@ def test_soc_doctor_json_reports_the_elasticsearch_store(es_url: str, tmp_path: 
     assert info["store"] == "elasticsearch"
     assert info["reachable"] is True
     assert info["events"] == 2
+    assert info["event_indices"] == 1
+    assert info["layout"]["shards"] == 1 and info["layout"]["retention_days"] == 90
 
 
 def test_soc_doctor_with_an_unreachable_url_exits_2_with_one_line(tmp_path: Path) -> None:

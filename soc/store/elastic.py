@@ -431,7 +431,8 @@ class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
 
     def info(self) -> dict[str, Any]:
         """What `soc doctor` shows: store kind, masked URL, server distribution, version and
-        cluster name, reachability, event and record counts."""
+        cluster name, the index layout settings, reachability, event, event-index and record
+        counts."""
         info: dict[str, Any] = {
             "store": self.kind,
             "url": self.display_url,
@@ -440,10 +441,21 @@ class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
             "cluster_name": self.identity.cluster_name,
             "index_prefix": self.prefix,
             "events_alias": self.events_alias,
+            "layout": {
+                "shards": self.layout.shards,
+                "replicas": self.layout.replicas,
+                "refresh_interval": self.layout.refresh_interval,
+                "total_fields_limit": self.layout.total_fields_limit,
+                "lifecycle": self.layout.lifecycle,
+                "retention_days": self.layout.retention_days,
+                "wildcard_copies": self.layout.wildcard_copies,
+                "bulk_concurrency": self.bulk_concurrency,
+            },
             "reachable": True,
         }
         try:
             info["events"] = self.count()
+            info["event_indices"] = len(self._event_indices())
             info["alerts"] = self._record_count("alerts")
             info["cases"] = self._record_count("cases")
             info["audit_records"] = self._record_count("audit")
