@@ -19,6 +19,7 @@ import pytest
 from soc import ecs
 from soc.store.elastic import ElasticStore
 from soc.store.es_layout import ilm_policy, index_day, ism_policy
+from soc.store.es_template import IndexLayout
 
 
 def http(url: str, method: str = "GET", body: Any = None) -> Any:
@@ -148,8 +149,7 @@ def test_prune_and_migrate_on_the_local_store_are_one_line_errors(tmp_path: Path
 def test_windows_event_data_of_many_names_stays_within_the_field_limit(es_url: str) -> None:
     # an EVTX export with hundreds of distinct data names: the index keeps its field limit,
     # the events beyond it are refused one by one (reported), never the whole bulk
-    small = ElasticStore(es_url, bulk_events=50)
-    small.layout = type(small.layout)(total_fields_limit=300)
+    small = ElasticStore(es_url, bulk_events=50, layout=IndexLayout(total_fields_limit=300))
     try:
         events = [
             auth_event(
