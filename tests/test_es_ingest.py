@@ -52,7 +52,9 @@ class HoldingProxy:
         self.in_flight = 0
         self.max_in_flight = 0
         self.matched = 0
+        self.gather = 0  # hold each matching request until this many are in flight (5 s max)
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,11 +66,13 @@ class HoldingProxy:
                 body = self.rfile.read(length) if length else None
                 matched = bool(proxy.pattern.search(f"{self.command} {self.path}"))
                 late = False
-                with proxy.lock:
+                with proxy.changed:
                     if matched:
                         proxy.matched += 1
                         proxy.in_flight += 1
                         proxy.max_in_flight = max(proxy.max_in_flight, proxy.in_flight)
+                        proxy.changed.notify_all()
+                        proxy.changed.wait_for(lambda: proxy.in_flight >= proxy.gather, 5)
                         if proxy.late > 0:
                             proxy.late -= 1
                             late = True
@@ -102,7 +106,7 @@ class HoldingProxy:
                         pass  # the client gave up on this answer
                 finally:
                     if matched:
-                        with proxy.lock:
+                        with proxy.changed:
                             proxy.in_flight -= 1
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = forward
@@ -169,7 +173,8 @@ def test_bulks_in_flight_follow_the_setting_and_the_size_limits(
     try:
         store.write_events([auth_event(0)])
         proxy.pattern = re.compile(r"_bulk")
-        proxy.hold_seconds = 0.4
+        # with several in flight, each bulk waits for a second one: they overlap for sure
+        proxy.gather = min(2, concurrency)
         store.request_log.clear()
         result = store.write_events([auth_event(i) for i in range(1, 151)])
         assert result.stored == 150
