@@ -191,7 +191,8 @@ class BatchOps:
         except ConflictError:
             if attempts > 1:
                 current = self.get_record_versioned(kind, record_id)
-                if current is not None and self._record_body(record_id, current[0]) == body:
+                sent = json.loads(_dumps(body))  # as the server keeps it (tuples -> lists)
+                if current is not None and self._record_body(record_id, current[0]) == sent:
                     self._unrefreshed.add(index)
                     return current[1]
             raise Conflict(
