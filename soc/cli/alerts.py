@@ -12,26 +12,11 @@ from soc import clock, ecs
 from soc.cli.common import EXIT_OK, console, fail, print_json, state
 from soc.detect.alerts import LEVELS
 from soc.safe_text import safe_cell, visible
+from soc.store.queries import events_by_id, records_between
 from soc.timespec import parse_moment
 from soc.triage.lifecycle import LifecycleError, get_alert
 
 app = typer.Typer(help="List and inspect alerts.", no_args_is_help=True)
-
-
-def filter_alerts(
-    records: list[dict[str, Any]], *, since: str | None = None, min_level: str | None = None
-) -> list[dict[str, Any]]:
-    """Alerts first seen at or after ``since`` (formatted timestamp) and at least
-    ``min_level`` severe."""
-    kept = []
-    for record in records:
-        if since and str(record.get("first_seen", "")) < since:
-            continue
-        level = record.get("level")
-        if min_level and level in LEVELS and LEVELS.index(level) < LEVELS.index(min_level):
-            continue
-        kept.append(record)
-    return kept
 
 
 @app.command("list")
@@ -67,10 +52,16 @@ def list_alerts(
         filters["status"] = status
     if level:
         filters["level"] = list(LEVELS[LEVELS.index(level) :])
-    records = state(ctx).store.list_records(
-        "alerts", filters=filters, order_by="first_seen", descending=True
+    # date, filters and limit go to the store's query (soc.store.queries)
+    records = records_between(
+        state(ctx).store,
+        "alerts",
+        field="first_seen",
+        start=since_text,
+        filters=filters,
+        descending=True,
+        limit=max(0, limit),
     )
-    records = filter_alerts(records, since=since_text)[: max(0, limit)]
     if as_json:
         print_json(records)
         raise typer.Exit(EXIT_OK)
@@ -106,7 +97,9 @@ def show(
         record = get_alert(store, alert_id)
     except LifecycleError as exc:
         raise fail(str(exc)) from None
-    shown = [store.get_event(i) for i in (record.get("event_ids") or [])[: max(0, events)]]
+    wanted = [str(i) for i in (record.get("event_ids") or [])[: max(0, events)]]
+    found = events_by_id(store, wanted)
+    shown = [found.get(i) for i in wanted]
     if as_json:
         print_json({"alert": record, "events": [e for e in shown if e is not None]})
         raise typer.Exit(EXIT_OK)

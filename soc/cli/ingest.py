@@ -60,7 +60,9 @@ HostOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON object with the counts instead of a table.")
 ]
-BatchOpt = Annotated[int, typer.Option("--batch-size", hidden=True, min=1)]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", hidden=True, min=1)]
+#: Events per store write when neither --batch-size nor the store says otherwise.
+DEFAULT_BATCH = 2000
 
 
 def build_options(
@@ -112,9 +114,11 @@ def run_ingest(
     options: IngestOptions,
     *,
     as_json: bool,
-    batch_size: int,
+    batch_size: int | None,
 ) -> None:
-    """Ingest every item once, print the summary (table or JSON) and exit 0 or 1."""
+    """Ingest every item once, print the summary (table or JSON) and exit 0 or 1. Without
+    ``batch_size`` each store write carries what the store takes at once
+    (``write_batch_events``: the Elasticsearch store's bulk size times bulks in flight)."""
     app_state = state(ctx)
     settings = app_state.settings
     store = app_state.store
@@ -148,7 +152,8 @@ def run_ingest(
         if progress is not None and task is not None:
             progress.update(task, rate=f"{stats.events_per_second:,.0f}")
 
-    shipper = Shipper(store, dead_letters=dead, batch_events=batch_size, on_batch=on_batch)
+    batch_events = batch_size or int(getattr(store, "write_batch_events", DEFAULT_BATCH))
+    shipper = Shipper(store, dead_letters=dead, batch_events=batch_events, on_batch=on_batch)
     ingestor = LogIngestor(shipper, options, on_bytes=on_bytes)
     interrupted = False
     try:
@@ -252,7 +257,7 @@ def ingest_logs(
             "--follow", help="Keep following the files (as `soc collect files`) after reading."
         ),
     ] = False,
-    batch_size: BatchOpt = 2000,
+    batch_size: BatchOpt = None,
 ) -> None:
     """Ingest log files once: text logs of any known format, .gz, .evtx, or - for stdin.
 
@@ -265,7 +270,9 @@ def ingest_logs(
 
         if STDIN in paths:
             raise fail("--follow: stdin (-) cannot be followed")
-        run_follow(ctx, paths, options, batch_size=batch_size, poll=0.25, as_json=as_json)
+        run_follow(
+            ctx, paths, options, batch_size=batch_size or DEFAULT_BATCH, poll=0.25, as_json=as_json
+        )
         return
     items = expand_or_fail(paths)
     if items.count(STDIN) and sys.stdin is None:
@@ -282,7 +289,7 @@ def ingest_evtx_files(
     ],
     department: DepartmentOpt = None,
     as_json: JsonOpt = False,
-    batch_size: BatchOpt = 2000,
+    batch_size: BatchOpt = None,
 ) -> None:
     """Ingest Windows .evtx files (directories are searched for *.evtx)."""
     options = build_options(ctx, "evtx", department, None)

@@ -24,6 +24,7 @@ from soc.cli import (
     rules,
     triage,
 )
+from soc.cli import store as store_cmd
 from soc.cli.common import EXIT_ERROR, fail, state
 
 app = typer.Typer(
@@ -94,6 +95,7 @@ app.add_typer(cases.app, name="cases")
 app.add_typer(audit.app, name="audit")
 app.add_typer(report.app, name="report")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(store_cmd.app, name="store")
 app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
 
