@@ -19,6 +19,7 @@ from soc.cli import (
     demo,
     detect,
     doctor,
+    hunt,
     ingest,
     report,
     rules,
@@ -83,6 +84,7 @@ def root(
     ctx.call_on_close(app_state.close)
 
 
+app.command("hunt")(hunt.hunt)
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(collect.app, name="collect")
 app.add_typer(detect.app, name="detect")
