@@ -76,7 +76,7 @@ def print_table(table: Table) -> None:
 
     from soc.cli.common import console
 
-    needed = Measurement.get(console, console.options.update(width=4096), table).maximum
+    needed = Measurement.get(console, console.options.update(width=4096), table).minimum
     width = console.width
     if needed <= width:
         console.print(table)
