@@ -72,10 +72,18 @@ def text_column(table: Table, name: str, **kwargs: Any) -> None:
 def print_table(table: Table) -> None:
     """Print a table at its natural width when the terminal is narrower, so that columns of
     identifiers overflow the line (the terminal wraps the line) instead of being cut."""
+    from rich.cells import cell_len
     from rich.measure import Measurement
 
     from soc.cli.common import console
 
+    for column in table.columns:
+        if column.no_wrap:  # identifiers: the column is as wide as its widest value
+            widest = max(
+                (cell_len(c.plain if isinstance(c, Text) else str(c)) for c in column.cells),
+                default=0,
+            )
+            column.min_width = max(column.min_width or 0, widest, cell_len(str(column.header)))
     needed = Measurement.get(console, console.options.update(width=4096), table).minimum
     width = console.width
     if needed <= width:

@@ -19,6 +19,7 @@ from soc.cli import (
     demo,
     detect,
     doctor,
+    events,
     hunt,
     ingest,
     report,
@@ -88,6 +89,7 @@ app.command("hunt")(hunt.hunt)
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(collect.app, name="collect")
 app.add_typer(detect.app, name="detect")
+app.add_typer(events.app, name="events")
 alert_actions.register(alerts.app)
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(rules.app, name="rules")
