@@ -7,8 +7,10 @@ from typing import Annotated, Any
 import typer
 
 from soc.cli.common import console, fail, print_json, state
+from soc.store.base import Store
 from soc.triage.audit import list_audit
 from soc.triage.display import parse_since, print_rows
+from soc.triage.lifecycle import MIN_PREFIX
 
 app = typer.Typer(
     subcommand_metavar="",
@@ -23,6 +25,25 @@ def _change(before: Any, after: Any) -> str:
         return "-" if value is None else str(value)
 
     return f"{short(before)} -> {short(after)}"
+
+
+def resolve_object(store: Store, given: str) -> str:
+    """The full id of the alert or case that ``given`` names (a whole id, or the short id
+    that listings show); exits with one line when a prefix is ambiguous. An id matching
+    nothing is kept as given (its audit records may outlive the object)."""
+    if store.get_record("alerts", given) or store.get_record("cases", given):
+        return given
+    matches = [
+        str(r.get("id"))
+        for kind in ("alerts", "cases")
+        for r in store.list_records(kind)
+        if str(r.get("id", "")).startswith(given)
+    ]
+    if len(matches) > 1 and len(given) < MIN_PREFIX:
+        raise fail(f"--object {given!r}: prefix too short, {len(matches)} alerts or cases match")
+    if len(matches) > 1:
+        raise fail(f"--object {given!r}: ambiguous, {len(matches)} alerts or cases match")
+    return matches[0] if matches else given
 
 
 @app.callback(invoke_without_command=True)
@@ -57,8 +78,11 @@ def audit(
         start = parse_since(since)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    store = state(ctx).store
+    if object_id:
+        object_id = resolve_object(store, object_id)
     rows = list_audit(
-        state(ctx).store,
+        store,
         object_id=object_id,
         object_kind=kind,
         analyst=analyst,

@@ -80,7 +80,11 @@ def print_table(table: Table) -> None:
     for column in table.columns:
         if column.no_wrap:  # identifiers: the column is as wide as its widest value
             widest = max(
-                (cell_len(c.plain if isinstance(c, Text) else str(c)) for c in column.cells),
+                (
+                    cell_len(line)
+                    for c in column.cells
+                    for line in (c.plain if isinstance(c, Text) else str(c)).split("\n")
+                ),
                 default=0,
             )
             column.min_width = max(column.min_width or 0, widest, cell_len(str(column.header)))

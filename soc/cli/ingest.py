@@ -158,6 +158,11 @@ def run_ingest(
             for item in items:
                 if progress is not None and task is not None:
                     progress.update(task, description=_short(item))
+                if _empty_evtx(item, options):
+                    reason = "empty file (zero bytes), not an EVTX file"
+                    shipper.reject(item, b"", reason)
+                    err_console.print(f"soc: error: {item}: {reason}", markup=False, soft_wrap=True)
+                    continue
                 ingestor.ingest(item)
         except KeyboardInterrupt:
             interrupted = True
@@ -180,6 +185,17 @@ def run_ingest(
     if interrupted:
         raise typer.Exit(130)
     raise typer.Exit(EXIT_PARTIAL if stats.dead_lettered else EXIT_OK)
+
+
+def _empty_evtx(item: str, options: IngestOptions) -> bool:
+    """An EVTX input (named .evtx, or read with --format evtx) that holds no byte at all:
+    reported like an empty capture, never passed over in silence."""
+    if item == STDIN or not (options.format == "evtx" or item.lower().endswith(".evtx")):
+        return False
+    try:
+        return Path(item).stat().st_size == 0
+    except OSError:
+        return False
 
 
 def _short(item: str) -> str:
