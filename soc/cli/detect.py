@@ -137,7 +137,10 @@ def run(
         _name_problems(ctx, summary, problems_file)
         if empty_window:
             err_console.print(f"soc: {empty_window}", markup=False, soft_wrap=True)
-    problems = summary.failed or summary.invalid or summary.not_convertible
+    from soc.cli.outputs import deliver_after_detection
+
+    delivered = deliver_after_detection(ctx)
+    problems = summary.failed or summary.invalid or summary.not_convertible or not delivered
     raise typer.Exit(EXIT_PARTIAL if problems else EXIT_OK)
 
 
@@ -241,6 +244,14 @@ def schedule(
     def _stop(signum: int, frame: object) -> None:
         stop.set()
 
+    from soc.cli.outputs import configured_outputs, print_delivery
+
+    outputs = configured_outputs(ctx)
+    worker = None
+    if outputs:
+        from soc.outputs.deliver import OutputWorker
+
+        worker = OutputWorker(store, outputs, on_report=print_delivery)
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     done = 0
     total_alerts = 0
@@ -267,10 +278,14 @@ def schedule(
                     err_console.print(
                         safe_cell(f"rule {row['id']} ({row['title']}): {row['error']}")
                     )
+            if worker is not None:
+                worker.kick()  # delivery runs beside detection, never in its way
             if cycles and done >= cycles:
                 break
             stop.wait(max(0.0, period.total_seconds() - (time.monotonic() - started)))
     finally:
+        if worker is not None:
+            worker.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         why = "stop requested" if stop.is_set() else "cycles done"

@@ -22,6 +22,7 @@ from soc.cli import (
     events,
     hunt,
     ingest,
+    outputs,
     report,
     rules,
     triage,
@@ -92,6 +93,7 @@ app.add_typer(detect.app, name="detect")
 app.add_typer(events.app, name="events")
 alert_actions.register(alerts.app)
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(outputs.app, name="outputs")
 app.add_typer(rules.app, name="rules")
 app.add_typer(triage.app, name="triage")
 app.add_typer(cases.app, name="cases")
