@@ -52,3 +52,14 @@ def test_schedule_logs_one_line_per_cycle_and_a_last_line(data_dir: Path) -> Non
     assert re.search(r"cycle 1: \d+ rules, [1-9]\d* new alerts .*s, lag \d+s", lines[0])
     assert "cycle 2: " in lines[1] and " 0 new alerts" in lines[1]
     assert "stopped (cycles done) after 2 cycles" in result.stderr
+
+
+def test_doctor_shows_the_events_time_span(data_dir: Path) -> None:
+    empty = json.loads(soc("doctor", "--json").stdout)
+    assert empty["first_event"] is None
+    assert soc("ingest", "logs", str(AUTH), "--json").returncode == 0
+    info = json.loads(soc("doctor", "--json").stdout)
+    assert info["first_event"].endswith("-11-21T01:00:01.000000Z")
+    assert info["last_event"].endswith("-11-21T01:00:30.000000Z")
+    text = soc("doctor").stdout
+    assert "soc detect run --since " in text
