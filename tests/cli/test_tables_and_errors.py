@@ -156,3 +156,16 @@ def test_read_only_data_directory_serves_read_only_commands(
     assert len(json.loads(listed + "\n]")) == 5, result.stderr
     assert "readonly" in result.stderr and result.returncode == 2
     assert "unable to open database file" not in result.stderr
+
+
+def test_ingest_table_shows_whole_source_paths(data_dir: Path, tmp_path: Path) -> None:
+    """Two files whose paths differ only past the 28th character must not look alike."""
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "parsers" / "auth.log"
+    deep = tmp_path / ("x" * 40)
+    for name in ("web-01", "web-02"):
+        (deep / name).mkdir(parents=True)
+        shutil.copy(fixture, deep / name / "auth.log")
+    (deep / "web-02" / "auth.log").write_text(fixture.read_text()[:200], encoding="utf-8")
+    out = soc("ingest", "logs", str(deep), env={"COLUMNS": "60"}).stdout
+    for name in ("web-01", "web-02"):
+        assert str(deep / name / "auth.log") in out

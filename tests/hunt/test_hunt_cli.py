@@ -126,3 +126,12 @@ def test_hunt_mixed_corpus_bundle(data_dir: Path, corpus_dir: Path, tmp_path: Pa
     assert len(lines) == report["timeline"]["rows"] > 0
     assert [r["datetime"] for r in lines] == sorted(r["datetime"] for r in lines)
     assert not any(r["message"].startswith("{") for r in lines)  # EVTX rows are readable
+
+
+def test_hunt_into_the_configured_elasticsearch_store(data_dir: Path, es_url: str) -> None:
+    result = soc("--es-url", es_url, "hunt", str(AUTH), "--into-store", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["events"] == 30 and report["alerts"] >= 3
+    listed = soc("--es-url", es_url, "alerts", "list", "--json")
+    assert len(json.loads(listed.stdout)) == report["alerts"]
