@@ -14,7 +14,7 @@ from rich.table import Table
 from soc import clock, ecs
 from soc.cli.common import EXIT_OK, fail, print_json, state
 from soc.cli.display import print_table, show_time, shown_of, text_column, token_column, zone_of
-from soc.hunt.timeline import message_of
+from soc.hunt.timeline import as_text, message_of
 from soc.safe_text import safe_cell
 from soc.store.base import StoreError
 from soc.timespec import parse_moment
@@ -58,14 +58,6 @@ def _logsource(pairs: list[str] | None) -> dict[str, str]:
             raise fail(f"--logsource {pair!r}: expected product=..., service=... or category=...")
         out[key] = value
     return out
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return ", ".join(_cell(v) for v in value)
-    return str(value)
 
 
 @app.command("search")
@@ -164,7 +156,7 @@ def search(
         writer = csv.DictWriter(sys.stdout, fieldnames=["@timestamp", *names, "_id"])
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: _cell(v) for k, v in row.items()})
+            writer.writerow({k: as_text(v) for k, v in row.items()})
         sys.stdout.flush()
         raise typer.Exit(EXIT_OK)
     zone = zone_of(app_state.settings, utc)
@@ -177,7 +169,7 @@ def search(
             text_column(table, name)
     for row in rows:
         table.add_row(
-            show_time(row["@timestamp"], zone), *(safe_cell(_cell(row[n])) for n in names)
+            show_time(row["@timestamp"], zone), *(safe_cell(as_text(row[n])) for n in names)
         )
     print_table(table)
     raise typer.Exit(EXIT_OK)

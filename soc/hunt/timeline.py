@@ -34,11 +34,12 @@ COLUMNS = (
 )
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A field value as one text: lists joined with ", ", None as ""."""
     if value is None:
         return ""
     if isinstance(value, list):
-        return ", ".join(_text(v) for v in value)
+        return ", ".join(as_text(v) for v in value)
     return str(value)
 
 
@@ -49,22 +50,22 @@ def message_of(event: Mapping[str, Any]) -> str:
     if isinstance(winlog, dict) and winlog.get("event_id") is not None:
         data = winlog.get("event_data") or winlog.get("user_data") or {}
         pairs = (
-            " ".join(f"{k}={_text(v)}" for k, v in data.items() if v not in (None, "", "-"))
+            " ".join(f"{k}={as_text(v)}" for k, v in data.items() if v not in (None, "", "-"))
             if isinstance(data, dict)
-            else _text(data)
+            else as_text(data)
         )
         head = f"{winlog.get('channel', '')} {winlog.get('event_id')}".strip()
         return " ".join(f"[{head}] {pairs}".split())
     for name in ("message", "event.original"):
         value = ecs.get_field(event, name)
         if value:
-            return " ".join(_text(value).split())
+            return " ".join(as_text(value).split())
     parts = [
-        f"{k}={_text(ecs.get_field(event, k))}"
+        f"{k}={as_text(ecs.get_field(event, k))}"
         for k in ("event.action", "event.code", "source.ip", "destination.ip", "url.original")
         if ecs.get_field(event, k)
     ]
-    return " ".join(parts) or _text(ecs.get_field(event, "event.dataset"))
+    return " ".join(parts) or as_text(ecs.get_field(event, "event.dataset"))
 
 
 def _more_severe(a: str, b: str) -> bool:
@@ -98,7 +99,7 @@ def build(store: Store, alerts: Iterable[Mapping[str, Any]]) -> list[dict[str, A
         event = store.get_event(event_id)
         if event is None:
             continue
-        stamp = _text(ecs.get_field(event, "@timestamp"))
+        stamp = as_text(ecs.get_field(event, "@timestamp"))
         moment = ecs.parse_timestamp(stamp) if stamp else None
         rows.append(
             {
@@ -110,11 +111,11 @@ def build(store: Store, alerts: Iterable[Mapping[str, Any]]) -> list[dict[str, A
                 "rule": "; ".join(meta["rules"]),
                 "rule_id": "; ".join(meta["rule_ids"]),
                 "alert_id": "; ".join(meta["alerts"]),
-                "host": _text(ecs.get_field(event, "host.name")),
-                "user": _text(ecs.get_field(event, "user.name")),
-                "source_ip": _text(ecs.get_field(event, "source.ip")),
-                "dataset": _text(ecs.get_field(event, "event.dataset")),
-                "file": _text(ecs.get_field(event, "log.file.path")),
+                "host": as_text(ecs.get_field(event, "host.name")),
+                "user": as_text(ecs.get_field(event, "user.name")),
+                "source_ip": as_text(ecs.get_field(event, "source.ip")),
+                "dataset": as_text(ecs.get_field(event, "event.dataset")),
+                "file": as_text(ecs.get_field(event, "log.file.path")),
                 "event_id": event_id,
             }
         )
@@ -142,4 +143,4 @@ def write(rows: Sequence[Mapping[str, Any]], path: Path) -> str:
     raise ValueError(f"{path}: a timeline is written as .csv or .jsonl")
 
 
-__all__ = ["COLUMNS", "build", "message_of", "write"]
+__all__ = ["COLUMNS", "as_text", "build", "message_of", "write"]

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from cli_helpers import soc
+from cli_runner import soc
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 AUTH = FIXTURES / "parsers" / "auth.log"

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import soc
+from cli_runner import soc
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 AUTH = FIXTURES / "parsers" / "auth.log"

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli_helpers import soc
+from cli_runner import soc
 
 from soc.cli.service import render, unit_names
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import soc
+from cli_runner import soc
 
 from soc.store import LOCAL_DB_NAME
 from soc.store.local import LocalStore

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hunt_helpers import soc
+from cli_runner import soc
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 AUTH = FIXTURES / "parsers" / "auth.log"

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import email
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_runner import soc
 from output_servers import SmtpServer, SyslogListener, WebhookServer
 
 from soc.store import LOCAL_DB_NAME
@@ -20,13 +18,6 @@ from soc.store.local import LocalStore
 
 NOW = "2026-11-25T03:00:00Z"
 AUTH = Path(__file__).resolve().parent.parent / "fixtures" / "parsers" / "auth.log"
-
-
-def soc(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("soc")
-    return subprocess.run(
-        [str(exe), *args], capture_output=True, text=True, env=dict(os.environ), timeout=120
-    )
 
 
 def add_alerts(data_dir: Path, *numbers: int, level: str = "high") -> list[str]:

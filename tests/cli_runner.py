@@ -1,4 +1,4 @@
-"""Running the installed `soc` command as an analyst would, from the tests of tests/hunt."""
+"""Running the installed `soc` command as an analyst would (tests of cli, hunt, outputs)."""
 
 from __future__ import annotations
 
