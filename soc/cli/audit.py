@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from soc.cli.common import console, fail, print_json, state
+from soc.cli.display import show_time, shown_of, zone_of
 from soc.store.base import Store
 from soc.triage.audit import list_audit
 from soc.triage.display import parse_since, print_rows
@@ -64,6 +65,7 @@ def audit(
         str | None, typer.Option("--since", help="A duration back from now (24h) or a time.")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the newest N.")] = None,
+    utc: Annotated[bool, typer.Option("--utc", help="Show times in UTC.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """The audit trail of every change analysts and playbooks made.
@@ -81,24 +83,25 @@ def audit(
     store = state(ctx).store
     if object_id:
         object_id = resolve_object(store, object_id)
-    rows = list_audit(
+    everything = list_audit(
         store,
         object_id=object_id,
         object_kind=kind,
         analyst=analyst,
         action=action,
         since=start,
-        limit=limit,
     )
+    rows = everything[-limit:] if limit and limit > 0 else [] if limit == 0 else everything
     if as_json:
         print_json(rows)
         return
+    zone = zone_of(state(ctx).settings, utc)
     print_rows(
         console,
         ("at", "analyst", "action", "object", "change"),
         [
             (
-                r.get("at"),
+                show_time(r.get("at"), zone),
                 r.get("analyst"),
                 r.get("action"),
                 r.get("object_id"),
@@ -107,4 +110,4 @@ def audit(
             for r in rows
         ],
     )
-    console.print(f"{len(rows)} audit records", markup=False)
+    console.print(shown_of(len(rows), len(everything), "audit records"), markup=False)

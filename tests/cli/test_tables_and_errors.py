@@ -169,3 +169,19 @@ def test_ingest_table_shows_whole_source_paths(data_dir: Path, tmp_path: Path) -
     out = soc("ingest", "logs", str(deep), env={"COLUMNS": "60"}).stdout
     for name in ("web-01", "web-02"):
         assert str(deep / name / "auth.log") in out
+
+
+def test_audit_and_cases_listings_say_how_many_and_use_local_time(
+    alerts: list[dict], clock_at
+) -> None:
+    clock_at("2026-11-30T01:00:00Z")
+    assert soc("alerts", "assign", alerts[0]["id"], "an").returncode == 0
+    assert soc("alerts", "assign", alerts[0]["id"], "binh").returncode == 0
+    audit = soc("audit", "--limit", "1").stdout
+    assert "showing 1 of 2 audit records" in audit
+    assert "2026-11-30 08:00:" in audit and "T01:00" not in audit
+    for n in range(2):
+        assert soc("cases", "open", "--title", f"case {n}").returncode == 0
+    cases = soc("cases", "list", "--limit", "1").stdout
+    assert "showing 1 of 2 cases" in cases and "2026-11-30 08:00:" in cases
+    assert "2026-11-30 01:00:" in soc("cases", "list", "--utc").stdout
