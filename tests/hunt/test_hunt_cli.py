@@ -135,3 +135,20 @@ def test_hunt_into_the_configured_elasticsearch_store(data_dir: Path, es_url: st
     assert report["events"] == 30 and report["alerts"] >= 3
     listed = soc("--es-url", es_url, "alerts", "list", "--json")
     assert len(json.loads(listed.stdout)) == report["alerts"]
+
+
+@pytest.mark.conformance
+def test_hunt_the_whole_evtx_corpus(data_dir: Path, corpus_dir: Path, tmp_path: Path) -> None:
+    """`soc hunt ../shared/corpus/evtx`: every EVTX read, the notes beside them reported as
+    not parsed, alerts summed up, a CSV timeline written."""
+    out = tmp_path / "evtx.csv"
+    result = soc("hunt", str(corpus_dir / "evtx"), "--timeline", str(out), "--json")
+    assert result.returncode == 1, result.stderr  # README.md / LICENSE.md are not logs
+    report = json.loads(result.stdout)
+    evtx = [f for f in report["files"] if f["format"] == "evtx"]
+    assert len(evtx) == len(list((corpus_dir / "evtx").rglob("*.evtx")))
+    assert report["events"] > 9000
+    assert {"critical", "high"} <= set(report["levels"])
+    assert all(row["file"].endswith(".md") for row in report["not_parsed"])
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert len(rows) == report["timeline"]["rows"] > 100
