@@ -199,3 +199,19 @@ def test_bad_outputs_setting_is_one_line(data_dir: Path, tmp_path: Path) -> None
     configure(tmp_path, {"pager": {"url": "x"}})
     result = soc("outputs", "send")
     assert result.returncode == 2 and "outputs.pager: unknown output" in result.stderr
+
+
+def test_detect_schedule_delivers_beside_detection(
+    data_dir: Path, tmp_path: Path, clock_at, webhook: WebhookServer
+) -> None:
+    clock_at("2026-11-21T02:00:00Z")
+    configure(tmp_path, {"webhook": {"url": webhook.url, "min_level": "medium"}})
+    assert soc("ingest", "logs", str(AUTH), "--json").returncode == 0
+    args = ("detect", "schedule", "--cycles", "2", "--every", "0s", "--lookback", "2h")
+    result = soc(*args)
+    assert result.returncode == 0, result.stderr
+    assert "output webhook: " in result.stderr
+    ids = [p["json"]["alert"]["id"] for p in webhook.posts]
+    assert ids and len(ids) == len(set(ids))
+    assert soc(*args).returncode == 0  # a restart sends nothing again
+    assert len(webhook.posts) == len(ids)
