@@ -134,7 +134,7 @@ def run(
         _print_summary(
             summary, title=f"Alerts {show_time(start, zone)} .. {show_time(end, zone)}", zone=zone
         )
-        _name_problems(ctx, summary, problems_file)
+        name_problems(ctx, summary, problems_file)
         if empty_window:
             err_console.print(f"soc: {empty_window}", markup=False, soft_wrap=True)
     from soc.cli.outputs import deliver_after_detection
@@ -171,7 +171,7 @@ def _empty_window_hint(store: Store, start: datetime, end: datetime) -> str | No
 PROBLEM_LINES = 20
 
 
-def _name_problems(ctx: typer.Context, summary: DetectionSummary, path: Path | None) -> None:
+def name_problems(ctx: typer.Context, summary: DetectionSummary, path: Path | None) -> None:
     """Name every invalid or not-convertible rule with its reason: on stderr when few (or
     no --problems file was asked for), else in a file whose path is printed."""
     rows = [("invalid", r) for r in summary.invalid]
@@ -310,4 +310,4 @@ def cycle_line(number: int, summary: DetectionSummary, now: datetime) -> str:
     )
 
 
-__all__ = ["app", "parse_moment"]
+__all__ = ["app", "cycle_line", "name_problems", "parse_moment"]

@@ -158,6 +158,10 @@ def hunt(
         print_json(out)
     else:
         _print(report, out, zone_of(settings, utc), top, keep=keep, configured=configured)
+        if report.detection is not None:
+            from soc.cli.detect import name_problems
+
+            name_problems(ctx, report.detection, None)
     det = report.detection
     problems = bool(report.not_parsed()) or bool(
         det and (det.failed or det.invalid or det.not_convertible)
@@ -227,7 +231,7 @@ def _print(
         console.print(
             f"{det.rules_run:,} rules run in {det.seconds:.1f} s; "
             f"{len(det.invalid):,} invalid, {len(det.not_convertible):,} not convertible, "
-            f"{len(det.failed):,} failed (--json lists them)",
+            f"{len(det.failed):,} failed",
             markup=False,
         )
     if "timeline" in out:

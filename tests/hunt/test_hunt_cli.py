@@ -152,3 +152,11 @@ def test_hunt_the_whole_evtx_corpus(data_dir: Path, corpus_dir: Path, tmp_path: 
     assert all(row["file"].endswith(".md") for row in report["not_parsed"])
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == report["timeline"]["rows"] > 100
+
+
+def test_hunt_names_rules_that_cannot_run(data_dir: Path) -> None:
+    broken = FIXTURES / "detect" / "broken"
+    result = soc("hunt", str(AUTH), "--rules", str(broken))
+    assert result.returncode == 1
+    for name in sorted(p.name for p in broken.rglob("*.yml")):
+        assert name in result.stderr, result.stderr
