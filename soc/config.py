@@ -84,7 +84,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("inventory", [], list, help="asset inventory files (CSV or YAML) for triage"),
     Setting("ioc_lists", [], list, help="IOC lists (text or CSV) for triage"),
     Setting("geoip_db", None, str, help="a MaxMind .mmdb file for offline GeoIP"),
+    Setting("outputs", {}, dict, help="alert outputs: webhook, email, syslog (docs/outputs.md)"),
 )
+
+#: Keys whose values are hidden wherever nested settings are shown.
+SECRET_KEYS = ("password", "secret", "api_key", "token")
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
 
@@ -124,9 +128,24 @@ class Settings:
                 shown[name] = "****"
             elif name == "elasticsearch.url" and value:
                 shown[name] = mask_url(str(value))
+            elif isinstance(value, Mapping):
+                shown[name] = _mask_nested(value)
             else:
                 shown[name] = value
         return shown
+
+
+def _mask_nested(value: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: (
+            _mask_nested(v)
+            if isinstance(v, Mapping)
+            else "****"
+            if v and any(word in str(k).lower() for word in SECRET_KEYS)
+            else v
+        )
+        for k, v in value.items()
+    }
 
 
 def mask_url(url: str) -> str:

@@ -9,25 +9,11 @@ from typing import Annotated
 import typer
 
 from soc import __version__, clock
-from soc.cli import (
-    alert_actions,
-    alerts,
-    audit,
-    cases,
-    collect,
-    config_cmd,
-    demo,
-    detect,
-    doctor,
-    ingest,
-    report,
-    rules,
-    triage,
-)
-from soc.cli import store as store_cmd
 from soc.cli.common import EXIT_ERROR, fail, state
+from soc.cli.lazy import LazyGroup
 
 app = typer.Typer(
+    cls=LazyGroup,
     name="soc",
     help="citysoc: the city information-security center's toolkit.",
     no_args_is_help=True,
@@ -82,22 +68,6 @@ def root(
         }
     )
     ctx.call_on_close(app_state.close)
-
-
-app.add_typer(ingest.app, name="ingest")
-app.add_typer(collect.app, name="collect")
-app.add_typer(detect.app, name="detect")
-alert_actions.register(alerts.app)
-app.add_typer(alerts.app, name="alerts")
-app.add_typer(rules.app, name="rules")
-app.add_typer(triage.app, name="triage")
-app.add_typer(cases.app, name="cases")
-app.add_typer(audit.app, name="audit")
-app.add_typer(report.app, name="report")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(store_cmd.app, name="store")
-app.command("doctor")(doctor.doctor)
-app.command("demo")(demo.demo)
 
 
 def main() -> None:

@@ -50,6 +50,38 @@ class RecordQueries:
             clauses.append({"range": {field: bounds}})
         return self._list_sorted(kind, clauses, field, descending, limit)
 
+    def count_records_between(
+        self: ElasticStore,
+        kind: RecordKind,
+        *,
+        field: str,
+        start: str | None = None,
+        end: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> int:
+        """How many records list_records_between would return with no limit: one ``_count``
+        request with the same range and filters."""
+        clauses = record_clauses(filters)
+        if clauses is None:
+            return 0
+        bounds: dict[str, str] = {}
+        if start is not None:
+            bounds["gte"] = start
+        if end is not None:
+            bounds["lt"] = end
+        if bounds:
+            clauses.append({"range": {field: bounds}})
+        index = self._record_index(kind)
+        query = {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
+        self._refresh_records(index)
+        response = self._call(
+            f"counting {kind}",
+            lambda: self._client.count(
+                index=index, ignore_unavailable=True, allow_no_indices=True, query=query
+            ),
+        ).body
+        return int(response.get("count", 0))
+
     def get_events(self: ElasticStore, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The stored events among ``event_ids`` (id -> document), with one ``ids`` search
         per 10,000 ids over the events alias (an ``_mget`` cannot span the alias's indices);

@@ -48,6 +48,23 @@ def records_between(
     return records if limit is None else records[: max(0, limit)]
 
 
+def count_records_between(
+    store: Store,
+    kind: RecordKind,
+    *,
+    field: str,
+    start: str | None = None,
+    end: str | None = None,
+    filters: Mapping[str, Any] | None = None,
+) -> int:
+    """How many records records_between would return with no limit (on Elasticsearch, one
+    ``_count`` request)."""
+    method = getattr(store, "count_records_between", None)
+    if callable(method):
+        return int(method(kind, field=field, start=start, end=end, filters=filters))
+    return len(records_between(store, kind, field=field, start=start, end=end, filters=filters))
+
+
 def events_by_id(store: Store, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The stored events among ``event_ids`` (id -> document); one request per page on a
     store with get_events, else one get_event per id."""
