@@ -220,4 +220,26 @@ MESSAGES: dict[str, str] = {
     "case.summary.closed": "The incident was closed {duration} after it was opened.",
     "case.summary.recommendations#one": "Analysts recorded 1 recommended action.",
     "case.summary.recommendations#other": "Analysts recorded {count} recommended actions.",
+    # --- how the numbers are measured (issue 16) ---
+    "section.method": "How the numbers are measured",
+    "report.period.rule": "Period: from 00:00 on {start} to the end of {end} ({tz} time). "
+    "Every number, table and chart counts things by when they happened: events by their "
+    "logged time, alerts by their first activity, incidents by the day they were opened or "
+    "closed, recommendations by when they were recorded. The list of open incidents is the "
+    "state at the end of the period: opened before it ended and not yet closed.",
+    "report.mttd.rule": "Time to detect runs from when the alert's first event reached the "
+    "SOC (event.ingested) to when the alert was created. Events that reached the SOC more "
+    "than {hours} hours after they were logged are imported history and are left out. This "
+    "period: {count} alerts measured, {imported} on imported history, {unknown} without an "
+    "ingestion time.",
+    "kpi.mttd.note": "over {count} alerts; {excluded} on historical data left out",
+    "summary.mttd_excluded#one": "1 alert on imported history or without an ingestion time is "
+    "left out of the time to detect.",
+    "summary.mttd_excluded#other": "{count} alerts on imported history or without an "
+    "ingestion time are left out of the time to detect.",
+    "attack.technique": "{id} {name}: {count}",
+    "attack.note": "Each technique sits under its own tactics from MITRE ATT&CK Enterprise "
+    "data, version {version}. Each alert counts once per cell and once per tactic; an alert "
+    "may belong to several tactics, so the rows can add up to more than the total. Alerts "
+    "with an ATT&CK tag, each counted once: {total}.",
 }

@@ -171,7 +171,7 @@ MESSAGES: dict[str, str] = {
     "summary.mttr": "Thời gian xử lý trung bình là {duration} (tính trên {count} cảnh báo "
     "đã đóng).",
     "summary.cases": "Trong kỳ có {count} sự cố được mở và {closed} sự cố được đóng.",
-    "summary.open_cases": "Hiện còn {count} sự cố mức cao hoặc nghiêm trọng đang được xử lý.",
+    "summary.open_cases": "Cuối kỳ còn {count} sự cố mức cao hoặc nghiêm trọng chưa đóng.",
     # --- báo cáo sự cố ---
     "case.section.overview": "Thông tin chung",
     "case.section.summary": "Tóm tắt",
@@ -203,4 +203,24 @@ MESSAGES: dict[str, str] = {
     "case.summary.no_verdict": "Chưa có kết luận.",
     "case.summary.closed": "Sự cố được đóng sau {duration} kể từ khi mở.",
     "case.summary.recommendations": "Chuyên viên đã ghi nhận {count} biện pháp khuyến nghị.",
+    # --- cách tính (issue 16) ---
+    "section.method": "Cách tính số liệu",
+    "report.period.rule": "Kỳ báo cáo: từ 00:00 ngày {start} đến hết ngày {end} (múi giờ {tz}). "
+    "Mọi số liệu, bảng và biểu đồ tính theo thời điểm xảy ra: sự kiện theo thời điểm ghi nhật ký, "
+    "cảnh báo theo thời điểm hoạt động đầu tiên, sự cố theo ngày mở hoặc ngày đóng, khuyến nghị "
+    "theo lúc được ghi nhận. Danh sách sự cố đang mở là tình trạng cuối kỳ: sự cố được mở trước "
+    "khi kỳ kết thúc và chưa đóng.",
+    "report.mttd.rule": "Thời gian phát hiện tính từ lúc sự kiện đầu tiên của cảnh báo được Trung "
+    "tâm tiếp nhận (trường event.ingested) đến lúc cảnh báo được tạo. Sự kiện đến Trung tâm muộn "
+    "hơn {hours} giờ so với thời điểm ghi nhật ký được coi là dữ liệu nhập lịch sử và không được "
+    "tính. Kỳ này: {count} cảnh báo được tính, {imported} cảnh báo trên dữ liệu nhập lịch sử, "
+    "{unknown} cảnh báo không có thời điểm tiếp nhận.",
+    "kpi.mttd.note": "trên {count} cảnh báo; bỏ {excluded} cảnh báo dữ liệu lịch sử",
+    "summary.mttd_excluded": "{count} cảnh báo trên dữ liệu nhập lịch sử hoặc không có thời điểm "
+    "tiếp nhận không được tính vào thời gian phát hiện.",
+    "attack.technique": "{id} {name}: {count}",
+    "attack.note": "Mỗi kỹ thuật được xếp vào chiến thuật của chính nó theo dữ liệu MITRE ATT&CK "
+    "Enterprise phiên bản {version}. Mỗi cảnh báo được đếm một lần trong mỗi ô và mỗi chiến "
+    "thuật; một cảnh báo có thể thuộc nhiều chiến thuật nên cộng các dòng có thể vượt tổng. "
+    "Tổng số cảnh báo gắn nhãn ATT&CK, mỗi cảnh báo đếm một lần: {total}.",
 }

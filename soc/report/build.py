@@ -19,6 +19,7 @@ from soc.i18n import (
 )
 from soc.report import charts
 from soc.report.data import (
+    IMPORTED_AFTER,
     LEVELS,
     RESOLUTIONS,
     AttackCell,
@@ -90,8 +91,11 @@ def _ranked_table(
     return Table(headers, body, numeric=frozenset({len(headers) - 1}))
 
 
-def _attack_table(cells: list[AttackCell], lang: str) -> Table:
-    """One row per tactic: its techniques with their alert counts, and the tactic's total."""
+def _attack_table(
+    cells: list[AttackCell], tactic_alerts: dict[str, int], total: int, version: str, lang: str
+) -> Table:
+    """One row per tactic: its techniques (id and ATT&CK name) with their alert counts, and
+    the tactic's distinct alerts; the note says how alerts are counted."""
     rows: list[list[Cell]] = []
     tactics: list[str] = []
     for cell in cells:
@@ -99,20 +103,29 @@ def _attack_table(cells: list[AttackCell], lang: str) -> Table:
             tactics.append(cell.tactic)
     for tactic in tactics:
         mine = [c for c in cells if c.tactic == tactic]
-        listed = ", ".join(
-            f"{c.technique} ({format_number(c.count, lang)})" for c in mine if c.technique
+        listed = "; ".join(
+            t(
+                "attack.technique",
+                lang,
+                id=c.technique,
+                name=c.name or c.technique,
+                count=c.count,
+            )
+            for c in mine
+            if c.technique
         )
         rows.append(
             [
                 t(f"tactic.{tactic}", lang),
                 listed or "—",
-                format_number(sum(c.count for c in mine), lang),
+                format_number(tactic_alerts.get(tactic, sum(c.count for c in mine)), lang),
             ]
         )
     return Table(
         [t("col.tactic", lang), t("col.technique", lang), t("col.alerts", lang)],
         rows,
         numeric=frozenset({2}),
+        note=t("attack.note", lang, total=total, version=version or "?"),
     )
 
 
@@ -157,7 +170,12 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
         )
     )
 
-    samples = t("kpi.samples", lang, count=report.mttd_samples)
+    excluded = report.mttd_imported + report.mttd_unknown
+    samples = (
+        t("kpi.mttd.note", lang, count=report.mttd_samples, excluded=excluded)
+        if excluded
+        else t("kpi.samples", lang, count=report.mttd_samples)
+    )
     kpis = [
         Kpi(t("kpi.events", lang), format_number(report.events_total, lang)),
         Kpi(t("kpi.alerts", lang), format_number(report.alerts_total, lang)),
@@ -177,7 +195,7 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
         Kpi(
             t("kpi.mttd", lang),
             format_duration(report.mttd_seconds, lang) if report.mttd_seconds is not None else na,
-            samples if report.mttd_samples else None,
+            samples if report.mttd_samples or excluded else None,
         ),
         Kpi(
             t("kpi.mttr", lang),
@@ -324,7 +342,15 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
             attack_blocks.append(
                 Figure(charts.attack_heatmap(report.attack, lang), t("chart.alt.attack", lang))
             )
-        attack_blocks.append(_attack_table(report.attack, lang))
+        attack_blocks.append(
+            _attack_table(
+                report.attack,
+                report.attack_tactics,
+                report.attack_alerts,
+                report.attack_version,
+                lang,
+            )
+        )
     else:
         attack_blocks.append(Paragraphs([t("report.none", lang)], bullets=False))
     sections.append(Section("attack", t("section.attack", lang), attack_blocks))
@@ -369,6 +395,35 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
                 _recommendations_table(report.recommendations, lang, tz)
                 if report.recommendations
                 else Paragraphs([t("report.none", lang)], bullets=False)
+            ],
+        )
+    )
+
+    sections.append(
+        Section(
+            "method",
+            t("section.method", lang),
+            [
+                Paragraphs(
+                    [
+                        t(
+                            "report.period.rule",
+                            lang,
+                            start=report.first_day,
+                            end=report.last_day,
+                            tz=report.timezone,
+                        ),
+                        t(
+                            "report.mttd.rule",
+                            lang,
+                            hours=int(IMPORTED_AFTER.total_seconds() // 3600),
+                            count=report.mttd_samples,
+                            imported=report.mttd_imported,
+                            unknown=report.mttd_unknown,
+                        ),
+                    ],
+                    bullets=False,
+                )
             ],
         )
     )
@@ -485,7 +540,15 @@ def case_document(report: CaseReport, lang: str, *, charts_on: bool = True) -> D
             alert_blocks.append(
                 Figure(charts.attack_heatmap(report.attack, lang), t("chart.alt.attack", lang))
             )
-        alert_blocks.append(_attack_table(report.attack, lang))
+        alert_blocks.append(
+            _attack_table(
+                report.attack,
+                report.attack_tactics,
+                report.attack_alerts,
+                report.attack_version,
+                lang,
+            )
+        )
     sections.append(Section("alerts", t("case.section.alerts", lang), alert_blocks))
     sections.append(
         Section(

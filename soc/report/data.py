@@ -1,13 +1,16 @@
 """The numbers of a report, gathered from a store through the Store protocol only.
 
 A period report covers ``start <= time < end`` (aware datetimes; the CLI turns calendar days
-of the configured zone into these bounds). What belongs to the period:
-- events by their ``@timestamp``;
-- alerts by ``first_seen`` (when the activity happened; ``created`` when it is missing);
-- cases opened / closed by ``opened_at`` / ``closed_at``; open high/critical cases and
-  recommendations from cases opened or closed in the period or grouping its alerts (an
-  investigation of November's attack that started in December still belongs to November);
-- MTTD over the period's alerts (created - first_seen); MTTR over the period's alerts that
+of the configured zone into these bounds). One rule: a thing is in the period when the moment
+it happened is (stated in every report, key ``report.period.rule``):
+- events by their ``@timestamp``; alerts by ``first_seen`` (``created`` when it is missing),
+  in counts, tables and charts alike;
+- cases opened / closed by ``opened_at`` / ``closed_at``; recommendations by when they were
+  recorded (``at``);
+- open high/critical cases are the state at the end of the period: opened before its end and
+  still open now (a backlog case opened earlier is listed; a case opened after the end is not);
+- MTTD over the period's alerts raised on live data (created - event.ingested of the first
+  matched event; alerts on imported history, see IMPORTED_AFTER, are counted apart); MTTR over the period's alerts that
   are closed (closed_at - created); true/false-positive rates over the period's alerts that
   analysts judged: the resolution of a closed alert, else the triage verdict of an open one.
 
@@ -26,7 +29,14 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from soc import clock, ecs
-from soc.report.attack import UNKNOWN_TACTIC, tactic_order, tactics_of, techniques_of
+from soc.report.attack import (
+    attack_data,
+    tactic_order,
+    tactics_of,
+    technique_name,
+    technique_tactics,
+    techniques_of,
+)
 from soc.store.base import Store
 
 #: Alert levels from least to most severe.
@@ -181,11 +191,25 @@ class HourPoint:
 
 @dataclass(frozen=True)
 class AttackCell:
-    """Alerts observed for one (tactic, technique) pair; technique "" = tactic only."""
+    """Alerts observed for one (tactic, technique) pair, each alert counted once;
+    technique "" = alerts whose rule names the tactic only. ``name`` is ATT&CK's name of
+    the technique ("" when unknown)."""
 
     tactic: str
     technique: str
     count: int
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class AttackSummary:
+    """ATT&CK view of a set of alerts: cells, distinct alerts per tactic, and the number of
+    distinct alerts with any ATT&CK tag (each alert counted once)."""
+
+    cells: list[AttackCell] = field(default_factory=list)
+    tactic_alerts: dict[str, int] = field(default_factory=dict)
+    alerts: int = 0
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -236,6 +260,8 @@ class PeriodReport:
     case_verdicts: dict[str, int] = field(default_factory=dict)
     mttd_seconds: float | None = None
     mttd_samples: int = 0
+    mttd_imported: int = 0  # alerts on imported (historical) events, left out of MTTD
+    mttd_unknown: int = 0  # alerts whose events carry no event.ingested, left out too
     mttr_seconds: float | None = None
     mttr_samples: int = 0
     days: list[DayPoint] = field(default_factory=list)
@@ -245,6 +271,9 @@ class PeriodReport:
     top_departments: list[Ranked] = field(default_factory=list)
     top_sources: list[Ranked] = field(default_factory=list)
     attack: list[AttackCell] = field(default_factory=list)
+    attack_tactics: dict[str, int] = field(default_factory=dict)  # distinct alerts per tactic
+    attack_alerts: int = 0  # distinct alerts with an ATT&CK tag
+    attack_version: str = ""
     open_cases: list[OpenCase] = field(default_factory=list)
     recommendations: list[Recommendation] = field(default_factory=list)
 
@@ -321,6 +350,9 @@ class CaseReport:
     notes: list[TimelineEntry] = field(default_factory=list)
     handlers: list[str] = field(default_factory=list)
     attack: list[AttackCell] = field(default_factory=list)
+    attack_tactics: dict[str, int] = field(default_factory=dict)
+    attack_alerts: int = 0
+    attack_version: str = ""
 
     @property
     def first_activity(self) -> datetime | None:
@@ -426,23 +458,85 @@ def alert_departments(
     return found
 
 
-def attack_cells(alerts: Iterable[AlertView]) -> list[AttackCell]:
-    """Alert counts per (tactic, technique) from rule tags, in kill-chain order."""
-    counts: Counter[tuple[str, str]] = Counter()
-    for alert in alerts:
-        tactics = tactics_of(alert.tags)
+#: An event is "imported" (historical data loaded in bulk, not watched live) when it reached
+#: the SOC more than this long after its own timestamp; alerts on such events stay out of MTTD.
+IMPORTED_AFTER = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class DetectionTime:
+    """How long the SOC took to raise an alert once its evidence had arrived.
+
+    kind: "measured" (seconds set), "imported" (the evidence was historical data), or
+    "unknown" (no creation time, or no ``event.ingested`` on its events)."""
+
+    kind: str
+    seconds: float | None = None
+
+
+def detection_time(store: EventSource, alert: AlertView) -> DetectionTime:
+    """MTTD sample of one alert: from ``event.ingested`` of its first matched event (when the
+    first evidence became available to the SOC) to the alert's ``created``. Alerts whose
+    event arrived more than IMPORTED_AFTER after its own ``@timestamp`` are imported history
+    and give no sample."""
+    if alert.created is None or not alert.event_ids:
+        return DetectionTime("unknown")
+    event = store.get_event(alert.event_ids[0])
+    ingested = parse_time(ecs.get_field(event or {}, "event.ingested"))
+    if ingested is None:
+        return DetectionTime("unknown")
+    happened = parse_time(ecs.get_field(event or {}, "@timestamp"))
+    if happened is not None and ingested - happened > IMPORTED_AFTER:
+        return DetectionTime("imported")
+    return DetectionTime("measured", max(0.0, (alert.created - ingested).total_seconds()))
+
+
+def attack_summary(alerts: Iterable[AlertView]) -> AttackSummary:
+    """Alert counts per (tactic, technique) in kill-chain order, each alert counted once per
+    cell, per tactic and in the total.
+
+    A technique sits under its own tactics from ATT&CK's data (see soc.report.attack); when
+    the rule also tags tactics, only those of the technique's tactics that the rule names
+    (the context the rule detects it in), unless that leaves none."""
+    cells: dict[tuple[str, str], set[str]] = {}
+    per_tactic: dict[str, set[str]] = {}
+    tagged: set[str] = set()
+    for index, alert in enumerate(alerts):
+        key = alert.id or f"#{index}"
+        rule_tactics = tactics_of(alert.tags)
         techniques = techniques_of(alert.tags)
-        if not tactics and not techniques:
-            continue
-        for tactic in tactics or [UNKNOWN_TACTIC]:
-            for technique in techniques or [""]:
-                counts[(tactic, technique)] += 1
-    return [
-        AttackCell(tactic, technique, n)
-        for (tactic, technique), n in sorted(
-            counts.items(), key=lambda kv: (tactic_order(kv[0][0]), -kv[1], kv[0][1])
-        )
-    ]
+        pairs: list[tuple[str, str]] = []
+        for ident in techniques:
+            own = technique_tactics(ident, rule_tactics)
+            chosen = [tac for tac in own if tac in rule_tactics] or own
+            pairs.extend((tac, ident) for tac in chosen)
+        if not techniques:
+            pairs.extend((tac, "") for tac in rule_tactics)
+        for tactic, ident in pairs:
+            cells.setdefault((tactic, ident), set()).add(key)
+            per_tactic.setdefault(tactic, set()).add(key)
+        if pairs:
+            tagged.add(key)
+    ordered = sorted(
+        cells.items(), key=lambda kv: (tactic_order(kv[0][0]), -len(kv[1]), kv[0][1] or "~")
+    )
+    return AttackSummary(
+        cells=[
+            AttackCell(tactic, ident, len(ids), technique_name(ident) if ident else "")
+            for (tactic, ident), ids in ordered
+        ],
+        tactic_alerts={
+            tac: len(ids)
+            for tac, ids in sorted(per_tactic.items(), key=lambda kv: tactic_order(kv[0]))
+        },
+        alerts=len(tagged),
+        version=attack_data().version,
+    )
+
+
+def attack_cells(alerts: Iterable[AlertView]) -> list[AttackCell]:
+    """The cells of :func:`attack_summary` (alerts per tactic and technique)."""
+    return attack_summary(alerts).cells
 
 
 def _recommendations(case: Mapping[str, Any]) -> list[Recommendation]:
@@ -540,9 +634,15 @@ def gather_period(
         report.alerts_by_status[other] = statuses[other]
     resolved = Counter(a.resolution for a in alerts if a.resolution in RESOLUTIONS)
     report.alerts_resolved = {r: resolved.get(r, 0) for r in RESOLUTIONS}
-    detect = [
-        (a.created - a.first_seen).total_seconds() for a in alerts if a.created and a.first_seen
-    ]
+    detect: list[float] = []
+    for a in alerts:
+        timing = detection_time(event_cache, a)
+        if timing.kind == "measured" and timing.seconds is not None:
+            detect.append(timing.seconds)
+        elif timing.kind == "imported":
+            report.mttd_imported += 1
+        else:
+            report.mttd_unknown += 1
     respond = [
         (a.closed_at - a.created).total_seconds()
         for a in alerts
@@ -595,7 +695,9 @@ def gather_period(
         for ip in a.entities.get("source.ip", []):
             source_counts[ip] += 1
     report.top_sources = _rank(source_counts)
-    report.attack = attack_cells(alerts)
+    summary = attack_summary(alerts)
+    report.attack, report.attack_tactics = summary.cells, summary.tactic_alerts
+    report.attack_alerts, report.attack_version = summary.alerts, summary.version
 
     # cases
     verdicts: Counter[str] = Counter()
@@ -613,11 +715,10 @@ def gather_period(
             if case.get("verdict") in RESOLUTIONS:
                 verdicts[str(case["verdict"])] += 1
         severity = str(case.get("severity") or "").lower()
-        if (
-            case.get("status") != "closed"
-            and severity in ("high", "critical")
-            and (about_period or opened is None or opened < end)
-        ):
+        open_at_end = (opened is None or opened < end) and (
+            case.get("status") != "closed" or (closed is not None and closed >= end)
+        )
+        if open_at_end and severity in ("high", "critical") and case.get("status") != "closed":
             report.open_cases.append(
                 OpenCase(
                     id=str(case.get("id", "")),
@@ -629,8 +730,9 @@ def gather_period(
                     departments=[str(d) for d in case.get("departments") or []],
                 )
             )
-        if about_period or _in_range(opened, start, end) or _in_range(closed, start, end):
-            report.recommendations.extend(_recommendations(case))
+        report.recommendations.extend(
+            r for r in _recommendations(case) if r.at is None or _in_range(r.at, start, end)
+        )
     report.case_verdicts = {v: verdicts.get(v, 0) for v in RESOLUTIONS}
     report.open_cases.sort(key=lambda c: (-SEVERITIES.index(c.severity), c.opened_at or end, c.id))
     report.recommendations.sort(key=lambda r: (r.at or end, r.case_id))
@@ -700,8 +802,8 @@ def gather_case(
     entities: dict[str, list[str]] = {}
     event_cache = EventCache(store)
     alert_views: list[AlertView] = []
-    for alert_id in case.get("alert_ids") or []:
-        record = store.get_record("alerts", str(alert_id))
+    for alert_id in dict.fromkeys(str(i) for i in case.get("alert_ids") or []):
+        record = store.get_record("alerts", alert_id)
         if record is None:
             continue
         alert = AlertView.from_record(record)
@@ -717,7 +819,9 @@ def gather_case(
             if dept not in departments:
                 departments.append(dept)
     report.departments, report.assets, report.entities = departments, assets, entities
-    report.attack = attack_cells(alert_views)
+    summary = attack_summary(alert_views)
+    report.attack, report.attack_tactics = summary.cells, summary.tactic_alerts
+    report.attack_alerts, report.attack_version = summary.alerts, summary.version
     alert_views.sort(key=lambda a: (a.seen or report.generated_at, a.id))
     report.alerts = [
         CaseAlert(a.id, a.title, a.level, a.status, a.first_seen, a.last_seen, a.event_count)

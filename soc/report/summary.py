@@ -94,6 +94,9 @@ def period_summary(report: PeriodReport) -> list[Sentence]:
                 {"duration": Duration(report.mttd_seconds), "count": report.mttd_samples},
             )
         )
+    excluded = report.mttd_imported + report.mttd_unknown
+    if excluded:
+        out.append(Sentence("summary.mttd_excluded", {"count": excluded}))
     if report.mttr_seconds is not None:
         out.append(
             Sentence(
