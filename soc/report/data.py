@@ -10,9 +10,10 @@ it happened is (stated in every report, key ``report.period.rule``):
 - open high/critical cases are the state at the end of the period: opened before its end and
   still open now (a backlog case opened earlier is listed; a case opened after the end is not);
 - MTTD over the period's alerts raised on live data (created - event.ingested of the first
-  matched event; alerts on imported history, see IMPORTED_AFTER, are counted apart); MTTR over the period's alerts that
-  are closed (closed_at - created); true/false-positive rates over the period's alerts that
-  analysts judged: the resolution of a closed alert, else the triage verdict of an open one.
+  matched event; alerts on imported history, see IMPORTED_AFTER, are counted apart); MTTR
+  over the period's alerts that are closed (closed_at - created); true/false-positive rates
+  over the period's alerts that analysts judged: the resolution of a closed alert, else the
+  triage verdict of an open one.
 
 Alert records are read in both shapes in use: the detector's (``rule_id``, ``rule_title``,
 ``level``, ``tags``, ``count``) and the nested one of the records schema (``rule: {id, title,
