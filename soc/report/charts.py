@@ -149,7 +149,11 @@ def _technique_label(cell: AttackCell, lang: str) -> str:
     """Id, ATT&CK name (wrapped, at most two lines) and alert count of one heat-map cell."""
     if not cell.technique:
         return f"—\n{format_number(cell.count, lang)}"
-    name = textwrap.wrap(cell.name, 18, max_lines=2, placeholder="…") if cell.name else []
+    name = (
+        textwrap.wrap(cell.name, 22, max_lines=2, placeholder="…", break_on_hyphens=False)
+        if cell.name
+        else []
+    )
     return "\n".join([cell.technique, *name, format_number(cell.count, lang)])
 
 
