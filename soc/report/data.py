@@ -38,6 +38,7 @@ from soc.report.attack import (
     technique_tactics,
     techniques_of,
 )
+from soc.report.timeline import group_events
 from soc.store.base import Store
 
 #: Alert levels from least to most severe.
@@ -52,8 +53,10 @@ SEVERITIES = ("low", "medium", "high", "critical")
 TOP_N = 10
 #: Periods up to this long also get an hour-by-hour trend.
 HOURLY_UP_TO = timedelta(days=3)
-#: How many matched events a case report lists in its timeline.
+#: How many raw matched events a case report lists in its appendix.
 CASE_EVENTS_SHOWN = 50
+#: How many matched events a case report reads (grouped in its timeline).
+CASE_EVENTS_READ = 200
 
 #: Maps an asset (host name or address) to its department, e.g. from the asset inventory.
 DepartmentLookup = Callable[[str], str | None]
@@ -224,6 +227,7 @@ class OpenCase:
     opened_at: datetime | None
     alert_count: int
     departments: list[str]
+    titles: dict[str, str] = field(default_factory=dict)  # the title per language
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,7 @@ class Recommendation:
     kind: str
     target: str | None
     text: str
+    texts: dict[str, str] = field(default_factory=dict)  # per language, when written so
 
 
 @dataclass
@@ -319,9 +324,10 @@ class TimelineEntry:
     """One moment of an incident: an event, an alert, or something the analysts did."""
 
     at: datetime | None
-    kind: str  # event|alert|pivot|stats|enrich|answer|action|note|status
+    kind: str  # event|events|alert|pivot|stats|enrich|answer|action|note|status
     by: str | None
-    summary: str
+    summary: str  # as recorded (English for entries written by triage)
+    detail: dict[str, Any] = field(default_factory=dict)  # the values it is rendered from
 
 
 @dataclass
@@ -350,6 +356,8 @@ class CaseReport:
     recommendations: list[Recommendation] = field(default_factory=list)
     notes: list[TimelineEntry] = field(default_factory=list)
     handlers: list[str] = field(default_factory=list)
+    raw_events: list[TimelineEntry] = field(default_factory=list)  # the appendix
+    titles: dict[str, str] = field(default_factory=dict)
     attack: list[AttackCell] = field(default_factory=list)
     attack_tactics: dict[str, int] = field(default_factory=dict)
     attack_alerts: int = 0
@@ -553,9 +561,16 @@ def _recommendations(case: Mapping[str, Any]) -> list[Recommendation]:
                 kind=str(item.get("kind") or "other"),
                 target=None if item.get("target") is None else str(item.get("target")),
                 text=str(item.get("text") or ""),
+                texts=_texts(item.get("texts")),
             )
         )
     return found
+
+
+def _texts(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if v}
 
 
 def _case_in_department(case: Mapping[str, Any], department: str | None) -> bool:
@@ -727,8 +742,9 @@ def gather_period(
                     severity=severity,
                     owner=case.get("owner") or None,
                     opened_at=opened,
-                    alert_count=len(case.get("alert_ids") or []),
+                    alert_count=len(dict.fromkeys(case.get("alert_ids") or [])),
                     departments=[str(d) for d in case.get("departments") or []],
+                    titles=_texts(case.get("titles")),
                 )
             )
         report.recommendations.extend(
@@ -832,20 +848,35 @@ def gather_case(
     timeline: list[TimelineEntry] = []
     seen_events: list[str] = []
     for alert in alert_views:
-        timeline.append(TimelineEntry(alert.seen, "alert", None, f"[{alert.level}] {alert.title}"))
+        timeline.append(
+            TimelineEntry(
+                alert.seen,
+                "alert",
+                None,
+                f"[{alert.level}] {alert.title}",
+                {"title": alert.title, "level": alert.level, "count": alert.event_count},
+            )
+        )
         report.events_total += alert.event_count
         for event_id in alert.event_ids:
             if event_id not in seen_events:
                 seen_events.append(event_id)
-    events: list[tuple[datetime | None, str]] = []
-    for event_id in seen_events[: CASE_EVENTS_SHOWN * 4]:
+    events: list[tuple[datetime | None, dict[str, Any]]] = []
+    for event_id in seen_events[:CASE_EVENTS_READ]:
         event = event_cache.get_event(event_id)
         if event:
-            events.append((parse_time(ecs.get_field(event, "@timestamp")), event_summary(event)))
-    events.sort(key=lambda e: (e[0] or report.generated_at, e[1]))
+            events.append((parse_time(ecs.get_field(event, "@timestamp")), event))
+    events.sort(key=lambda e: (e[0] or report.generated_at, event_summary(e[1])))
+    # repeated events as one row each (count, first/last, varied values); raw ones in the
+    # appendix (and so in the CSV export)
+    for group in group_events(events):
+        detail = group.as_detail()
+        timeline.append(TimelineEntry(group.first, "events", None, "", detail))
     report.events_shown = min(len(events), CASE_EVENTS_SHOWN)
-    for at, summary in events[:CASE_EVENTS_SHOWN]:
-        timeline.append(TimelineEntry(at, "event", None, summary))
+    report.raw_events = [
+        TimelineEntry(at, "event", None, event_summary(event))
+        for at, event in events[:CASE_EVENTS_SHOWN]
+    ]
 
     handlers: list[str] = []
 
@@ -858,9 +889,14 @@ def gather_case(
         if not isinstance(item, Mapping):
             continue
         kind = str(item.get("kind") or "note")
+        detail = item.get("detail")
         timeline.append(
             TimelineEntry(
-                parse_time(item.get("at")), kind, item.get("by"), str(item.get("summary") or "")
+                parse_time(item.get("at")),
+                kind,
+                item.get("by"),
+                str(item.get("summary") or ""),
+                dict(detail) if isinstance(detail, Mapping) else {},
             )
         )
         handled(item.get("by"))
@@ -868,7 +904,11 @@ def gather_case(
         if isinstance(note, Mapping):
             report.notes.append(
                 TimelineEntry(
-                    parse_time(note.get("at")), "note", note.get("by"), str(note.get("text") or "")
+                    parse_time(note.get("at")),
+                    "note",
+                    note.get("by"),
+                    str(note.get("text") or ""),
+                    {"texts": _texts(note.get("texts"))},
                 )
             )
             handled(note.get("by"))
@@ -878,7 +918,8 @@ def gather_case(
     for entry in store.list_records("audit", filters={"object_id": report.id}, order_by="at"):
         handled(entry.get("analyst"))
     report.handlers = handlers
-    order = {"event": 0, "alert": 1}
+    report.titles = _texts(case.get("titles"))
+    order = {"events": 0, "alert": 1}
     timeline.sort(key=lambda e: (e.at or report.generated_at, order.get(e.kind, 2)))
     report.timeline = timeline
     return report

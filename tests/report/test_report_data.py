@@ -148,7 +148,13 @@ def test_case_report_gathers_alerts_timeline_and_handlers(populated: Populated) 
     assert [a.title for a in case.alerts] == ["SSH brute force", "SSH brute force"]
     assert case.events_total == 20
     kinds = Counter(e.kind for e in case.timeline)
-    assert kinds["alert"] == 2 and kinds["event"] == 20
+    # issue 16: the 20 failed logins (two bursts, a day apart) are two rows, raw events in
+    # the appendix
+    assert kinds["alert"] == 2 and kinds["events"] == 2 and kinds["event"] == 0
+    groups = [e.detail for e in case.timeline if e.kind == "events"]
+    assert [g["count"] for g in groups] == [10, 10]
+    assert all(g["key"]["source.ip"] == "185.220.101.47" for g in groups)
+    assert len(case.raw_events) == 20
     assert kinds["pivot"] == 1 and kinds["answer"] == 1 and kinds["status"] == 1
     times = [e.at for e in case.timeline]
     assert times == sorted(times)
