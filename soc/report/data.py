@@ -757,13 +757,13 @@ def gather_period(
 
 
 def event_summary(event: Mapping[str, Any]) -> str:
-    """A one-line description of an event from its ECS fields (values as logged)."""
+    """A one-line description of an event from its ECS fields, each as ``field=value`` (the
+    values as logged, in any report language)."""
     parts: list[str] = []
-    for name in ("event.dataset", "event.action", "event.outcome"):
-        value = ecs.get_field(event, name)
-        if value:
-            parts.append(str(value))
     for name in (
+        "event.dataset",
+        "event.action",
+        "event.outcome",
         "user.name",
         "source.ip",
         "destination.ip",
@@ -783,7 +783,7 @@ def event_summary(event: Mapping[str, Any]) -> str:
     if len(parts) <= 1:
         message = ecs.get_field(event, "message") or ecs.get_field(event, "event.original")
         if message:
-            parts.append(str(message)[:160])
+            parts.append(f"“{str(message)[:160]}”")
     return " ".join(parts)
 
 

@@ -169,19 +169,19 @@ def render_entry(kind: str, summary: str, detail: Mapping[str, Any], lang: str, 
     title = in_lang(detail.get("titles"), lang, str(detail.get("step") or ""))
     if kind == "events":
         return _group_text(detail, lang, when)
-    if kind == "alert" and "level" in detail:
-        return t(
-            "timeline.alert.raised",
-            lang,
-            title=detail.get("title") or "",
-            level=_word("level", detail.get("level"), lang),
-            count=int(detail.get("count") or 0),
-        )
     if kind == "alert" and "alert_id" in detail:
         return t(
             "timeline.alert.added",
             lang,
             title=detail.get("rule_title") or detail.get("rule_id") or detail["alert_id"],
+            level=_word("level", detail.get("level"), lang),
+            count=int(detail.get("count") or 0),
+        )
+    if kind == "alert" and "title" in detail:
+        return t(
+            "timeline.alert.raised",
+            lang,
+            title=detail.get("title") or "",
             level=_word("level", detail.get("level"), lang),
             count=int(detail.get("count") or 0),
         )
