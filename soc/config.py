@@ -62,6 +62,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("inventory", [], list, help="asset inventory files (CSV or YAML) for triage"),
     Setting("ioc_lists", [], list, help="IOC lists (text or CSV) for triage"),
     Setting("geoip_db", None, str, help="a MaxMind .mmdb file for offline GeoIP"),
+    Setting("outputs", {}, dict, help="alert outputs: webhook, email, syslog (docs/outputs.md)"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -285,4 +285,8 @@ MESSAGES: dict[str, str] = {
     "appendix.",
     "case.section.raw_events": "Appendix: raw events",
     "col.event": "Event",
+    # --- e-mail ---
+    "mail.subject.period": "Security operations report {start} – {end}",
+    "mail.body": "Dear all,\n\nPlease find attached the {subject} ({file}).\n\nThis "
+    "message was sent automatically; the numbers come from the SOC's data store.",
 }

@@ -263,4 +263,8 @@ MESSAGES: dict[str, str] = {
     "nằm ở phụ lục.",
     "case.section.raw_events": "Phụ lục: các sự kiện gốc",
     "col.event": "Sự kiện",
+    # --- thư điện tử ---
+    "mail.subject.period": "Báo cáo tình hình an toàn thông tin từ {start} đến {end}",
+    "mail.body": "Kính gửi lãnh đạo,\n\nTrung tâm An toàn thông tin gửi kèm {subject} "
+    "(tệp {file}).\n\nThư được gửi tự động; số liệu lấy từ kho dữ liệu của Trung tâm.",
 }
