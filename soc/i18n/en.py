@@ -238,6 +238,7 @@ MESSAGES: dict[str, str] = {
     "summary.mttd_excluded#other": "{count} alerts on imported history or without an "
     "ingestion time are left out of the time to detect.",
     "attack.technique": "{id} {name}: {count}",
+    "attack.technique.unnamed": "{id}: {count}",
     "attack.note": "Each technique sits under its own tactics from MITRE ATT&CK Enterprise "
     "data, version {version}. Each alert counts once per cell and once per tactic; an alert "
     "may belong to several tactics, so the rows can add up to more than the total. Alerts "

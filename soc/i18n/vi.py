@@ -219,6 +219,7 @@ MESSAGES: dict[str, str] = {
     "summary.mttd_excluded": "{count} cảnh báo trên dữ liệu nhập lịch sử hoặc không có thời điểm "
     "tiếp nhận không được tính vào thời gian phát hiện.",
     "attack.technique": "{id} {name}: {count}",
+    "attack.technique.unnamed": "{id}: {count}",
     "attack.note": "Mỗi kỹ thuật được xếp vào chiến thuật của chính nó theo dữ liệu MITRE ATT&CK "
     "Enterprise phiên bản {version}. Mỗi cảnh báo được đếm một lần trong mỗi ô và mỗi chiến "
     "thuật; một cảnh báo có thể thuộc nhiều chiến thuật nên cộng các dòng có thể vượt tổng. "

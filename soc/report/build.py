@@ -104,10 +104,10 @@ def _attack_table(
         mine = [c for c in cells if c.tactic == tactic]
         listed = "; ".join(
             t(
-                "attack.technique",
+                "attack.technique" if c.name else "attack.technique.unnamed",
                 lang,
                 id=c.technique,
-                name=c.name or c.technique,
+                name=c.name,
                 count=c.count,
             )
             for c in mine
