@@ -51,15 +51,18 @@ _STATUS_TONE = {
 }
 
 
-def _when(moment: datetime | None, lang: str, tz: tzinfo) -> str:
+def when_text(moment: datetime | None, lang: str, tz: tzinfo) -> str:
+    """A moment in ``tz`` written the ``lang`` way, or "no data" when there is none."""
     return format_datetime(moment, lang, tz) if moment else t("report.na", lang)
 
 
-def _level(level: str, lang: str) -> Badge:
+def level_badge(level: str, lang: str) -> Badge:
+    """An alert level or case severity as a coloured badge in ``lang``."""
     return Badge(t(f"level.{level}", lang) if level in LEVELS else level, level)
 
 
-def _status(status: str, lang: str) -> Badge:
+def status_badge(status: str, lang: str) -> Badge:
+    """A status as a coloured badge in ``lang`` (unknown ones as recorded)."""
     text = t(f"status.{status}", lang) if has(f"status.{status}", lang) else status
     return Badge(text, _STATUS_TONE.get(status, "neutral"))
 
@@ -82,7 +85,7 @@ def _ranked_table(
         cells: list[Cell] = [row.name]
         if detail_col:
             if level and row.detail:
-                cells.append(_level(row.detail, lang))
+                cells.append(level_badge(row.detail, lang))
             else:
                 cells.append(row.detail or "")
         cells.append(format_number(row.count, lang))
@@ -90,7 +93,7 @@ def _ranked_table(
     return Table(headers, body, numeric=frozenset({len(headers) - 1}))
 
 
-def _attack_table(
+def attack_table(
     cells: list[AttackCell], tactic_alerts: dict[str, int], total: int, version: str, lang: str
 ) -> Table:
     """One row per tactic: its techniques (id and ATT&CK name) with their alert counts, and
@@ -128,7 +131,8 @@ def _attack_table(
     )
 
 
-def _recommendations_table(recs: list[Recommendation], lang: str, tz: tzinfo) -> Table:
+def recommendations_table(recs: list[Recommendation], lang: str, tz: tzinfo) -> Table:
+    """Recommendations with their text in ``lang`` when the playbook wrote it so."""
     return Table(
         [
             t("col.case", lang),
@@ -141,7 +145,7 @@ def _recommendations_table(recs: list[Recommendation], lang: str, tz: tzinfo) ->
         [
             [
                 r.case_id,
-                _when(r.at, lang, tz),
+                when_text(r.at, lang, tz),
                 r.by or "",
                 t(f"rec.{r.kind}", lang)
                 if r.kind in ("block_ip", "disable_account", "patch")
@@ -263,7 +267,11 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
         Table(
             [t("col.level", lang), t("col.alerts", lang), t("col.share", lang)],
             [
-                [_level(lv, lang), format_number(n, lang), _share(n, report.alerts_total, lang)]
+                [
+                    level_badge(lv, lang),
+                    format_number(n, lang),
+                    _share(n, report.alerts_total, lang),
+                ]
                 for lv, n in reversed(report.alerts_by_level.items())
             ],
             numeric=frozenset({1, 2}),
@@ -273,7 +281,7 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
         Table(
             [t("col.status", lang), t("col.alerts", lang)],
             [
-                [_status(s, lang), format_number(n, lang)]
+                [status_badge(s, lang), format_number(n, lang)]
                 for s, n in report.alerts_by_status.items()
             ],
             numeric=frozenset({1}),
@@ -342,7 +350,7 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
                 Figure(charts.attack_heatmap(report.attack, lang), t("chart.alt.attack", lang))
             )
         attack_blocks.append(
-            _attack_table(
+            attack_table(
                 report.attack,
                 report.attack_tactics,
                 report.attack_alerts,
@@ -372,9 +380,9 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
                         [
                             c.id,
                             in_lang(c.titles, lang, c.title),
-                            _level(c.severity, lang),
+                            level_badge(c.severity, lang),
                             c.owner or t("report.unassigned", lang),
-                            _when(c.opened_at, lang, tz),
+                            when_text(c.opened_at, lang, tz),
                             ", ".join(c.departments),
                         ]
                         for c in report.open_cases
@@ -391,7 +399,7 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
             "recommendations",
             t("section.recommendations", lang),
             [
-                _recommendations_table(report.recommendations, lang, tz)
+                recommendations_table(report.recommendations, lang, tz)
                 if report.recommendations
                 else Paragraphs([t("report.none", lang)], bullets=False)
             ],

@@ -6,13 +6,14 @@ from __future__ import annotations
 from soc.i18n import format_number, has, t
 from soc.report import charts
 from soc.report.build import (
-    _attack_table,
-    _level,
-    _recommendations_table,
-    _status,
-    _when,
+    attack_table,
+    level_badge,
+    recommendations_table,
+    status_badge,
+    when_text,
 )
-from soc.report.data import RESOLUTIONS, CaseReport, zone
+from soc.report.case_data import CaseReport
+from soc.report.data import RESOLUTIONS, zone
 from soc.report.document import Cell, Document, Facts, Figure, Paragraphs, Section, Table
 from soc.report.summary import case_summary
 from soc.report.timeline import in_lang, render_entry
@@ -28,15 +29,15 @@ def case_document(report: CaseReport, lang: str, *, charts_on: bool = True) -> D
         else (report.verdict or t("case.verdict.none", lang))
     )
     facts: list[tuple[str, Cell]] = [
-        (t("case.field.status", lang), _status(report.status, lang)),
-        (t("case.field.severity", lang), _level(report.severity, lang)),
+        (t("case.field.status", lang), status_badge(report.status, lang)),
+        (t("case.field.severity", lang), level_badge(report.severity, lang)),
         (t("case.field.verdict", lang), verdict),
         (t("case.field.owner", lang), report.owner or t("report.unassigned", lang)),
-        (t("case.field.opened", lang), _when(report.opened_at, lang, tz)),
-        (t("case.field.updated", lang), _when(report.updated_at, lang, tz)),
+        (t("case.field.opened", lang), when_text(report.opened_at, lang, tz)),
+        (t("case.field.updated", lang), when_text(report.updated_at, lang, tz)),
         (
             t("case.field.closed", lang),
-            _when(report.closed_at, lang, tz) if report.closed_at else na,
+            when_text(report.closed_at, lang, tz) if report.closed_at else na,
         ),
     ]
     sections = [
@@ -83,10 +84,10 @@ def case_document(report: CaseReport, lang: str, *, charts_on: bool = True) -> D
             [
                 [
                     a.title,
-                    _level(a.level, lang),
-                    _status(a.status, lang),
-                    _when(a.first_seen, lang, tz),
-                    _when(a.last_seen, lang, tz),
+                    level_badge(a.level, lang),
+                    status_badge(a.status, lang),
+                    when_text(a.first_seen, lang, tz),
+                    when_text(a.last_seen, lang, tz),
                     format_number(a.event_count, lang),
                 ]
                 for a in report.alerts
@@ -103,7 +104,7 @@ def case_document(report: CaseReport, lang: str, *, charts_on: bool = True) -> D
                 Figure(charts.attack_heatmap(report.attack, lang), t("chart.alt.attack", lang))
             )
         alert_blocks.append(
-            _attack_table(
+            attack_table(
                 report.attack,
                 report.attack_tactics,
                 report.attack_alerts,
@@ -112,7 +113,7 @@ def case_document(report: CaseReport, lang: str, *, charts_on: bool = True) -> D
             )
         )
     sections.append(Section("alerts", t("case.section.alerts", lang), alert_blocks))
-    when = lambda moment: _when(moment, lang, tz)  # noqa: E731
+    when = lambda moment: when_text(moment, lang, tz)  # noqa: E731
     sections.append(
         Section(
             "timeline",
@@ -147,7 +148,7 @@ def case_document(report: CaseReport, lang: str, *, charts_on: bool = True) -> D
             "recommendations",
             t("case.section.recommendations", lang),
             [
-                _recommendations_table(report.recommendations, lang, tz)
+                recommendations_table(report.recommendations, lang, tz)
                 if report.recommendations
                 else Paragraphs([t("report.none", lang)], bullets=False)
             ],

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soc.i18n import Duration, Percent, t
-from soc.report.data import CaseReport, PeriodReport, Ranked, zone
+from soc.report.case_data import CaseReport
+from soc.report.data import PeriodReport, Ranked, zone
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import pytest
 from report_fixtures import FINANCE, ICT, Populated
 
 from soc import ecs
-from soc.report.data import CaseNotFound, day_bounds, gather_case, gather_period
+from soc.report.case_data import CaseNotFound, gather_case
+from soc.report.data import day_bounds, gather_period
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 NOVEMBER = day_bounds(date(2026, 11, 1), date(2026, 11, 30), HCM)

@@ -20,7 +20,8 @@ from report_fixtures import FINANCE, Populated, _alert, _event, populate, text_o
 from soc import clock, ecs
 from soc.i18n import t
 from soc.report import write_case_report, write_period_report
-from soc.report.data import IMPORTED_AFTER, day_bounds, gather_case, gather_period
+from soc.report.case_data import gather_case
+from soc.report.data import IMPORTED_AFTER, day_bounds, gather_period
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 NOVEMBER = day_bounds(date(2026, 11, 1), date(2026, 11, 30), HCM)
