@@ -14,7 +14,7 @@ from soc.cli.common import EXIT_ERROR, console, fail, state
 from soc.i18n import UnknownLanguage, normalize_lang
 
 if TYPE_CHECKING:
-    from soc.report.data import DepartmentLookup
+    from soc.report.alerts import DepartmentLookup
 
 #: Output formats and their file extensions (as soc.report.FORMATS; repeated here so that
 #: starting `soc` does not import matplotlib).

@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from typing import Protocol
 
 #: Enterprise tactics in kill-chain order (ATT&CK v18 names, plus defense_evasion of earlier
 #: versions, which older rule packs still use).
@@ -148,3 +149,87 @@ def techniques_of(tags: Iterable[str]) -> list[str]:
 def tactic_order(tactic: str) -> int:
     """Sort key placing tactics in kill-chain order, unknown ones last."""
     return TACTICS.index(tactic) if tactic in TACTICS else len(TACTICS)
+
+
+# --- counting alerts ------------------------------------------------------------------------
+
+
+class Tagged(Protocol):
+    """What counting needs of an alert: its id and its rule's tags."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def tags(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class AttackCell:
+    """Alerts observed for one (tactic, technique) pair, each alert counted once;
+    technique "" = alerts whose rule names the tactic only. ``name`` is ATT&CK's name of
+    the technique ("" when unknown)."""
+
+    tactic: str
+    technique: str
+    count: int
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class AttackSummary:
+    """ATT&CK view of a set of alerts: cells, distinct alerts per tactic, and the number of
+    distinct alerts with any ATT&CK tag (each alert counted once)."""
+
+    cells: list[AttackCell] = field(default_factory=list)
+    tactic_alerts: dict[str, int] = field(default_factory=dict)
+    alerts: int = 0
+    version: str = ""
+
+
+def attack_summary(alerts: Iterable[Tagged]) -> AttackSummary:
+    """Alert counts per (tactic, technique) in kill-chain order, each alert counted once per
+    cell, per tactic and in the total.
+
+    A technique sits under its own tactics from ATT&CK's data (see soc.report.attack); when
+    the rule also tags tactics, only those of the technique's tactics that the rule names
+    (the context the rule detects it in), unless that leaves none."""
+    cells: dict[tuple[str, str], set[str]] = {}
+    per_tactic: dict[str, set[str]] = {}
+    tagged: set[str] = set()
+    for index, alert in enumerate(alerts):
+        key = alert.id or f"#{index}"
+        rule_tactics = tactics_of(alert.tags)
+        techniques = techniques_of(alert.tags)
+        pairs: list[tuple[str, str]] = []
+        for ident in techniques:
+            own = technique_tactics(ident, rule_tactics)
+            chosen = [tac for tac in own if tac in rule_tactics] or own
+            pairs.extend((tac, ident) for tac in chosen)
+        if not techniques:
+            pairs.extend((tac, "") for tac in rule_tactics)
+        for tactic, ident in pairs:
+            cells.setdefault((tactic, ident), set()).add(key)
+            per_tactic.setdefault(tactic, set()).add(key)
+        if pairs:
+            tagged.add(key)
+    ordered = sorted(
+        cells.items(), key=lambda kv: (tactic_order(kv[0][0]), -len(kv[1]), kv[0][1] or "~")
+    )
+    return AttackSummary(
+        cells=[
+            AttackCell(tactic, ident, len(ids), technique_name(ident) if ident else "")
+            for (tactic, ident), ids in ordered
+        ],
+        tactic_alerts={
+            tac: len(ids)
+            for tac, ids in sorted(per_tactic.items(), key=lambda kv: tactic_order(kv[0]))
+        },
+        alerts=len(tagged),
+        version=attack_data().version,
+    )
+
+
+def attack_cells(alerts: Iterable[Tagged]) -> list[AttackCell]:
+    """The cells of :func:`attack_summary` (alerts per tactic and technique)."""
+    return attack_summary(alerts).cells

@@ -18,11 +18,10 @@ from soc.i18n import (
     t,
 )
 from soc.report import charts
+from soc.report.alerts import IMPORTED_AFTER, LEVELS
+from soc.report.attack import AttackCell
 from soc.report.data import (
-    IMPORTED_AFTER,
-    LEVELS,
     RESOLUTIONS,
-    AttackCell,
     PeriodReport,
     Ranked,
     Recommendation,

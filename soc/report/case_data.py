@@ -10,19 +10,16 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from soc import clock, ecs
-from soc.report.data import (
+from soc.report.alerts import (
     AlertView,
-    AttackCell,
     DepartmentLookup,
     EventCache,
-    Recommendation,
     alert_departments,
     alert_targets,
-    attack_summary,
     parse_time,
-    recommendations_of,
-    texts_of,
 )
+from soc.report.attack import AttackCell, attack_summary
+from soc.report.data import Recommendation, recommendations_of, texts_of
 from soc.report.timeline import group_events
 from soc.store.base import Store
 

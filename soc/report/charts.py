@@ -19,7 +19,9 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from soc.i18n import format_day, format_number, t
-from soc.report.data import LEVELS, AttackCell, DayPoint, HourPoint
+from soc.report.alerts import LEVELS
+from soc.report.attack import AttackCell
+from soc.report.data import DayPoint, HourPoint
 
 #: Colours of alert levels, least to most severe.
 LEVEL_COLOURS = {

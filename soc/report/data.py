@@ -15,33 +15,33 @@ it happened is (stated in every report, key ``report.period.rule``):
   over the period's alerts that analysts judged: the resolution of a closed alert, else the
   triage verdict of an open one.
 
-Alert records are read in both shapes in use: the detector's (``rule_id``, ``rule_title``,
-``level``, ``tags``, ``count``) and the nested one of the records schema (``rule: {id, title,
-level, tags}``, ``event_count``); see :class:`AlertView`.
+How alert records are read (both stored shapes), their assets, departments and detection
+time: soc.report.alerts.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from soc import clock, ecs
-from soc.report.attack import (
-    attack_data,
-    tactic_order,
-    tactics_of,
-    technique_name,
-    technique_tactics,
-    techniques_of,
+from soc import clock
+from soc.report.alerts import (
+    LEVELS,
+    AlertView,
+    DepartmentLookup,
+    EventCache,
+    alert_departments,
+    alert_targets,
+    detection_time,
+    parse_time,
 )
+from soc.report.attack import AttackCell, attack_summary
 from soc.store.base import Store
 
-#: Alert levels from least to most severe.
-LEVELS = ("informational", "low", "medium", "high", "critical")
 #: Alert lifecycle states in display order.
 ALERT_STATUSES = ("new", "in_progress", "escalated", "closed")
 #: Alert resolutions / case verdicts.
@@ -52,21 +52,6 @@ SEVERITIES = ("low", "medium", "high", "critical")
 TOP_N = 10
 #: Periods up to this long also get an hour-by-hour trend.
 HOURLY_UP_TO = timedelta(days=3)
-
-#: Maps an asset (host name or address) to its department, e.g. from the asset inventory.
-DepartmentLookup = Callable[[str], str | None]
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A stored time (ISO string or datetime) as an aware UTC datetime, or None."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        return ecs.parse_timestamp(value)
-    except ValueError:
-        return None
 
 
 def zone(name: str) -> tzinfo:
@@ -82,83 +67,6 @@ def day_bounds(first_day: date, last_day: date, tz: tzinfo) -> tuple[datetime, d
     start = datetime.combine(first_day, datetime.min.time(), tzinfo=tz)
     end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
     return start.astimezone(UTC), end.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class AlertView:
-    """The fields of an alert record a report reads, whichever shape it was stored in."""
-
-    id: str
-    rule_id: str
-    title: str
-    level: str
-    tags: list[str]
-    status: str
-    resolution: str | None  # the closing resolution, else the triage verdict
-    assignee: str | None
-    event_ids: list[str]
-    event_count: int
-    entities: dict[str, list[str]]
-    first_seen: datetime | None
-    last_seen: datetime | None
-    created: datetime | None
-    closed_at: datetime | None
-    case_id: str | None
-    department: str | None
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> AlertView:
-        """Read an alert record (detector shape or records-schema shape)."""
-        rule = record.get("rule") if isinstance(record.get("rule"), Mapping) else {}
-        event_ids = [str(e) for e in record.get("event_ids") or []]
-        count = record.get("event_count", record.get("count"))
-        entities_raw = record.get("entities") or {}
-        entities = {
-            str(k): [str(v) for v in (vals if isinstance(vals, list) else [vals]) if v]
-            for k, vals in entities_raw.items()
-        }
-        level = str(rule.get("level") or record.get("level") or "medium").lower()
-        return cls(
-            id=str(record.get("id", "")),
-            rule_id=str(rule.get("id") or record.get("rule_id") or ""),
-            title=str(rule.get("title") or record.get("rule_title") or record.get("title") or ""),
-            level=level if level in LEVELS else "medium",
-            tags=[str(t) for t in (rule.get("tags") or record.get("tags") or [])],
-            status=str(record.get("status") or "new"),
-            resolution=(
-                record.get("resolution")
-                if record.get("status") == "closed"
-                else record.get("verdict")
-            )
-            or record.get("resolution")
-            or record.get("verdict")
-            or None,
-            assignee=record.get("assignee") or None,
-            event_ids=event_ids,
-            event_count=int(count) if isinstance(count, int) and count > 0 else len(event_ids),
-            entities=entities,
-            first_seen=parse_time(record.get("first_seen")),
-            last_seen=parse_time(record.get("last_seen")),
-            created=parse_time(record.get("created")),
-            closed_at=parse_time(record.get("closed_at")),
-            case_id=record.get("case_id") or None,
-            department=record.get("department") or None,
-        )
-
-    @property
-    def seen(self) -> datetime | None:
-        """When the alerted activity happened (first_seen, else created)."""
-        return self.first_seen or self.created
-
-    @property
-    def assets(self) -> list[str]:
-        """Hosts and destinations the alert names."""
-        found: list[str] = []
-        for name in ("host.name", "destination.ip", "destination.domain"):
-            for value in self.entities.get(name, []):
-                if value not in found:
-                    found.append(value)
-        return found
 
 
 @dataclass(frozen=True)
@@ -186,29 +94,6 @@ class HourPoint:
     hour: datetime
     events: int
     alerts: int
-
-
-@dataclass(frozen=True)
-class AttackCell:
-    """Alerts observed for one (tactic, technique) pair, each alert counted once;
-    technique "" = alerts whose rule names the tactic only. ``name`` is ATT&CK's name of
-    the technique ("" when unknown)."""
-
-    tactic: str
-    technique: str
-    count: int
-    name: str = ""
-
-
-@dataclass(frozen=True)
-class AttackSummary:
-    """ATT&CK view of a set of alerts: cells, distinct alerts per tactic, and the number of
-    distinct alerts with any ATT&CK tag (each alert counted once)."""
-
-    cells: list[AttackCell] = field(default_factory=list)
-    tactic_alerts: dict[str, int] = field(default_factory=dict)
-    alerts: int = 0
-    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -315,164 +200,6 @@ def _mean(values: list[float]) -> float | None:
 def _rank(counter: Counter[str], details: Mapping[str, str | None] | None = None) -> list[Ranked]:
     rows = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_N]
     return [Ranked(name, n, (details or {}).get(name)) for name, n in rows]
-
-
-class EventSource(Protocol):
-    """Where alert helpers read matched events from (a Store, or an EventCache over one)."""
-
-    def get_event(self, event_id: str) -> dict[str, Any] | None: ...
-
-
-class EventCache:
-    """Events by id from a store, each read at most once per report."""
-
-    def __init__(self, store: EventSource) -> None:
-        self._store = store
-        self._events: dict[str, dict[str, Any] | None] = {}
-
-    def get_event(self, event_id: str) -> dict[str, Any] | None:
-        """The event with this id, or None (remembered either way)."""
-        if event_id not in self._events:
-            self._events[event_id] = self._store.get_event(event_id)
-        return self._events[event_id]
-
-
-def _first_event_department(store: EventSource, alert: AlertView) -> str | None:
-    for event_id in alert.event_ids[:3]:
-        event = store.get_event(event_id)
-        if event:
-            value = ecs.get_field(event, "labels.department")
-            if value:
-                return str(value)
-    return None
-
-
-#: Datasets of network devices: their host.name is the observer (the firewall), so the
-#: attacked asset is the connection's destination.
-NETWORK_DATASET_PREFIXES = ("fortinet.", "iptables.", "pcap.flow")
-#: How many of an alert's events are read to find the destinations it targeted.
-TARGET_EVENTS = 5
-
-
-def alert_targets(store: EventSource, alert: AlertView) -> list[str]:
-    """The assets an alert concerns: the destinations of its first events when they come from
-    a network device (firewall, netfilter, packet capture), else its host names."""
-    first = store.get_event(alert.event_ids[0]) if alert.event_ids else None
-    dataset = str(ecs.get_field(first or {}, "event.dataset") or "")
-    if not dataset.startswith(NETWORK_DATASET_PREFIXES):
-        return alert.assets
-    found: list[str] = []
-    for index, event_id in enumerate(alert.event_ids[:TARGET_EVENTS]):
-        event = first if index == 0 else store.get_event(event_id)
-        value = ecs.get_field(event or {}, "destination.ip")
-        if value and str(value) not in found:
-            found.append(str(value))
-    return found or alert.assets
-
-
-def alert_departments(
-    store: EventSource,
-    alert: AlertView,
-    lookup: DepartmentLookup | None = None,
-    assets: list[str] | None = None,
-) -> list[str]:
-    """The departments an alert concerns: the inventory's for its assets (default: its host
-    names) when a lookup is given, else the alert's own department, else labels.department
-    of its first events."""
-    found: list[str] = []
-    if lookup is not None:
-        for asset in alert.assets if assets is None else assets:
-            dept = lookup(asset)
-            if dept and dept not in found:
-                found.append(dept)
-    if not found and alert.department:
-        found.append(alert.department)
-    if not found:
-        dept = _first_event_department(store, alert)
-        if dept:
-            found.append(dept)
-    return found
-
-
-#: An event is "imported" (historical data loaded in bulk, not watched live) when it reached
-#: the SOC more than this long after its own timestamp; alerts on such events stay out of MTTD.
-IMPORTED_AFTER = timedelta(hours=24)
-
-
-@dataclass(frozen=True)
-class DetectionTime:
-    """How long the SOC took to raise an alert once its evidence had arrived.
-
-    kind: "measured" (seconds set), "imported" (the evidence was historical data), or
-    "unknown" (no creation time, or no ``event.ingested`` on its events)."""
-
-    kind: str
-    seconds: float | None = None
-
-
-def detection_time(store: EventSource, alert: AlertView) -> DetectionTime:
-    """MTTD sample of one alert: from ``event.ingested`` of its first matched event (when the
-    first evidence became available to the SOC) to the alert's ``created``. Alerts whose
-    event arrived more than IMPORTED_AFTER after its own ``@timestamp`` are imported history
-    and give no sample."""
-    if alert.created is None or not alert.event_ids:
-        return DetectionTime("unknown")
-    event = store.get_event(alert.event_ids[0])
-    ingested = parse_time(ecs.get_field(event or {}, "event.ingested"))
-    if ingested is None:
-        return DetectionTime("unknown")
-    happened = parse_time(ecs.get_field(event or {}, "@timestamp"))
-    if happened is not None and ingested - happened > IMPORTED_AFTER:
-        return DetectionTime("imported")
-    return DetectionTime("measured", max(0.0, (alert.created - ingested).total_seconds()))
-
-
-def attack_summary(alerts: Iterable[AlertView]) -> AttackSummary:
-    """Alert counts per (tactic, technique) in kill-chain order, each alert counted once per
-    cell, per tactic and in the total.
-
-    A technique sits under its own tactics from ATT&CK's data (see soc.report.attack); when
-    the rule also tags tactics, only those of the technique's tactics that the rule names
-    (the context the rule detects it in), unless that leaves none."""
-    cells: dict[tuple[str, str], set[str]] = {}
-    per_tactic: dict[str, set[str]] = {}
-    tagged: set[str] = set()
-    for index, alert in enumerate(alerts):
-        key = alert.id or f"#{index}"
-        rule_tactics = tactics_of(alert.tags)
-        techniques = techniques_of(alert.tags)
-        pairs: list[tuple[str, str]] = []
-        for ident in techniques:
-            own = technique_tactics(ident, rule_tactics)
-            chosen = [tac for tac in own if tac in rule_tactics] or own
-            pairs.extend((tac, ident) for tac in chosen)
-        if not techniques:
-            pairs.extend((tac, "") for tac in rule_tactics)
-        for tactic, ident in pairs:
-            cells.setdefault((tactic, ident), set()).add(key)
-            per_tactic.setdefault(tactic, set()).add(key)
-        if pairs:
-            tagged.add(key)
-    ordered = sorted(
-        cells.items(), key=lambda kv: (tactic_order(kv[0][0]), -len(kv[1]), kv[0][1] or "~")
-    )
-    return AttackSummary(
-        cells=[
-            AttackCell(tactic, ident, len(ids), technique_name(ident) if ident else "")
-            for (tactic, ident), ids in ordered
-        ],
-        tactic_alerts={
-            tac: len(ids)
-            for tac, ids in sorted(per_tactic.items(), key=lambda kv: tactic_order(kv[0]))
-        },
-        alerts=len(tagged),
-        version=attack_data().version,
-    )
-
-
-def attack_cells(alerts: Iterable[AlertView]) -> list[AttackCell]:
-    """The cells of :func:`attack_summary` (alerts per tactic and technique)."""
-    return attack_summary(alerts).cells
 
 
 def recommendations_of(case: Mapping[str, Any]) -> list[Recommendation]:

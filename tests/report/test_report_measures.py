@@ -20,8 +20,9 @@ from report_fixtures import FINANCE, Populated, _alert, _event, populate, text_o
 from soc import clock, ecs
 from soc.i18n import t
 from soc.report import write_case_report, write_period_report
+from soc.report.alerts import IMPORTED_AFTER
 from soc.report.case_data import gather_case
-from soc.report.data import IMPORTED_AFTER, day_bounds, gather_period
+from soc.report.data import day_bounds, gather_period
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 NOVEMBER = day_bounds(date(2026, 11, 1), date(2026, 11, 30), HCM)
@@ -187,8 +188,8 @@ def test_techniques_sit_under_their_own_tactics_and_alerts_count_once(
 
 
 def test_the_heat_map_labels_show_technique_names() -> None:
+    from soc.report.attack import AttackCell
     from soc.report.charts import _technique_label
-    from soc.report.data import AttackCell
 
     label = _technique_label(
         AttackCell("initial_access", "T1190", 3, "Exploit Public-Facing Application"), "vi"
