@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from report_fixtures import text_of
@@ -212,12 +213,20 @@ def test_the_checker_catches_english_sentences() -> None:
 
 
 @pytest.mark.slow
-def test_every_report_of_the_demo_reads_vietnamese(data_dir: Path, clock_at) -> None:
+@pytest.mark.parametrize("kind", ["local", "elastic"])
+def test_every_report_of_the_demo_reads_vietnamese(
+    data_dir: Path, clock_at, kind: str, request: pytest.FixtureRequest
+) -> None:
     from soc.demo import open_demo_store, run_demo
 
     clock_at("2026-11-25T03:00:00+07:00")
     settings = load_settings()
-    store = open_demo_store(settings)
+    if kind == "local":
+        store: Any = open_demo_store(settings)
+    else:
+        from soc.store.elastic import ElasticStore
+
+        store = ElasticStore(request.getfixturevalue("es_url"))
     try:
         result = run_demo(settings, store, report_format="md")
         assert result.triage is not None and result.triage.case_id
