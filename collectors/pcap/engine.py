@@ -1155,6 +1155,15 @@ class Engine:
         if tls.second_hello is not None:
             self._emit(self.builder.tls_retry(flow, tls))
 
+    def _emit_ssh(self, flow: Flow, ssh: SshBanners) -> None:
+        """The session's event, and one more per failed attempt after the first, so that
+        brute-force counts from captures mean attempts, as they do from the sshd log."""
+        event = self.builder.ssh(flow, ssh)
+        self._emit(event)
+        if event["event"].get("outcome") == "failure":
+            for attempt in range(2, ssh.auth_attempts + 1):
+                self._emit(self.builder.ssh_failed_attempt(flow, event, attempt))
+
     def _start_app(self, flow: Flow, app: str) -> None:
         flow.app = app
         if app == "http":
@@ -1207,7 +1216,7 @@ class Engine:
             assert ssh is not None and flow.streams is not None
             if ssh.client and ssh.server and not ssh.emitted and ssh.decided:
                 ssh.emitted = True
-                self._emit(self.builder.ssh(flow, ssh))
+                self._emit_ssh(flow, ssh)
                 flow.app = "done"
             elif all(stream.sink.done for stream in flow.streams):  # type: ignore[attr-defined]
                 flow.app = "done"  # the event is written when the flow ends
@@ -1279,7 +1288,7 @@ class Engine:
             self._emit_quic(flow, flow.quic)
         if flow.ssh is not None and not flow.ssh.emitted and (flow.ssh.client or flow.ssh.server):
             flow.ssh.emitted = True
-            self._emit(self.builder.ssh(flow, flow.ssh))
+            self._emit_ssh(flow, flow.ssh)
         if flow.dns_pending:
             for query in list(flow.dns_pending.values()):
                 self._dns_emit(flow, query, None)

@@ -408,6 +408,22 @@ class EventBuilder:
         doc["ssh"] = ssh
         return doc
 
+    def ssh_failed_attempt(
+        self, flow: Flow, session: dict[str, Any], attempt: int
+    ) -> dict[str, Any]:
+        """One more failed attempt (number ``attempt``) of a failed SSH session whose event is
+        ``session``: dataset pcap.ssh, ``event.action: ssh_auth_failure``, no banners."""
+        doc = self._base(
+            flow, "pcap.ssh", ["network", "authentication"], ["protocol"], flow.start,
+            f"ssh:attempt:{attempt}",
+        )  # fmt: skip
+        self._endpoints(doc, flow)
+        doc["network"]["protocol"] = "ssh"
+        doc["event"].update(action="ssh_auth_failure", outcome="failure")
+        doc["ssh"] = {"auth": {"attempt": attempt, "success": False}}
+        doc["@timestamp"] = session["@timestamp"]
+        return doc
+
     # --- clear-text logins (FTP, SMTP, POP3, IMAP) -------------------------------------------
 
     def login(self, flow: Flow, protocol: str, attempt: Attempt, seq: int) -> dict[str, Any]:

@@ -76,8 +76,14 @@ def test_smtp_auth_replies_agree_with_tshark(tmp_path: Path) -> None:
 
 def test_ssh_failed_sessions_from_packet_sizes() -> None:
     events, _ = run_frames(cap.ssh_brute_force(sessions=10))
-    sessions = of(events, "pcap.ssh")
+    ssh = of(events, "pcap.ssh")
+    sessions = [e for e in ssh if e["event"]["action"] == "ssh_session"]
+    more = [e for e in ssh if e["event"]["action"] == "ssh_auth_failure"]
     assert len(sessions) == 10
+    # three failed passwords per session: the session event and one per further attempt
+    assert len(more) == 20 and {e["event"]["outcome"] for e in more} == {"failure"}
+    assert {e["source"]["ip"] for e in more} == {cap.ATTACKER}
+    assert len({e["_id"] for e in ssh}) == 30
     for s in sessions:
         assert s["event"]["outcome"] == "failure" and s["event"]["action"] == "ssh_session"
         assert s["ssh"]["auth"] == {"attempts": 3, "success": False}
@@ -170,3 +176,12 @@ def test_syn_flood_spoofed_sources_are_half_open() -> None:
     assert len({f["source"]["ip"] for f in flows}) == 50
     assert {f["destination"]["ip"] for f in flows} == {cap.VICTIM}
     assert {f["source"]["packets"] for f in flows} == {1}
+
+
+def test_ssh_session_that_ends_right_after_the_first_refusal_is_a_failure() -> None:
+    frames: list = []
+    cap.ssh_session(frames, cap.T0, 40000, failures=0, success=False)
+    events, _ = run_frames(frames)
+    (session,) = of(events, "pcap.ssh")
+    assert session["event"]["outcome"] == "failure"  # by the session-length rule
+    assert session["ssh"]["auth"] == {"attempts": 0, "success": False}
