@@ -185,3 +185,20 @@ def test_ssh_session_that_ends_right_after_the_first_refusal_is_a_failure() -> N
     (session,) = of(events, "pcap.ssh")
     assert session["event"]["outcome"] == "failure"  # by the session-length rule
     assert session["ssh"]["auth"] == {"attempts": 0, "success": False}
+
+
+@needs_tshark
+def test_pop3_and_imap_logins_agree_with_tshark(tmp_path: Path) -> None:
+    frames = cap.mail_logins()
+    path = cap.write_pcap(tmp_path / "mail.pcap", frames)
+    pop_user = _tshark(path, 'pop.request.command == "USER"', "pop.request.parameter")
+    pop_err = _tshark(path, 'pop.response.indicator == "-ERR"', "pop.response.indicator")
+    imap_user = _tshark(path, "imap.request.username", "imap.request.username")
+    imap_status = _tshark(path, "imap.response.status", "imap.response.status")
+    events, _ = run_frames(frames)
+    (pop,) = of(events, "pcap.pop3")
+    (imap,) = of(events, "pcap.imap")
+    assert [r[0] for r in pop_user] == [pop["user"]["name"]]
+    assert len(pop_err) == 1 and pop["event"]["outcome"] == "failure"
+    assert [r[0].strip('"') for r in imap_user] == [imap["user"]["name"]]
+    assert [r[0] for r in imap_status][-1].upper() == "NO" and imap["event"]["outcome"] == "failure"
