@@ -20,6 +20,9 @@ MAX_ENCRYPTED = 64
 MAX_CLEAR_PACKET = 35000
 #: a server message this much bigger than the SERVICE_ACCEPT is a pre-auth banner, skipped once
 BANNER_SLACK = 256
+#: a session whose server sent fewer encrypted segments than this (within 30 s of the key
+#: exchange) and showed no success is too short for a shell: a refused login
+SHORT_SESSION_SEGMENTS = 12
 
 
 class SshBanners:
@@ -80,8 +83,9 @@ class SshBanners:
     def outcome(self, end_ts: int) -> str | None:
         """``success``, ``failure`` or None (unknown) for the whole session: success when the
         success size was seen; failure when failures were counted without a success, or when
-        the server's encrypted conversation ended after fewer than 8 segments within 30 s of
-        the key exchange (a client that gave up or was shown the door, too short for a shell)."""
+        the server's encrypted conversation ended after fewer than SHORT_SESSION_SEGMENTS
+        segments within 30 s of the key exchange (a client that gave up or was shown the
+        door, too short for a shell)."""
         if self.auth_success:
             return "success"
         if self.auth_attempts:
@@ -89,7 +93,7 @@ class SshBanners:
         if (
             self.client_encrypted
             and self.kex_done_ts is not None
-            and 0 < self.server_encrypted < 8
+            and 0 < self.server_encrypted < SHORT_SESSION_SEGMENTS
             and end_ts - self.kex_done_ts < 30_000_000_000
         ):
             return "failure"

@@ -202,3 +202,22 @@ def test_pop3_and_imap_logins_agree_with_tshark(tmp_path: Path) -> None:
     assert len(pop_err) == 1 and pop["event"]["outcome"] == "failure"
     assert [r[0].strip('"') for r in imap_user] == [imap["user"]["name"]]
     assert [r[0] for r in imap_status][-1].upper() == "NO" and imap["event"]["outcome"] == "failure"
+
+
+def test_ssh_ext_info_before_service_accept_still_ends_in_failure() -> None:
+    """OpenSSH servers send EXT_INFO after NEWKEYS; when it comes after the client's first
+    encrypted bytes the size heuristic is misled, and the session-length rule decides."""
+    frames: list = []
+    conv = cap.Conversation(frames, cap.ATTACKER, 40100, cap.SERVER, 22)
+    ts = conv.open(cap.T0)
+    ts = conv.send(ts, False, b"SSH-2.0-OpenSSH_9.6\r\n")
+    ts = conv.send(ts, True, b"SSH-2.0-Go\r\n")
+    ts = conv.send(ts, False, cap._ssh_packet(21, 0))
+    ts = conv.send(ts, True, cap._ssh_packet(21, 0) + b"\xa5" * 52)  # NEWKEYS + request
+    for size in (276, 52, 68, 68, 68):  # EXT_INFO, ACCEPT, none, two passwords refused
+        ts = conv.send(ts + 200 * cap.MS, False, b"\x5a" * size)
+        ts = conv.send(ts, True, b"\xa5" * 100)
+    conv.close(ts)
+    events, _ = run_frames(frames)
+    (session,) = of(events, "pcap.ssh")
+    assert session["event"]["outcome"] == "failure"
