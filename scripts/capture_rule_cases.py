@@ -72,8 +72,8 @@ def main() -> int:
     write("correlation/web_service_scan/fingerprint", [http[:1], http[-2:-1]], [http[-4:-3]])
     write("correlation/web_service_scan/service_scan", [http], [http[:9]])
     tunnel = events(cap.iodine_tunnel(60), "pcap.dns")
-    write("correlation/dns_tunnel/tunnel_shape", [tunnel[:1]], [answered[:0] or _plain_dns()])
-    write("correlation/dns_tunnel/tunnel_records", [tunnel], [tunnel[:15], _plain_dns() * 1])
+    write("correlation/dns_tunnel/tunnel_shape", [tunnel[:1]], [_plain_dns()])
+    write("correlation/dns_tunnel/tunnel_records", [tunnel], [tunnel[:15], _plain_dns()])
     write("dns/null_record_query", [tunnel[:1]], [_plain_dns()])
     print(f"cases written under {REG}")
     return 0
