@@ -173,12 +173,22 @@ def ftp_good_login() -> Frames:
     return frames
 
 
+def dialogue(
+    frames: Frames, ts: int, cport: int, sport: int, lines: list[tuple[bytes, bool]]
+) -> int:
+    """One connection from the attacker carrying ``lines`` (bytes, sent to the server?) in
+    order; returns the time after it closed."""
+    conv = Conversation(frames, ATTACKER, cport, SERVER, sport)
+    ts = conv.open(ts)
+    for line, to_server in lines:
+        ts = conv.send(ts, to_server, line)
+    return conv.close(ts)
+
+
 def mail_logins() -> Frames:
     """SMTP AUTH LOGIN refused, SMTP AUTH PLAIN accepted, POP3 and IMAP failures."""
     frames: Frames = []
-    smtp = Conversation(frames, ATTACKER, 43000, SERVER, 587)
-    ts = smtp.open(T0)
-    for line, to_server in (
+    smtp = [
         (b"220 mail.city.example ESMTP Postfix\r\n", False),
         (b"EHLO x\r\n", True),
         (b"250-mail.city.example\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n", False),
@@ -190,29 +200,22 @@ def mail_logins() -> Frames:
         (b"535 5.7.8 Error: authentication failed\r\n", False),
         (b"AUTH PLAIN AGluZm9AY2l0eS5leGFtcGxlAHJpZ2h0\r\n", True),
         (b"235 2.7.0 Authentication successful\r\n", False),
-    ):
-        ts = smtp.send(ts, to_server, line)
-    smtp.close(ts)
-    pop = Conversation(frames, ATTACKER, 43001, SERVER, 110)
-    ts = pop.open(ts + SECOND)
-    for line, to_server in (
+    ]
+    pop = [
         (b"+OK Dovecot ready.\r\n", False),
         (b"USER mayor\r\n", True),
         (b"+OK\r\n", False),
         (b"PASS x\r\n", True),
         (b"-ERR [AUTH] Authentication failed.\r\n", False),
-    ):
-        ts = pop.send(ts, to_server, line)
-    pop.close(ts)
-    imap = Conversation(frames, ATTACKER, 43002, SERVER, 143)
-    ts = imap.open(ts + SECOND)
-    for line, to_server in (
+    ]
+    imap = [
         (b"* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\n", False),
         (b'a1 LOGIN "clerk" "x"\r\n', True),
         (b"a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n", False),
-    ):
-        ts = imap.send(ts, to_server, line)
-    imap.close(ts)
+    ]
+    ts = dialogue(frames, T0, 43000, 587, smtp)
+    ts = dialogue(frames, ts + SECOND, 43001, 110, pop)
+    dialogue(frames, ts + SECOND, 43002, 143, imap)
     return frames
 
 
