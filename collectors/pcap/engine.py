@@ -1119,7 +1119,9 @@ class Engine:
                 app = "tls"
                 if (head[5] == 1) != client and _swap(flow):  # the hello shows the client
                     forward = not forward
-            elif LOGIN_PORTS.get(flow.dport) and head.startswith(LOGIN_HEADS):
+            elif (
+                flow.login is None and LOGIN_PORTS.get(flow.dport) and head.startswith(LOGIN_HEADS)
+            ):
                 app = "login"
             elif looks_like_request(data[poff : min(end, poff + 4096)]):
                 app = "http"
@@ -1227,7 +1229,11 @@ class Engine:
                 login.seq += 1
                 self._emit(self.builder.login(flow, login.protocol, attempt, login.seq))
             login.attempts.clear()
-            if login.client.done and login.server.done:
+            if login.starttls:  # look again at what follows: the TLS handshake
+                flow.app = None
+                flow.probes = 0
+                flow.streams = None
+            elif login.client.done and login.server.done:
                 flow.app = "done"
 
     # --- DNS ---------------------------------------------------------------------------------

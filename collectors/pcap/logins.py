@@ -50,12 +50,23 @@ def _b64_text(text: str) -> str | None:
 class LoginSession:
     """The state of one connection: the pending attempt and the settled ones."""
 
-    __slots__ = ("attempts", "client", "pending", "protocol", "seq", "server", "stage", "user")
+    __slots__ = (
+        "attempts",
+        "client",
+        "pending",
+        "protocol",
+        "seq",
+        "server",
+        "stage",
+        "starttls",
+        "user",
+    )
 
     def __init__(self, protocol: str) -> None:
         self.protocol = protocol
         self.attempts: list[Attempt] = []  # settled, not yet turned into events
         self.seq = 0  # attempts turned into events
+        self.starttls = False  # the client asked for TLS: the rest is not lines
         self.user: str | None = None
         self.pending: tuple[str, str] | None = None  # (command, imap tag or "")
         self.stage = ""  # SMTP/IMAP/POP3 AUTH LOGIN: which base64 line comes next
@@ -80,6 +91,7 @@ class LoginSession:
             verb != "AUTH" or arg.strip().upper() in ("TLS", "SSL", "TLS-C")
         ):
             self.client.done = self.server.done = True  # what follows is TLS
+            self.starttls = True
             return
         if verb == "USER" and self.protocol in ("ftp", "pop3"):
             self.user = arg.strip() or None

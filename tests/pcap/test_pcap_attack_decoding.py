@@ -221,3 +221,28 @@ def test_ssh_ext_info_before_service_accept_still_ends_in_failure() -> None:
     events, _ = run_frames(frames)
     (session,) = of(events, "pcap.ssh")
     assert session["event"]["outcome"] == "failure"
+
+
+def test_starttls_hands_the_connection_to_the_tls_decoder() -> None:
+    from pcap_helpers import client_hello
+
+    frames: list = []
+    cap.dialogue(
+        frames,
+        cap.T0,
+        43100,
+        25,
+        [
+            (b"220 mail.city.example ESMTP\r\n", False),
+            (b"EHLO x\r\n", True),
+            (b"250-mail.city.example\r\n250 STARTTLS\r\n", False),
+            (b"STARTTLS\r\n", True),
+            (b"220 2.0.0 Ready to start TLS\r\n", False),
+            (client_hello("mail.city.example"), True),
+        ],
+    )
+    events, _ = run_frames(frames)
+    (tls,) = of(events, "pcap.tls")
+    assert tls["tls"]["client"]["server_name"] == "mail.city.example"
+    assert tls["source"]["ip"] == cap.ATTACKER
+    assert of(events, "pcap.smtp") == []  # no login was attempted in clear
