@@ -36,6 +36,19 @@ class QueryError(StoreError):
     """The store rejected a query; the message carries the store's own explanation."""
 
 
+class Conflict(StoreError):
+    """A conditional write lost: the record changed (or appeared) since it was read."""
+
+
+@dataclass(frozen=True)
+class RecordVersion:
+    """Opaque optimistic-concurrency token of a stored record (ES: seq_no + primary_term;
+    local: an integer version column)."""
+
+    seq_no: int
+    primary_term: int = 1
+
+
 @dataclass(frozen=True)
 class EventFailure:
     """One event the store refused, with the store's reason."""
@@ -81,6 +94,29 @@ class Bucket:
 
     key: tuple[Any, ...]
     count: int
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search of a search_many batch: the arguments of search(), plus the fields to
+    return (dotted ECS paths; None = the whole document)."""
+
+    query: str | None
+    start: datetime | None = None
+    end: datetime | None = None
+    size: int = 1000  # 0 = count only
+    fields: tuple[str, ...] | None = None
+    after: tuple[Any, ...] | None = None
+    filters: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The answer to one SearchRequest: a page whose hits carry only the requested fields,
+    and the exact number of matching events."""
+
+    page: SearchPage
+    total: int
 
 
 @runtime_checkable
@@ -185,6 +221,62 @@ class Store(Protocol):
     ) -> list[dict[str, Any]]:
         """Records whose top-level fields equal every filter value (a list value means "any
         of"), ordered by a top-level field (ties by id)."""
+        ...
+
+    # --- records in batches -------------------------------------------------------------
+    def get_records(self, kind: RecordKind, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The records that exist among ``record_ids`` (id -> record), in ONE request (ES:
+        _mget); missing ids are simply absent. Never refreshes."""
+        ...
+
+    def create_records(
+        self, kind: RecordKind, records: Mapping[str, Mapping[str, Any]]
+    ) -> set[str]:
+        """Create many records in ONE request (ES: one _bulk of ``create``, chunked only past
+        the store's size limit); an id that already exists is left unchanged. Returns the ids
+        that were created. Never refreshes."""
+        ...
+
+    # --- optimistic concurrency (scheduler leases and watermarks) ------------------------
+    def get_record_versioned(
+        self, kind: RecordKind, record_id: str
+    ) -> tuple[dict[str, Any], RecordVersion] | None:
+        """A record and its version, or None."""
+        ...
+
+    def put_record_if(
+        self,
+        kind: RecordKind,
+        record_id: str,
+        record: Mapping[str, Any],
+        version: RecordVersion | None,
+    ) -> RecordVersion:
+        """Write ``record`` only if it is still at ``version`` (None: only if it does not
+        exist yet); returns the new version; raises Conflict otherwise. Works between
+        processes on the local store."""
+        ...
+
+    # --- many searches at once -----------------------------------------------------------
+    def search_many(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
+        """One result per request, in order (ES: one _msearch per up to 100 requests). A
+        request whose query is invalid raises QueryError naming its index in the batch."""
+        ...
+
+    # --- correlation candidates ----------------------------------------------------------
+    def group_counts(
+        self,
+        query: str | None,
+        group_by: Sequence[str],
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        distinct_field: str | None = None,
+        min_count: int = 1,
+    ) -> list[Bucket]:
+        """EVERY group (values of ``group_by``) of matching events whose event count (or,
+        with ``distinct_field``, distinct count of that field) is at least ``min_count``; no
+        size cap. A group that cannot reach a threshold over the whole range cannot reach it
+        in any window inside it."""
         ...
 
     # --- housekeeping -------------------------------------------------------------------

@@ -30,23 +30,30 @@ from typing import Any, TypeVar
 from soc import ecs
 from soc.store.base import (
     ID_FIELD,
-    RECORD_KINDS,
     Bucket,
     EventFailure,
     Hit,
     QueryError,
-    RecordKind,
     SearchPage,
+    SearchRequest,
+    SearchResult,
     StoreUnavailable,
     WriteResult,
 )
+from soc.store.local_records import LocalRecords, migrate_records_v3
 
 #: Marks a SQLite file as a citysoc store (PRAGMA application_id), ASCII "CSOC".
 APPLICATION_ID = 0x43534F43
 #: Current schema version (PRAGMA user_version); see _MIGRATIONS.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: SQLite allows 2000 columns per table; beyond this many, new fields live only in the JSON.
 MAX_FIELD_COLUMNS = 1900
+
+#: Read tuning, per connection (docs/detection.md, "Local store tuning"): a 64 MiB page cache
+#: instead of SQLite's 2 MiB, so thousands of rule scans over the same event subsets hit memory
+#: instead of re-reading the file; the file memory-mapped (up to 1 GiB: the kernel's page cache
+#: is shared, no copy per read); sorts and temporary B-trees in memory.
+_READ_TUNING = ("cache_size = -65536", "mmap_size = 1073741824", "temp_store = MEMORY")
 
 EVENTS_TABLE = "events"
 _INTERNAL_COLUMNS = ("_id", "_ts", "_doc")
@@ -111,7 +118,7 @@ def _column_value(value: Any) -> Any:
     return value
 
 
-class LocalStore:
+class LocalStore(LocalRecords):
     """The Store protocol on one SQLite file; safe to share between threads of one process
     and between processes (WAL, busy timeout)."""
 
@@ -141,6 +148,8 @@ class LocalStore:
             self._check_and_migrate(conn)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            for pragma in _READ_TUNING:
+                conn.execute(f"PRAGMA {pragma}")
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"{self.path}: cannot open the local store: {exc}") from None
         return conn
@@ -453,6 +462,67 @@ class LocalStore:
 
         return [(_from_epoch_us(int(r[0])), int(r[1])) for r in self._run_query(build)]
 
+    def search_many(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
+        """One result per request, in order: its page (hits with only the requested fields)
+        and the exact total. A rejected query raises QueryError naming its index."""
+        results: list[SearchResult] = []
+        for index, request in enumerate(requests):
+            try:
+                total = self.count(
+                    request.query, filters=request.filters, start=request.start, end=request.end
+                )
+                page = SearchPage(hits=[], next_after=None)
+                if request.size > 0:
+                    page = self.search(
+                        request.query,
+                        filters=request.filters,
+                        start=request.start,
+                        end=request.end,
+                        size=request.size,
+                        after=request.after,
+                    )
+                    if request.fields is not None:
+                        page = SearchPage(
+                            hits=[_project(h, request.fields) for h in page.hits],
+                            next_after=page.next_after,
+                        )
+            except QueryError as exc:
+                raise QueryError(f"search {index} of the batch: {exc}") from None
+            results.append(SearchResult(page=page, total=total))
+        return results
+
+    def group_counts(
+        self,
+        query: str | None,
+        group_by: Sequence[str],
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        distinct_field: str | None = None,
+        min_count: int = 1,
+    ) -> list[Bucket]:
+        """Every group of ``group_by`` values (events having them all) whose event count, or
+        distinct count of ``distinct_field``, is at least ``min_count``; ordered by key."""
+        if not group_by:
+            raise ValueError("group_counts() needs at least one group-by field")
+
+        def build() -> tuple[str, list[Any]]:
+            clauses, params = self._where(query, None, start, end)
+            columns = [_quote(self._columns.get(f.lower(), f)) for f in group_by]
+            clauses.extend(f"{c} IS NOT NULL" for c in columns)
+            measure = "count(*)"
+            if distinct_field is not None:
+                counted = _quote(self._columns.get(distinct_field.lower(), distinct_field))
+                measure = f"count(DISTINCT {counted})"
+            group = ", ".join(columns)
+            sql = (
+                f"SELECT {group}, {measure} AS n FROM {EVENTS_TABLE} "
+                f"WHERE {' AND '.join(clauses)} GROUP BY {group} HAVING n >= ? ORDER BY {group}"
+            )
+            return sql, [*params, min_count]
+
+        return [Bucket(key=tuple(r[:-1]), count=int(r[-1])) for r in self._run_query(build)]
+
     def get_event(self, event_id: str) -> dict[str, Any] | None:
         """One event by id, or None."""
         with self._lock:
@@ -460,98 +530,6 @@ class LocalStore:
                 f"SELECT _doc FROM {EVENTS_TABLE} WHERE _id = ?", (event_id,)
             ).fetchone()
         return json.loads(row[0]) if row else None
-
-    # --- records --------------------------------------------------------------------------
-    @staticmethod
-    def _check_kind(kind: str) -> None:
-        if kind not in RECORD_KINDS:
-            raise ValueError(f"unknown record kind {kind!r}; expected one of {RECORD_KINDS}")
-
-    def put_record(self, kind: RecordKind, record_id: str, record: Mapping[str, Any]) -> bool:
-        """Create a record; False (nothing changed) if the id exists."""
-        self._check_kind(kind)
-        with self._lock:
-            cursor = self._conn.execute(
-                "INSERT OR IGNORE INTO records (kind, id, doc) VALUES (?, ?, ?)",
-                (kind, record_id, json.dumps(record, ensure_ascii=False, default=str)),
-            )
-        return cursor.rowcount == 1
-
-    def get_record(self, kind: RecordKind, record_id: str) -> dict[str, Any] | None:
-        """A record by id, or None."""
-        self._check_kind(kind)
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT doc FROM records WHERE kind = ? AND id = ?", (kind, record_id)
-            ).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def update_record(
-        self, kind: RecordKind, record_id: str, changes: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Merge top-level changes into an existing record; KeyError if it is missing."""
-        self._check_kind(kind)
-        with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT doc FROM records WHERE kind = ? AND id = ?", (kind, record_id)
-            ).fetchone()
-            if row is None:
-                raise KeyError(f"no {kind} record {record_id!r}")
-            doc = json.loads(row[0])
-            doc.update(changes)
-            conn.execute(
-                "UPDATE records SET doc = ? WHERE kind = ? AND id = ?",
-                (json.dumps(doc, ensure_ascii=False, default=str), kind, record_id),
-            )
-        return doc
-
-    def upsert_record(self, kind: RecordKind, record_id: str, record: Mapping[str, Any]) -> None:
-        """Create or replace a record."""
-        self._check_kind(kind)
-        with self._lock:
-            self._conn.execute(
-                "INSERT INTO records (kind, id, doc) VALUES (?, ?, ?) "
-                "ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc",
-                (kind, record_id, json.dumps(record, ensure_ascii=False, default=str)),
-            )
-
-    def list_records(
-        self,
-        kind: RecordKind,
-        *,
-        filters: Mapping[str, Any] | None = None,
-        order_by: str | None = None,
-        descending: bool = False,
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """Records whose top-level fields equal the filters (list = any of), ordered."""
-        self._check_kind(kind)
-        clauses = ["kind = ?"]
-        params: list[Any] = [kind]
-        for name, value in (filters or {}).items():
-            path = "$." + json.dumps(name)
-            if isinstance(value, list | tuple | set | frozenset):
-                values = list(value)
-                if not values:
-                    return []
-                clauses.append(f"json_extract(doc, ?) IN ({', '.join('?' for _ in values)})")
-                params.extend([path, *values])
-            else:
-                clauses.append("json_extract(doc, ?) = ?")
-                params.extend([path, value])
-        order = "DESC" if descending else "ASC"
-        sql = f"SELECT doc FROM records WHERE {' AND '.join(clauses)}"
-        if order_by:
-            sql += f" ORDER BY json_extract(doc, ?) {order}, id {order}"
-            params.append("$." + json.dumps(order_by))
-        else:
-            sql += f" ORDER BY id {order}"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
-        return [json.loads(r[0]) for r in rows]
 
     # --- housekeeping ---------------------------------------------------------------------
     def refresh(self) -> None:
@@ -583,6 +561,16 @@ class LocalStore:
         """Close the SQLite connection."""
         with self._lock:
             self._conn.close()
+
+
+def _project(hit: Hit, fields: Sequence[str]) -> Hit:
+    """The hit with only ``fields`` (dotted paths) of its document."""
+    doc: dict[str, Any] = {}
+    for path in fields:
+        value = ecs.get_field(hit.source, path)
+        if value is not None:
+            ecs.set_field(doc, path, value)
+    return Hit(id=hit.id, source=doc, sort=hit.sort)
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -619,4 +607,5 @@ _WINDOWS_INDEXED = (
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create_schema,
     2: _index_windows_fields,
+    3: migrate_records_v3,
 }
