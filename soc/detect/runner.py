@@ -25,7 +25,7 @@ from soc.detect.compile import CompiledRule, compile_all, target_for
 from soc.detect.correlation import MatchedEvent, correlate, timespan_of
 from soc.detect.loader import LoadedRule, RuleSet, load_rules
 from soc.resources import rules_dir
-from soc.store.base import Hit, QueryError, Store, StoreError
+from soc.store.base import Hit, QueryError, RecordKind, Store, StoreError
 from soc.timespec import parse_duration
 
 PAGE_SIZE = 1000
@@ -161,13 +161,40 @@ def suppression_of(loaded: LoadedRule) -> Suppression | None:
     return Suppression(tuple(str(b) for b in by), period)
 
 
+#: How many alerts are decided and written together (one get_records, one create_records).
+ALERT_BATCH = 1000
+
+
+def get_records(store: Store, kind: RecordKind, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``store.get_records`` (one request), or one get_record per id on a store that lacks
+    it."""
+    batched = getattr(store, "get_records", None)
+    if batched is not None:
+        return batched(kind, ids)
+    found = {i: store.get_record(kind, i) for i in dict.fromkeys(ids)}
+    return {i: r for i, r in found.items() if r is not None}
+
+
+def create_records(
+    store: Store, kind: RecordKind, records: Mapping[str, Mapping[str, Any]]
+) -> set[str]:
+    """``store.create_records`` (one request), or one put_record per record on a store that
+    lacks it."""
+    batched = getattr(store, "create_records", None)
+    if batched is not None:
+        return batched(kind, records)
+    return {i for i, r in records.items() if store.put_record(kind, i, r)}
+
+
 class _Emitter:
     """Creates alerts in the store, applying suppression, and tallies the outcome.
 
-    Suppression is decided from the alerts already stored, never from mutable state: an alert
-    is suppressed when the store holds an alert of the same rule and suppression key whose
-    first event is at most one period earlier. Alerts are emitted oldest first, so a rerun
-    over the same events makes the same decisions (idempotent)."""
+    Alerts are decided in batches of up to ALERT_BATCH, oldest first: one get_records for
+    the batch (an alert that exists already is counted as existing), one list_records for the
+    suppression keys the run has not seen yet, one create_records for the new alerts. An alert
+    is suppressed when the store (or this run) holds an alert of the same rule and suppression
+    key whose first event is at most one period earlier; the decision is made from stored
+    alerts, never mutable state, so a rerun makes the same decisions (idempotent)."""
 
     def __init__(
         self, store: Store, summary: DetectionSummary, now: datetime, *, enabled: bool = True
@@ -178,56 +205,78 @@ class _Emitter:
         self.enabled = enabled
         self._raised: dict[tuple[str, str], list[datetime]] = {}
 
-    def _raised_times(self, rule_id: str, key: str) -> list[datetime]:
-        cache_key = (rule_id, key)
-        if cache_key not in self._raised:
+    def _load_raised(self, rule_id: str, keys: set[str]) -> None:
+        """Read the first-seen times of the stored alerts of ``rule_id`` with these keys."""
+        wanted = sorted(k for k in keys if (rule_id, k) not in self._raised)
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
             records = self.store.list_records(
-                "alerts", filters={"rule_id": rule_id, "suppress_key": key}
+                "alerts", filters={"rule_id": rule_id, "suppress_key": chunk}
             )
             self.summary.round_trips += 1
-            self._raised[cache_key] = sorted(
-                ecs.parse_timestamp(r["first_seen"]) for r in records if r.get("first_seen")
-            )
-        return self._raised[cache_key]
+            for key in chunk:
+                self._raised[(rule_id, key)] = []
+            for r in records:
+                raised = self._raised.get((rule_id, str(r.get("suppress_key"))))
+                if raised is not None and r.get("first_seen"):
+                    raised.append(ecs.parse_timestamp(r["first_seen"]))
+            for key in chunk:
+                self._raised[(rule_id, key)].sort()
 
     def emit(
-        self, compiled: CompiledRule, alert: Alert, outcome: RuleOutcome, key_doc: Mapping[str, Any]
+        self,
+        compiled: CompiledRule,
+        batch: Sequence[tuple[Alert, Mapping[str, Any]]],
+        outcome: RuleOutcome,
     ) -> None:
-        """Store one alert unless it exists already or is suppressed; tally the outcome."""
-        if not self.enabled:
+        """Store a batch of (alert, document its suppression key is read from), oldest
+        first, unless they exist already or are suppressed; tally the outcome."""
+        if not self.enabled or not batch:
             return
         suppression = suppression_of(compiled.loaded)
-        record = alert.to_record()
-        raised: list[datetime] | None = None
-        if suppression is not None:
-            values = [
-                str(alert.group.get(f) if f in alert.group else ecs.get_field(key_doc, f))
-                for f in suppression.by
-            ]
-            key = alert_id(compiled.id, *values)
-            record["suppress_key"] = key
+        records: dict[str, dict[str, Any]] = {}
+        for alert, key_doc in batch:
+            record = alert.to_record()
+            if suppression is not None:
+                values = [
+                    str(alert.group.get(f) if f in alert.group else ecs.get_field(key_doc, f))
+                    for f in suppression.by
+                ]
+                record["suppress_key"] = alert_id(compiled.id, *values)
+            records.setdefault(alert.id, record)
+        to_create: dict[str, dict[str, Any]] = {}
+        if suppression is None:
+            to_create = records
+        else:
+            existing = get_records(self.store, "alerts", list(records))
             self.summary.round_trips += 1
-            if self.store.get_record("alerts", alert.id) is not None:
+            self._load_raised(compiled.id, {r["suppress_key"] for r in records.values()})
+            for alert_key, record in records.items():
+                if alert_key in existing:
+                    outcome.alerts_existing += 1
+                    self.summary.alerts_existing += 1
+                    continue
+                raised = self._raised[(compiled.id, record["suppress_key"])]
+                moment = ecs.parse_timestamp(record["first_seen"])
+                earliest = bisect.bisect_left(raised, moment - suppression.period)
+                if earliest < len(raised) and raised[earliest] <= moment:
+                    outcome.suppressed += 1
+                    self.summary.suppressed += 1
+                    continue
+                bisect.insort(raised, moment)
+                to_create[alert_key] = record
+        if not to_create:
+            return
+        created = create_records(self.store, "alerts", to_create)
+        self.summary.round_trips += 1
+        for alert_key, record in to_create.items():
+            if alert_key in created:
+                outcome.alerts_new += 1
+                self.summary.alerts_new += 1
+                self.summary.alerts.append(record)
+            else:
                 outcome.alerts_existing += 1
                 self.summary.alerts_existing += 1
-                return
-            raised = self._raised_times(compiled.id, key)
-            moment = ecs.parse_timestamp(alert.first_seen)
-            earliest = bisect.bisect_left(raised, moment - suppression.period)
-            if earliest < len(raised) and raised[earliest] <= moment:
-                outcome.suppressed += 1
-                self.summary.suppressed += 1
-                return
-        self.summary.round_trips += 1
-        if self.store.put_record("alerts", alert.id, record):
-            outcome.alerts_new += 1
-            self.summary.alerts_new += 1
-            self.summary.alerts.append(record)
-            if raised is not None:
-                bisect.insort(raised, ecs.parse_timestamp(alert.first_seen))
-        else:
-            outcome.alerts_existing += 1
-            self.summary.alerts_existing += 1
 
 
 def _meta(loaded: LoadedRule) -> dict[str, Any]:
@@ -252,11 +301,12 @@ def _run_single(
 ) -> None:
     assert compiled.query is not None
     meta = _meta(compiled.loaded)
+    batch: list[tuple[Alert, Mapping[str, Any]]] = []
     for hit in iter_hits(store, compiled.query, since, until, counter, scope):
         outcome.matches += 1
         if not compiled.loaded.standalone:
             continue
-        if outcome.alerts_new + outcome.alerts_existing + outcome.suppressed >= MAX_ALERTS_PER_RULE:
+        if outcome.matches > MAX_ALERTS_PER_RULE:
             outcome.truncated += 1
             continue
         stamp = ecs.get_field(hit.source, "@timestamp")
@@ -273,7 +323,11 @@ def _run_single(
             count=1,
             **meta,
         )
-        emitter.emit(compiled, alert, outcome, hit.source)
+        batch.append((alert, hit.source))
+        if len(batch) >= ALERT_BATCH:
+            emitter.emit(compiled, batch, outcome)
+            batch = []
+    emitter.emit(compiled, batch, outcome)
 
 
 def _run_correlation(
@@ -309,6 +363,7 @@ def _run_correlation(
     matches = correlate(corr, events, resolver, anchors_from=anchors_from, anchors_until=until)
     matches.sort(key=lambda m: m.anchor.key)
     meta = _meta(compiled.loaded)
+    batch: list[tuple[Alert, Mapping[str, Any]]] = []
     for match in matches:
         outcome.matches += 1
         group_text = group_key_text(match.group)
@@ -325,7 +380,11 @@ def _run_correlation(
             count=match.value,
             **meta,
         )
-        emitter.emit(compiled, alert, outcome, match.anchor.doc)
+        batch.append((alert, match.anchor.doc))
+        if len(batch) >= ALERT_BATCH:
+            emitter.emit(compiled, batch, outcome)
+            batch = []
+    emitter.emit(compiled, batch, outcome)
 
 
 def _plain(value: Any) -> Any:
