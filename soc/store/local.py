@@ -41,6 +41,7 @@ from soc.store.base import (
     WriteResult,
 )
 from soc.store.local_records import LocalRecords, migrate_records_v3
+from soc.store.local_scan import LocalScan
 
 #: Marks a SQLite file as a citysoc store (PRAGMA application_id), ASCII "CSOC".
 APPLICATION_ID = 0x43534F43
@@ -52,8 +53,8 @@ MAX_FIELD_COLUMNS = 1900
 #: Read tuning, per connection (docs/detection.md, "Local store tuning"): a 64 MiB page cache
 #: instead of SQLite's 2 MiB, so thousands of rule scans over the same event subsets hit memory
 #: instead of re-reading the file; the file memory-mapped (up to 1 GiB: the kernel's page cache
-#: is shared, no copy per read); sorts and temporary B-trees in memory.
-_READ_TUNING = ("cache_size = -65536", "mmap_size = 1073741824", "temp_store = MEMORY")
+#: is shared, no copy per read). Sorts may spill to temporary files (memory stays bounded).
+_READ_TUNING = ("cache_size = -65536", "mmap_size = 1073741824")
 
 EVENTS_TABLE = "events"
 _INTERNAL_COLUMNS = ("_id", "_ts", "_doc")
@@ -118,7 +119,7 @@ def _column_value(value: Any) -> Any:
     return value
 
 
-class LocalStore(LocalRecords):
+class LocalStore(LocalRecords, LocalScan):
     """The Store protocol on one SQLite file; safe to share between threads of one process
     and between processes (WAL, busy timeout)."""
 
@@ -143,16 +144,21 @@ class LocalStore(LocalRecords):
             conn = sqlite3.connect(
                 self.path, timeout=30.0, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.create_function("REGEXP", 2, _sql_regexp, deterministic=True)
+            self._reader_setup(conn)
             self._check_and_migrate(conn)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            for pragma in _READ_TUNING:
-                conn.execute(f"PRAGMA {pragma}")
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"{self.path}: cannot open the local store: {exc}") from None
         return conn
+
+    @staticmethod
+    def _reader_setup(conn: sqlite3.Connection) -> None:
+        """What every connection to a store needs: busy timeout, REGEXP, read tuning."""
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.create_function("REGEXP", 2, _sql_regexp, deterministic=True)
+        for pragma in _READ_TUNING:
+            conn.execute(f"PRAGMA {pragma}")
 
     def _check_and_migrate(self, conn: sqlite3.Connection) -> None:
         # Everything is read and changed inside one write transaction, so a second process
