@@ -19,7 +19,8 @@ from typing import Any
 from sigma.correlations import SigmaCorrelationRule
 
 from soc import clock, ecs
-from soc.detect.alerts import Alert, alert_id, entities_of, event_time, group_key_text
+from soc.detect.alerts import Alert, alert_id, entities_of, group_key_text
+from soc.detect.base_matches import BaseMatches
 from soc.detect.compile import CompiledRule, compile_all, target_for
 from soc.detect.correlation import MatchedEvent, correlate, timespan_of
 from soc.detect.emit import (
@@ -100,22 +101,28 @@ def _run_correlation(
     outcome: RuleOutcome,
     counter: _Counter,
     scope: Mapping[str, Any] | None = None,
+    shared: BaseMatches | None = None,
 ) -> None:
     corr = compiled.loaded.rule
     assert isinstance(corr, SigmaCorrelationRule)
     span = timespan_of(corr)
     fetch_from = since - 2 * span if since is not None else None
     anchors_from = since - span if since is not None else None
+    if shared is None:
+        shared = BaseMatches([compiled], since)
+
+    def read(query: str, start: datetime | None, end: datetime | None) -> Iterator[Hit]:
+        """The hits of one base query (paged)."""
+        return iter_hits(store, query, start, end, counter, scope)
+
     events: list[MatchedEvent] = []
-    seen: set[tuple[int, str]] = set()
     for index, base in enumerate(compiled.bases):
         assert base.query is not None
-        for hit in iter_hits(store, base.query, fetch_from, until, counter, scope):
-            moment = event_time(hit.source)
-            if moment is None or (index, hit.id) in seen:
-                continue
-            seen.add((index, hit.id))
-            events.append(MatchedEvent(hit.id, moment, hit.source, index))
+        seen: set[str] = set()
+        for event_key, moment, doc in shared.events(base.query, fetch_from, until, read):
+            if event_key not in seen:
+                seen.add(event_key)
+                events.append(MatchedEvent(event_key, moment, doc, index))
 
     def resolver(base_index: int, sigma_field: str) -> list[str]:
         """The ECS paths of a Sigma field for the events of one base rule."""
@@ -164,18 +171,22 @@ def run_rule(
     now: datetime | None = None,
     scope: Mapping[str, Any] | None = None,
     store_alerts: bool = True,
+    shared: BaseMatches | None = None,
 ) -> RuleOutcome:
     """Run one compiled rule over ``[since, until)`` and store its alerts; a query the store
     rejects is recorded in the outcome (and summary.failed) with the store's message.
     ``scope`` adds exact-match filters (rule tests use it to isolate their cases);
-    ``store_alerts=False`` only counts matches."""
+    ``store_alerts=False`` only counts matches; ``shared`` lets correlations of one run
+    read a common base rule once."""
     outcome = RuleOutcome(compiled.id, compiled.title)
     emitter = Emitter(store, summary, now or clock.now(), enabled=store_alerts)
     counter = _Counter()
     started = time.perf_counter()
     try:
         if compiled.bases:
-            _run_correlation(store, compiled, since, until, emitter, outcome, counter, scope)
+            _run_correlation(
+                store, compiled, since, until, emitter, outcome, counter, scope, shared
+            )
         else:
             _run_single(store, compiled, since, until, emitter, outcome, counter, scope)
     except QueryError as exc:
@@ -244,11 +255,12 @@ def run_many(
     if hasattr(store, "scan_rules") and singles:
         emitter = Emitter(store, summary, now or clock.now())
         grouped = run_grouped(store, singles, since, until, summary, emitter)  # type: ignore[arg-type]
+    shared = BaseMatches([r for r in rules if r.bases], since)
     outcomes: list[RuleOutcome] = []
     for rule in rules:
         outcome = grouped.get(id(rule))
         if outcome is None:
-            outcome = run_rule(store, rule, since, until, summary, now=now)
+            outcome = run_rule(store, rule, since, until, summary, now=now, shared=shared)
         else:
             summary.outcomes.append(outcome)
         outcomes.append(outcome)
