@@ -124,9 +124,16 @@ def _run_correlation(
                 seen.add(event_key)
                 events.append(MatchedEvent(event_key, moment, doc, index))
 
+    paths: dict[tuple[int, str], list[str]] = {}
+
     def resolver(base_index: int, sigma_field: str) -> list[str]:
-        """The ECS paths of a Sigma field for the events of one base rule."""
-        return compiled.bases[base_index].field_paths(sigma_field)
+        """The ECS paths of a Sigma field for the events of one base rule (memoised: it is
+        asked for every event)."""
+        key = (base_index, sigma_field)
+        found = paths.get(key)
+        if found is None:
+            found = paths[key] = compiled.bases[base_index].field_paths(sigma_field)
+        return found
 
     matches = correlate(corr, events, resolver, anchors_from=anchors_from, anchors_until=until)
     matches.sort(key=lambda m: m.anchor.key)
