@@ -64,6 +64,10 @@ def _literal(value: Any) -> str | None:
     return None  # wildcards or other types: leave the condition to the rule itself
 
 
+#: Conditions whose index narrows more than event.dataset does.
+_SELECTIVE = ("winlog.channel",)
+
+
 def prefilter_of(variants: Sequence[Variant]) -> str | None:
     """SQL selecting the events of ``variants`` (OR of each variant's AND of equalities), or
     None when one variant cannot be expressed as plain equalities. It is a superset filter:
@@ -71,7 +75,12 @@ def prefilter_of(variants: Sequence[Variant]) -> str | None:
     alternatives: list[str] = []
     for variant in variants:
         parts: list[str] = []
-        for path, value in variant.conditions:
+        conditions = variant.conditions
+        if any(path in _SELECTIVE for path, _ in conditions):
+            # event.dataset is implied by the channel; leaving it out lets SQLite serve an OR
+            # of variants with one channel-index search per variant (MULTI-INDEX OR).
+            conditions = tuple((p, v) for p, v in conditions if p != "event.dataset")
+        for path, value in conditions:
             values = value if isinstance(value, tuple) else (value,)
             literals = [_literal(v) for v in values]
             if not literals or any(lit is None for lit in literals):

@@ -35,8 +35,6 @@ from soc.store.base import (
     Hit,
     QueryError,
     SearchPage,
-    SearchRequest,
-    SearchResult,
     StoreUnavailable,
     WriteResult,
 )
@@ -468,67 +466,6 @@ class LocalStore(LocalRecords, LocalScan):
 
         return [(_from_epoch_us(int(r[0])), int(r[1])) for r in self._run_query(build)]
 
-    def search_many(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
-        """One result per request, in order: its page (hits with only the requested fields)
-        and the exact total. A rejected query raises QueryError naming its index."""
-        results: list[SearchResult] = []
-        for index, request in enumerate(requests):
-            try:
-                total = self.count(
-                    request.query, filters=request.filters, start=request.start, end=request.end
-                )
-                page = SearchPage(hits=[], next_after=None)
-                if request.size > 0:
-                    page = self.search(
-                        request.query,
-                        filters=request.filters,
-                        start=request.start,
-                        end=request.end,
-                        size=request.size,
-                        after=request.after,
-                    )
-                    if request.fields is not None:
-                        page = SearchPage(
-                            hits=[_project(h, request.fields) for h in page.hits],
-                            next_after=page.next_after,
-                        )
-            except QueryError as exc:
-                raise QueryError(f"search {index} of the batch: {exc}") from None
-            results.append(SearchResult(page=page, total=total))
-        return results
-
-    def group_counts(
-        self,
-        query: str | None,
-        group_by: Sequence[str],
-        *,
-        start: datetime | None,
-        end: datetime | None,
-        distinct_field: str | None = None,
-        min_count: int = 1,
-    ) -> list[Bucket]:
-        """Every group of ``group_by`` values (events having them all) whose event count, or
-        distinct count of ``distinct_field``, is at least ``min_count``; ordered by key."""
-        if not group_by:
-            raise ValueError("group_counts() needs at least one group-by field")
-
-        def build() -> tuple[str, list[Any]]:
-            clauses, params = self._where(query, None, start, end)
-            columns = [_quote(self._columns.get(f.lower(), f)) for f in group_by]
-            clauses.extend(f"{c} IS NOT NULL" for c in columns)
-            measure = "count(*)"
-            if distinct_field is not None:
-                counted = _quote(self._columns.get(distinct_field.lower(), distinct_field))
-                measure = f"count(DISTINCT {counted})"
-            group = ", ".join(columns)
-            sql = (
-                f"SELECT {group}, {measure} AS n FROM {EVENTS_TABLE} "
-                f"WHERE {' AND '.join(clauses)} GROUP BY {group} HAVING n >= ? ORDER BY {group}"
-            )
-            return sql, [*params, min_count]
-
-        return [Bucket(key=tuple(r[:-1]), count=int(r[-1])) for r in self._run_query(build)]
-
     def get_event(self, event_id: str) -> dict[str, Any] | None:
         """One event by id, or None."""
         with self._lock:
@@ -567,16 +504,6 @@ class LocalStore(LocalRecords, LocalScan):
         """Close the SQLite connection."""
         with self._lock:
             self._conn.close()
-
-
-def _project(hit: Hit, fields: Sequence[str]) -> Hit:
-    """The hit with only ``fields`` (dotted paths) of its document."""
-    doc: dict[str, Any] = {}
-    for path in fields:
-        value = ecs.get_field(hit.source, path)
-        if value is not None:
-            ecs.set_field(doc, path, value)
-    return Hit(id=hit.id, source=doc, sort=hit.sort)
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:

@@ -1,4 +1,5 @@
-"""One pass of many rules over the local store: the scan behind grouped detection.
+"""Batch reads of the local store: many rules in one pass (the scan behind grouped
+detection), many searches at once, and group counts for correlation candidates.
 
 ``scan_rules`` reads the events of one subset (a log-source condition, a time range) once and
 evaluates every rule query of a group on each row in the same SQL statement, instead of one
@@ -16,19 +17,28 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from soc.store.base import Hit, QueryError
+from soc import ecs
+from soc.store.base import Bucket, Hit, QueryError, SearchPage, SearchRequest, SearchResult
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
 
 #: Rows fetched from SQLite at a time while a scan streams.
 SCAN_FETCH = 500
 
 
 class LocalScan:
-    """The ``scan_rules`` method of LocalStore."""
+    """The batch reads of LocalStore: ``scan_rules``, ``search_many``, ``group_counts``."""
 
     path: Path
     _run_query: Callable[[Callable[[], tuple[str, list[Any]]]], list[tuple[Any, ...]]]
     _where: Callable[..., tuple[list[str], list[Any]]]
     _reader_setup: Callable[[sqlite3.Connection], None]
+    _columns: dict[str, str]
+    search: Callable[..., SearchPage]
+    count: Callable[..., int]
 
     def scan_rules(
         self,
@@ -76,3 +86,74 @@ class LocalScan:
             raise QueryError(f"local store rejected the query: {exc}") from None
         finally:
             reader.close()
+
+    def search_many(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
+        """One result per request, in order: its page (hits with only the requested fields)
+        and the exact total. A rejected query raises QueryError naming its index."""
+        results: list[SearchResult] = []
+        for index, request in enumerate(requests):
+            try:
+                total = self.count(
+                    request.query, filters=request.filters, start=request.start, end=request.end
+                )
+                page = SearchPage(hits=[], next_after=None)
+                if request.size > 0:
+                    page = self.search(
+                        request.query,
+                        filters=request.filters,
+                        start=request.start,
+                        end=request.end,
+                        size=request.size,
+                        after=request.after,
+                    )
+                    if request.fields is not None:
+                        page = SearchPage(
+                            hits=[_project(h, request.fields) for h in page.hits],
+                            next_after=page.next_after,
+                        )
+            except QueryError as exc:
+                raise QueryError(f"search {index} of the batch: {exc}") from None
+            results.append(SearchResult(page=page, total=total))
+        return results
+
+    def group_counts(
+        self,
+        query: str | None,
+        group_by: Sequence[str],
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        distinct_field: str | None = None,
+        min_count: int = 1,
+    ) -> list[Bucket]:
+        """Every group of ``group_by`` values (events having them all) whose event count, or
+        distinct count of ``distinct_field``, is at least ``min_count``; ordered by key."""
+        if not group_by:
+            raise ValueError("group_counts() needs at least one group-by field")
+
+        def build() -> tuple[str, list[Any]]:
+            clauses, params = self._where(query, None, start, end)
+            columns = [_quote(self._columns.get(f.lower(), f)) for f in group_by]
+            clauses.extend(f"{c} IS NOT NULL" for c in columns)
+            measure = "count(*)"
+            if distinct_field is not None:
+                counted = _quote(self._columns.get(distinct_field.lower(), distinct_field))
+                measure = f"count(DISTINCT {counted})"
+            group = ", ".join(columns)
+            sql = (
+                f"SELECT {group}, {measure} AS n FROM events "
+                f"WHERE {' AND '.join(clauses)} GROUP BY {group} HAVING n >= ? ORDER BY {group}"
+            )
+            return sql, [*params, min_count]
+
+        return [Bucket(key=tuple(r[:-1]), count=int(r[-1])) for r in self._run_query(build)]
+
+
+def _project(hit: Hit, fields: Sequence[str]) -> Hit:
+    """The hit with only ``fields`` (dotted paths) of its document."""
+    doc: dict[str, Any] = {}
+    for path in fields:
+        value = ecs.get_field(hit.source, path)
+        if value is not None:
+            ecs.set_field(doc, path, value)
+    return Hit(id=hit.id, source=doc, sort=hit.sort)
