@@ -90,7 +90,6 @@ class BaseMatches:
                 use.unbounded = True
             elif use.start is None or fetch_from < use.start:
                 use.start = fetch_from
-        return None
 
     def events(
         self, query: str, start: datetime | None, end: datetime | None, read: HitReader
