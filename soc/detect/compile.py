@@ -211,12 +211,14 @@ def compile_all(
     if store is None:
         return [compile_rule(loaded, target) for loaded in rules]
     try:
-        known = store.get_many(rule_key(raw, target) for raw in _single_raws(rules))
+        raws = _single_raws(rules)
+        keys = {id(raw): rule_key(raw, target) for raw in raws}  # the raws outlive the call
+        known = store.get_many(keys.values())
         fresh: dict[str, dict[str, Any]] = {}
 
         def single(loaded: LoadedRule, target: Target) -> CompiledRule:
             """A single-event rule from the cache, else converted and remembered."""
-            key = rule_key(loaded.raw, target)
+            key = keys.get(id(loaded.raw)) or rule_key(loaded.raw, target)
             entry = known.get(key)
             if entry is not None:
                 cached = _from_entry(loaded, target, entry)
