@@ -79,6 +79,12 @@ def _run_single(
     scope: Mapping[str, Any] | None = None,
 ) -> None:
     assert compiled.query is not None
+    if not compiled.loaded.standalone:
+        # A correlation's base rule raises no alerts of its own: its matches are only
+        # counted, which the store does without sending the events.
+        outcome.matches = store.count(compiled.query, filters=scope, start=since, end=until)
+        counter.calls += 1
+        return
     meta = meta_of(compiled.loaded)
     batch: list[tuple[Alert, Mapping[str, Any]]] = []
     for hit in iter_hits(store, compiled.query, since, until, counter, scope):
@@ -112,8 +118,13 @@ def _run_correlation(
         shared = BaseMatches([compiled], since)
 
     def read(query: str, start: datetime | None, end: datetime | None) -> Iterator[Hit]:
-        """The hits of one base query (paged)."""
-        return iter_hits(store, query, start, end, counter, scope)
+        """The hits of one base query: one streamed statement on a store that scans (no
+        re-sorting page after page), else paged searches."""
+        scan = getattr(store, "scan_rules", None)
+        if scan is None:
+            return iter_hits(store, query, start, end, counter, scope)
+        counter.calls += 1
+        return (hit for hit, _ in scan([query], start=start, end=end, filters=scope))
 
     events: list[MatchedEvent] = []
     for index, base in enumerate(compiled.bases):
@@ -258,7 +269,7 @@ def run_many(
     grouped by log source (soc.detect.grouped); otherwise, and for correlations, rule by
     rule."""
     grouped: dict[int, RuleOutcome] = {}
-    singles = [r for r in rules if not r.bases]
+    singles = [r for r in rules if not r.bases and r.loaded.standalone]
     if hasattr(store, "scan_rules") and singles:
         emitter = Emitter(store, summary, now or clock.now())
         grouped = run_grouped(store, singles, since, until, summary, emitter)  # type: ignore[arg-type]
