@@ -502,8 +502,9 @@ class LocalStore(LocalRecords, LocalScan):
         }
 
     def close(self) -> None:
-        """Close the SQLite connection."""
+        """Close the SQLite connections."""
         with self._lock:
+            self._close_scan_reader()
             self._conn.close()
 
 

@@ -4,7 +4,8 @@ detection), many searches at once, and group counts for correlation candidates.
 ``scan_rules`` reads the events of one subset (a log-source condition, a time range) once and
 evaluates every rule query of a group on each row in the same SQL statement, instead of one
 full query per rule. It streams the matching rows, oldest first, on a connection of its own
-(WAL readers never block writers), so the caller may write alerts while it iterates and
+(WAL readers never block writers; the connection is kept for the next scans, with its page
+cache), so the caller may write alerts while it iterates and
 memory stays bounded by one fetch. Mixed into LocalStore.
 """
 
@@ -36,6 +37,7 @@ class LocalScan:
     _run_query: Callable[[Callable[[], tuple[str, list[Any]]]], list[tuple[Any, ...]]]
     _where: Callable[..., tuple[list[str], list[Any]]]
     _reader_setup: Callable[[sqlite3.Connection], None]
+    _scan_reader: sqlite3.Connection | None
     _columns: dict[str, str]
     search: Callable[..., SearchPage]
     count: Callable[..., int]
@@ -67,13 +69,9 @@ class LocalScan:
         # Prepared once through _run_query: it adds the columns the queries name that no event
         # has had yet (they then match nothing) and turns a rejected query into QueryError.
         self._run_query(lambda: (f"{sql} LIMIT 0", params))
+        cursor = self._scan_cursor()
         try:
-            reader = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise QueryError(f"local store cannot open a reader: {exc}") from None
-        try:
-            self._reader_setup(reader)
-            cursor = reader.execute(sql, params)
+            cursor.execute(sql, params)
             while True:
                 rows = cursor.fetchmany(SCAN_FETCH)
                 if not rows:
@@ -85,7 +83,28 @@ class LocalScan:
         except sqlite3.Error as exc:
             raise QueryError(f"local store rejected the query: {exc}") from None
         finally:
+            cursor.close()
+
+    def _scan_cursor(self) -> sqlite3.Cursor:
+        """A cursor on the store's scan connection, opened on first use and kept, so that
+        its page cache serves the next scans over the same subsets."""
+        reader: sqlite3.Connection | None = getattr(self, "_scan_reader", None)
+        if reader is None:
+            try:
+                reader = sqlite3.connect(
+                    self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+                )
+                self._reader_setup(reader)
+            except sqlite3.Error as exc:
+                raise QueryError(f"local store cannot open a reader: {exc}") from None
+            self._scan_reader = reader
+        return reader.cursor()
+
+    def _close_scan_reader(self) -> None:
+        reader: sqlite3.Connection | None = getattr(self, "_scan_reader", None)
+        if reader is not None:
             reader.close()
+            self._scan_reader = None
 
     def search_many(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
         """One result per request, in order: its page (hits with only the requested fields)
