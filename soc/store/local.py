@@ -40,6 +40,7 @@ from soc.store.base import (
 )
 from soc.store.local_records import LocalRecords, migrate_records_v3
 from soc.store.local_scan import LocalScan
+from soc.store.local_scan import quote_identifier as _quote
 
 #: Marks a SQLite file as a citysoc store (PRAGMA application_id), ASCII "CSOC".
 APPLICATION_ID = 0x43534F43
@@ -89,10 +90,6 @@ def _sql_regexp(pattern: str | None, value: Any) -> int | None:
     if compiled is None:
         return 0
     return 1 if compiled.search(str(value)) else 0
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _epoch_us(moment: datetime) -> int:

@@ -22,7 +22,8 @@ from soc import ecs
 from soc.store.base import Bucket, Hit, QueryError, SearchPage, SearchRequest, SearchResult
 
 
-def _quote(name: str) -> str:
+def quote_identifier(name: str) -> str:
+    """A column name quoted for SQLite (dotted ECS paths are column names)."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -152,11 +153,12 @@ class LocalScan:
 
         def build() -> tuple[str, list[Any]]:
             clauses, params = self._where(query, None, start, end)
-            columns = [_quote(self._columns.get(f.lower(), f)) for f in group_by]
+            columns = [quote_identifier(self._columns.get(f.lower(), f)) for f in group_by]
             clauses.extend(f"{c} IS NOT NULL" for c in columns)
             measure = "count(*)"
             if distinct_field is not None:
-                counted = _quote(self._columns.get(distinct_field.lower(), distinct_field))
+                name = self._columns.get(distinct_field.lower(), distinct_field)
+                counted = quote_identifier(name)
                 measure = f"count(DISTINCT {counted})"
             group = ", ".join(columns)
             sql = (
