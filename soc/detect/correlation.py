@@ -29,7 +29,7 @@ from sigma.correlations import (
 from soc import ecs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MatchedEvent:
     """An event matched by one base rule of a correlation."""
 
