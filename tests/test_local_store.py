@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from soc import ecs
-from soc.store.base import StoreUnavailable
+from soc.store.base import Conflict, StoreUnavailable
 from soc.store.local import SCHEMA_VERSION, LocalStore
 
 
@@ -184,3 +184,47 @@ def test_a_version_1_store_is_migrated_with_its_data(tmp_path: Path) -> None:
     assert store.count("`winlog.event_id` = 4625") == 1
     indexes = {r[1] for r in sqlite3.connect(path).execute("PRAGMA index_list(events)")}
     assert {"events_w0", "events_w1"} <= indexes
+
+
+def test_a_version_2_store_gains_record_versions_and_keeps_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "soc.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA application_id = 1129533251")
+    conn.execute(
+        "CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, "
+        "PRIMARY KEY (kind, id))"
+    )
+    conn.execute(
+        "CREATE TABLE events (_id TEXT PRIMARY KEY, _ts INTEGER NOT NULL, _doc TEXT NOT NULL)"
+    )
+    conn.execute("""INSERT INTO records VALUES ('alerts', 'a1', '{"rule_id": "r"}')""")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    store = LocalStore(path)
+    assert store.info()["schema_version"] == SCHEMA_VERSION
+    got = store.get_record_versioned("alerts", "a1")
+    assert got is not None and got[0] == {"rule_id": "r"}
+    store.put_record_if("alerts", "a1", {"rule_id": "r", "status": "closed"}, got[1])
+    assert store.list_records("alerts", filters={"rule_id": "r"})[0]["status"] == "closed"
+
+
+def test_alert_lookups_by_rule_and_suppression_key_use_an_index(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "soc.db")
+    plan = store._conn.execute(
+        "EXPLAIN QUERY PLAN SELECT doc FROM records WHERE kind = 'alerts' AND "
+        """json_extract(doc, '$."rule_id"') = 'r' AND json_extract(doc, '$."suppress_key"') = 'k'"""
+    ).fetchall()
+    assert "records_alert_rule" in str(plan)
+
+
+def test_put_record_if_decides_between_processes(tmp_path: Path) -> None:
+    path = tmp_path / "soc.db"
+    one, two = LocalStore(path), LocalStore(path)
+    version = one.put_record_if("state", "lease", {"owner": "one"}, None)
+    seen = two.get_record_versioned("state", "lease")
+    assert seen is not None and seen[1] == version
+    one.put_record_if("state", "lease", {"owner": "one", "renewed": True}, version)
+    with pytest.raises(Conflict):
+        two.put_record_if("state", "lease", {"owner": "two"}, seen[1])
+    assert two.get_record("state", "lease") == {"owner": "one", "renewed": True}

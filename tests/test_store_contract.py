@@ -239,3 +239,105 @@ def test_info_reports_kind_and_counts(store: Store) -> None:
     assert info["reachable"] is True
     assert info["events"] == 4
     assert info["alerts"] == 1
+
+
+# --- batched records, optimistic concurrency, search_many, group_counts (INTERFACES.md) ---
+
+
+def needs(store: Store, method: str) -> None:
+    """Skip on the Elasticsearch store until its branch brings ``method``."""
+    if store.kind == "elasticsearch" and not hasattr(store, method):
+        pytest.skip("implemented on branch issue-12")
+
+
+def test_get_records_returns_the_existing_ones_in_one_call(store: Store) -> None:
+    needs(store, "get_records")
+    for i in range(3):
+        store.put_record("alerts", f"r{i}", {"id": f"r{i}", "n": i})
+    found = store.get_records("alerts", ["r0", "r2", "missing", "r2"])
+    assert found == {"r0": {"id": "r0", "n": 0}, "r2": {"id": "r2", "n": 2}}
+    assert store.get_records("alerts", []) == {}
+    assert store.get_records("cases", ["r0"]) == {}
+
+
+def test_create_records_creates_only_new_ids_and_keeps_existing_ones(store: Store) -> None:
+    needs(store, "create_records")
+    store.put_record("alerts", "old", {"id": "old", "status": "closed"})
+    batch = {f"n{i}": {"id": f"n{i}"} for i in range(1500)}
+    batch["old"] = {"id": "old", "status": "new"}
+    created = store.create_records("alerts", batch)
+    assert created == {f"n{i}" for i in range(1500)}
+    assert store.get_record("alerts", "old") == {"id": "old", "status": "closed"}
+    assert store.get_records("alerts", ["n0", "n1499"]) == {
+        "n0": {"id": "n0"},
+        "n1499": {"id": "n1499"},
+    }
+    assert store.create_records("alerts", {"n0": {"id": "n0", "x": 1}}) == set()
+    assert store.create_records("alerts", {}) == set()
+
+
+def test_put_record_if_is_a_compare_and_set(store: Store) -> None:
+    needs(store, "put_record_if")
+    from soc.store.base import Conflict
+
+    assert store.get_record_versioned("state", "lease") is None
+    first = store.put_record_if("state", "lease", {"owner": "a"}, None)
+    with pytest.raises(Conflict):
+        store.put_record_if("state", "lease", {"owner": "b"}, None)
+    got = store.get_record_versioned("state", "lease")
+    assert got is not None and got == ({"owner": "a"}, first)
+    second = store.put_record_if("state", "lease", {"owner": "b"}, first)
+    assert second != first
+    with pytest.raises(Conflict):  # a writer still holding the first version loses
+        store.put_record_if("state", "lease", {"owner": "c"}, first)
+    assert store.get_record("state", "lease") == {"owner": "b"}
+    store.upsert_record("state", "lease", {"owner": "d"})  # any write moves the version
+    with pytest.raises(Conflict):
+        store.put_record_if("state", "lease", {"owner": "e"}, second)
+
+
+def test_search_many_answers_each_request_in_order_with_only_its_fields(store: Store) -> None:
+    needs(store, "search_many")
+    from soc.store.base import SearchRequest
+
+    write(store, [make_event(i) for i in range(30)])
+    root = native_eq(store, "user.name", "root")
+    results = store.search_many(
+        [
+            SearchRequest(root, size=4, fields=("@timestamp", "source.ip")),
+            SearchRequest(None, start=T0 + timedelta(seconds=25), size=0),
+            SearchRequest(None, filters={"user.name": "admin"}, size=100),
+        ]
+    )
+    assert [r.total for r in results] == [10, 5, 10]
+    first = results[0].page.hits
+    assert len(first) == 4 and results[0].page.next_after is not None
+    assert first[0].source == {
+        "@timestamp": make_event(0)["@timestamp"],
+        "source": {"ip": make_event(0)["source"]["ip"]},
+    }
+    assert results[1].page.hits == []
+    assert all(h.source["user"]["name"] == "admin" for h in results[2].page.hits)
+    assert len(results[2].page.hits) == 10 and "message" in results[2].page.hits[0].source
+
+
+def test_group_counts_returns_every_group_reaching_the_threshold(store: Store) -> None:
+    needs(store, "group_counts")
+    write(store, [make_event(i) for i in range(30)])
+    # 5 source addresses x 3 users: each (ip, user) pair occurs twice.
+    pairs = store.group_counts(None, ["source.ip", "user.name"], start=None, end=None, min_count=2)
+    assert len(pairs) == 15 and all(b.count == 2 for b in pairs)
+    assert store.group_counts(None, ["source.ip"], start=None, end=None, min_count=7) == []
+    distinct = store.group_counts(
+        None, ["source.ip"], start=None, end=None, distinct_field="user.name", min_count=3
+    )
+    assert sorted(b.key for b in distinct) == [(f"203.0.113.{i}",) for i in range(1, 6)]
+    assert all(b.count == 3 for b in distinct)
+    window = store.group_counts(
+        native_eq(store, "user.name", "root"),
+        ["source.ip"],
+        start=T0,
+        end=T0 + timedelta(seconds=15),
+        min_count=1,
+    )
+    assert sum(b.count for b in window) == 5

@@ -7,9 +7,11 @@ that did not parse is "invalid". Nothing is dropped silently.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from sigma.backends.elasticsearch import LuceneBackend
 from sigma.backends.sqlite import sqliteBackend
@@ -20,6 +22,7 @@ from sigma.rule import SigmaRule
 
 from soc.detect.loader import RAW_ATTRIBUTE, LoadedRule
 from soc.detect.pipelines import Variant, logsource_mapping, resolve_paths, variant_pipeline
+from soc.detect.rule_cache import RuleCache, default_cache_dir, rule_key
 
 Target = Literal["sqlite", "lucene"]
 Status = Literal["converted", "not_convertible", "invalid"]
@@ -81,11 +84,25 @@ def _backend(variant: Variant, target: Target) -> TextQueryBackend:
 
 
 def compile_rule(loaded: LoadedRule, target: Target) -> CompiledRule:
-    """Compile one loaded rule for a backend target; never raises for a bad rule."""
+    """Compile one loaded rule for a backend target; never raises for a bad rule. (No
+    cache: compile_all is the cached way.)"""
+    return _compile(loaded, target, _convert_single)
+
+
+_Single = Callable[[LoadedRule, Target], CompiledRule]
+
+
+def _compile(loaded: LoadedRule, target: Target, single: _Single) -> CompiledRule:
     if loaded.errors:
         return CompiledRule(loaded, target, "invalid", error="; ".join(loaded.errors))
     if isinstance(loaded.rule, SigmaCorrelationRule):
-        return _compile_correlation(loaded, target)
+        return _compile_correlation(loaded, target, single)
+    return single(loaded, target)
+
+
+def _convert_single(loaded: LoadedRule, target: Target) -> CompiledRule:
+    """Convert one single-event rule with pySigma (the slow step the cache saves)."""
+    assert isinstance(loaded.rule, SigmaRule)
     mapping = logsource_mapping(loaded.rule.logsource)
     if not mapping.known:
         # Without a known log source the rule would run over every event unconstrained.
@@ -126,7 +143,7 @@ def _not_convertible(
     return CompiledRule(loaded, target, "not_convertible", variants=variants, error=message)
 
 
-def _compile_correlation(loaded: LoadedRule, target: Target) -> CompiledRule:
+def _compile_correlation(loaded: LoadedRule, target: Target, single: _Single) -> CompiledRule:
     corr = loaded.rule
     assert isinstance(corr, SigmaCorrelationRule)
     if corr.condition is not None and not isinstance(corr.condition, SigmaCorrelationCondition):
@@ -151,7 +168,7 @@ def _compile_correlation(loaded: LoadedRule, target: Target) -> CompiledRule:
             raw=_raw_of(base_rule, loaded),
             path=loaded.path,
         )
-        compiled = compile_rule(base_loaded, target)
+        compiled = _compile(base_loaded, target, single)
         compiled.note = str(ref.reference)
         if not compiled.runnable:
             return CompiledRule(
@@ -173,6 +190,107 @@ def _raw_of(rule: SigmaRule | SigmaCorrelationRule, owner: LoadedRule) -> dict:
     return raw if isinstance(raw, dict) else rule.to_dict()
 
 
-def compile_all(rules: list[LoadedRule], target: Target) -> list[CompiledRule]:
-    """Compile every rule for a target, in order; statuses tell what can run."""
-    return [compile_rule(loaded, target) for loaded in rules]
+#: compile_all's default: the cache in default_cache_dir() (None when SOC_RULE_CACHE=off).
+DEFAULT_CACHE = "default"
+
+
+def compile_all(
+    rules: Sequence[LoadedRule],
+    target: Target,
+    *,
+    cache: RuleCache | Path | str | None = DEFAULT_CACHE,
+) -> list[CompiledRule]:
+    """Compile every rule for a target, in order; statuses tell what can run.
+
+    Conversions are cached (soc.detect.rule_cache): a rule whose document, target, pipelines
+    and package versions are unchanged is not converted again, by this or any other process.
+    ``cache`` is a RuleCache, a cache directory, ``"default"`` (SOC_CACHE_DIR, else the user's
+    cache directory; off with SOC_RULE_CACHE=off) or None for no cache. The result is the same
+    with or without the cache."""
+    store = _open_cache(cache)
+    if store is None:
+        return [compile_rule(loaded, target) for loaded in rules]
+    try:
+        raws = _single_raws(rules)
+        keys = {id(raw): rule_key(raw, target) for raw in raws}  # the raws outlive the call
+        known = store.get_many(keys.values())
+        fresh: dict[str, dict[str, Any]] = {}
+
+        def single(loaded: LoadedRule, target: Target) -> CompiledRule:
+            """A single-event rule from the cache, else converted and remembered."""
+            key = keys.get(id(loaded.raw)) or rule_key(loaded.raw, target)
+            entry = known.get(key)
+            if entry is not None:
+                cached = _from_entry(loaded, target, entry)
+                if cached is not None:
+                    return cached
+            compiled = _convert_single(loaded, target)
+            known[key] = fresh[key] = _entry(compiled)
+            return compiled
+
+        result = [_compile(loaded, target, single) for loaded in rules]
+        store.put_many(fresh)
+        return result
+    finally:
+        if store is not cache:
+            store.close()
+
+
+def _open_cache(cache: RuleCache | Path | str | None) -> RuleCache | None:
+    if isinstance(cache, RuleCache):
+        return cache
+    if cache is None:
+        return None
+    directory = default_cache_dir() if cache == DEFAULT_CACHE else Path(cache)
+    if directory is None:
+        return None
+    opened = RuleCache(directory)
+    return opened if opened.usable else None
+
+
+def _single_raws(rules: Sequence[LoadedRule]) -> list[dict[str, Any]]:
+    """The documents of every single-event rule compile_all may convert (correlations'
+    base rules included), to look them up in the cache at once."""
+    raws: list[dict[str, Any]] = []
+    for loaded in rules:
+        if loaded.errors:
+            continue
+        if isinstance(loaded.rule, SigmaCorrelationRule):
+            raws.extend(
+                _raw_of(ref.rule, loaded)
+                for ref in loaded.rule.referenced_rules
+                if isinstance(ref.rule, SigmaRule)
+            )
+        else:
+            raws.append(loaded.raw)
+    return raws
+
+
+def _entry(compiled: CompiledRule) -> dict[str, Any]:
+    return {
+        "status": compiled.status,
+        "query": compiled.query,
+        "error": compiled.error,
+        "note": compiled.note,
+    }
+
+
+def _from_entry(
+    loaded: LoadedRule, target: Target, entry: Mapping[str, Any]
+) -> CompiledRule | None:
+    """The CompiledRule of a cache entry (variants are recomputed, they are cheap); None
+    for an entry this version cannot read."""
+    status = entry.get("status")
+    if status not in ("converted", "not_convertible", "invalid"):
+        return None
+    assert isinstance(loaded.rule, SigmaRule)
+    mapping = logsource_mapping(loaded.rule.logsource)
+    return CompiledRule(
+        loaded,
+        target,
+        status,
+        query=entry.get("query"),
+        variants=mapping.variants,
+        error=entry.get("error"),
+        note=str(entry.get("note") or ""),
+    )

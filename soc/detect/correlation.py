@@ -29,7 +29,7 @@ from sigma.correlations import (
 from soc import ecs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MatchedEvent:
     """An event matched by one base rule of a correlation."""
 
@@ -120,32 +120,158 @@ def correlate(
             continue
         groups.setdefault(key, []).append(event)
 
+    counted = _counted_fields(rule)
     matches: list[CorrelationMatch] = []
     for key, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
         members.sort(key=lambda e: e.key)
-        times = [e.time for e in members]
         group = dict(zip(group_by, key, strict=True))
-
-        satisfied: list[bool] = []
-        results: list[tuple[list[MatchedEvent], int]] = []
-        for i in range(len(members)):
-            hi = bisect.bisect_left(times, times[i] + span)
-            ok, chunk, value = _evaluate(rule, members, i, hi, value_of)
-            satisfied.append(ok)
-            results.append((chunk, value))
-        for i, member in enumerate(members):
-            if not satisfied[i]:
-                continue
-            earliest = bisect.bisect_right(times, times[i] - span)
-            if any(satisfied[j] for j in range(earliest, i)):
-                continue
+        values = None
+        if counted is not None:
+            values = [tuple(value_of(e, n) for n in counted) for e in members]
+        for anchor, hi, value in _fired(rule, members, span, values):
+            member = members[anchor]
             if anchors_from is not None and member.time < anchors_from:
                 continue
             if anchors_until is not None and member.time >= anchors_until:
                 continue
-            chunk, value = results[i]
+            chunk = _chunk(rule, members, anchor, hi)
             matches.append(CorrelationMatch(group=group, anchor=member, events=chunk, value=value))
     return matches
+
+
+def _counted_fields(rule: SigmaCorrelationRule) -> list[str] | None:
+    """The fields a value_count counts (None for the other types)."""
+    if rule.type != SigmaCorrelationType.VALUE_COUNT:
+        return None
+    fields = rule.condition.fieldref
+    return [str(n) for n in (fields if isinstance(fields, list) else [fields])]
+
+
+def _fired(
+    rule: SigmaCorrelationRule,
+    members: list[MatchedEvent],
+    span: timedelta,
+    values: list[tuple[Any, ...]] | None,
+) -> list[tuple[int, int, int]]:
+    """The anchors of one group that fire, as (anchor index, window end index, value).
+
+    One sweep: the window ``[t_i, t_i + span)`` of each anchor i ends at ``hi``, which only
+    moves forward, and its count (events, distinct values, distinct base rules) is kept up to
+    date as events enter and leave, so a group costs O(n) after its O(n log n) sort, even for
+    a burst. An anchor fires when its window satisfies the condition and no anchor less than
+    one span earlier does (a prefix count of satisfied anchors answers that in O(1))."""
+    n = len(members)
+    times = [e.time for e in members]
+    satisfied = [False] * n
+    measured = [0] * n
+    ctype = rule.type
+    condition = rule.condition
+    n_bases = len(rule.referenced_rules)
+    if ctype == SigmaCorrelationType.TEMPORAL_ORDERED:
+        positions: list[list[int]] = [[] for _ in range(n_bases)]
+        for index, e in enumerate(members):
+            if 0 <= e.base < n_bases:
+                positions[e.base].append(index)
+        for i in range(n):
+            if members[i].base != 0:
+                continue
+            hi = bisect.bisect_left(times, times[i] + span, i)
+            step = _ordered_steps(positions, i, hi, n_bases)
+            measured[i] = step
+            satisfied[i] = step == n_bases
+    else:
+        tally: dict[Any, int] = {}
+        hi = 0
+        for i in range(n):
+            limit = times[i] + span
+            hi = max(hi, i)
+            while hi < n and times[hi] < limit:
+                _enter(tally, _item(ctype, members[hi], values, hi))
+                hi += 1
+            value = hi - i if ctype == SigmaCorrelationType.EVENT_COUNT else len(tally)
+            measured[i] = value
+            if ctype == SigmaCorrelationType.TEMPORAL and condition is None:
+                satisfied[i] = value >= n_bases
+            else:
+                satisfied[i] = _compare(condition.op, value, condition.count)
+            if hi > i:
+                _leave(tally, _item(ctype, members[i], values, i))
+    prefix = [0]
+    for flag in satisfied:
+        prefix.append(prefix[-1] + flag)
+    fired: list[tuple[int, int, int]] = []
+    for i in range(n):
+        if not satisfied[i]:
+            continue
+        earliest = bisect.bisect_right(times, times[i] - span, 0, i)
+        if prefix[i] - prefix[earliest]:
+            continue
+        fired.append((i, bisect.bisect_left(times, times[i] + span, i), measured[i]))
+    return fired
+
+
+_ABSENT = object()
+
+
+def _item(
+    ctype: SigmaCorrelationType,
+    event: MatchedEvent,
+    values: list[tuple[Any, ...]] | None,
+    index: int,
+) -> Any:
+    """What an event adds to a window's tally: its counted values (value_count; absent when
+    one is missing), its base rule (temporal), nothing else for event_count."""
+    if ctype == SigmaCorrelationType.VALUE_COUNT and values is not None:
+        counted = values[index]
+        return _ABSENT if any(v is None for v in counted) else counted
+    if ctype == SigmaCorrelationType.TEMPORAL:
+        return event.base
+    return _ABSENT
+
+
+def _enter(tally: dict[Any, int], item: Any) -> None:
+    if item is not _ABSENT:
+        tally[item] = tally.get(item, 0) + 1
+
+
+def _leave(tally: dict[Any, int], item: Any) -> None:
+    if item is _ABSENT:
+        return
+    left = tally[item] - 1
+    if left:
+        tally[item] = left
+    else:
+        del tally[item]
+
+
+def _ordered_steps(positions: list[list[int]], i: int, hi: int, n_bases: int) -> int:
+    """How many base rules, in order, the window members[i:hi] shows after its anchor (base
+    0 at i): each next base is its earliest event after the previous step."""
+    step, at = 1, i
+    while step < n_bases:
+        candidates = positions[step]
+        k = bisect.bisect_right(candidates, at)
+        if k >= len(candidates) or candidates[k] >= hi:
+            break
+        at = candidates[k]
+        step += 1
+    return step
+
+
+def _chunk(
+    rule: SigmaCorrelationRule, members: list[MatchedEvent], i: int, hi: int
+) -> list[MatchedEvent]:
+    """The events an alert of the window anchored at i carries."""
+    if rule.type != SigmaCorrelationType.TEMPORAL_ORDERED:
+        return members[i:hi]
+    chain: list[MatchedEvent] = []
+    step = 0
+    n_bases = len(rule.referenced_rules)
+    for e in members[i:hi]:
+        if step < n_bases and e.base == step:
+            chain.append(e)
+            step += 1
+    return chain
 
 
 def _aliases(rule: SigmaCorrelationRule) -> dict[str, dict[int, str]]:
@@ -178,47 +304,3 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
     return value
-
-
-def _evaluate(
-    rule: SigmaCorrelationRule,
-    members: list[MatchedEvent],
-    i: int,
-    hi: int,
-    value_of: Callable[[MatchedEvent, str], Any],
-) -> tuple[bool, list[MatchedEvent], int]:
-    """Whether the window of members[i:hi] (anchored at i) satisfies the correlation, the
-    events that make it, and the counted value."""
-    ctype = rule.type
-    condition = rule.condition
-    n_bases = len(rule.referenced_rules)
-    chunk = members[i:hi]
-    if ctype == SigmaCorrelationType.EVENT_COUNT:
-        value = len(chunk)
-        return _compare(condition.op, value, condition.count), chunk, value
-    if ctype == SigmaCorrelationType.VALUE_COUNT:
-        fields = condition.fieldref
-        names = [str(n) for n in (fields if isinstance(fields, list) else [fields])]
-        distinct = set()
-        for e in chunk:
-            values = tuple(value_of(e, n) for n in names)
-            if all(v is not None for v in values):
-                distinct.add(values)
-        value = len(distinct)
-        return _compare(condition.op, value, condition.count), chunk, value
-    if ctype == SigmaCorrelationType.TEMPORAL:
-        value = len({e.base for e in chunk})
-        if condition is None:
-            return value >= n_bases, chunk, value
-        return _compare(condition.op, value, condition.count), chunk, value
-    if ctype == SigmaCorrelationType.TEMPORAL_ORDERED:
-        if members[i].base != 0:
-            return False, [], 0
-        chain: list[MatchedEvent] = []
-        step = 0
-        for e in chunk:
-            if step < n_bases and e.base == step:
-                chain.append(e)
-                step += 1
-        return step == n_bases, chain, step
-    return False, [], 0

@@ -38,6 +38,7 @@ from sigma.processing.transformations.base import (
 from sigma.rule import SigmaDetectionItem, SigmaLogSource
 from sigma.types import (
     SigmaCasedString,
+    SigmaNull,
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
     SigmaString,
@@ -78,6 +79,17 @@ WINDOWS_SYSTEM_FIELDS: dict[str, str] = {
     "EventRecordID": "winlog.record_id",
 }
 WINDOWS_EVENT_DATA = "winlog.event_data."
+
+#: SigmaHQ's ``Data`` field means the unnamed ``<EventData><Data>`` values of a record (the
+#: classic PowerShell, MSSQL, ESENT, MSI installer and WER events have no names). The EVTX
+#: collector stores a lone unnamed value as ``winlog.event_data.Data`` and several as
+#: ``param1``, ``param2``...; a ``Data`` condition holds when any one of them satisfies it (as
+#: for a multi-valued field: ``contains|all`` needs all its parts in the same value).
+UNNAMED_DATA_PARAMS = 24
+UNNAMED_DATA_PATHS: tuple[str, ...] = (
+    WINDOWS_EVENT_DATA + "Data",
+    *(f"{WINDOWS_EVENT_DATA}param{i}" for i in range(1, UNNAMED_DATA_PARAMS + 1)),
+)
 
 #: Sigma's process_creation names (Sysmon 1) onto the names Security 4688 uses.
 SECURITY_4688_FIELDS: dict[str, str] = {
@@ -599,6 +611,8 @@ def resolve_field(sigma_field: str, variant: Variant) -> str:
 def resolve_paths(sigma_field: str, variant: Variant) -> list[str]:
     """Every ECS path ``variant`` may store a Sigma field under (primary first)."""
     primary = resolve_field(sigma_field, variant)
+    if variant.windows and primary == UNNAMED_DATA_PATHS[0]:
+        return list(UNNAMED_DATA_PATHS)
     if variant.spaced_names and primary.startswith(WINDOWS_EVENT_DATA):
         spaced = WINDOWS_EVENT_DATA + spaced_name(primary[len(WINDOWS_EVENT_DATA) :])
         if spaced != primary:
@@ -665,6 +679,23 @@ class KeywordsToFieldTransformation(DetectionItemTransformation):
         return detection_item
 
 
+@dataclass
+class NullOrEmptyTransformation(DetectionItemTransformation):
+    """Sigma's ``field: null`` means "the field has no value": it matches an event where the
+    field is absent *or* empty (collectors and other tools store an empty EventData value as
+    ``""``), so a null value gains an empty-string alternative."""
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetectionItem | None:
+        """Add ``""`` beside a null value; None leaves other items alone."""
+        values = detection_item.value
+        if not any(isinstance(v, SigmaNull) for v in values):
+            return None
+        if any(isinstance(v, SigmaString) and not v.s for v in values):
+            return None
+        detection_item.value = [*values, SigmaString("")]
+        return detection_item
+
+
 _REGEX_LETTER = re.compile(r"(\\.)|([A-Z]+)")
 
 
@@ -719,6 +750,7 @@ def variant_pipeline(variant: Variant, target: str) -> ProcessingPipeline:
     ("sqlite" or "lucene"): keywords -> event.original, field renames, Windows event data
     prefix, (Lucene) lower-casing, then the variant's event conditions."""
     items: list[ProcessingItem] = [
+        ProcessingItem(identifier="citysoc_null", transformation=NullOrEmptyTransformation()),
         ProcessingItem(
             identifier="citysoc_keywords", transformation=KeywordsToFieldTransformation()
         ),
@@ -735,6 +767,7 @@ def variant_pipeline(variant: Variant, target: str) -> ProcessingPipeline:
             k: WINDOWS_SYSTEM_FIELDS.get(v, WINDOWS_EVENT_DATA + v) for k, v in renames.items()
         }
         renames.update({k: v for k, v in WINDOWS_SYSTEM_FIELDS.items() if k not in renames})
+        renames.setdefault("Data", list(UNNAMED_DATA_PATHS))
     if renames:
         items.append(
             ProcessingItem(

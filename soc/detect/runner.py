@@ -9,10 +9,9 @@ alert twice. The watermark moves only after the rule's alerts are stored.
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,90 +19,24 @@ from typing import Any
 from sigma.correlations import SigmaCorrelationRule
 
 from soc import clock, ecs
-from soc.detect.alerts import Alert, alert_id, entities_of, event_time, group_key_text
+from soc.detect.alerts import Alert, alert_id, entities_of, group_key_text
+from soc.detect.base_matches import BaseMatches
 from soc.detect.compile import CompiledRule, compile_all, target_for
 from soc.detect.correlation import MatchedEvent, correlate, timespan_of
-from soc.detect.loader import LoadedRule, RuleSet, load_rules
+from soc.detect.emit import (
+    ALERT_BATCH,
+    DetectionSummary,
+    Emitter,
+    RuleOutcome,
+    meta_of,
+    single_alert,
+)
+from soc.detect.grouped import run_grouped
+from soc.detect.loader import RuleSet, load_rules
 from soc.resources import rules_dir
 from soc.store.base import Hit, QueryError, Store, StoreError
-from soc.timespec import parse_duration
 
 PAGE_SIZE = 1000
-#: Most events one single-event rule may turn into alerts in one run; the rest are counted.
-MAX_ALERTS_PER_RULE = 10_000
-
-
-@dataclass
-class RuleOutcome:
-    """What one rule did in one run."""
-
-    rule_id: str
-    title: str
-    matches: int = 0
-    alerts_new: int = 0
-    alerts_existing: int = 0
-    suppressed: int = 0
-    truncated: int = 0
-    error: str | None = None
-    seconds: float = 0.0
-
-
-@dataclass
-class DetectionSummary:
-    """The outcome of a detection run over a window (or one scheduled cycle)."""
-
-    since: datetime | None
-    until: datetime | None
-    rules_loaded: int = 0
-    rules_run: int = 0
-    invalid: list[dict[str, str]] = field(default_factory=list)
-    not_convertible: list[dict[str, str]] = field(default_factory=list)
-    failed: list[dict[str, str]] = field(default_factory=list)
-    outcomes: list[RuleOutcome] = field(default_factory=list)
-    alerts: list[dict[str, Any]] = field(default_factory=list)  # alerts created by this run
-    alerts_new: int = 0
-    alerts_existing: int = 0
-    suppressed: int = 0
-    events_matched: int = 0
-    round_trips: int = 0
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly form (alerts by id only)."""
-        return {
-            "since": ecs.format_timestamp(self.since) if self.since else None,
-            "until": ecs.format_timestamp(self.until) if self.until else None,
-            "rules_loaded": self.rules_loaded,
-            "rules_run": self.rules_run,
-            "alerts_new": self.alerts_new,
-            "alerts_existing": self.alerts_existing,
-            "suppressed": self.suppressed,
-            "events_matched": self.events_matched,
-            "round_trips": self.round_trips,
-            "seconds": round(self.seconds, 3),
-            "invalid": self.invalid,
-            "not_convertible": self.not_convertible,
-            "failed": self.failed,
-            "alert_ids": [a["id"] for a in self.alerts],
-            "rules": [
-                {
-                    "id": o.rule_id,
-                    "title": o.title,
-                    "matches": o.matches,
-                    "alerts_new": o.alerts_new,
-                    "alerts_existing": o.alerts_existing,
-                    "suppressed": o.suppressed,
-                    "error": o.error,
-                }
-                for o in self.outcomes
-                if o.matches or o.error
-            ],
-        }
-
-    @property
-    def ok(self) -> bool:
-        """True when no rule failed at the store."""
-        return not self.failed
 
 
 # --- store helpers -----------------------------------------------------------------------
@@ -135,145 +68,34 @@ def iter_hits(
         after = page.next_after
 
 
-# --- running -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Suppression:
-    """Drop repeats of a rule's alerts with the same key values for a period."""
-
-    by: tuple[str, ...]
-    period: timedelta
-
-
-def suppression_of(loaded: LoadedRule) -> Suppression | None:
-    """The rule's ``suppress: {by: [fields], for: 1h}`` custom attribute, if any."""
-    spec = loaded.raw.get("suppress") or loaded.raw.get("suppression")
-    if not isinstance(spec, Mapping):
-        return None
-    by = spec.get("by") or []
-    if isinstance(by, str):
-        by = [by]
-    try:
-        period = parse_duration(str(spec.get("for") or spec.get("period") or "1h"))
-    except ValueError:
-        return None
-    return Suppression(tuple(str(b) for b in by), period)
-
-
-class _Emitter:
-    """Creates alerts in the store, applying suppression, and tallies the outcome.
-
-    Suppression is decided from the alerts already stored, never from mutable state: an alert
-    is suppressed when the store holds an alert of the same rule and suppression key whose
-    first event is at most one period earlier. Alerts are emitted oldest first, so a rerun
-    over the same events makes the same decisions (idempotent)."""
-
-    def __init__(
-        self, store: Store, summary: DetectionSummary, now: datetime, *, enabled: bool = True
-    ) -> None:
-        self.store = store
-        self.summary = summary
-        self.created = ecs.format_timestamp(now)
-        self.enabled = enabled
-        self._raised: dict[tuple[str, str], list[datetime]] = {}
-
-    def _raised_times(self, rule_id: str, key: str) -> list[datetime]:
-        cache_key = (rule_id, key)
-        if cache_key not in self._raised:
-            records = self.store.list_records(
-                "alerts", filters={"rule_id": rule_id, "suppress_key": key}
-            )
-            self.summary.round_trips += 1
-            self._raised[cache_key] = sorted(
-                ecs.parse_timestamp(r["first_seen"]) for r in records if r.get("first_seen")
-            )
-        return self._raised[cache_key]
-
-    def emit(
-        self, compiled: CompiledRule, alert: Alert, outcome: RuleOutcome, key_doc: Mapping[str, Any]
-    ) -> None:
-        """Store one alert unless it exists already or is suppressed; tally the outcome."""
-        if not self.enabled:
-            return
-        suppression = suppression_of(compiled.loaded)
-        record = alert.to_record()
-        raised: list[datetime] | None = None
-        if suppression is not None:
-            values = [
-                str(alert.group.get(f) if f in alert.group else ecs.get_field(key_doc, f))
-                for f in suppression.by
-            ]
-            key = alert_id(compiled.id, *values)
-            record["suppress_key"] = key
-            self.summary.round_trips += 1
-            if self.store.get_record("alerts", alert.id) is not None:
-                outcome.alerts_existing += 1
-                self.summary.alerts_existing += 1
-                return
-            raised = self._raised_times(compiled.id, key)
-            moment = ecs.parse_timestamp(alert.first_seen)
-            earliest = bisect.bisect_left(raised, moment - suppression.period)
-            if earliest < len(raised) and raised[earliest] <= moment:
-                outcome.suppressed += 1
-                self.summary.suppressed += 1
-                return
-        self.summary.round_trips += 1
-        if self.store.put_record("alerts", alert.id, record):
-            outcome.alerts_new += 1
-            self.summary.alerts_new += 1
-            self.summary.alerts.append(record)
-            if raised is not None:
-                bisect.insort(raised, ecs.parse_timestamp(alert.first_seen))
-        else:
-            outcome.alerts_existing += 1
-            self.summary.alerts_existing += 1
-
-
-def _meta(loaded: LoadedRule) -> dict[str, Any]:
-    return {
-        "rule_id": loaded.id,
-        "rule_title": loaded.title,
-        "level": loaded.level,
-        "tags": loaded.tags,
-        "description": str(getattr(loaded.rule, "description", "") or ""),
-    }
-
-
 def _run_single(
     store: Store,
     compiled: CompiledRule,
     since: datetime | None,
     until: datetime | None,
-    emitter: _Emitter,
+    emitter: Emitter,
     outcome: RuleOutcome,
     counter: _Counter,
     scope: Mapping[str, Any] | None = None,
 ) -> None:
     assert compiled.query is not None
-    meta = _meta(compiled.loaded)
+    if not compiled.loaded.standalone:
+        # A correlation's base rule raises no alerts of its own: its matches are only
+        # counted, which the store does without sending the events.
+        outcome.matches = store.count(compiled.query, filters=scope, start=since, end=until)
+        counter.calls += 1
+        return
+    meta = meta_of(compiled.loaded)
+    batch: list[tuple[Alert, Mapping[str, Any]]] = []
     for hit in iter_hits(store, compiled.query, since, until, counter, scope):
-        outcome.matches += 1
-        if not compiled.loaded.standalone:
+        alert = single_alert(compiled, hit, meta, emitter.created, outcome)
+        if alert is None:
             continue
-        if outcome.alerts_new + outcome.alerts_existing + outcome.suppressed >= MAX_ALERTS_PER_RULE:
-            outcome.truncated += 1
-            continue
-        stamp = ecs.get_field(hit.source, "@timestamp")
-        moment = event_time(hit.source)
-        seen = ecs.format_timestamp(moment) if moment else str(stamp or "")
-        alert = Alert(
-            id=alert_id(compiled.id, hit.id),
-            rule_type="single",
-            event_ids=[hit.id],
-            entities=entities_of([hit.source]),
-            first_seen=seen,
-            last_seen=seen,
-            created=emitter.created,
-            count=1,
-            **meta,
-        )
-        emitter.emit(compiled, alert, outcome, hit.source)
+        batch.append((alert, hit.source))
+        if len(batch) >= ALERT_BATCH:
+            emitter.emit(compiled, batch, outcome)
+            batch = []
+    emitter.emit(compiled, batch, outcome)
 
 
 def _run_correlation(
@@ -281,34 +103,53 @@ def _run_correlation(
     compiled: CompiledRule,
     since: datetime | None,
     until: datetime | None,
-    emitter: _Emitter,
+    emitter: Emitter,
     outcome: RuleOutcome,
     counter: _Counter,
     scope: Mapping[str, Any] | None = None,
+    shared: BaseMatches | None = None,
 ) -> None:
     corr = compiled.loaded.rule
     assert isinstance(corr, SigmaCorrelationRule)
     span = timespan_of(corr)
     fetch_from = since - 2 * span if since is not None else None
     anchors_from = since - span if since is not None else None
+    if shared is None:
+        shared = BaseMatches([compiled], since)
+
+    def read(query: str, start: datetime | None, end: datetime | None) -> Iterator[Hit]:
+        """The hits of one base query: one streamed statement on a store that scans (no
+        re-sorting page after page), else paged searches."""
+        scan = getattr(store, "scan_rules", None)
+        if scan is None:
+            return iter_hits(store, query, start, end, counter, scope)
+        counter.calls += 1
+        return (hit for hit, _ in scan([query], start=start, end=end, filters=scope))
+
     events: list[MatchedEvent] = []
-    seen: set[tuple[int, str]] = set()
     for index, base in enumerate(compiled.bases):
         assert base.query is not None
-        for hit in iter_hits(store, base.query, fetch_from, until, counter, scope):
-            moment = event_time(hit.source)
-            if moment is None or (index, hit.id) in seen:
-                continue
-            seen.add((index, hit.id))
-            events.append(MatchedEvent(hit.id, moment, hit.source, index))
+        seen: set[str] = set()
+        for event_key, moment, doc in shared.events(base.query, fetch_from, until, read):
+            if event_key not in seen:
+                seen.add(event_key)
+                events.append(MatchedEvent(event_key, moment, doc, index))
+
+    paths: dict[tuple[int, str], list[str]] = {}
 
     def resolver(base_index: int, sigma_field: str) -> list[str]:
-        """The ECS paths of a Sigma field for the events of one base rule."""
-        return compiled.bases[base_index].field_paths(sigma_field)
+        """The ECS paths of a Sigma field for the events of one base rule (memoised: it is
+        asked for every event)."""
+        key = (base_index, sigma_field)
+        found = paths.get(key)
+        if found is None:
+            found = paths[key] = compiled.bases[base_index].field_paths(sigma_field)
+        return found
 
     matches = correlate(corr, events, resolver, anchors_from=anchors_from, anchors_until=until)
     matches.sort(key=lambda m: m.anchor.key)
-    meta = _meta(compiled.loaded)
+    meta = meta_of(compiled.loaded)
+    batch: list[tuple[Alert, Mapping[str, Any]]] = []
     for match in matches:
         outcome.matches += 1
         group_text = group_key_text(match.group)
@@ -325,7 +166,11 @@ def _run_correlation(
             count=match.value,
             **meta,
         )
-        emitter.emit(compiled, alert, outcome, match.anchor.doc)
+        batch.append((alert, match.anchor.doc))
+        if len(batch) >= ALERT_BATCH:
+            emitter.emit(compiled, batch, outcome)
+            batch = []
+    emitter.emit(compiled, batch, outcome)
 
 
 def _plain(value: Any) -> Any:
@@ -344,18 +189,22 @@ def run_rule(
     now: datetime | None = None,
     scope: Mapping[str, Any] | None = None,
     store_alerts: bool = True,
+    shared: BaseMatches | None = None,
 ) -> RuleOutcome:
     """Run one compiled rule over ``[since, until)`` and store its alerts; a query the store
     rejects is recorded in the outcome (and summary.failed) with the store's message.
     ``scope`` adds exact-match filters (rule tests use it to isolate their cases);
-    ``store_alerts=False`` only counts matches."""
+    ``store_alerts=False`` only counts matches; ``shared`` lets correlations of one run
+    read a common base rule once."""
     outcome = RuleOutcome(compiled.id, compiled.title)
-    emitter = _Emitter(store, summary, now or clock.now(), enabled=store_alerts)
+    emitter = Emitter(store, summary, now or clock.now(), enabled=store_alerts)
     counter = _Counter()
     started = time.perf_counter()
     try:
         if compiled.bases:
-            _run_correlation(store, compiled, since, until, emitter, outcome, counter, scope)
+            _run_correlation(
+                store, compiled, since, until, emitter, outcome, counter, scope, shared
+            )
         else:
             _run_single(store, compiled, since, until, emitter, outcome, counter, scope)
     except QueryError as exc:
@@ -399,13 +248,41 @@ def run_compiled(
             {"id": "", "title": "", "path": str(error.path), "error": error.message}
         )
     _report_unrunnable(summary, compiled)
-    for rule in compiled:
-        if not rule.runnable:
-            continue
-        summary.rules_run += 1
-        run_rule(store, rule, since, until, summary, now=now)
+    runnable = [rule for rule in compiled if rule.runnable]
+    summary.rules_run += len(runnable)
+    run_many(store, runnable, since, until, summary, now=now)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def run_many(
+    store: Store,
+    rules: Sequence[CompiledRule],
+    since: datetime | None,
+    until: datetime | None,
+    summary: DetectionSummary,
+    *,
+    now: datetime | None = None,
+) -> list[RuleOutcome]:
+    """Run runnable rules over ``[since, until)``; their outcomes, in order. On a store that
+    can scan many rules at once (the local store's ``scan_rules``) single-event rules run
+    grouped by log source (soc.detect.grouped); otherwise, and for correlations, rule by
+    rule."""
+    grouped: dict[int, RuleOutcome] = {}
+    singles = [r for r in rules if not r.bases and r.loaded.standalone]
+    if hasattr(store, "scan_rules") and singles:
+        emitter = Emitter(store, summary, now or clock.now())
+        grouped = run_grouped(store, singles, since, until, summary, emitter)  # type: ignore[arg-type]
+    shared = BaseMatches([r for r in rules if r.bases], since)
+    outcomes: list[RuleOutcome] = []
+    for rule in rules:
+        outcome = grouped.get(id(rule))
+        if outcome is None:
+            outcome = run_rule(store, rule, since, until, summary, now=now, shared=shared)
+        else:
+            summary.outcomes.append(outcome)
+        outcomes.append(outcome)
+    return outcomes
 
 
 def rule_paths(extra: Sequence[Path] = (), *, include_pack: bool = True) -> list[Path]:
@@ -495,21 +372,27 @@ def run_cycle(
         store.upsert_record("state", WATERMARKS_ID, {"kind": "watermarks", "rules": marks})
         summary.round_trips += 1
 
+    # Rules whose watermarks agree (the usual case: they advanced together) share a window
+    # and run together, so the grouped scan serves them all.
+    by_start: dict[datetime, list[CompiledRule]] = {}
     for rule in compiled:
         if not rule.runnable:
             continue
         mark = marks.get(rule.id)
         start = ecs.parse_timestamp(mark) - schedule.overlap if mark else end - schedule.lookback
-        if start >= end:
-            continue
-        summary.rules_run += 1
-        outcome = run_rule(store, rule, start, end, summary, now=now)
+        if start < end:
+            by_start.setdefault(start, []).append(rule)
+    for start, rules in sorted(by_start.items(), key=lambda kv: kv[0]):
+        summary.rules_run += len(rules)
         if summary.since is None or start < summary.since:
             summary.since = start
-        if outcome.error is not None:
-            continue
-        marks[rule.id] = ecs.format_timestamp(end)
-        pending += 1
+        for rule, outcome in zip(
+            rules, run_many(store, rules, start, end, summary, now=now), strict=True
+        ):
+            if outcome.error is not None:
+                continue
+            marks[rule.id] = ecs.format_timestamp(end)
+            pending += 1
         if pending >= WATERMARK_FLUSH_EVERY:
             flush()
             pending = 0

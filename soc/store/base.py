@@ -98,23 +98,25 @@ class Bucket:
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """One search of a search_many batch (the arguments of search(), plus ``fields``)."""
+    """One search of a search_many batch: the arguments of search(), plus the fields to
+    return (dotted ECS paths; None = the whole document)."""
 
-    query: str | None  # native query, as for search()
+    query: str | None
     start: datetime | None = None
     end: datetime | None = None
     size: int = 1000  # 0 = count only
-    fields: tuple[str, ...] | None = None  # dotted ECS paths to return; None = whole doc
+    fields: tuple[str, ...] | None = None
     after: tuple[Any, ...] | None = None
     filters: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    """The answer to one SearchRequest."""
+    """The answer to one SearchRequest: a page whose hits carry only the requested fields,
+    and the exact number of matching events."""
 
-    page: SearchPage  # hits carry only the requested fields
-    total: int  # exact number of matching events
+    page: SearchPage
+    total: int
 
 
 @runtime_checkable
@@ -221,18 +223,18 @@ class Store(Protocol):
         of"), ordered by a top-level field (ties by id)."""
         ...
 
-    # --- records in batches --------------------------------------------------------------
+    # --- records in batches -------------------------------------------------------------
     def get_records(self, kind: RecordKind, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The records that exist among ``record_ids`` (id -> record), in ONE request
-        (ES: _mget); missing ids are simply absent. Never refreshes."""
+        """The records that exist among ``record_ids`` (id -> record), in ONE request (ES:
+        _mget); missing ids are simply absent. Never refreshes."""
         ...
 
     def create_records(
         self, kind: RecordKind, records: Mapping[str, Mapping[str, Any]]
     ) -> set[str]:
-        """Create many records in ONE request (ES: one _bulk of `create`, chunked only past
-        the store's size limit); an id that already exists is left unchanged. Returns the
-        ids that were created. Never refreshes."""
+        """Create many records in ONE request (ES: one _bulk of ``create``, chunked only past
+        the store's size limit); an id that already exists is left unchanged. Returns the ids
+        that were created. Never refreshes."""
         ...
 
     # --- optimistic concurrency (scheduler leases and watermarks) ------------------------
@@ -250,16 +252,14 @@ class Store(Protocol):
         version: RecordVersion | None,
     ) -> RecordVersion:
         """Write ``record`` only if it is still at ``version`` (None: only if it does not
-        exist yet); returns the new version; raises Conflict otherwise (ES:
-        if_seq_no/if_primary_term, or op_type=create when version is None). Works between
+        exist yet); returns the new version; raises Conflict otherwise. Works between
         processes on the local store."""
         ...
 
     # --- many searches at once -----------------------------------------------------------
     def search_many(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
-        """One result per request, in order (ES: one _msearch per up to 100 requests; hits
-        with `_source` filtered to ``fields``, `track_total_hits: true`). A request whose
-        query is invalid raises QueryError naming its index in the batch."""
+        """One result per request, in order (ES: one _msearch per up to 100 requests). A
+        request whose query is invalid raises QueryError naming its index in the batch."""
         ...
 
     # --- correlation candidates ----------------------------------------------------------
@@ -274,8 +274,9 @@ class Store(Protocol):
         min_count: int = 1,
     ) -> list[Bucket]:
         """EVERY group (values of ``group_by``) of matching events whose event count (or,
-        with ``distinct_field``, distinct count of that field) is at least ``min_count``;
-        no size cap."""
+        with ``distinct_field``, distinct count of that field) is at least ``min_count``; no
+        size cap. A group that cannot reach a threshold over the whole range cannot reach it
+        in any window inside it."""
         ...
 
     # --- housekeeping -------------------------------------------------------------------

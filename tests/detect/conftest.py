@@ -35,3 +35,9 @@ def local_store(tmp_path: Path) -> Iterator[LocalStore]:
         yield store
     finally:
         store.close()
+
+
+@pytest.fixture(autouse=True)
+def _rule_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Compiled rules are cached in a directory of the test session, never the user's."""
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rule-cache"))

@@ -1,0 +1,185 @@
+"""The compiled-rule cache: a Sigma rule converted once is not converted again.
+
+A converted query depends on the rule's own text, on the backend target, on our processing
+pipelines and on the versions of pySigma and its backends. The cache key is a hash of the
+rule's source document (canonical JSON of what the YAML file holds) and the target, under a
+*fingerprint* of everything else: the versions of citysoc, pySigma, the two backends and
+Python, and a hash of the source files of the modules that shape a query (pipelines, compile,
+ecs). Change any of them and the old entries simply stop matching; a rule file edited changes
+its own key only.
+
+Entries live in one SQLite file (``compiled-rules.sqlite``) in the cache directory: WAL mode
+and a busy timeout make it safe for several processes at once (a scheduler and an analyst's
+``soc detect run``); a write that still cannot get the lock is skipped, never an error. The
+directory is ``SOC_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/citysoc`` (``~/.cache/citysoc``);
+``SOC_RULE_CACHE=off`` turns the cache off. A damaged or unwritable cache is ignored: rules are
+then converted as if there were none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from soc import clock
+
+CACHE_FILE = "compiled-rules.sqlite"
+#: How many fingerprints (code/package versions) keep their entries; older ones are pruned.
+KEEP_FINGERPRINTS = 4
+_PACKAGES = ("citysoc", "pysigma", "pysigma-backend-sqlite", "pysigma-backend-elasticsearch")
+_SHAPING_MODULES = ("soc.detect.pipelines", "soc.detect.compile", "soc.ecs")
+
+
+def default_cache_dir() -> Path | None:
+    """Where compiled rules are cached, or None when ``SOC_RULE_CACHE`` is off."""
+    if os.environ.get("SOC_RULE_CACHE", "").strip().lower() in {"off", "0", "no", "false"}:
+        return None
+    explicit = os.environ.get("SOC_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "citysoc"
+
+
+@lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """The fingerprint of this installation: package versions and the pipeline sources."""
+    versions: dict[str, str] = {"python": sys.version}
+    for package in _PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "-"
+    sources: list[bytes] = []
+    for name in _SHAPING_MODULES:
+        module = sys.modules.get(name) or __import__(name, fromlist=["_"])
+        source = getattr(module, "__file__", None)
+        if source:
+            sources.append(Path(source).read_bytes())
+    return compute_fingerprint(versions, sources)
+
+
+def compute_fingerprint(versions: Mapping[str, str], sources: Iterable[bytes]) -> str:
+    """A hash of package versions (name -> version) and source texts: any change to one of
+    them gives another fingerprint."""
+    digest = hashlib.sha256()
+    for name in sorted(versions):
+        digest.update(f"{name}={versions[name]}\n".encode())
+    for source in sources:
+        digest.update(hashlib.sha256(source).digest())
+    return digest.hexdigest()[:32]
+
+
+def rule_key(raw: Mapping[str, Any], target: str) -> str:
+    """The cache key of one rule document for one backend target."""
+    text = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{target}\n{text}".encode()).hexdigest()
+
+
+class RuleCache:
+    """Compiled rules by key, for one fingerprint, in one SQLite file."""
+
+    def __init__(self, directory: Path, stamp: str | None = None) -> None:
+        self.path = directory / CACHE_FILE
+        self.stamp = stamp or fingerprint()
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self.hits = 0
+        self.misses = 0
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout = 5000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS compiled (stamp TEXT NOT NULL, key TEXT NOT NULL, "
+                "entry TEXT NOT NULL, PRIMARY KEY (stamp, key)) WITHOUT ROWID"
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS stamps (stamp TEXT PRIMARY KEY, used INTEGER NOT NULL)"
+            )
+            self._conn = conn
+        except (OSError, sqlite3.Error):
+            self._conn = None
+
+    @property
+    def usable(self) -> bool:
+        """False when the cache file could not be opened (everything is then a miss)."""
+        return self._conn is not None
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The cached entries among ``keys`` (key -> entry)."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, dict[str, Any]] = {}
+        if self._conn is None or not wanted:
+            return found
+        try:
+            with self._lock:
+                for i in range(0, len(wanted), 500):
+                    chunk = wanted[i : i + 500]
+                    marks = ", ".join("?" for _ in chunk)
+                    rows = self._conn.execute(
+                        f"SELECT key, entry FROM compiled WHERE stamp = ? AND key IN ({marks})",
+                        [self.stamp, *chunk],
+                    ).fetchall()
+                    found.update((k, json.loads(e)) for k, e in rows)
+        except (sqlite3.Error, ValueError):
+            return {}
+        self.hits += len(found)
+        self.misses += len(wanted) - len(found)
+        return found
+
+    def put_many(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
+        """Store entries in one transaction; gives up quietly if the file stays locked."""
+        if self._conn is None or not entries:
+            return
+        rows = [(self.stamp, k, json.dumps(v, ensure_ascii=False)) for k, v in entries.items()]
+        try:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(
+                        "INSERT OR REPLACE INTO compiled (stamp, key, entry) VALUES (?, ?, ?)",
+                        rows,
+                    )
+                    self._touch_and_prune()
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error:
+            return
+
+    def _touch_and_prune(self) -> None:
+        assert self._conn is not None
+        self._conn.execute(
+            "INSERT INTO stamps (stamp, used) VALUES (?, ?) "
+            "ON CONFLICT (stamp) DO UPDATE SET used = excluded.used",
+            (self.stamp, int(clock.now().timestamp())),
+        )
+        stale = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT stamp FROM stamps ORDER BY used DESC, stamp LIMIT -1 OFFSET ?",
+                (KEEP_FINGERPRINTS,),
+            )
+        ]
+        for stamp in stale:
+            self._conn.execute("DELETE FROM compiled WHERE stamp = ?", (stamp,))
+            self._conn.execute("DELETE FROM stamps WHERE stamp = ?", (stamp,))
+
+    def close(self) -> None:
+        """Close the cache file."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
