@@ -244,14 +244,7 @@ def test_info_reports_kind_and_counts(store: Store) -> None:
 # --- batched records, optimistic concurrency, search_many, group_counts (INTERFACES.md) ---
 
 
-def needs(store: Store, method: str) -> None:
-    """Skip on the Elasticsearch store until its branch brings ``method``."""
-    if store.kind == "elasticsearch" and not hasattr(store, method):
-        pytest.skip("implemented on branch issue-12")
-
-
 def test_get_records_returns_the_existing_ones_in_one_call(store: Store) -> None:
-    needs(store, "get_records")
     for i in range(3):
         store.put_record("alerts", f"r{i}", {"id": f"r{i}", "n": i})
     found = store.get_records("alerts", ["r0", "r2", "missing", "r2"])
@@ -261,7 +254,6 @@ def test_get_records_returns_the_existing_ones_in_one_call(store: Store) -> None
 
 
 def test_create_records_creates_only_new_ids_and_keeps_existing_ones(store: Store) -> None:
-    needs(store, "create_records")
     store.put_record("alerts", "old", {"id": "old", "status": "closed"})
     batch = {f"n{i}": {"id": f"n{i}"} for i in range(1500)}
     batch["old"] = {"id": "old", "status": "new"}
@@ -277,7 +269,6 @@ def test_create_records_creates_only_new_ids_and_keeps_existing_ones(store: Stor
 
 
 def test_put_record_if_is_a_compare_and_set(store: Store) -> None:
-    needs(store, "put_record_if")
     from soc.store.base import Conflict
 
     assert store.get_record_versioned("state", "lease") is None
@@ -297,7 +288,6 @@ def test_put_record_if_is_a_compare_and_set(store: Store) -> None:
 
 
 def test_search_many_answers_each_request_in_order_with_only_its_fields(store: Store) -> None:
-    needs(store, "search_many")
     from soc.store.base import SearchRequest
 
     write(store, [make_event(i) for i in range(30)])
@@ -322,7 +312,6 @@ def test_search_many_answers_each_request_in_order_with_only_its_fields(store: S
 
 
 def test_group_counts_returns_every_group_reaching_the_threshold(store: Store) -> None:
-    needs(store, "group_counts")
     write(store, [make_event(i) for i in range(30)])
     # 5 source addresses x 3 users: each (ip, user) pair occurs twice.
     pairs = store.group_counts(None, ["source.ip", "user.name"], start=None, end=None, min_count=2)
