@@ -38,6 +38,12 @@ ICMP6_PAIRS = {
     145: 144,
 }
 
+#: ICMP messages that answer a request (echo, timestamp, information, address mask replies;
+#: for ICMPv6 also MLD reports, router and neighbour advertisements): a flow that starts
+#: with one is oriented towards its receiver, the host that asked.
+ICMP4_REPLIES = frozenset({0, 14, 16, 18})
+ICMP6_REPLIES = frozenset({129, 131, 134, 136, 140, 145})
+
 
 def icmp_ports(proto: int, icmp_type: int, icmp_code: int) -> tuple[int, int, bool]:
     """(pseudo source port, pseudo destination port, one_way) for an ICMP message."""
@@ -83,8 +89,8 @@ def flow_community_id(
     icmp_code: int | None = None,
     seed: int = 0,
 ) -> str:
-    """Community ID of a flow as the flow table keeps it: for ICMP, from the type and code of
-    the message that started the flow; for other transports, from the ports."""
+    """Community ID of a flow from ``src``, the sender of the ICMP message whose type and
+    code are given (for ICMP), or from the ports (other transports)."""
     if proto in (ICMP, ICMP6) and icmp_type is not None:
         sp, dp, one_way = icmp_ports(proto, icmp_type, icmp_code or 0)
         return community_id(proto, src, dst, sp, dp, seed, one_way)

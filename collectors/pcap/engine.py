@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from collectors.pcap import events as ev
-from collectors.pcap.community_id import ICMP4_PAIRS, ICMP6_PAIRS
+from collectors.pcap.community_id import ICMP4_PAIRS, ICMP4_REPLIES, ICMP6_PAIRS, ICMP6_REPLIES
 from collectors.pcap.dns import DnsError, DnsMessage, parse_dns
 from collectors.pcap.http import (
     Exchange,
@@ -217,9 +217,6 @@ ST_SYNACK_O = 64  # "initiator" sent SYN+ACK: we met the connection mid-handshak
 ST_DATA_R = 128
 
 
-#: ICMP messages that answer a request (echo, timestamp, information, address mask replies)
-ICMP4_REPLIES = frozenset({0, 14, 16, 18})
-ICMP6_REPLIES = frozenset({129, 131, 134, 136, 140, 145})
 #: login greetings and commands of the protocols in LOGIN_PORTS
 LOGIN_HEADS = (b"220", b"+OK", b"* OK", b"* PREAUTH", b"USER ", b"EHLO ", b"HELO ", b"AUTH ")
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from collectors.pcap import dns as dnsmod
-from collectors.pcap.community_id import flow_community_id
+from collectors.pcap.community_id import ICMP4_REPLIES, ICMP6_REPLIES, flow_community_id
 from collectors.pcap.tls import cipher_name, is_grease, version_of
 from soc.ecs import event_id, format_timestamp
 
@@ -123,11 +123,16 @@ class EventBuilder:
         return doc
 
     def community_id(self, flow: Flow) -> str:
-        """The flow's Community ID v1."""
+        """The flow's Community ID v1. An ICMP flow that started with a reply is oriented
+        towards the host that asked, so the message that set its type came from ``dst``."""
+        replies = ICMP4_REPLIES if flow.proto == 1 else ICMP6_REPLIES
+        sender, receiver = flow.src, flow.dst
+        if flow.icmp_type in replies:
+            sender, receiver = receiver, sender
         return flow_community_id(
             flow.proto,
-            flow.src,
-            flow.dst,
+            sender,
+            receiver,
             flow.sport,
             flow.dport,
             flow.icmp_type,
