@@ -158,7 +158,12 @@ def test_cli_errors_are_one_line_with_exit_2(data_dir: Path, tmp_path: Path) -> 
         result = soc("triage", *args, "--playbooks", str(playbooks))
         return result.returncode, result.stderr.strip()
 
-    assert run("nope") == (2, "soc: error: no alert 'nope' (see `soc alerts list`)")
+    assert run("nope") == (
+        2,
+        "soc: error: no alert 'nope': prefix too short (an id prefix needs at least 6 "
+        "characters; see `soc alerts list`)",
+    )
+    assert run("nopenope") == (2, "soc: error: no alert 'nopenope' (see `soc alerts list`)")
     code, err = run("a1", "--playbook", "nope")
     assert code == 2 and err.startswith("soc: error: no playbook named 'nope' (known: ")
     answers.write_text("reasn: typo\n")
