@@ -44,6 +44,8 @@ from collectors.sources.files import (
     EVTX_MAGIC,
     FINGERPRINT_BYTES,
     GZIP_MAGIC,
+    LEGACY_IDS,
+    RECORD_IDS,
     SAMPLE_BYTES,
     detection_name,
     identity_of,
@@ -76,6 +78,18 @@ class _Followed:
     splitter: LineSplitter
     sink: LineSink
     last_data: float = field(default_factory=time.monotonic)
+
+
+def _scheme_of(entry: dict) -> int | None:
+    """The event-id scheme of a checkpointed file: the one recorded; scheme 1 for an entry
+    written before schemes were recorded that already shipped something (its records are
+    stored under scheme-1 ids); None (decide by asking the store) for a new file."""
+    scheme = entry.get("ids")
+    if scheme in (LEGACY_IDS, RECORD_IDS):
+        return int(scheme)
+    if int(entry.get("offset", 0) or 0) > 0:
+        return LEGACY_IDS
+    return None
 
 
 class FileFollower:
@@ -250,6 +264,7 @@ class FileFollower:
             max_line=opts.max_line,
             file_path=str(Path(path).resolve()),
             position_key=key,
+            scheme=_scheme_of(entry),
         )
         return _Followed(
             path=path,
