@@ -46,7 +46,7 @@ def _kv(text: str) -> dict[str, str]:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isascii() and value.isdigit() else None
 
 
 class FortigateParser:
@@ -180,7 +180,7 @@ def _endpoint(
 
 def _timestamp(kv: dict[str, str], ctx: ParseContext) -> str:
     raw = kv.get("eventtime", "")
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit() and len(raw) <= 19:  # longer: no real clock; use date=
         value = int(raw)
         digits = len(raw)
         if digits >= 18:
