@@ -43,6 +43,8 @@ from collectors.sources.files import (
 from collectors.sources.lines import MAX_LINE_BYTES, Line, LineSplitter
 
 STDIN_SOURCE = "stdin"
+#: Bytes of a line's end kept in a followed file's checkpoint (see FileFollower._match).
+CHECKPOINT_ANCHOR = 32
 
 
 def _default_zone() -> ZoneInfo:
@@ -181,7 +183,14 @@ class LineSink:
         source = self.source
         position = None
         if self.position_key is not None:
-            state: dict[str, Any] = {"offset": line.end}
+            # anchor: the last bytes of the line (with its ending), so that a restart can tell
+            # whether the file still holds what was read before the checkpoint's offset.
+            if line.too_long:
+                anchor = ""
+            else:
+                raw = line.data + (b"\r\n" if line.length > len(line.data) else b"\n")
+                anchor = raw[-CHECKPOINT_ANCHOR:].hex()
+            state: dict[str, Any] = {"offset": line.end, "anchor": anchor}
             if self.scheme is not None:
                 state["ids"] = self.scheme
             position = Position(self.position_key, state)
