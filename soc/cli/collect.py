@@ -154,12 +154,25 @@ def collect_syslog(
         typer.Option("--host", help="host.name for messages that name no host (default: peer IP)."),
     ] = None,
     as_json: JsonOpt = False,
+    queue_mb: Annotated[
+        int,
+        typer.Option(
+            "--queue-max-mb",
+            help="Size cap of the disk queue (<data_dir>/syslog-queue); when full, TCP "
+            "senders are held back and UDP datagrams are dropped (counted).",
+            min=1,
+        ),
+    ] = 1024,
+    stats_every: Annotated[float, typer.Option("--stats-every", hidden=True, min=0.05)] = 10.0,
     batch_size: BatchOpt = 2000,
 ) -> None:
     """Receive syslog (RFC 5424 / RFC 3164) over UDP and TCP and ship it until Ctrl-C/SIGTERM.
 
-    TCP framing (newline or RFC 6587 octet counting) is detected per connection.
+    TCP framing (newline or RFC 6587 octet counting) is detected per connection. Every
+    message is written to a disk queue before it counts as received; what is not shipped
+    at a stop is shipped after the next start. Queue counters are printed every 10 s.
     """
+    from collectors.sources.spool import DiskQueue, QueueBusy
     from collectors.sources.syslog import AddressError, SyslogServer, parse_address
 
     if not udp and not tcp:
@@ -171,18 +184,40 @@ def collect_syslog(
         raise fail(str(exc)) from None
     options = build_options(ctx, None, department, host)
     app_state = state(ctx)
+    data_dir = app_state.settings.data_dir
+    try:
+        spool = DiskQueue(Path(data_dir) / "syslog-queue", max_bytes=queue_mb << 20)
+    except (QueueBusy, CheckpointError) as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"{data_dir}: cannot use the syslog queue: {exc.strerror or exc}") from None
     store = app_state.store
     shipper = Shipper(
         store,
-        dead_letters=DeadLetterFile.in_data_dir(app_state.settings.data_dir),
+        dead_letters=DeadLetterFile.in_data_dir(data_dir),
+        checkpoints=spool.acks,
         batch_events=batch_size,
         retry=RetryPolicy(attempts=None),
     )
+
+    def show(counters: dict) -> None:
+        err_console.print(_queue_line(counters), markup=False, highlight=False)
+
     with stop_on_signals() as stop:
-        server = SyslogServer(shipper, options, udp=udp_addrs, tcp=tcp_addrs, stop=stop)
+        server = SyslogServer(
+            shipper,
+            options,
+            udp=udp_addrs,
+            tcp=tcp_addrs,
+            stop=stop,
+            queue=spool,
+            on_stats=show,
+            stats_every=stats_every,
+        )
         try:
             server.start()
         except OSError as exc:
+            spool.close()
             raise fail(exc.strerror or str(exc)) from None
         # Always said (on stderr, so --json output stays one object): scripts wait for it.
         listening = ", ".join(f"{p} {h}:{port}" for p, h, port in server.bound)
@@ -192,14 +227,26 @@ def collect_syslog(
                 server.run()
             finally:
                 shipper.close()
-        except DeadLetterError as exc:
+        except (DeadLetterError, CheckpointError) as exc:
             raise fail(str(exc)) from None
     stats = shipper.stats
+    counters = server.counters()
+    show(counters)
     if as_json:
-        print_json(stats.as_dict())
+        print_json({**stats.as_dict(), "queue": counters})
     else:
         print_summary(stats)
     raise typer.Exit(EXIT_PARTIAL if stats.dead_lettered else EXIT_OK)
+
+
+def _queue_line(c: dict) -> str:
+    """One line of syslog queue counters for a person."""
+    return (
+        f"syslog queue: received {c['received']:,}, shipped {c['shipped']:,}, "
+        f"backlog {c['backlog_bytes']:,} bytes of {c['max_bytes']:,}, "
+        f"udp dropped {c['udp_dropped']:,}, tcp paused {c['tcp_paused']:,}, "
+        f"corrupt {c['corrupt']:,}"
+    )
 
 
 app.command("pcap")(pcap.collect_pcap)
