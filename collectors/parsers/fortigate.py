@@ -27,7 +27,8 @@ from collectors.parsers._common import (
 from collectors.parsers.base import ParseContext, ParseError
 
 _START = re.compile(r"(?:^|[\s>])(?=(?:date|devname|logver|eventtime|logid|itime)=)")
-_KV = re.compile(r'([\w-]+)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|(\S*))')
+# (?<![\w-]): keys start after a separator, so each run is tried once (linear).
+_KV = re.compile(r'(?<![\w-])([\w-]+)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|(\S*+))')
 _DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)$")
 _TIME = re.compile(r"(\d\d):(\d\d):(\d\d)$")
 
