@@ -19,6 +19,7 @@ from collectors.sources.tail import FileFollower
 from soc.cli import pcap
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, err_console, fail, print_json, state
 from soc.cli.ingest import build_options, print_summary
+from soc.store.base import StoreUnavailable
 
 app = typer.Typer(
     help="Long-running collectors: follow files, syslog server, live capture.", no_args_is_help=True
@@ -59,6 +60,27 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
+def wait_for_store(ctx: typer.Context, stop: threading.Event):
+    """The configured store, waiting while it is unavailable (exponential backoff with
+    jitter, up to 30 s apart, saying so on stderr each time) as a collector does when the
+    store goes away mid-run; None when a stop signal came while waiting."""
+    app_state = state(ctx)
+    delays = RetryPolicy(attempts=None).delays()
+    while True:
+        try:
+            return app_state.store
+        except StoreUnavailable as exc:
+            delay = next(delays)
+            err_console.print(
+                f"soc: store unavailable ({exc}); retrying in {delay:.1f} s",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+            if stop.wait(delay):
+                return None
+
+
 def run_follow(
     ctx: typer.Context,
     patterns: list[str],
@@ -75,15 +97,17 @@ def run_follow(
         registry = CheckpointRegistry.in_data_dir(settings.data_dir)
     except CheckpointError as exc:
         raise fail(str(exc)) from None
-    store = app_state.store
-    shipper = Shipper(
-        store,
-        dead_letters=DeadLetterFile.in_data_dir(settings.data_dir),
-        checkpoints=registry,
-        batch_events=batch_size,
-        retry=RetryPolicy(attempts=None),
-    )
     with stop_on_signals() as stop:
+        store = wait_for_store(ctx, stop)
+        if store is None:
+            raise typer.Exit(EXIT_OK)
+        shipper = Shipper(
+            store,
+            dead_letters=DeadLetterFile.in_data_dir(settings.data_dir),
+            checkpoints=registry,
+            batch_events=batch_size,
+            retry=RetryPolicy(attempts=None),
+        )
         follower = FileFollower(patterns, shipper, registry, options, poll=poll, stop=stop)
         if not as_json:
             err_console.print(
@@ -191,19 +215,22 @@ def collect_syslog(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"{data_dir}: cannot use the syslog queue: {exc.strerror or exc}") from None
-    store = app_state.store
-    shipper = Shipper(
-        store,
-        dead_letters=DeadLetterFile.in_data_dir(data_dir),
-        checkpoints=spool.acks,
-        batch_events=batch_size,
-        retry=RetryPolicy(attempts=None),
-    )
 
     def show(counters: dict) -> None:
         err_console.print(_queue_line(counters), markup=False, highlight=False)
 
     with stop_on_signals() as stop:
+        store = wait_for_store(ctx, stop)
+        if store is None:
+            spool.close()
+            raise typer.Exit(EXIT_OK)
+        shipper = Shipper(
+            store,
+            dead_letters=DeadLetterFile.in_data_dir(data_dir),
+            checkpoints=spool.acks,
+            batch_events=batch_size,
+            retry=RetryPolicy(attempts=None),
+        )
         server = SyslogServer(
             shipper,
             options,
