@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test bench lint format clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ test: $(STAMP)
 	$(BIN)/ruff check soc collectors tests bench scripts
 	$(BIN)/ruff format --check soc collectors tests bench scripts
 	$(BIN)/python -m pytest
+
+# Fuzz every parser, format detection and the pcap engine/reader with FUZZ_EXAMPLES inputs
+# per target (Hypothesis; 0 unhandled exceptions expected). Long: run it on purpose.
+FUZZ_EXAMPLES ?= 1000000
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider -o timeout=0 \
+		tests/parsers/test_parse_fuzz.py tests/pcap/test_pcap_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
