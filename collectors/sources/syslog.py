@@ -130,7 +130,8 @@ def _peer_text(addr: Any) -> str:
 class SyslogServer:
     """Listens on the given UDP and TCP addresses and ships what arrives until ``stop``."""
 
-    shipper: Shipper
+    #: None until the store answers: the listeners can start (and queue to disk) before.
+    shipper: Shipper | None
     options: IngestOptions
     udp: list[tuple[str, int]] = field(default_factory=list)
     tcp: list[tuple[str, int]] = field(default_factory=list)
@@ -148,8 +149,6 @@ class SyslogServer:
         if self.queue is None:
             self._own_dir = tempfile.mkdtemp(prefix="soc-syslog-queue-")
             self.queue = DiskQueue(Path(self._own_dir))
-        if self.shipper.checkpoints is None:
-            self.shipper.checkpoints = self.queue.acks
         self._arrived = threading.Event()
         self._sockets: list[_Socket] = []
         self._thread: threading.Thread | None = None
@@ -377,6 +376,22 @@ class SyslogServer:
         self._arrived.set()
 
     # --- parsing and shipping ----------------------------------------------------------------
+    def close(self) -> None:
+        """Stop receiving and close the queue without shipping (what arrived stays queued)."""
+        self.stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        assert self.queue is not None
+        self.queue.close()
+        if self._own_dir is not None:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+
+    @property
+    def _shipper(self) -> Shipper:
+        if self.shipper is None:
+            raise RuntimeError("SyslogServer.run needs a shipper")
+        return self.shipper
+
     def counters(self) -> dict[str, Any]:
         """The queue's counters: received, shipped, udp_dropped, tcp_paused, corrupt,
         backlog_bytes, max_bytes."""
@@ -390,6 +405,8 @@ class SyslogServer:
             self.start()
         spool = self.queue
         assert spool is not None
+        if self._shipper.checkpoints is None:
+            self._shipper.checkpoints = spool.acks
         next_stats = time.monotonic() + self.stats_every
         n = 0
         try:
@@ -398,13 +415,13 @@ class SyslogServer:
                 if got is None:
                     self._arrived.wait(0.1)
                     self._arrived.clear()
-                    self.shipper.tick()
+                    self._shipper.tick()
                     spool.release()
                 else:
                     self.handle(*got)
                     n += 1
                     if not n & 255:
-                        self.shipper.tick()
+                        self._shipper.tick()
                         spool.release()
                 if self.on_stats is not None and time.monotonic() >= next_stats:
                     next_stats = time.monotonic() + self.stats_every
@@ -413,7 +430,7 @@ class SyslogServer:
             if self._thread is not None:
                 self._thread.join(5)  # it drains its sockets into the queue, then ends
             try:
-                self.shipper.flush()
+                self._shipper.flush()
                 spool.release()
             finally:
                 spool.close()
@@ -433,7 +450,7 @@ class SyslogServer:
             )
             found = (get_parser("syslog"), get_parser("auth"), ctx)
             self._parsers[listener] = found
-            self.shipper.set_format(listener, "syslog")
+            self._shipper.set_format(listener, "syslog")
         return found
 
     def handle(self, item: Received, position: Position | None = None) -> None:
@@ -447,7 +464,7 @@ class SyslogServer:
                 if item.too_long < 0
                 else f"message longer than {self.max_message} bytes"
             )
-            self.shipper.reject(
+            self._shipper.reject(
                 source,
                 item.data,
                 reason,
@@ -459,7 +476,7 @@ class SyslogServer:
         text = item.data.decode("utf-8", errors="replace").rstrip("\r\n\x00")
         if not text.strip():
             if position is not None:
-                self.shipper.mark(position)
+                self._shipper.mark(position)
             return
         try:
             doc = syslog_parser.parse(text, ctx)
@@ -467,7 +484,7 @@ class SyslogServer:
             if program is not None and program.lower() in AUTH_PROGRAMS:
                 doc = auth_parser.parse(text, ctx)
         except ParseError as exc:
-            self.shipper.reject(
+            self._shipper.reject(
                 source,
                 text,
                 str(exc) or "message does not parse",
@@ -476,7 +493,7 @@ class SyslogServer:
             )
             return
         except Exception as exc:  # a parser bug must not stop the server
-            self.shipper.reject(
+            self._shipper.reject(
                 source,
                 text,
                 f"parser failed: {type(exc).__name__}: {exc}",
@@ -495,7 +512,7 @@ class SyslogServer:
             host = doc["host"] = {}
         if not host.get("name"):
             host["name"] = item.peer.rsplit(":", 1)[0].strip("[]")
-        self.shipper.send(doc, source=source, position=position)
+        self._shipper.send(doc, source=source, position=position)
 
 
 def _program(doc: dict[str, Any]) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -60,7 +60,9 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
-def wait_for_store(ctx: typer.Context, stop: threading.Event):
+def wait_for_store(
+    ctx: typer.Context, stop: threading.Event, on_retry: Callable[[], None] | None = None
+):
     """The configured store, waiting while it is unavailable (exponential backoff with
     jitter, up to 30 s apart, saying so on stderr each time) as a collector does when the
     store goes away mid-run; None when a stop signal came while waiting."""
@@ -77,6 +79,8 @@ def wait_for_store(ctx: typer.Context, stop: threading.Event):
                 highlight=False,
                 soft_wrap=True,
             )
+            if on_retry is not None:
+                on_retry()
             if stop.wait(delay):
                 return None
 
@@ -220,19 +224,8 @@ def collect_syslog(
         err_console.print(_queue_line(counters), markup=False, highlight=False)
 
     with stop_on_signals() as stop:
-        store = wait_for_store(ctx, stop)
-        if store is None:
-            spool.close()
-            raise typer.Exit(EXIT_OK)
-        shipper = Shipper(
-            store,
-            dead_letters=DeadLetterFile.in_data_dir(data_dir),
-            checkpoints=spool.acks,
-            batch_events=batch_size,
-            retry=RetryPolicy(attempts=None),
-        )
         server = SyslogServer(
-            shipper,
+            None,
             options,
             udp=udp_addrs,
             tcp=tcp_addrs,
@@ -249,6 +242,20 @@ def collect_syslog(
         # Always said (on stderr, so --json output stays one object): scripts wait for it.
         listening = ", ".join(f"{p} {h}:{port}" for p, h, port in server.bound)
         err_console.print(f"listening on {listening}; Ctrl-C to stop", markup=False, soft_wrap=True)
+        # Messages are queued on disk while the store is awaited.
+        store = wait_for_store(ctx, stop, lambda: show(server.counters()))
+        if store is None:  # stopped while waiting: what arrived stays queued
+            server.close()
+            show(server.counters())
+            raise typer.Exit(EXIT_OK)
+        shipper = Shipper(
+            store,
+            dead_letters=DeadLetterFile.in_data_dir(data_dir),
+            checkpoints=spool.acks,
+            batch_events=batch_size,
+            retry=RetryPolicy(attempts=None),
+        )
+        server.shipper = shipper
         try:
             try:
                 server.run()
