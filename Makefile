@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-calendar bench lint format clean
+.PHONY: demo test test-calendar bench lint format clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ test-calendar: $(STAMP)
 			--deselect tests/pcap/test_conformance_tshark.py::test_engine_agrees_with_tshark \
 			|| exit 1; \
 	done
+
+# Fuzz every parser, format detection and the pcap engine/reader with FUZZ_EXAMPLES inputs
+# per target (Hypothesis; 0 unhandled exceptions expected). Long: run it on purpose.
+FUZZ_EXAMPLES ?= 1000000
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider -o timeout=0 \
+		tests/parsers/test_parse_fuzz.py tests/pcap/test_pcap_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

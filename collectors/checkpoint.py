@@ -5,7 +5,8 @@ JSON object (for files: identity, path, device, inode, fingerprint length and th
 after the last record the store acknowledged). It is rewritten atomically on every save:
 written to a temporary file in the same directory, fsync'd, then ``os.replace``'d over the old
 one (and the directory fsync'd), so a crash leaves either the old or the new registry, never a
-torn one.
+torn one. A temporary file left by a writer killed mid-save is deleted when a registry is next
+opened (unless its process still runs).
 
 Only the shipper advances offsets, and only after the store acknowledged the batch holding the
 records before that offset (see collectors.ship.Shipper.flush).
@@ -40,7 +41,25 @@ class CheckpointRegistry:
         self.path = Path(path)
         self._entries: dict[str, dict[str, Any]] = {}
         self._dirty = False
+        self._remove_stale_temporaries()
         self._load()
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete ``.<name>.<pid>.tmp`` files left by a writer killed mid-save (SIGKILL): a
+        process that no longer exists will never rename them. A live writer's are kept."""
+        prefix = f".{self.path.name}."
+        try:
+            names = os.listdir(self.path.parent)
+        except OSError:
+            return
+        for name in names:
+            if not (name.startswith(prefix) and name.endswith(".tmp")):
+                continue
+            pid = name[len(prefix) : -len(".tmp")]
+            if pid.isascii() and pid.isdigit() and _alive(int(pid)):
+                continue
+            with contextlib.suppress(OSError):
+                (self.path.parent / name).unlink()
 
     @classmethod
     def in_data_dir(cls, data_dir: Path | str) -> CheckpointRegistry:
@@ -136,6 +155,19 @@ class CheckpointRegistry:
                 tmp.unlink()
             raise CheckpointError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
         self._dirty = False
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists (another user's counts as alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
 
 
 def _fsync_dir(directory: Path) -> None:

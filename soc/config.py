@@ -150,12 +150,12 @@ def _mask_nested(value: Mapping[str, Any]) -> dict[str, Any]:
 
 def mask_url(url: str) -> str:
     """The URL with any password in it replaced by ``****``."""
-    if "@" not in url or "://" not in url:
+    if "@" not in url:
         return url
-    scheme, rest = url.split("://", 1)
+    scheme, rest = url.split("://", 1) if "://" in url else ("", url)
     creds, host = rest.rsplit("@", 1)
     user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:****@{host}"
+    return f"{scheme}://{user}:****@{host}" if scheme else f"{user}:****@{host}"
 
 
 def config_file_candidates() -> list[Path]:

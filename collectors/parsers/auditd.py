@@ -27,7 +27,8 @@ from collectors.parsers._common import add_related, check_line, clean_ip, epoch_
 from collectors.parsers.base import ParseContext, ParseError
 
 _HEAD = re.compile(r"(?:node=(\S+) )?type=(\S+) msg=audit\((\d+(?:\.\d+)?):(\d+)\):\s?(.*)", re.S)
-_KV = re.compile(r"([\w-]+)=(\"[^\"]*\"|'[^']*'|\S*)")
+# (?<![\w-]): keys start after a separator, so each run is tried once (linear).
+_KV = re.compile(r"(?<![\w-])([\w-]+)=(\"[^\"]*\"|'[^']*'|\S*+)")
 _HEX = re.compile(r"(?:[0-9A-F]{2})+$")
 
 _CATEGORIES: dict[str, tuple[list[str], list[str]]] = {

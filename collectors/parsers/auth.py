@@ -53,7 +53,9 @@ _PAM = re.compile(r"(pam_[\w-]+)\(([^:)]+):(\w+)\): (.*)", re.S)
 _PAM_SESSION = re.compile(
     r"session (opened|closed) for user ([^\s(]+)(?:\(uid=(\d+)\))?(?: by (\S*))?"
 )
-_PAM_KV = re.compile(r"(\w+)=(\S*)")
+# (?<!\w): a key starts a word, so each word is tried once (linear; without it, findall
+# retried every suffix of a long word: quadratic).
+_PAM_KV = re.compile(r"(?<!\w)(\w+)=(\S*+)")
 _PAM_MORE = re.compile(r"PAM (\d+) more authentication failures?; (.*)")
 _PAM_PASSWD = re.compile(r"password changed for (\S+)")
 _PAM_NOUSER = re.compile(r'user "?([^"\s]*)"? does not exist')

@@ -27,7 +27,8 @@ from collectors.parsers._common import (
 from collectors.parsers.base import ParseContext, ParseError
 
 _START = re.compile(r"(?:^|[\s>])(?=(?:date|devname|logver|eventtime|logid|itime)=)")
-_KV = re.compile(r'([\w-]+)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|(\S*))')
+# (?<![\w-]): keys start after a separator, so each run is tried once (linear).
+_KV = re.compile(r'(?<![\w-])([\w-]+)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|(\S*+))')
 _DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)$")
 _TIME = re.compile(r"(\d\d):(\d\d):(\d\d)$")
 
@@ -46,7 +47,7 @@ def _kv(text: str) -> dict[str, str]:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isascii() and value.isdigit() else None
 
 
 class FortigateParser:
@@ -180,7 +181,7 @@ def _endpoint(
 
 def _timestamp(kv: dict[str, str], ctx: ParseContext) -> str:
     raw = kv.get("eventtime", "")
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit() and len(raw) <= 19:  # longer: no real clock; use date=
         value = int(raw)
         digits = len(raw)
         if digits >= 18:

@@ -26,7 +26,8 @@ from collectors.parsers.syslog import (
     syslog_fields,
 )
 
-_NF = re.compile(r"(?:\[\s*\d+\.\d+\]\s*)?(.*?)\s*\bIN=(\S*) OUT=(\S*)(.*)", re.S)
+_KERNEL_TS = re.compile(r"(?:\[\s*\d+\.\d+\]\s*)?")
+_NON_SPACE = re.compile(r"\S*")
 _TRANSPORTS = {"2": "igmp", "6": "tcp", "17": "udp", "1": "icmp", "58": "ipv6-icmp",
                "ICMPV6": "ipv6-icmp"}  # fmt: skip
 _INT_KEYS = frozenset(("LEN", "TTL", "ID", "WINDOW", "URGP", "HOPLIMIT", "TC", "TYPE", "CODE",
@@ -66,12 +67,32 @@ class IptablesParser:
         return netfilter_event(line, header, ctx) or syslog_event(line, header, ctx)
 
 
+def _netfilter_fields(message: str) -> tuple[str, str, str, str] | None:
+    """(prefix, IN, OUT, rest) of a netfilter message: the first ``IN=<if> OUT=<if>`` that
+    starts a word, in one pass (a regex with a lazy prefix was quadratic on blank runs)."""
+    start = _KERNEL_TS.match(message).end()  # type: ignore[union-attr]
+    pos = start
+    while True:
+        i = message.find("IN=", pos)
+        if i < 0:
+            return None
+        if i > 0 and (message[i - 1].isalnum() or message[i - 1] == "_"):
+            pos = i + 1
+            continue
+        end_in = _NON_SPACE.match(message, i + 3).end()  # type: ignore[union-attr]
+        if message.startswith(" OUT=", end_in):
+            end_out = _NON_SPACE.match(message, end_in + 5).end()  # type: ignore[union-attr]
+            prefix = message[start:i].rstrip()
+            return prefix, message[i + 3 : end_in], message[end_in + 5 : end_out], message[end_out:]
+        pos = end_in  # any IN= inside this run ends at the same place: it fails too
+
+
 def netfilter_event(line: str, header: SyslogHeader, ctx: ParseContext) -> dict[str, Any] | None:
     """The iptables.log event of a syslog line whose message is a netfilter log, else None."""
-    m = _NF.match(header.message)
-    if m is None or " SRC=" not in m.group(4):
+    found = _netfilter_fields(header.message)
+    if found is None or " SRC=" not in found[3]:
         return None
-    prefix, iface_in, iface_out, rest = m.groups()
+    prefix, iface_in, iface_out, rest = found
     doc = new_event(ctx, line, header.timestamp, "iptables", "iptables.log")
     syslog_fields(doc, header)
     doc["message"] = header.message

@@ -19,6 +19,7 @@ tagged "timestamp_missing".
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from collectors.parsers._common import (
@@ -32,6 +33,13 @@ from collectors.parsers.base import ParseContext, ParseError
 from soc import clock
 
 _TIME_KEYS = ("timestamp", "time", "ts", "@t", "date", "datetime", "eventTime", "EventTime")
+
+
+def _finite_float(text: str) -> float | str:
+    """A JSON number as a float, or its literal text when it overflows a float (``1e999``):
+    never an infinity, which is not JSON and which stores refuse."""
+    value = float(text)
+    return value if math.isfinite(value) else text
 
 
 def _no_constant(name: str) -> Any:
@@ -157,7 +165,7 @@ class JsonParser:
         """The ECS pass-through or json.log event of ``line``; ParseError when not an object."""
         line = check_line(line)
         try:
-            obj = json.loads(line, parse_constant=_no_constant)
+            obj = json.loads(line, parse_constant=_no_constant, parse_float=_finite_float)
         except (ValueError, RecursionError) as err:
             raise ParseError(f"invalid JSON ({str(err).split(':')[0]})") from None
         if not isinstance(obj, dict):

@@ -107,6 +107,7 @@ class EngineStats:
     fragments_dropped: int = 0  # fragments of datagrams never completed
     flows: int = 0
     evicted: int = 0  # flows pushed out of a full table
+    errors: int = 0  # packets or flow ends whose decoding failed: counted and skipped
     events: dict[str, int] = field(default_factory=dict)
     unknown_link_types: set[int] = field(default_factory=set)
 
@@ -326,7 +327,14 @@ class Engine:
 
     def packet(self, ts: int, linktype: int, data: bytes, wirelen: int) -> None:
         """One captured frame: ``ts`` in ns since the epoch, the link type of the capture,
-        the captured bytes and the frame's original length on the wire."""
+        the captured bytes and the frame's original length on the wire. Never raises on
+        traffic: a packet whose decoding fails is counted in ``stats.errors`` and skipped."""
+        try:
+            self._packet(ts, linktype, data, wirelen)
+        except Exception:
+            self.stats.errors += 1
+
+    def _packet(self, ts: int, linktype: int, data: bytes, wirelen: int) -> None:
         stats = self.stats
         stats.packets += 1
         self.frames = 1
@@ -1277,6 +1285,13 @@ class Engine:
         counts[dataset] = counts.get(dataset, 0) + 1
 
     def _end(self, flow: Flow, reason: str) -> None:
+        """A flow is over: emit what is left (a failure is counted in ``stats.errors``)."""
+        try:
+            self._end_flow(flow, reason)
+        except Exception:
+            self.stats.errors += 1
+
+    def _end_flow(self, flow: Flow, reason: str) -> None:
         """A flow is over: flush its parsers and emit what is left, then the flow record."""
         if flow.streams is not None:
             for stream in flow.streams:

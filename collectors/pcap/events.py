@@ -289,7 +289,7 @@ class EventBuilder:
         if "referer" in req.headers:
             http["request"]["referrer"] = req.headers["referer"]
         length = req.headers.get("content-length", "").strip()
-        if length.isdigit() and len(length) < 19:
+        if length.isascii() and length.isdigit() and len(length) < 19:
             http["request"]["body"] = {"bytes": int(length)}
         resp = exchange.response
         if resp is not None:
@@ -298,8 +298,9 @@ class EventBuilder:
             if ctype:
                 response["mime_type"] = ctype.split(";", 1)[0].strip().lower()
             length = resp.headers.get("content-length")
-            if length is not None and length.strip().isdigit():
-                response["body"] = {"bytes": int(length.strip())}
+            length = (length or "").strip()
+            if length.isascii() and length.isdigit() and len(length) < 19:
+                response["body"] = {"bytes": int(length)}
             http["response"] = response
             doc["event"]["outcome"] = "success" if resp.status < 400 else "failure"
             doc["event"]["start"] = iso(req.ts)
@@ -495,7 +496,7 @@ def _host_port(text: str) -> tuple[str, int | None]:
         host, _sep, port = text.partition(":")
     else:
         host, port = text, ""
-    return host.lower(), int(port) if port.isdigit() and len(port) <= 5 else None
+    return host.lower(), int(port) if port.isascii() and port.isdigit() and len(port) <= 5 else None
 
 
 def _serial(hex_text: str) -> str:

@@ -46,6 +46,8 @@ class FileResult:
         if e.get("skipped_link_type"):
             types = ", ".join(str(t) for t in e.get("unknown_link_types", []))
             problems.append(f"{e['skipped_link_type']} packet(s) of unsupported link type {types}")
+        if e.get("errors"):
+            problems.append(f"{e['errors']} packet(s) or flow(s) that failed to decode, skipped")
         if e.get("evicted"):
             problems.append(f"{e['evicted']} flow(s) evicted from a full flow table")
         if not problems:
@@ -109,6 +111,8 @@ def process_file(
                     emit(batch)
     except CaptureError as exc:
         result.error = str(exc)
+    except Exception as exc:  # a damaged file the reader did not foresee: report, go on
+        result.error = f"{path}: unreadable capture after {result.read.records} records: {exc}"
     engine.finish()
     batch = engine.take_events()
     result.events += len(batch)

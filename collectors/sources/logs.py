@@ -4,15 +4,15 @@ Per file: ``.evtx`` (magic bytes ``ElfFile\\0``) goes to the EVTX reader; anythi
 read as lines (gzip decompressed, judged by magic bytes), its format taken from ``--format``
 or detected from a sample of its first 64 KiB (collectors.parsers.detect_format, with the
 file's name minus ``.gz``). A file no format claims is dead-lettered once with the reason
-"unknown format". Each line becomes one event with ``_id = event_id(identity, byte offset)``
-(identity: see collectors.sources.files) and ``log.file.path`` / ``log.file.offset``; a line
+"unknown format". Each line becomes one event with
+``_id = line_event_id(identity, byte offset, line bytes)`` (identity and id schemes: see
+collectors.sources.files and LineSink) and ``log.file.path`` / ``log.file.offset``; a line
 that does not parse, a line longer than the limit and the unread rest of a truncated gzip are
 dead-lettered with their reason. Blank lines are skipped (they are not records).
 """
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +24,8 @@ from collectors.parsers import ParseContext, ParseError, detect_format, get_pars
 from collectors.ship import Position, Shipper
 from collectors.sources.evtx import EVTX_MAGIC, ingest_evtx
 from collectors.sources.files import (
+    LEGACY_IDS,
+    RECORD_IDS,
     SAMPLE_BYTES,
     STDIN,
     TruncatedInput,
@@ -31,6 +33,8 @@ from collectors.sources.files import (
     fingerprint,
     gzip_chunks,
     identity_of,
+    line_event_id,
+    line_id_base,
     open_chunks,
     raw_chunks,
     read_head,
@@ -39,6 +43,8 @@ from collectors.sources.files import (
 from collectors.sources.lines import MAX_LINE_BYTES, Line, LineSplitter
 
 STDIN_SOURCE = "stdin"
+#: Bytes of a line's end kept in a followed file's checkpoint (see FileFollower._match).
+CHECKPOINT_ANCHOR = 32
 
 
 def _default_zone() -> ZoneInfo:
@@ -63,6 +69,14 @@ class LineSink:
 
     ``position_key`` (followers only) makes every record carry a checkpoint Position so the
     registry advances as batches are acknowledged.
+
+    Event ids: ``line_event_id(identity, offset, line bytes)`` (scheme 2). ``scheme`` None
+    means "not known yet": the sink holds the events of its first read and asks the store,
+    once, whether the last record of that first read (up to 1 MiB into the file) is already
+    stored under its scheme-1 id ``(identity, offset)``, with the same original text; if
+    so, this whole source keeps scheme 1, so a file shipped before ids carried the records'
+    bytes is not stored twice when shipped again. The scheme chosen is recorded in the
+    checkpoint state (``ids``) of followed files.
     """
 
     def __init__(
@@ -76,6 +90,7 @@ class LineSink:
         max_line: int,
         file_path: str | None = None,
         position_key: str | None = None,
+        scheme: int | None = None,
     ) -> None:
         self.shipper = shipper
         self.source = source
@@ -85,72 +100,164 @@ class LineSink:
         self.max_line = max_line
         self.file_path = file_path
         self.position_key = position_key
-        # soc.ecs.event_id(identity, offset) hashes f"{identity}\x1f{offset}": the prefix is
-        # hashed once and copied per line (tests check the ids equal event_id's).
-        self._id_base = hashlib.blake2b(f"{identity}\x1f".encode(), digest_size=16)
+        self.scheme = scheme
+        self._id_base = line_id_base(identity)
+        # Held while the scheme is unknown: (kind, payload, position, line).
+        self._held: list[tuple[str, Any, Position | None, Line]] = []
 
     def handle(self, lines: list[Line]) -> None:
         """Ship every line of ``lines`` (in order)."""
+        if self.scheme is None:
+            for line in lines:
+                self._one(line, hold=True)
+            self._decide()
+            return
+        for line in lines:
+            self._one(line, hold=False)
+
+    def _decide(self) -> None:
+        """Choose the id scheme from the held records, then ship them."""
+        held, self._held = self._held, []
+        docs = [(doc, line) for kind, doc, _pos, line in held if kind == "doc"]
+        if not docs:
+            if held:
+                self._held = held  # nothing to probe yet (blank or bad lines only)
+            return
+        # The last record read so far: the farthest into the file, so a look-alike that
+        # shares only its first KiB (or more) with an old file does not pass for it.
+        probe = docs[-1]
+        legacy = _stored_with_legacy_id(self.shipper, self.identity, *probe)
+        self._held = held
+        self._replay(LEGACY_IDS if legacy else RECORD_IDS)
+
+    def _replay(self, scheme: int) -> None:
+        """Fix the scheme and ship the held records in order."""
+        self.scheme = scheme
+        held, self._held = self._held, []
+        for kind, payload, position, line in held:
+            if position is not None:
+                position = Position(position.key, {**position.state, "ids": self.scheme})
+            if kind == "doc":
+                payload["_id"] = line_event_id(self.identity, line.offset, line.data, self.scheme)
+                self.shipper.send(payload, source=self.source, position=position)
+            elif kind == "mark" and position is not None:
+                self.shipper.mark(position)
+            elif kind == "reject":
+                original, reason, where, length = payload
+                self.shipper.reject(
+                    self.source,
+                    original,
+                    reason,
+                    position=position,
+                    position_text=where,
+                    length=length,
+                )
+
+    def finish(self) -> None:
+        """Ship what is still held (the source ended before its scheme was decided)."""
+        if self._held:
+            self._decide()
+            if self._held:  # no event at all: nothing to probe
+                self._replay(RECORD_IDS)
+
+    def _decide_without_probe(self) -> None:
+        held, self._held = self._held, []
+        for kind, payload, position, _line in held:
+            if position is not None:
+                position = Position(position.key, {**position.state, "ids": self.scheme})
+            if kind == "mark" and position is not None:
+                self.shipper.mark(position)
+            elif kind == "reject":
+                original, reason, where, length = payload
+                self.shipper.reject(
+                    self.source,
+                    original,
+                    reason,
+                    position=position,
+                    position_text=where,
+                    length=length,
+                )
+
+    def _one(self, line: Line, *, hold: bool) -> None:
         shipper = self.shipper
         source = self.source
-        parse = self.parser.parse
-        ctx = self.ctx
-        id_base = self._id_base
-        file_path = self.file_path
-        key = self.position_key
         position = None
-        for line in lines:
-            if key is not None:
-                position = Position(key, {"offset": line.end})
+        if self.position_key is not None:
+            # anchor: the last bytes of the line (with its ending), so that a restart can tell
+            # whether the file still holds what was read before the checkpoint's offset.
             if line.too_long:
-                shipper.reject(
-                    source,
-                    line.data,
-                    f"line longer than {self.max_line} bytes",
-                    position=position,
-                    position_text=line.offset,
-                    length=line.length,
-                )
-                continue
+                anchor = ""
+            else:
+                raw = line.data + (b"\r\n" if line.length > len(line.data) else b"\n")
+                anchor = raw[-CHECKPOINT_ANCHOR:].hex()
+            state: dict[str, Any] = {"offset": line.end, "anchor": anchor}
+            if self.scheme is not None:
+                state["ids"] = self.scheme
+            position = Position(self.position_key, state)
+        reject: tuple[Any, ...] | None = None
+        if line.too_long:
+            too_long = f"line longer than {self.max_line} bytes"
+            reject = (line.data, too_long, line.offset, line.length)
+        else:
             data = line.data
             if not data or data.isspace():
-                if position is not None:
+                if hold:
+                    self._held.append(("mark", None, position, line))
+                elif position is not None:
                     shipper.mark(position)
-                continue
+                return
             text = data.decode("utf-8", errors="replace")
             try:
-                doc = parse(text, ctx)
+                doc = self.parser.parse(text, self.ctx)
             except ParseError as exc:
-                shipper.reject(
-                    source,
-                    text,
-                    str(exc) or "line does not parse",
-                    position=position,
-                    position_text=line.offset,
-                )
-                continue
+                reject = (text, str(exc) or "line does not parse", line.offset, None)
             except Exception as exc:  # a parser bug must not stop the run
-                shipper.reject(
-                    source,
-                    text,
-                    f"parser failed: {type(exc).__name__}: {exc}",
-                    position=position,
-                    position_text=line.offset,
-                )
-                continue
-            digest = id_base.copy()
-            digest.update(b"%d" % line.offset)
+                reject = (text, f"parser failed: {type(exc).__name__}: {exc}", line.offset, None)
+        if reject is not None:
+            original, reason, where, length = reject
+            if hold:
+                self._held.append(("reject", reject, position, line))
+                return
+            shipper.reject(
+                source, original, reason, position=position, position_text=where, length=length
+            )
+            return
+        log = doc.get("log")
+        if not isinstance(log, dict):
+            log = doc["log"] = {}
+        log_file = log.get("file")
+        if not isinstance(log_file, dict):
+            log_file = log["file"] = {}
+        if self.file_path is not None:
+            log_file["path"] = self.file_path
+        log_file["offset"] = line.offset
+        if hold:
+            self._held.append(("doc", doc, position, line))
+            return
+        if self.scheme == LEGACY_IDS:
+            doc["_id"] = line_event_id(self.identity, line.offset, b"", LEGACY_IDS)
+        else:
+            digest = self._id_base.copy()
+            digest.update(b"%d\x1f" % line.offset)
+            digest.update(line.data)
             doc["_id"] = digest.hexdigest()
-            log = doc.get("log")
-            if not isinstance(log, dict):
-                log = doc["log"] = {}
-            log_file = log.get("file")
-            if not isinstance(log_file, dict):
-                log_file = log["file"] = {}
-            if file_path is not None:
-                log_file["path"] = file_path
-            log_file["offset"] = line.offset
-            shipper.send(doc, source=source, position=position)
+        shipper.send(doc, source=source, position=position)
+
+
+def _stored_with_legacy_id(shipper: Shipper, identity: str, doc: dict, line: Line) -> bool:
+    """Whether the store already holds this record under its scheme-1 id (same original
+    text when the stored event kept one)."""
+    try:
+        stored = shipper.store.get_event(line_event_id(identity, line.offset, b"", LEGACY_IDS))
+    except Exception:  # the store is unreachable: the write that follows will retry and say so
+        return False
+    if not stored:
+        return False
+    original = (stored.get("event") or {}).get("original")
+    mine = (doc.get("event") or {}).get("original")
+    if isinstance(original, str) and isinstance(mine, str):
+        return original == mine
+    return (stored.get("log") or {}).get("file", {}).get("offset") == line.offset
 
 
 class LogIngestor:
@@ -308,10 +415,12 @@ class LogIngestor:
             for chunk in chunks:
                 sink.handle(splitter.feed(chunk))
         except TruncatedInput as exc:
+            sink.finish()
             offset, prefix, seen = splitter.partial()
             shipper.reject(source, prefix, str(exc), position_text=offset, length=seen)
             return
         except OSError as exc:
+            sink.finish()
             offset, prefix, seen = splitter.partial()
             shipper.reject(
                 source,
@@ -324,6 +433,7 @@ class LogIngestor:
         last = splitter.finish()
         if last is not None:
             sink.handle([last])
+        sink.finish()
 
 
 def _chain(

@@ -15,26 +15,35 @@
   Ids are still deterministic (a batch re-sent after a store error is not doubled) but a
   datagram that a sender transmits twice is two events.
 
-Network I/O runs in one background thread (selectors); parsing and shipping run in the
-thread that calls ``run``, which also flushes on the shipper's timer (``max_wait``).
+Network I/O runs in one background thread (selectors) that appends every message to a
+disk-backed queue (collectors.sources.spool.DiskQueue) before it counts as received; parsing
+and shipping run in the thread that calls ``run``, which reads the queue in order, flushes on
+the shipper's timer (``max_wait``) and acknowledges queue positions only after the store
+did. A stop does not drain the queue (what is left is shipped after the next start), so it
+takes about one batch. When the queue is full, TCP connections are not read (their senders
+wait) and UDP datagrams are dropped and counted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import queue
 import selectors
+import shutil
 import socket
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from collectors.parsers import ParseContext, ParseError, get_parser
-from collectors.ship import Shipper
+from collectors.ship import Position, Shipper
 from collectors.sources.lines import MAX_LINE_BYTES, LineSplitter
 from collectors.sources.logs import IngestOptions
+from collectors.sources.spool import DiskQueue, Message
 from soc.ecs import event_id
 
 #: Programs whose messages are parsed as auth.log lines.
@@ -85,15 +94,8 @@ def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]
     return host, port
 
 
-@dataclass(frozen=True)
-class Received:
-    """One message as it arrived."""
-
-    listener: str
-    peer: str
-    received_ns: int
-    data: bytes
-    too_long: int = 0  # full length when ``data`` is only a prefix
+#: One message as it arrived (kept under its former name).
+Received = Message
 
 
 @dataclass
@@ -128,15 +130,26 @@ def _peer_text(addr: Any) -> str:
 class SyslogServer:
     """Listens on the given UDP and TCP addresses and ships what arrives until ``stop``."""
 
-    shipper: Shipper
+    #: None until the store answers: the listeners can start (and queue to disk) before.
+    shipper: Shipper | None
     options: IngestOptions
     udp: list[tuple[str, int]] = field(default_factory=list)
     tcp: list[tuple[str, int]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     max_message: int = MAX_LINE_BYTES
+    #: The disk queue; None: a private one in a temporary directory, removed at the end
+    #: (for library use; `soc collect syslog` keeps it in ``<data_dir>/syslog-queue``).
+    queue: DiskQueue | None = None
+    #: Called with the counters (see ``counters``) every ``stats_every`` seconds of ``run``.
+    on_stats: Callable[[dict[str, Any]], None] | None = None
+    stats_every: float = 10.0
 
     def __post_init__(self) -> None:
-        self._queue: queue.Queue[Received] = queue.Queue(maxsize=200_000)
+        self._own_dir: str | None = None
+        if self.queue is None:
+            self._own_dir = tempfile.mkdtemp(prefix="soc-syslog-queue-")
+            self.queue = DiskQueue(Path(self._own_dir))
+        self._arrived = threading.Event()
         self._sockets: list[_Socket] = []
         self._thread: threading.Thread | None = None
         self._parsers: dict[str, tuple[Any, Any, ParseContext]] = {}
@@ -188,8 +201,15 @@ class SyslogServer:
         for item in self._sockets:
             selector.register(item.sock, selectors.EVENT_READ, item)
         conns: dict[socket.socket, _Conn] = {}
+        paused: set[socket.socket] = set()
+        spool = self.queue
+        assert spool is not None
         try:
             while not self.stop.is_set():
+                if paused and not spool.full:
+                    for sock in paused:
+                        selector.register(sock, selectors.EVENT_READ, sock)
+                    paused.clear()
                 for key, _ in selector.select(timeout=0.1):
                     target = key.data
                     if isinstance(target, _Socket) and target.proto == "udp":
@@ -205,6 +225,12 @@ class SyslogServer:
                     else:
                         sock = key.fileobj
                         assert isinstance(sock, socket.socket)
+                        if spool.full:
+                            # Hold the sender back (TCP flow control) instead of dropping.
+                            selector.unregister(sock)
+                            paused.add(sock)
+                            spool.tcp_paused += 1
+                            continue
                         if not self._recv_tcp(sock, conns[sock]):
                             selector.unregister(sock)
                             self._close_conn(conns.pop(sock))
@@ -220,6 +246,7 @@ class SyslogServer:
                     self._recv_udp(item)
             selector.close()
             self.close_sockets()
+            spool.sync()
 
     def _recv_udp(self, item: _Socket) -> None:
         while True:
@@ -229,7 +256,7 @@ class SyslogServer:
                 return
             except OSError:
                 return
-            self._put(Received(item.name, _peer_text(addr), time.time_ns(), data))
+            self._put(Received(item.name, _peer_text(addr), time.time_ns(), data), udp=True)
 
     def _recv_tcp(self, sock: socket.socket, conn: _Conn) -> bool:
         """Read what the connection has; False when the peer closed it."""
@@ -335,36 +362,80 @@ class SyslogServer:
         elif conn.skip:
             self._put(Received(conn.listener, conn.peer, now, conn.skip_prefix, conn.skip_total))
 
-    def _put(self, item: Received) -> None:
-        self._queue.put(item)  # blocks while the shipper catches up; the kernel buffers
+    def _put(self, item: Received, *, udp: bool = False) -> None:
+        """Append to the disk queue: a datagram is dropped (and counted) when the queue is
+        full; TCP data already read is always kept (reading pauses before the next read)."""
+        spool = self.queue
+        assert spool is not None
+        if udp:
+            if not spool.put(item):
+                spool.drop_udp()
+                return
+        else:
+            spool.put(item, force=True)
+        self._arrived.set()
 
     # --- parsing and shipping ----------------------------------------------------------------
+    def close(self) -> None:
+        """Stop receiving and close the queue without shipping (what arrived stays queued)."""
+        self.stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        assert self.queue is not None
+        self.queue.close()
+        if self._own_dir is not None:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+
+    @property
+    def _shipper(self) -> Shipper:
+        if self.shipper is None:
+            raise RuntimeError("SyslogServer.run needs a shipper")
+        return self.shipper
+
+    def counters(self) -> dict[str, Any]:
+        """The queue's counters: received, shipped, udp_dropped, tcp_paused, corrupt,
+        backlog_bytes, max_bytes."""
+        assert self.queue is not None
+        return self.queue.counters()
+
     def run(self) -> None:
-        """Ship messages until ``stop`` is set; then take what already arrived, flush, close."""
+        """Ship queued messages until ``stop`` is set; then flush the current batch and
+        close (the rest stays queued on disk for the next start)."""
         if self._thread is None:
             self.start()
+        spool = self.queue
+        assert spool is not None
+        if self._shipper.checkpoints is None:
+            self._shipper.checkpoints = spool.acks
+        next_stats = time.monotonic() + self.stats_every
+        n = 0
         try:
             while not self.stop.is_set():
-                try:
-                    item = self._queue.get(timeout=0.2)
-                except queue.Empty:
-                    self.shipper.tick()
-                    continue
-                self.handle(item)
-                self.shipper.tick()
+                got = spool.get()
+                if got is None:
+                    self._arrived.wait(0.1)
+                    self._arrived.clear()
+                    self._shipper.tick()
+                    spool.release()
+                else:
+                    self.handle(*got)
+                    n += 1
+                    if not n & 255:
+                        self._shipper.tick()
+                        spool.release()
+                if self.on_stats is not None and time.monotonic() >= next_stats:
+                    next_stats = time.monotonic() + self.stats_every
+                    self.on_stats(self.counters())
         finally:
-            # Take everything that already arrived (the network thread drains its sockets
-            # when it sees ``stop``), then flush.
-            while True:
-                alive = self._thread is not None and self._thread.is_alive()
-                try:
-                    item = self._queue.get(timeout=0.1) if alive else self._queue.get_nowait()
-                except queue.Empty:
-                    if alive:
-                        continue
-                    break
-                self.handle(item)
-            self.shipper.flush()
+            if self._thread is not None:
+                self._thread.join(5)  # it drains its sockets into the queue, then ends
+            try:
+                self._shipper.flush()
+                spool.release()
+            finally:
+                spool.close()
+                if self._own_dir is not None:
+                    shutil.rmtree(self._own_dir, ignore_errors=True)
 
     def _parsers_for(self, listener: str) -> tuple[Any, Any, ParseContext]:
         found = self._parsers.get(listener)
@@ -379,11 +450,12 @@ class SyslogServer:
             )
             found = (get_parser("syslog"), get_parser("auth"), ctx)
             self._parsers[listener] = found
-            self.shipper.set_format(listener, "syslog")
+            self._shipper.set_format(listener, "syslog")
         return found
 
-    def handle(self, item: Received) -> None:
-        """Parse one received message and send it (or dead-letter it)."""
+    def handle(self, item: Received, position: Position | None = None) -> None:
+        """Parse one received message and send it (or dead-letter it); ``position`` is its
+        place in the disk queue, acknowledged once the store has it."""
         source = item.listener
         syslog_parser, auth_parser, ctx = self._parsers_for(source)
         if item.too_long:
@@ -392,12 +464,19 @@ class SyslogServer:
                 if item.too_long < 0
                 else f"message longer than {self.max_message} bytes"
             )
-            self.shipper.reject(
-                source, item.data, reason, position_text=item.peer, length=abs(item.too_long)
+            self._shipper.reject(
+                source,
+                item.data,
+                reason,
+                position=position,
+                position_text=item.peer,
+                length=abs(item.too_long),
             )
             return
         text = item.data.decode("utf-8", errors="replace").rstrip("\r\n\x00")
         if not text.strip():
+            if position is not None:
+                self._shipper.mark(position)
             return
         try:
             doc = syslog_parser.parse(text, ctx)
@@ -405,13 +484,21 @@ class SyslogServer:
             if program is not None and program.lower() in AUTH_PROGRAMS:
                 doc = auth_parser.parse(text, ctx)
         except ParseError as exc:
-            self.shipper.reject(
-                source, text, str(exc) or "message does not parse", position_text=item.peer
+            self._shipper.reject(
+                source,
+                text,
+                str(exc) or "message does not parse",
+                position=position,
+                position_text=item.peer,
             )
             return
         except Exception as exc:  # a parser bug must not stop the server
-            self.shipper.reject(
-                source, text, f"parser failed: {type(exc).__name__}: {exc}", position_text=item.peer
+            self._shipper.reject(
+                source,
+                text,
+                f"parser failed: {type(exc).__name__}: {exc}",
+                position=position,
+                position_text=item.peer,
             )
             return
         digest = hashlib.blake2b(item.data, digest_size=12).hexdigest()
@@ -425,7 +512,7 @@ class SyslogServer:
             host = doc["host"] = {}
         if not host.get("name"):
             host["name"] = item.peer.rsplit(":", 1)[0].strip("[]")
-        self.shipper.send(doc, source=source)
+        self._shipper.send(doc, source=source, position=position)
 
 
 def _program(doc: dict[str, Any]) -> str | None:

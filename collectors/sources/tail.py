@@ -16,9 +16,11 @@ complete lines to the shipper with a checkpoint Position (the offset after the l
 - Rotation by rename: when the path names another inode (or disappears), the old file is kept
   open and read until it has been quiet for ``linger`` seconds (a writer may still append to
   it), then closed; the new file at the path is read from its beginning.
-- copytruncate: when a file becomes shorter than what was read, or its first bytes no
-  longer match its fingerprint (truncated and rewritten past our position between two
-  polls), reading restarts at 0 with the new content's fingerprint as the identity.
+- copytruncate: when a file becomes shorter than what was read, its first bytes no longer
+  match its fingerprint, or the bytes just before the read position are no longer the ones
+  read there (checked before reading and after every chunk: truncated and rewritten past
+  our position, perhaps with the same first bytes), reading restarts at 0 as new content
+  with its own registry entry; the old content's copy, when followed, resumes the old entry.
 - Another path with the same fingerprint as a file already followed (a copy) is skipped.
 
 Lines are never checkpointed before the store acknowledged them (see collectors.ship), so a
@@ -44,6 +46,8 @@ from collectors.sources.files import (
     EVTX_MAGIC,
     FINGERPRINT_BYTES,
     GZIP_MAGIC,
+    LEGACY_IDS,
+    RECORD_IDS,
     SAMPLE_BYTES,
     detection_name,
     identity_of,
@@ -55,12 +59,25 @@ from collectors.sources.logs import IngestOptions, LineSink
 #: Most bytes read from one file per poll, so that many busy files share the time.
 READ_BUDGET = 8 << 20
 READ_SIZE = 1 << 20
+#: Bytes before the read position that must still be in the file for it to be the same
+#: content (copytruncate detection, like Filebeat's fingerprint but at our position).
+ANCHOR_BYTES = 64
 #: Checkpoints of files that no longer exist are forgotten after this long (seconds).
 FORGET_AFTER = 90 * 86400
 
 
 def _hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _pread(handle: BinaryIO, size: int, offset: int) -> bytes:
+    """``size`` bytes at ``offset`` (fewer at the end; empty on error or when size is 0)."""
+    if size <= 0 or offset < 0:
+        return b""
+    try:
+        return os.pread(handle.fileno(), size, offset)
+    except OSError:
+        return b""
 
 
 @dataclass
@@ -75,7 +92,20 @@ class _Followed:
     fp_len: int
     splitter: LineSplitter
     sink: LineSink
+    tail: bytes = b""  # the last ANCHOR_BYTES bytes read, just before handle.tell()
     last_data: float = field(default_factory=time.monotonic)
+
+
+def _scheme_of(entry: dict) -> int | None:
+    """The event-id scheme of a checkpointed file: the one recorded; scheme 1 for an entry
+    written before schemes were recorded that already shipped something (its records are
+    stored under scheme-1 ids); None (decide by asking the store) for a new file."""
+    scheme = entry.get("ids")
+    if scheme in (LEGACY_IDS, RECORD_IDS):
+        return int(scheme)
+    if int(entry.get("offset", 0) or 0) > 0:
+        return LEGACY_IDS
+    return None
 
 
 class FileFollower:
@@ -101,6 +131,7 @@ class FileFollower:
         self.linger = linger
         self.stop = stop or threading.Event()
         self.on_bytes = on_bytes
+        self.read_budget = READ_BUDGET
         self._by_path: dict[str, _Followed] = {}
         self._retired: list[_Followed] = []
         self._unknown: set[tuple[int, int]] = set()  # files dead-lettered as unknown format
@@ -204,7 +235,7 @@ class FileFollower:
             self._skipped[(st.st_dev, st.st_ino)] = st.st_size
             handle.close()
             return None
-        key, entry = self._match(head, st)
+        key, entry = self._match(head, st, handle)
         if key is None:
             fmt = self._detect(path, head)
             if fmt is None:
@@ -217,14 +248,24 @@ class FileFollower:
                 return None
             fp_len = min(len(head), FINGERPRINT_BYTES)
             fp = _hash(head[:fp_len])
-            key = identity_of(fp)
-            if any(f.key == key for f in (*self._by_path.values(), *self._retired)):
-                handle.close()  # a copy of a file already followed
+            identity = identity_of(fp)
+            key = identity
+            if key in self.registry or self._followed(key) is not None:
+                # The same first bytes as a file seen before, but not its content at its
+                # position (truncated and rewritten alike, a look-alike): its own entry.
+                key = f"{identity}~{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}"
+            entry = {
+                "fp": fp,
+                "fp_len": fp_len,
+                "offset": 0,
+                "format": fmt,
+                "identity": identity,
+            }
+        else:
+            other = self._followed(key)
+            if other is not None:
+                handle.close()  # a copy of a file already followed: read once, there
                 return None
-            entry = {"fp": fp, "fp_len": fp_len, "offset": 0, "format": fmt}
-        elif any(f.key == key for f in (*self._by_path.values(), *self._retired)):
-            handle.close()
-            return None
         entry.update({"path": str(Path(path).resolve()), "dev": st.st_dev, "ino": st.st_ino})
         # Pin the identity before anything of this file is shipped.
         self.registry.set(key, entry)
@@ -244,12 +285,13 @@ class FileFollower:
         sink = LineSink(
             self.shipper,
             source=path,
-            identity=key,
+            identity=str(entry.get("identity") or key),
             parser=get_parser(fmt),
             ctx=ctx,
             max_line=opts.max_line,
             file_path=str(Path(path).resolve()),
             position_key=key,
+            scheme=_scheme_of(entry),
         )
         return _Followed(
             path=path,
@@ -262,11 +304,21 @@ class FileFollower:
             fp_len=int(entry["fp_len"]),
             splitter=LineSplitter(offset, opts.max_line),
             sink=sink,
+            tail=_pread(handle, min(offset, ANCHOR_BYTES), offset - min(offset, ANCHOR_BYTES)),
         )
 
-    def _match(self, head: bytes, st: os.stat_result) -> tuple[str | None, dict]:
+    def _followed(self, key: str) -> _Followed | None:
+        for f in (*self._by_path.values(), *self._retired):
+            if f.key == key:
+                return f
+        return None
+
+    def _match(self, head: bytes, st: os.stat_result, handle: BinaryIO) -> tuple[str | None, dict]:
         """The registry entry of this file: same inode and fingerprint first, then the same
-        fingerprint anywhere (a copy or a move)."""
+        fingerprint anywhere (a copy or a move). An entry matches only when the file still
+        holds, just before the entry's offset, the bytes the entry recorded there
+        (``anchor``): a file truncated and rewritten past that offset, or another file that
+        merely starts alike, is not taken for it."""
         by_fp: tuple[str, dict] | None = None
         for key, entry in self.registry.items():
             fp_len = entry.get("fp_len")
@@ -275,8 +327,14 @@ class FileFollower:
                 continue
             if _hash(head[:fp_len]) != fp:
                 continue
-            if int(entry.get("offset", 0)) > st.st_size + 1:  # +1: unterminated last line
+            offset = int(entry.get("offset", 0))
+            if offset > st.st_size + 1:  # +1: unterminated last line
                 continue  # same start but shorter than what was read: truncated and rewritten
+            anchor = entry.get("anchor")
+            if offset and isinstance(anchor, str) and anchor:
+                want = bytes.fromhex(anchor)
+                if _pread(handle, len(want), offset - len(want)) != want:
+                    continue
             if entry.get("dev") == st.st_dev and entry.get("ino") == st.st_ino:
                 return key, entry
             if by_fp is None:
@@ -294,22 +352,27 @@ class FileFollower:
             return None
 
     def _read(self, followed: _Followed) -> bool:
-        """Read what the file gained; returns whether anything was read."""
+        """Read what the file gained; returns whether anything was read.
+
+        Before reading, and again after each chunk is read (a truncation may happen while
+        we read), the bytes just before the read position must still be the ones read
+        there; otherwise the file was truncated (copytruncate) and perhaps regrown past our
+        position: the chunk is dropped and the file starts over as new content, while the
+        old content is finished from its copy (when the copy is followed too) from the
+        acknowledged checkpoint."""
         handle = followed.handle
         try:
             size = os.fstat(handle.fileno()).st_size
         except OSError:
             return False
         position = handle.tell()
-        if size == position:
+        if size == position and self._intact(followed, position):
             return False
-        if size < position or not self._same_start(followed):
-            # Truncated (copytruncate), or truncated and already rewritten past where we
-            # were: the first bytes are no longer the ones this identity was made from.
+        if size < position or not self._intact(followed, position):
             self._truncated(followed)
             return True
         got = False
-        budget = READ_BUDGET
+        budget = self.read_budget
         while budget > 0:
             try:
                 chunk = handle.read(min(READ_SIZE, budget))
@@ -317,22 +380,33 @@ class FileFollower:
                 break
             if not chunk:
                 break
-            got = True
-            budget -= len(chunk)
             if self.on_bytes is not None:
                 self.on_bytes(len(chunk))
+            if not self._intact(followed, position):
+                self._truncated(followed)  # truncated while we read: the chunk is not trusted
+                return True
+            position += len(chunk)
+            got = True
+            budget -= len(chunk)
+            followed.tail = (followed.tail + chunk[-ANCHOR_BYTES:])[-ANCHOR_BYTES:]
             followed.sink.handle(followed.splitter.feed(chunk))
         if got:
             followed.last_data = time.monotonic()
         return got
 
     @staticmethod
-    def _same_start(followed: _Followed) -> bool:
+    def _intact(followed: _Followed, position: int) -> bool:
+        """The file still starts with its fingerprinted bytes and holds, just before
+        ``position``, the bytes read there."""
+        fd = followed.handle.fileno()
         try:
-            head = os.pread(followed.handle.fileno(), followed.fp_len, 0)
+            head = os.pread(fd, followed.fp_len, 0)
+            tail = os.pread(fd, len(followed.tail), position - len(followed.tail))
         except OSError:
             return True
-        return len(head) == followed.fp_len and _hash(head) == followed.fp
+        if len(head) != followed.fp_len or _hash(head) != followed.fp:
+            return False
+        return tail == followed.tail
 
     def _truncated(self, followed: _Followed) -> None:
         """copytruncate: the content was replaced; start over with a new identity."""

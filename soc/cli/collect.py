@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +19,7 @@ from collectors.sources.tail import FileFollower
 from soc.cli import pcap
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, err_console, fail, print_json, state
 from soc.cli.ingest import build_options, print_summary
+from soc.store.base import StoreUnavailable
 
 app = typer.Typer(
     help="Long-running collectors: follow files, syslog server, live capture.", no_args_is_help=True
@@ -59,6 +60,31 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
+def wait_for_store(
+    ctx: typer.Context, stop: threading.Event, on_retry: Callable[[], None] | None = None
+):
+    """The configured store, waiting while it is unavailable (exponential backoff with
+    jitter, up to 30 s apart, saying so on stderr each time) as a collector does when the
+    store goes away mid-run; None when a stop signal came while waiting."""
+    app_state = state(ctx)
+    delays = RetryPolicy(attempts=None).delays()
+    while True:
+        try:
+            return app_state.store
+        except StoreUnavailable as exc:
+            delay = next(delays)
+            err_console.print(
+                f"soc: store unavailable ({exc}); retrying in {delay:.1f} s",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+            if on_retry is not None:
+                on_retry()
+            if stop.wait(delay):
+                return None
+
+
 def run_follow(
     ctx: typer.Context,
     patterns: list[str],
@@ -75,15 +101,17 @@ def run_follow(
         registry = CheckpointRegistry.in_data_dir(settings.data_dir)
     except CheckpointError as exc:
         raise fail(str(exc)) from None
-    store = app_state.store
-    shipper = Shipper(
-        store,
-        dead_letters=DeadLetterFile.in_data_dir(settings.data_dir),
-        checkpoints=registry,
-        batch_events=batch_size,
-        retry=RetryPolicy(attempts=None),
-    )
     with stop_on_signals() as stop:
+        store = wait_for_store(ctx, stop)
+        if store is None:
+            raise typer.Exit(EXIT_OK)
+        shipper = Shipper(
+            store,
+            dead_letters=DeadLetterFile.in_data_dir(settings.data_dir),
+            checkpoints=registry,
+            batch_events=batch_size,
+            retry=RetryPolicy(attempts=None),
+        )
         follower = FileFollower(patterns, shipper, registry, options, poll=poll, stop=stop)
         if not as_json:
             err_console.print(
@@ -154,12 +182,25 @@ def collect_syslog(
         typer.Option("--host", help="host.name for messages that name no host (default: peer IP)."),
     ] = None,
     as_json: JsonOpt = False,
+    queue_mb: Annotated[
+        int,
+        typer.Option(
+            "--queue-max-mb",
+            help="Size cap of the disk queue (<data_dir>/syslog-queue); when full, TCP "
+            "senders are held back and UDP datagrams are dropped (counted).",
+            min=1,
+        ),
+    ] = 1024,
+    stats_every: Annotated[float, typer.Option("--stats-every", hidden=True, min=0.05)] = 10.0,
     batch_size: BatchOpt = 2000,
 ) -> None:
     """Receive syslog (RFC 5424 / RFC 3164) over UDP and TCP and ship it until Ctrl-C/SIGTERM.
 
-    TCP framing (newline or RFC 6587 octet counting) is detected per connection.
+    TCP framing (newline or RFC 6587 octet counting) is detected per connection. Every
+    message is written to a disk queue before it counts as received; what is not shipped
+    at a stop is shipped after the next start. Queue counters are printed every 10 s.
     """
+    from collectors.sources.spool import DiskQueue, QueueBusy
     from collectors.sources.syslog import AddressError, SyslogServer, parse_address
 
     if not udp and not tcp:
@@ -171,35 +212,75 @@ def collect_syslog(
         raise fail(str(exc)) from None
     options = build_options(ctx, None, department, host)
     app_state = state(ctx)
-    store = app_state.store
-    shipper = Shipper(
-        store,
-        dead_letters=DeadLetterFile.in_data_dir(app_state.settings.data_dir),
-        batch_events=batch_size,
-        retry=RetryPolicy(attempts=None),
-    )
+    data_dir = app_state.settings.data_dir
+    try:
+        spool = DiskQueue(Path(data_dir) / "syslog-queue", max_bytes=queue_mb << 20)
+    except (QueueBusy, CheckpointError) as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"{data_dir}: cannot use the syslog queue: {exc.strerror or exc}") from None
+
+    def show(counters: dict) -> None:
+        err_console.print(_queue_line(counters), markup=False, highlight=False)
+
     with stop_on_signals() as stop:
-        server = SyslogServer(shipper, options, udp=udp_addrs, tcp=tcp_addrs, stop=stop)
+        server = SyslogServer(
+            None,
+            options,
+            udp=udp_addrs,
+            tcp=tcp_addrs,
+            stop=stop,
+            queue=spool,
+            on_stats=show,
+            stats_every=stats_every,
+        )
         try:
             server.start()
         except OSError as exc:
+            spool.close()
             raise fail(exc.strerror or str(exc)) from None
         # Always said (on stderr, so --json output stays one object): scripts wait for it.
         listening = ", ".join(f"{p} {h}:{port}" for p, h, port in server.bound)
         err_console.print(f"listening on {listening}; Ctrl-C to stop", markup=False, soft_wrap=True)
+        # Messages are queued on disk while the store is awaited.
+        store = wait_for_store(ctx, stop, lambda: show(server.counters()))
+        if store is None:  # stopped while waiting: what arrived stays queued
+            server.close()
+            show(server.counters())
+            raise typer.Exit(EXIT_OK)
+        shipper = Shipper(
+            store,
+            dead_letters=DeadLetterFile.in_data_dir(data_dir),
+            checkpoints=spool.acks,
+            batch_events=batch_size,
+            retry=RetryPolicy(attempts=None),
+        )
+        server.shipper = shipper
         try:
             try:
                 server.run()
             finally:
                 shipper.close()
-        except DeadLetterError as exc:
+        except (DeadLetterError, CheckpointError) as exc:
             raise fail(str(exc)) from None
     stats = shipper.stats
+    counters = server.counters()
+    show(counters)
     if as_json:
-        print_json(stats.as_dict())
+        print_json({**stats.as_dict(), "queue": counters})
     else:
         print_summary(stats)
     raise typer.Exit(EXIT_PARTIAL if stats.dead_lettered else EXIT_OK)
+
+
+def _queue_line(c: dict) -> str:
+    """One line of syslog queue counters for a person."""
+    return (
+        f"syslog queue: received {c['received']:,}, shipped {c['shipped']:,}, "
+        f"backlog {c['backlog_bytes']:,} bytes of {c['max_bytes']:,}, "
+        f"udp dropped {c['udp_dropped']:,}, tcp paused {c['tcp_paused']:,}, "
+        f"corrupt {c['corrupt']:,}"
+    )
 
 
 app.command("pcap")(pcap.collect_pcap)

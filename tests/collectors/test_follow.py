@@ -18,10 +18,9 @@ from collector_helpers import auth_lines
 
 from collectors.checkpoint import CheckpointRegistry
 from collectors.ship import DeadLetterFile, Shipper
-from collectors.sources.files import fingerprint, identity_of
+from collectors.sources.files import fingerprint, identity_of, line_event_id
 from collectors.sources.logs import IngestOptions
 from collectors.sources.tail import FileFollower
-from soc.ecs import event_id
 from soc.store.local import LocalStore
 
 
@@ -39,7 +38,7 @@ def line_ids(content: bytes, identity: str | None = None) -> list[str]:
     identity = identity or identity_of(fingerprint(content))
     ids, offset = [], 0
     for line in content.split(b"\n")[:-1]:
-        ids.append(event_id(identity, offset))
+        ids.append(line_event_id(identity, offset, line.removesuffix(b"\r")))
         offset += len(line) + 1
     return ids
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from collector_helpers import FIXTURES, auth_line, auth_lines, dead_letters, soc
 
-from soc.ecs import event_id
 from soc.store.local import LocalStore
 
 
@@ -56,11 +55,11 @@ def test_events_carry_offset_ids_and_file_fields(tmp_path):
     assert code == 0
     store = LocalStore(data / "soc.db")
     try:
-        from collectors.sources.files import fingerprint, identity_of
+        from collectors.sources.files import fingerprint, identity_of, line_event_id
 
         identity = identity_of(fingerprint(log.read_bytes()))
         second = len(auth_line(0)) + 1
-        doc = store.get_event(event_id(identity, second))
+        doc = store.get_event(line_event_id(identity, second, auth_line(1).encode()))
         assert doc is not None
         assert doc["log"]["file"]["offset"] == second
         assert doc["log"]["file"]["path"] == str(log.resolve())

@@ -4,6 +4,7 @@ checkpoints that advance only after the store acknowledged."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,20 @@ def test_registry_forgets_old_entries_of_files_that_are_gone(tmp_path):
     dropped = registry.prune(3600, lambda entry: Path(entry["path"]).exists())
     assert dropped == 1 and "file:gone" not in registry
     assert "file:here" in registry and "file:recent" in registry
+
+
+def test_temporaries_of_a_killed_checkpoint_writer_are_removed_at_start(tmp_path):
+    import subprocess
+    import sys
+
+    from collectors.checkpoint import CheckpointRegistry
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = tmp_path / f".checkpoints.json.{dead.stdout.strip()}.tmp"
+    stale.write_text("{")
+    mine = tmp_path / f".checkpoints.json.{os.getpid()}.tmp"  # a live writer's: kept
+    mine.write_text("{")
+    registry = CheckpointRegistry(tmp_path / "checkpoints.json")
+    assert not stale.exists() and mine.exists() and len(registry) == 0

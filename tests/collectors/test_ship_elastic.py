@@ -78,3 +78,16 @@ def test_documents_the_server_refuses_become_dead_letters(es_url, tmp_path):
     (letter,) = [json.loads(line) for p in (tmp_path / "dl").glob("*.ndjson") for line in p.open()]
     assert letter["id"] == "bad" and letter["original"] == "raw"
     assert "source.ip" in letter["reason"]
+
+
+def test_a_password_in_a_scheme_less_es_url_is_never_echoed(tmp_path):
+    proc = soc(
+        "--es-url",
+        "elastic:s3cret-pw@127.0.0.1:1",
+        "ingest",
+        "logs",
+        str(FIXTURES / "auth_sample.log"),
+        data_dir=tmp_path / "data",
+    )
+    out = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 2 and "s3cret-pw" not in out and "elastic:****@" in out

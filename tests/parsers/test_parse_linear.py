@@ -1,0 +1,125 @@
+"""Every parser (and format detection) runs in time linear in the line's length, whatever
+the line holds: long runs of each character class, after each parser's own prefixes.
+
+Work per byte is compared, not wall time: the time of an 8n-byte line over that of an
+n-byte one must stay far below the 64 a quadratic regex gives (8 when linear; the bound is
+generous so a busy machine does not fail it). A case whose long line is parsed in under
+2 ms is not timed further (a quadratic pattern takes far longer on 16,000 characters); that
+shortcut can only skip a case, never fail one."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import pytest
+from parser_helpers import ctx
+
+from collectors.parsers import FORMATS, ParseError, detect_format, get_parser
+
+N = 2000
+GROWTH = 8
+RATIO = 24.0
+
+# The starts that lead each parser into its inner patterns.
+PREFIXES = {
+    "": "",
+    "bsd": "<38>Nov 21 08:00:01 web1 ",
+    "sshd": "Nov 21 08:00:01 web1 sshd[1]: ",
+    "pam": "Nov 21 08:00:01 web1 sshd[1]: pam_unix(sshd:auth): authentication failure; ",
+    "sudo": "Nov 21 08:00:01 web1 sudo:    alice : TTY=pts/0 ; ",
+    "failed": "Nov 21 08:00:01 web1 sshd[1]: Failed password for ",
+    "5424": '<14>1 2026-11-21T01:00:03Z web3 app 77 ID1 [x@1 a="',
+    "audit": "type=SYSCALL msg=audit(1700000000.123:42): ",
+    "forti": 'date=2026-11-21 time=08:00:01 devname="fw1" ',
+    "access": '10.0.0.1 - - [21/Nov/2026:08:00:01 +0700] "GET /',
+    "apache_err": "[Sat Nov 21 08:00:01.123456 2026] [core:error] [pid 1] ",
+    "nginx_err": "2026/11/21 08:00:01 [error] 1#1: *1 ",
+    "nf": "Nov 21 08:00:01 fw kernel: [12.5] IN=eth0 OUT= ",
+    "bind": "21-Nov-2026 08:00:01.123 client @0x1 10.0.0.1#5353 (",
+    "cisco": "<189>42: Nov 21 08:00:01: %SEC-6-IPACCESSLOGP: ",
+    "json": '{"message": "',
+}
+# Runs of each character class, and the pairs that drive key=value and quoting patterns.
+RUNS = [
+    "a",
+    "1",
+    " ",
+    "\t",
+    "=",
+    "a=",
+    "a= ",
+    '"',
+    "'",
+    "\\",
+    '\\"',
+    "[",
+    "]",
+    ":",
+    ".",
+    "-",
+    "%",
+    "(",
+    ")",
+    "#",
+    "<",
+    "é",
+    "\x1d",
+    ", ",
+    'a="',
+    "for ",
+    " from ",
+    "user ",
+    "CMD (",
+]
+
+
+def _seconds(fn, arg: str, rounds: int = 3) -> float:
+    """Best per-call time of ``fn(arg)`` over a few rounds of at least 10 ms each."""
+    best = float("inf")
+    for _ in range(rounds):
+        reps, start = 0, time.perf_counter()
+        while True:
+            fn(arg)
+            reps += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= 0.01:
+                break
+        best = min(best, elapsed / reps)
+    return best
+
+
+def _runner(fmt: str):
+    if fmt == "detect":
+        return lambda line: detect_format([line] * 3, None)
+    parser = get_parser(fmt)
+    context = ctx()
+
+    def parse(line: str) -> None:
+        with contextlib.suppress(ParseError):
+            parser.parse(line, context)
+        parser.sniff(line)
+
+    return parse
+
+
+def _line(prefix: str, run: str, n: int) -> str:
+    return prefix + run * (n // len(run))
+
+
+@pytest.mark.parametrize("fmt", [*FORMATS, "detect"])
+def test_parsers_are_linear_on_runs_of_every_character_class(fmt: str) -> None:
+    run = _runner(fmt)
+    slow = []
+    for prefix in PREFIXES.values():
+        for chars in RUNS:
+            long_line = _line(prefix, chars, GROWTH * N)
+            start = time.perf_counter()
+            run(long_line)
+            if time.perf_counter() - start < 0.002:
+                continue
+            big = _seconds(run, long_line)
+            small = _seconds(run, _line(prefix, chars, N))
+            if big / small > RATIO:
+                slow.append((prefix[:20], chars, round(big / small, 1)))
+    assert not slow, f"{fmt}: super-linear on {slow}"
