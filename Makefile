@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test test-calendar bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,27 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	SOC_DATA_DIR=$${SOC_DATA_DIR:-.soc-demo} $(BIN)/soc demo
 
+# The suite runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
+
 test: $(STAMP)
 	$(BIN)/ruff check soc collectors tests bench scripts
 	$(BIN)/ruff format --check soc collectors tests bench scripts
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# The whole suite again with the product clock (soc.clock) started at dates that break
+# calendar arithmetic: 00:20 on 1 January in the city's zone (still 31 December in UTC),
+# 23:30 on the last day of a month, and 29 February of a leap year. The tshark comparison
+# is left out: it decodes capture files and reads no clock.
+CALENDAR_DATES ?= 2026-12-31T17:20:00Z 2027-01-31T16:30:00Z 2028-02-29T03:00:00Z
+
+test-calendar: $(STAMP)
+	@for moment in $(CALENDAR_DATES); do \
+		echo "== the suite with the product clock at $$moment"; \
+		SOC_TEST_CLOCK=$$moment $(BIN)/python -m pytest -n $(TEST_WORKERS) -q \
+			--deselect tests/pcap/test_conformance_tshark.py::test_engine_agrees_with_tshark \
+			|| exit 1; \
+	done
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from collectors.checkpoint import CheckpointRegistry
-from soc import clock
+from soc import clock, ecs
 from soc.store.base import ID_FIELD, Store, StoreUnavailable, WriteResult
 
 #: How much of a dead record's original text a dead letter keeps.
@@ -386,8 +386,14 @@ class Shipper:
         self._bytes = 0
         wrote = bool(queue)
         if queue:
+            # event.ingested: when the event reached the SOC (ECS), for every collector; a
+            # collector's own value (e.g. from a forwarder) is kept. Reports measure MTTD from it.
+            ingested = ecs.format_timestamp(clock.now())
             groups: dict[str, list[dict[str, Any]]] = {}
             for item in queue:
+                meta = item.event.setdefault("event", {})
+                if isinstance(meta, dict):
+                    meta.setdefault("ingested", ingested)
                 groups.setdefault(item.source, []).append(item.event)
             written: set[str] = set()
             try:

@@ -53,6 +53,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("elasticsearch.verify_certs", True, bool),
     Setting("elasticsearch.index_prefix", "soc", str),
     Setting("elasticsearch.timeout", 30.0, float),
+    Setting("elasticsearch.shards", 1, int, help="primary shards of each event index"),
+    Setting("elasticsearch.replicas", 1, int, help="replicas of each event index"),
+    Setting("elasticsearch.refresh_interval", "5s", str, help="refresh of event indices"),
+    Setting("elasticsearch.total_fields_limit", 2000, int, help="mapped fields per event index"),
+    Setting("elasticsearch.bulk_concurrency", 2, int, help="bulk requests in flight"),
+    Setting("elasticsearch.bulk_timeout", 120.0, float, help="seconds one bulk may take"),
+    Setting("elasticsearch.bulk_events", 5000, int, help="events per bulk request at most"),
+    Setting("elasticsearch.bulk_bytes", 8388608, int, help="bytes per bulk request at most"),
+    Setting("elasticsearch.lifecycle", "none", str, help="none, ilm or ism: server-side retention"),
+    Setting("elasticsearch.retention", "90d", str, help="age at which event indices go"),
+    Setting(
+        "elasticsearch.wildcard_copies",
+        False,
+        bool,
+        help="lower-cased wildcard copies of leading-wildcard fields (new indices)",
+    ),
+    Setting(
+        "elasticsearch.dedup_across_days",
+        True,
+        bool,
+        help="check other days' indices for an event's id before storing it",
+    ),
     Setting("timezone", "Asia/Ho_Chi_Minh", str, help="zone of log times that carry none"),
     Setting("keep_original", True, bool, help="keep event.original on every event"),
     Setting("department", None, str, help="labels.department for sources that name none"),
@@ -62,7 +84,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("inventory", [], list, help="asset inventory files (CSV or YAML) for triage"),
     Setting("ioc_lists", [], list, help="IOC lists (text or CSV) for triage"),
     Setting("geoip_db", None, str, help="a MaxMind .mmdb file for offline GeoIP"),
+    Setting("outputs", {}, dict, help="alert outputs: webhook, email, syslog (docs/outputs.md)"),
 )
+
+#: Keys whose values are hidden wherever nested settings are shown.
+SECRET_KEYS = ("password", "secret", "api_key", "token")
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
 
@@ -102,9 +128,24 @@ class Settings:
                 shown[name] = "****"
             elif name == "elasticsearch.url" and value:
                 shown[name] = mask_url(str(value))
+            elif isinstance(value, Mapping):
+                shown[name] = _mask_nested(value)
             else:
                 shown[name] = value
         return shown
+
+
+def _mask_nested(value: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: (
+            _mask_nested(v)
+            if isinstance(v, Mapping)
+            else "****"
+            if v and any(word in str(k).lower() for word in SECRET_KEYS)
+            else v
+        )
+        for k, v in value.items()
+    }
 
 
 def mask_url(url: str) -> str:

@@ -66,6 +66,8 @@ class DemoResult:
     triaged_alert: dict[str, Any] | None = None
     triage: Any = None  # soc.triage.TriageResult, or None when the top alert was done before
     report: Path | None = None
+    report_first_day: date | None = None  # the report's period (calendar days, city zone)
+    report_last_day: date | None = None
 
 
 def open_demo_store(settings: Settings) -> LocalStore:
@@ -142,6 +144,7 @@ def run_demo(settings: Settings, store: Store, *, report_format: str = "html") -
     lang = settings.get("language", "vi")
     out = settings.data_dir / "reports" / f"demo-report-{lang}.{report_format}"
     out.parent.mkdir(parents=True, exist_ok=True)
+    result.report_first_day, result.report_last_day = first_day, last_day
     result.report = write_period_report(
         store, first_day, last_day, lang, report_format, out, timezone=settings["timezone"]
     )

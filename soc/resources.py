@@ -27,3 +27,8 @@ def playbooks_dir() -> Path:
 def demo_data_dir() -> Path:
     """The small bundle of sample city logs that `soc demo` ingests."""
     return Path(str(resources.files("soc") / "demo_data"))
+
+
+def units_dir() -> Path:
+    """The systemd unit templates shipped with citysoc (soc/units)."""
+    return Path(str(resources.files("soc") / "units"))

@@ -28,7 +28,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_ships_rules_playbooks_and_demo_data(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tracked = subprocess.run(
-        ["git", "ls-files", "rules", "playbooks", "soc/demo_data"],
+        ["git", "ls-files", "rules", "playbooks", "soc/demo_data", "soc/units"],
         cwd=REPO,
         capture_output=True,
         text=True,

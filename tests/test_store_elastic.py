@@ -26,6 +26,7 @@ import pytest
 
 from soc import ecs
 from soc.config import load_settings
+from soc.detect.pipelines import keyword_fields
 from soc.store.base import QueryError, StoreError, StoreUnavailable
 from soc.store.elastic import ElasticStore
 from soc.store.es_node import CLIENT_MAJOR, ServerIdentity, plain_mimetype
@@ -78,28 +79,43 @@ def test_template_types_ip_date_numbers_keywords_and_unindexed_original(
     user_name = props["user"]["properties"]["name"]
     assert user_name["type"] == "keyword" and user_name["normalizer"]
     assert props["message"]["fields"]["text"]["type"] == "text"
+    # event.original is kept (shown to analysts) but not indexed, as ECS advises
     original = props["event"]["properties"]["original"]
-    assert original["doc_values"] is False and original["normalizer"]
+    assert original["index"] is False and original["doc_values"] is False
     templates = http_json(f"{es_url}/_index_template/soc-events")["index_templates"]
     assert templates[0]["index_template"]["index_patterns"] == ["soc-events-*"]
-
-
-def test_daily_indices_by_utc_day_behind_the_alias(store: ElasticStore, es_url: str) -> None:
-    late = event(1, **{"@timestamp": "2026-11-20T23:59:59.999999Z"})
-    # 06:30 in Ho Chi Minh City on the 21st is still the 20th in UTC
-    local = event(2, **{"@timestamp": "2026-11-21T06:30:00+07:00"})
-    early = event(3, **{"@timestamp": "2026-11-21T00:00:00.000000Z"})
-    assert store.write_events([late, local, early]).stored == 3
-    aliases = http_json(f"{es_url}/_alias/soc-events")
-    assert sorted(aliases) == ["soc-events-2026.11.20", "soc-events-2026.11.21"]
     store.refresh()
-    day20 = http_json(f"{es_url}/soc-events-2026.11.20/_count")["count"]
-    assert day20 == 2
-    at = ecs.parse_timestamp("2026-11-20T23:30:00Z")
+    (hit,) = store.search().hits
+    assert hit.source["event"]["original"] == "<38>raw line"
+
+
+def test_indices_follow_the_ingest_day_not_the_event_days(
+    store: ElasticStore, es_url: str, clock_at: Callable[[str], datetime]
+) -> None:
+    clock_at("2026-12-01T23:00:00Z")
+    # five years of EVTX-like timestamps land in one index: the day they were written
+    old = [event(i, **{"@timestamp": f"{2017 + i}-03-0{i + 1}T10:00:00Z"}) for i in range(5)]
+    assert store.write_events(old).stored == 5
+    assert sorted(http_json(f"{es_url}/_alias/soc-events")) == ["soc-events-2026.12.01"]
+    store.refresh()
+    at = ecs.parse_timestamp("2019-03-03T10:00:00Z")
     assert store.count(start=at, end=at + timedelta(microseconds=1)) == 1
+    # the next day's writes go to the next index; an event shipped again is still a duplicate
+    clock_at("2026-12-02T01:00:00Z")
+    again = store.write_events([old[0], event(9)])
+    assert (again.stored, again.duplicates) == (1, 1)
+    assert sorted(http_json(f"{es_url}/_alias/soc-events")) == [
+        "soc-events-2026.12.01",
+        "soc-events-2026.12.02",
+    ]
+    store.refresh()
+    assert store.count() == 6
 
 
-def test_index_prefix_separates_stores_on_one_server(es_url: str) -> None:
+def test_index_prefix_separates_stores_on_one_server(
+    es_url: str, clock_at: Callable[[str], datetime]
+) -> None:
+    clock_at("2026-11-20T12:00:00Z")
     city = ElasticStore(es_url, index_prefix="city")
     lab = ElasticStore(es_url, index_prefix="lab")
     try:
@@ -182,12 +198,15 @@ def test_matching_ignores_case_in_lucene_terms_wildcards_and_filters(
     assert store.count("message:*FAILED*") == 3
 
 
-def test_sigma_keywords_find_the_raw_line(store: ElasticStore) -> None:
-    # the detection pipeline turns Sigma keywords into event.original/message contains
+def test_sigma_keywords_find_the_parsed_message(store: ElasticStore) -> None:
+    # event.original is not indexed here, so the Lucene target of the Sigma compiler
+    # matches keywords against the message (soc.detect.pipelines.keyword_fields)
+    assert keyword_fields("lucene") == ["message"]
     raw = "Nov 20 17:00:01 mail-02 sshd[811]: Accepted password for ROOT from 198.51.100.9"
-    store.write_events([event(1, event__original=raw), event(2)])
+    line = "Accepted password for ROOT from 198.51.100.9"
+    store.write_events([event(1, event__original=raw, message=line), event(2)])
     store.refresh()
-    assert store.count("event.original:*accepted\\ password\\ for\\ root*") == 1
+    assert store.count("message:*accepted\\ password\\ for\\ root*") == 1
 
 
 def test_pagination_beyond_ten_thousand_hits_newest_first(store: ElasticStore) -> None:
@@ -248,7 +267,7 @@ def test_terms_are_exact_counts_over_many_groups(
     store: ElasticStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # more groups than one composite page holds, so paging must be right
-    monkeypatch.setattr("soc.store.elastic.COMPOSITE_PAGE", 400)
+    monkeypatch.setattr("soc.store.es_search.COMPOSITE_PAGE", 400)
     events = [event(i, host__name=f"host-{i % 1500:04d}") for i in range(3_001)]
     store.write_events(events)
     store.refresh()
@@ -343,6 +362,8 @@ def test_soc_doctor_json_reports_the_elasticsearch_store(es_url: str, tmp_path: 
     assert info["store"] == "elasticsearch"
     assert info["reachable"] is True
     assert info["events"] == 2
+    assert info["event_indices"] == 1
+    assert info["layout"]["shards"] == 1 and info["layout"]["retention_days"] == 90
 
 
 def test_soc_doctor_with_an_unreachable_url_exits_2_with_one_line(tmp_path: Path) -> None:
@@ -361,14 +382,25 @@ def test_from_settings_reads_the_elasticsearch_settings(
     es_url: str,
     monkeypatch: pytest.MonkeyPatch,
     data_dir: Path,
+    clock_at: Callable[[str], datetime],
 ) -> None:
+    clock_at("2026-11-20T12:00:00Z")
     monkeypatch.setenv("SOC_ELASTICSEARCH_URL", es_url)
     monkeypatch.setenv("SOC_ELASTICSEARCH_INDEX_PREFIX", "hcmc")
     monkeypatch.setenv("SOC_ELASTICSEARCH_TIMEOUT", "5")
+    monkeypatch.setenv("SOC_ELASTICSEARCH_SHARDS", "3")
+    monkeypatch.setenv("SOC_ELASTICSEARCH_REPLICAS", "0")
+    monkeypatch.setenv("SOC_ELASTICSEARCH_REFRESH_INTERVAL", "30s")
+    monkeypatch.setenv("SOC_ELASTICSEARCH_TOTAL_FIELDS_LIMIT", "700")
     store = ElasticStore.from_settings(load_settings())
     try:
         store.write_events([event(1)])
         assert "hcmc-events-2026.11.20" in http_json(f"{es_url}/_alias/hcmc-events")
+        index = http_json(f"{es_url}/hcmc-events-2026.11.20/_settings")
+        settings = index["hcmc-events-2026.11.20"]["settings"]["index"]
+        assert (settings["number_of_shards"], settings["number_of_replicas"]) == ("3", "0")
+        assert settings["refresh_interval"] == "30s"
+        assert settings["mapping"]["total_fields"]["limit"] == "700"
     finally:
         store.close()
 

@@ -38,6 +38,23 @@ _SNIFF = re.compile(r"(?:\S+ )?\S+ \S+ \S+ \[\d\d?/\w{3}/\d{4}:\d\d:\d\d:\d\d[^\
 _METHOD = re.compile(r"[A-Za-z][A-Za-z_-]{0,19}$")
 
 
+_HOST = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
+
+
+def _unwrap(line: str) -> str:
+    """The line without one pair of wrapping double quotes (as some exporters write access
+    lines into CSV or JSON strings): inner ``""`` or ``\\"`` become ``"``. Other lines as they
+    are."""
+    if len(line) > 2 and line[0] == '"' and line.rstrip()[-1:] == '"' and line[1] != '"':
+        inner = line.rstrip()[1:-1]
+        if '""' in inner:
+            return inner.replace('""', '"')
+        if '\\"' in inner and inner.replace('\\"', "").count('"') == 0:
+            return inner.replace('\\"', '"')
+        return inner
+    return line
+
+
 def _unescape(text: str) -> str:
     if "\\" not in text:
         return text
@@ -58,15 +75,20 @@ class AccessParser:
         self._ts_cache: dict[tuple[object, ...], str] = {}
 
     def sniff(self, line: str) -> bool:
-        """True for a line with the access-log shape (client ... [time] "request")."""
-        return _SNIFF.match(line[:512]) is not None
+        """True for a line with the access-log shape (client ... [time] "request"), also when
+        the whole line is wrapped in one pair of double quotes."""
+        return _SNIFF.match(_unwrap(line[:512])) is not None
 
     def parse(self, line: str, ctx: ParseContext) -> dict[str, Any]:
-        """The <module>.access event of ``line``; ParseError when it is not an access line."""
+        """The <module>.access event of ``line``; ParseError when it is not an access line or
+        its client is neither an address nor a host name. A line wrapped in one pair of
+        double quotes (inner quotes doubled or backslash-escaped) is read unwrapped."""
         line = check_line(line)
-        m = _ACCESS.match(line)
+        m = _ACCESS.match(_unwrap(line))
         if m is None:
             raise ParseError("not an access log line")
+        if clean_ip(m.group(2)) is None and not _HOST.match(m.group(2)):
+            raise ParseError(f"client {m.group(2)[:60]!r} is not an address or a host name")
         (vhost, client, _ident, user, day, mon, year, hh, mm, ss, frac, tz,
          request, status, size, referrer, agent, _rest) = m.groups()  # fmt: skip
         ts = self._timestamp(day, mon, year, hh, mm, ss, frac, tz, ctx)

@@ -46,6 +46,8 @@ from collectors.pcap.links import (
     nflog,
     wifi,
 )
+from collectors.pcap.logins import PORTS as LOGIN_PORTS
+from collectors.pcap.logins import LoginSession
 from collectors.pcap.quic import QuicClient, is_initial
 from collectors.pcap.ssh import SSH_PREFIX, SshBanners, SshSide
 from collectors.pcap.streams import TcpStream
@@ -141,6 +143,7 @@ class Flow:
         "inner_vlan",
         "key",
         "last",
+        "login",
         "moved",
         "pkts_o",
         "pkts_r",
@@ -196,6 +199,7 @@ class Flow:
         self.http_seq = 0
         self.tls: TlsSession | None = None
         self.ssh: SshBanners | None = None
+        self.login: LoginSession | None = None
         self.dns_pending: dict[int, tuple[int, DnsMessage, bool]] | None = None
         self.dns_seq = 0
         self.quic: QuicClient | None = None
@@ -213,9 +217,29 @@ ST_SYNACK_O = 64  # "initiator" sent SYN+ACK: we met the connection mid-handshak
 ST_DATA_R = 128
 
 
+#: ICMP messages that answer a request (echo, timestamp, information, address mask replies)
+ICMP4_REPLIES = frozenset({0, 14, 16, 18})
+ICMP6_REPLIES = frozenset({129, 131, 134, 136, 140, 145})
+#: login greetings and commands of the protocols in LOGIN_PORTS
+LOGIN_HEADS = (b"220", b"+OK", b"* OK", b"* PREAUTH", b"USER ", b"EHLO ", b"HELO ", b"AUTH ")
+
+
+def unsolicited(flow: Flow) -> bool:
+    """True when the initiator only received answers it never asked for: a TCP flow met with
+    a SYN-ACK to which the initiator sent no SYN, FIN or data (at most ACKs and RSTs), or a
+    UDP/ICMP flow in which only replies were seen. Reflection and amplification victims
+    and the targets of backscatter see such flows."""
+    if flow.proto == TCP:
+        s = flow.state
+        return bool(s & ST_SYNACK_R) and not s & ST_SYN_O and not flow.flags_o & 0x0B
+    return flow.pkts_o == 0 and flow.pkts_r > 0
+
+
 def conn_state(flow: Flow) -> str:
     """Zeek-style connection state of a flow (see docs/pcap.md for the codes)."""
     if flow.proto != TCP:
+        if not flow.pkts_o:
+            return "SHR"  # only the responder's replies were seen
         return "SF" if flow.pkts_r else "S0"
     s = flow.state
     syn = s & ST_SYN_O
@@ -774,9 +798,13 @@ class Engine:
             if proto == TCP and flags & 0x12 == 0x12:  # SYN+ACK first: dst initiated
                 flow = Flow(key, proto, ver, dst, dport, src, sport, vlan, inner, ts)
             elif proto != TCP or not flags & 0x02:
-                if sport < 1024 <= dport or (
-                    proto == UDP and sport in DNS_PORTS and dport not in DNS_PORTS
-                ):
+                if (
+                    sport < 1024 <= dport
+                    or (proto == UDP and sport in DNS_PORTS and dport not in DNS_PORTS)
+                    or (proto == UDP and poff + 3 <= end and _dns_response(data, poff, sport))
+                    or (proto == ICMP and itype in ICMP4_REPLIES)
+                    or (proto == ICMP6 and itype in ICMP6_REPLIES)
+                ):  # the first packet is a reply: its receiver asked (or is said to have)
                     flow = Flow(key, proto, ver, dst, dport, src, sport, vlan, inner, ts)
                 else:
                     flow = Flow(key, proto, ver, src, sport, dst, dport, vlan, inner, ts)
@@ -1091,6 +1119,10 @@ class Engine:
                 app = "tls"
                 if (head[5] == 1) != client and _swap(flow):  # the hello shows the client
                     forward = not forward
+            elif (
+                flow.login is None and LOGIN_PORTS.get(flow.dport) and head.startswith(LOGIN_HEADS)
+            ):
+                app = "login"
             elif looks_like_request(data[poff : min(end, poff + 4096)]):
                 app = "http"
                 if not client and _swap(flow):
@@ -1125,6 +1157,15 @@ class Engine:
         if tls.second_hello is not None:
             self._emit(self.builder.tls_retry(flow, tls))
 
+    def _emit_ssh(self, flow: Flow, ssh: SshBanners) -> None:
+        """The session's event, and one more per failed attempt after the first, so that
+        brute-force counts from captures mean attempts, as they do from the sshd log."""
+        event = self.builder.ssh(flow, ssh)
+        self._emit(event)
+        if event["event"].get("outcome") == "failure":
+            for attempt in range(2, ssh.auth_attempts + 1):
+                self._emit(self.builder.ssh_failed_attempt(flow, event, attempt))
+
     def _start_app(self, flow: Flow, app: str) -> None:
         flow.app = app
         if app == "http":
@@ -1136,6 +1177,9 @@ class Engine:
         elif app == "ssh":
             flow.ssh = banners = SshBanners()
             flow.streams = [TcpStream(SshSide(banners, True)), TcpStream(SshSide(banners, False))]
+        elif app == "login":
+            flow.login = login = LoginSession(LOGIN_PORTS[flow.dport])
+            flow.streams = [TcpStream(login.client), TcpStream(login.server)]
         elif app == "dns":
             flow.streams = [
                 TcpStream(_DnsTcpSide(self, flow, True)),
@@ -1171,9 +1215,25 @@ class Engine:
                 flow.app = "done"
         elif app == "ssh":
             ssh = flow.ssh
-            if ssh.client and ssh.server and not ssh.emitted:  # type: ignore[union-attr]
-                ssh.emitted = True  # type: ignore[union-attr]
-                self._emit(self.builder.ssh(flow, ssh))
+            assert ssh is not None and flow.streams is not None
+            if ssh.client and ssh.server and not ssh.emitted and ssh.decided:
+                ssh.emitted = True
+                self._emit_ssh(flow, ssh)
+                flow.app = "done"
+            elif all(stream.sink.done for stream in flow.streams):  # type: ignore[attr-defined]
+                flow.app = "done"  # the event is written when the flow ends
+        elif app == "login":
+            login = flow.login
+            assert login is not None
+            for attempt in login.attempts:
+                login.seq += 1
+                self._emit(self.builder.login(flow, login.protocol, attempt, login.seq))
+            login.attempts.clear()
+            if login.starttls:  # look again at what follows: the TLS handshake
+                flow.app = None
+                flow.probes = 0
+                flow.streams = None
+            elif login.client.done and login.server.done:
                 flow.app = "done"
 
     # --- DNS ---------------------------------------------------------------------------------
@@ -1234,12 +1294,12 @@ class Engine:
             self._emit_quic(flow, flow.quic)
         if flow.ssh is not None and not flow.ssh.emitted and (flow.ssh.client or flow.ssh.server):
             flow.ssh.emitted = True
-            self._emit(self.builder.ssh(flow, flow.ssh))
+            self._emit_ssh(flow, flow.ssh)
         if flow.dns_pending:
             for query in list(flow.dns_pending.values()):
                 self._dns_emit(flow, query, None)
             flow.dns_pending.clear()
-        self._emit(self.builder.flow(flow, reason, conn_state(flow)))
+        self._emit(self.builder.flow(flow, reason, conn_state(flow), unsolicited(flow)))
 
     def sweep(self, now: int) -> None:
         """End flows idle for longer than the idle timeout (packet time ``now``) and drop
@@ -1285,6 +1345,11 @@ class Engine:
         out = self.events
         self.events = []
         return out
+
+
+def _dns_response(data: bytes, poff: int, sport: int) -> bool:
+    """True when a UDP payload from a DNS port has the QR (response) bit set."""
+    return sport in DNS_PORTS and bool(data[poff + 2] & 0x80)
 
 
 def _swap(flow: Flow) -> bool:

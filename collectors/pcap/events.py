@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collectors.pcap.dns import DnsMessage
     from collectors.pcap.engine import Flow
     from collectors.pcap.http import Exchange
+    from collectors.pcap.logins import Attempt
     from collectors.pcap.quic import QuicClient
     from collectors.pcap.ssh import SshBanners
     from collectors.pcap.tls import ClientHello, ServerHello, TlsSession
@@ -148,7 +149,9 @@ class EventBuilder:
 
     # --- flows -------------------------------------------------------------------------------
 
-    def flow(self, flow: Flow, reason: str, state: str) -> dict[str, Any]:
+    def flow(
+        self, flow: Flow, reason: str, state: str, unsolicited: bool = False
+    ) -> dict[str, Any]:
         """The flow record: both directions' counts, times, flags and connection state."""
         doc = self._base(flow, "pcap.flow", ["network"], ["connection", "end"], flow.start, "flow")
         self._endpoints(doc, flow)
@@ -163,6 +166,8 @@ class EventBuilder:
         network["bytes"] = flow.bytes_o + flow.bytes_r
         network["packets"] = flow.pkts_o + flow.pkts_r
         network["connection"] = {"state": state}
+        if unsolicited:
+            network["connection"]["unsolicited"] = True
         protocol = _protocol(flow)
         if protocol:
             network["protocol"] = protocol
@@ -208,6 +213,15 @@ class EventBuilder:
                 "type": dnsmod.type_name(first.qtype or 0),
                 "class": dnsmod.class_name(first.qclass or 0),
             }
+            if first.qfacts:
+                out["question"].update(
+                    {
+                        "name_length": first.qfacts["length"],
+                        "max_label_length": first.qfacts["max_label_length"],
+                        "binary": first.qfacts["binary"],
+                        "entropy": first.qfacts["entropy"],
+                    }
+                )
         if r is not None:
             out["response_code"] = dnsmod.RCODES.get(r.rcode, str(r.rcode))
             out["header_flags"] = r.flags
@@ -379,7 +393,54 @@ class EventBuilder:
             ssh["client"] = {"banner": banners.client}
         if banners.server:
             ssh["server"] = {"banner": banners.server}
+        if banners.kex_done_ts is not None:
+            outcome = banners.outcome(flow.last)
+            auth: dict[str, Any] = {"attempts": banners.auth_attempts}
+            if outcome is not None:
+                auth["success"] = outcome == "success"
+                doc["event"]["outcome"] = outcome
+                doc["event"]["category"] = ["network", "authentication"]
+                doc["event"]["action"] = "ssh_session"
+            ssh["auth"] = auth
+            ssh["session"] = {
+                "seconds_after_kex": round((flow.last - banners.kex_done_ts) / 1e9, 3)
+            }
         doc["ssh"] = ssh
+        return doc
+
+    def ssh_failed_attempt(
+        self, flow: Flow, session: dict[str, Any], attempt: int
+    ) -> dict[str, Any]:
+        """One more failed attempt (number ``attempt``) of a failed SSH session whose event is
+        ``session``: dataset pcap.ssh, ``event.action: ssh_auth_failure``, no banners."""
+        doc = self._base(
+            flow, "pcap.ssh", ["network", "authentication"], ["protocol"], flow.start,
+            f"ssh:attempt:{attempt}",
+        )  # fmt: skip
+        self._endpoints(doc, flow)
+        doc["network"]["protocol"] = "ssh"
+        doc["event"].update(action="ssh_auth_failure", outcome="failure")
+        doc["ssh"] = {"auth": {"attempt": attempt, "success": False}}
+        doc["@timestamp"] = session["@timestamp"]
+        return doc
+
+    # --- clear-text logins (FTP, SMTP, POP3, IMAP) -------------------------------------------
+
+    def login(self, flow: Flow, protocol: str, attempt: Attempt, seq: int) -> dict[str, Any]:
+        """One settled login attempt of a clear-text protocol (dataset ``pcap.<protocol>``)."""
+        doc = self._base(
+            flow, f"pcap.{protocol}", ["network", "authentication"], ["protocol"], attempt.ts,
+            f"login:{seq}",
+        )  # fmt: skip
+        self._endpoints(doc, flow)
+        doc["network"]["protocol"] = protocol
+        event = doc["event"]
+        event["action"] = f"{protocol}_login"
+        event["outcome"] = "success" if attempt.success else "failure"
+        if attempt.user:
+            doc["user"] = {"name": attempt.user}
+            doc["related"]["user"] = [attempt.user]
+        doc[protocol] = {"command": attempt.command, "reply": attempt.reply}
         return doc
 
 

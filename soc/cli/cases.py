@@ -8,6 +8,7 @@ import typer
 from rich.text import Text
 
 from soc.cli.common import EXIT_OK, console, fail, print_json, state
+from soc.cli.display import show_time, shown_of, zone_of
 from soc.safe_text import visible
 from soc.triage import cases as case_ops
 from soc.triage.display import analyst_of, print_rows
@@ -71,20 +72,23 @@ def list_(
     severity: Annotated[str | None, typer.Option("--severity", help="Only this severity.")] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only this analyst's.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+    utc: Annotated[bool, typer.Option("--utc", help="Show times in UTC.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List cases, newest first."""
     if status is not None and status not in case_ops.CASE_STATUSES:
         raise fail(f"--status {status!r}: expected open or closed")
-    rows = case_ops.list_cases(
-        state(ctx).store, status=status, severity=severity, owner=owner, limit=limit
+    everything = case_ops.list_cases(
+        state(ctx).store, status=status, severity=severity, owner=owner
     )
+    rows = everything[: max(0, limit)] if limit is not None else everything
     if as_json:
         print_json(rows)
         return
+    zone = zone_of(state(ctx).settings, utc)
     print_rows(
         console,
-        ("id", "status", "severity", "verdict", "owner", "alerts", "title"),
+        ("id", "status", "severity", "verdict", "owner", "opened", "alerts", "title"),
         [
             (
                 c.get("id"),
@@ -92,13 +96,14 @@ def list_(
                 c.get("severity"),
                 c.get("verdict") or "-",
                 c.get("owner") or "-",
+                show_time(c.get("opened_at"), zone) or "-",
                 len(c.get("alert_ids") or []),
                 c.get("title"),
             )
             for c in rows
         ],
     )
-    console.print(f"{len(rows)} cases", markup=False)
+    console.print(shown_of(len(rows), len(everything), "cases"), markup=False)
 
 
 @app.command("show")

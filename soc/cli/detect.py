@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,9 +17,19 @@ from rich.table import Table
 
 from soc import clock, ecs
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, console, err_console, fail, print_json, state
+from soc.cli.display import (
+    level_cell,
+    print_table,
+    progress_bar,
+    show_time,
+    shown_of,
+    text_column,
+    token_column,
+    zone_of,
+)
 from soc.cli.rules import JsonOpt, NoPackOpt, RulesOpt, gather_rule_paths
 from soc.safe_text import safe_cell
-from soc.store.base import StoreError
+from soc.store.base import Store, StoreError
 from soc.timespec import parse_duration, parse_moment
 
 if TYPE_CHECKING:
@@ -25,21 +38,25 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Run Sigma detection once or on a schedule.", no_args_is_help=True)
 
 
-def _print_summary(summary: DetectionSummary, *, title: str) -> None:
+def _print_summary(summary: DetectionSummary, *, title: str, zone: tzinfo = UTC) -> None:
     if summary.alerts:
-        table = Table(title=title)
-        for column in ("level", "rule", "first seen", "entities", "alert id"):
-            table.add_column(column, overflow="fold")
-        for alert in summary.alerts[:200]:
+        shown = summary.alerts[:200]
+        table = Table(title=f"{title} ({shown_of(len(shown), len(summary.alerts), 'alerts')})")
+        table.add_column("level", no_wrap=True)
+        text_column(table, "rule")
+        table.add_column("first seen", no_wrap=True)
+        token_column(table, "entities")
+        token_column(table, "alert id")
+        for alert in shown:
             entities = ", ".join(v for values in alert["entities"].values() for v in values[:2])
             table.add_row(
-                safe_cell(alert["level"]),
+                level_cell(alert["level"]),
                 safe_cell(alert["rule_title"]),
-                safe_cell(alert["first_seen"]),
+                show_time(alert["first_seen"], zone),
                 safe_cell(entities),
                 safe_cell(alert["id"]),
             )
-        console.print(table)
+        print_table(table)
     for row in summary.failed:
         err_console.print(safe_cell(f"rule {row['id']} ({row['title']}): {row['error']}"))
     problems = len(summary.invalid) + len(summary.not_convertible)
@@ -64,6 +81,14 @@ def run(
     rules: RulesOpt = None,
     no_pack: NoPackOpt = False,
     as_json: JsonOpt = False,
+    problems_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--problems",
+            help="Write invalid and not-convertible rules (with reasons) to this file.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the rules once over [since, until) and store the alerts. Exit 0 when every rule
     ran, 1 when some were invalid, not convertible or rejected by the store."""
@@ -75,21 +100,108 @@ def run(
         raise fail(f"--since/--until: {exc}") from None
     if start >= end:
         raise fail("--since must be before --until")
-    from soc.detect.compile import compile_all, target_for
-    from soc.detect.loader import load_rules
-    from soc.detect.runner import run_compiled
+    from soc.detect.runner import load_and_compile
+    from soc.hunt.detection import run_with_progress
 
     paths = gather_rule_paths(ctx, rules, no_pack)
     store = state(ctx).store
-    ruleset = load_rules(paths)
-    compiled = compile_all(ruleset.rules, target_for(store.kind))
-    summary = run_compiled(store, compiled, start, end, now=now, load_errors=ruleset.errors)
+    bar = progress_bar(not as_json)
+    with bar if bar is not None else contextlib.nullcontext():
+        task = bar.add_task("compiling rules", total=None) if bar is not None else None
+        ruleset, compiled = load_and_compile(store.kind, paths, include_pack=False)
+
+        def on_progress(done: int, total: int) -> None:
+            if bar is not None:
+                bar.update(task, description="detecting", completed=done, total=total)
+
+        summary = run_with_progress(
+            store,
+            compiled,
+            start,
+            end,
+            now=now,
+            load_errors=ruleset.errors,
+            on_progress=on_progress,
+        )
+    empty_window = _empty_window_hint(store, start, end) if not summary.alerts_new else None
     if as_json:
-        print_json(summary.to_dict())
+        out = summary.to_dict()
+        if empty_window:
+            out["hint"] = empty_window
+        print_json(out)
     else:
-        _print_summary(summary, title=f"Alerts {ecs.format_timestamp(start)} .. now")
-    problems = summary.failed or summary.invalid or summary.not_convertible
+        zone = zone_of(state(ctx).settings)
+        _print_summary(
+            summary, title=f"Alerts {show_time(start, zone)} .. {show_time(end, zone)}", zone=zone
+        )
+        name_problems(ctx, summary, problems_file)
+        if empty_window:
+            err_console.print(f"soc: {empty_window}", markup=False, soft_wrap=True)
+    from soc.cli.outputs import deliver_after_detection
+
+    delivered = deliver_after_detection(ctx)
+    problems = summary.failed or summary.invalid or summary.not_convertible or not delivered
     raise typer.Exit(EXIT_PARTIAL if problems else EXIT_OK)
+
+
+def _empty_window_hint(store: Store, start: datetime, end: datetime) -> str | None:
+    """When the window holds no event but the store does: a sentence with the store's span
+    and the flags that cover it; else None."""
+    try:
+        if store.count(start=start, end=end) > 0:
+            return None
+        first = store.search(size=1, ascending=True).hits
+        last = store.search(size=1, ascending=False).hits
+    except StoreError:
+        return None
+    if not first or not last:
+        return None
+    low = ecs.get_field(first[0].source, "@timestamp")
+    high = ecs.get_field(last[0].source, "@timestamp")
+    day = str(low)[:10]
+    after = ecs.format_timestamp(ecs.parse_timestamp(str(high)) + timedelta(seconds=1))
+    return (
+        f"no event between {ecs.format_timestamp(start)} and {ecs.format_timestamp(end)}, but "
+        f"the store holds events from {low} to {high}: run with --since {day} "
+        f"--until {after[:19]}Z (or `soc hunt` over the files)"
+    )
+
+
+#: Problem rules named one per line up to this many; beyond, they go to a file.
+PROBLEM_LINES = 20
+
+
+def name_problems(ctx: typer.Context, summary: DetectionSummary, path: Path | None) -> None:
+    """Name every invalid or not-convertible rule with its reason: on stderr when few (or
+    no --problems file was asked for), else in a file whose path is printed."""
+    rows = [("invalid", r) for r in summary.invalid]
+    rows += [("not convertible", r) for r in summary.not_convertible]
+    if not rows:
+        return
+    lines = [
+        f"{kind}: {r.get('path') or '-'} {r.get('id') or ''} {r.get('title') or ''}: {r['error']}"
+        for kind, r in rows
+    ]
+    lines = [" ".join(line.split()) for line in lines]
+    if path is None and len(lines) <= PROBLEM_LINES:
+        for line in lines:
+            err_console.print(safe_cell(line), soft_wrap=True)
+        return
+    if path is None:
+        path = state(ctx).settings.data_dir / "rule-problems.txt"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as exc:
+        for line in lines:
+            err_console.print(safe_cell(line), soft_wrap=True)
+        err_console.print(f"soc: {path}: {exc.strerror or exc}", markup=False)
+        return
+    err_console.print(
+        f"soc: {len(lines):,} rules could not run; each with its reason in {path}",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("schedule")
@@ -132,8 +244,17 @@ def schedule(
     def _stop(signum: int, frame: object) -> None:
         stop.set()
 
+    from soc.cli.outputs import configured_outputs, print_delivery
+
+    outputs = configured_outputs(ctx)
+    worker = None
+    if outputs:
+        from soc.outputs.deliver import OutputWorker
+
+        worker = OutputWorker(store, outputs, on_report=print_delivery)
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     done = 0
+    total_alerts = 0
     try:
         while not stop.is_set():
             started = time.monotonic()
@@ -147,18 +268,46 @@ def schedule(
                 stop.wait(period.total_seconds())
                 continue
             done += 1
+            total_alerts += summary.alerts_new
             if as_json:
                 sys.stdout.write(json.dumps(summary.to_dict(), default=str) + "\n")
                 sys.stdout.flush()
             else:
-                _print_summary(summary, title=f"Cycle {done}")
+                console.print(cycle_line(done, summary, clock.now()), markup=False, soft_wrap=True)
+                for row in summary.failed:
+                    err_console.print(
+                        safe_cell(f"rule {row['id']} ({row['title']}): {row['error']}")
+                    )
+            if worker is not None:
+                worker.kick()  # delivery runs beside detection, never in its way
             if cycles and done >= cycles:
                 break
             stop.wait(max(0.0, period.total_seconds() - (time.monotonic() - started)))
     finally:
+        if worker is not None:
+            worker.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        why = "stop requested" if stop.is_set() else "cycles done"
+        err_console.print(
+            f"soc: detect schedule stopped ({why}) after {done:,} cycles, "
+            f"{total_alerts:,} new alerts in all",
+            markup=False,
+            soft_wrap=True,
+        )
     raise typer.Exit(EXIT_OK)
 
 
-__all__ = ["app", "parse_moment"]
+def cycle_line(number: int, summary: DetectionSummary, now: datetime) -> str:
+    """One log line of a scheduled cycle: when, rules run, alerts, duration and lag (how far
+    the newest moment the cycle covered is behind now)."""
+    lag = (now - summary.until).total_seconds() if summary.until is not None else 0.0
+    failed = f", {len(summary.failed)} rules failed" if summary.failed else ""
+    return (
+        f"{ecs.format_timestamp(now)[:19]}Z cycle {number}: {summary.rules_run} rules, "
+        f"{summary.alerts_new} new alerts ({summary.alerts_existing} already raised), "
+        f"{summary.seconds:.1f}s, lag {lag:.0f}s{failed}"
+    )
+
+
+__all__ = ["app", "cycle_line", "name_problems", "parse_moment"]

@@ -33,6 +33,8 @@ from soc.cli.common import (
     print_json,
     state,
 )
+from soc.cli.display import print_table, shown_of, token_column
+from soc.safe_text import safe_cell
 from soc.store.base import StoreError
 
 app = typer.Typer(
@@ -60,7 +62,9 @@ HostOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON object with the counts instead of a table.")
 ]
-BatchOpt = Annotated[int, typer.Option("--batch-size", hidden=True, min=1)]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", hidden=True, min=1)]
+#: Events per store write when neither --batch-size nor the store says otherwise.
+DEFAULT_BATCH = 2000
 
 
 def build_options(
@@ -112,9 +116,11 @@ def run_ingest(
     options: IngestOptions,
     *,
     as_json: bool,
-    batch_size: int,
+    batch_size: int | None,
 ) -> None:
-    """Ingest every item once, print the summary (table or JSON) and exit 0 or 1."""
+    """Ingest every item once, print the summary (table or JSON) and exit 0 or 1. Without
+    ``batch_size`` each store write carries what the store takes at once
+    (``write_batch_events``: the Elasticsearch store's bulk size times bulks in flight)."""
     app_state = state(ctx)
     settings = app_state.settings
     store = app_state.store
@@ -148,7 +154,8 @@ def run_ingest(
         if progress is not None and task is not None:
             progress.update(task, rate=f"{stats.events_per_second:,.0f}")
 
-    shipper = Shipper(store, dead_letters=dead, batch_events=batch_size, on_batch=on_batch)
+    batch_events = batch_size or int(getattr(store, "write_batch_events", DEFAULT_BATCH))
+    shipper = Shipper(store, dead_letters=dead, batch_events=batch_events, on_batch=on_batch)
     ingestor = LogIngestor(shipper, options, on_bytes=on_bytes)
     interrupted = False
     try:
@@ -158,6 +165,11 @@ def run_ingest(
             for item in items:
                 if progress is not None and task is not None:
                     progress.update(task, description=_short(item))
+                if _empty_evtx(item, options):
+                    reason = "empty file (zero bytes), not an EVTX file"
+                    shipper.reject(item, b"", reason)
+                    err_console.print(f"soc: error: {item}: {reason}", markup=False, soft_wrap=True)
+                    continue
                 ingestor.ingest(item)
         except KeyboardInterrupt:
             interrupted = True
@@ -182,6 +194,17 @@ def run_ingest(
     raise typer.Exit(EXIT_PARTIAL if stats.dead_lettered else EXIT_OK)
 
 
+def _empty_evtx(item: str, options: IngestOptions) -> bool:
+    """An EVTX input (named .evtx, or read with --format evtx) that holds no byte at all:
+    reported like an empty capture, never passed over in silence."""
+    if item == STDIN or not (options.format == "evtx" or item.lower().endswith(".evtx")):
+        return False
+    try:
+        return Path(item).stat().st_size == 0
+    except OSError:
+        return False
+
+
 def _short(item: str) -> str:
     name = "stdin" if item == STDIN else Path(item).name
     return name if len(name) <= 24 else name[:21] + "..."
@@ -203,7 +226,7 @@ def print_summary(stats: ShipStats, *, dead_letter_dir: Path | None = None) -> N
     )
     console.print(table)
     if len(stats.sources) > 1:
-        console.print(_source_table(stats))
+        print_table(_source_table(stats))
     if stats.dead_lettered and dead_letter_dir is not None:
         console.print(f"dead letters (with reasons): {dead_letter_dir}", markup=False)
 
@@ -213,29 +236,24 @@ MAX_SOURCE_ROWS = 25
 
 
 def _source_table(stats: ShipStats) -> Table:
-    detail = Table(title="Per source", title_justify="left")
-    detail.add_column("source", no_wrap=True, overflow="ellipsis", max_width=30)
+    shown = min(len(stats.sources), MAX_SOURCE_ROWS)
+    title = f"Per source ({shown_of(shown, len(stats.sources), 'sources')}; --json lists all)"
+    detail = Table(title=title, title_justify="left")
+    token_column(detail, "source")  # whole paths: two files must never look alike
     detail.add_column("format", no_wrap=True)
     for name in ("read", "stored", "dups", "dead"):
         detail.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     rows = sorted(stats.sources.items(), key=lambda kv: (-kv[1].dead_lettered, kv[0]))
     for source, s in rows[:MAX_SOURCE_ROWS]:
         detail.add_row(
-            _tail(source, 28),
+            safe_cell(source),
             s.format or "-",
             f"{s.read:,}",
             f"{s.stored:,}",
             f"{s.duplicates:,}",
             f"{s.dead_lettered:,}",
         )
-    if len(rows) > MAX_SOURCE_ROWS:
-        detail.add_row(f"... {len(rows) - MAX_SOURCE_ROWS:,} more sources", "", "", "", "", "")
     return detail
-
-
-def _tail(text: str, width: int) -> str:
-    """The end of a long path (the file name is what tells sources apart)."""
-    return text if len(text) <= width else "..." + text[-(width - 3) :]
 
 
 @app.command("logs")
@@ -252,7 +270,7 @@ def ingest_logs(
             "--follow", help="Keep following the files (as `soc collect files`) after reading."
         ),
     ] = False,
-    batch_size: BatchOpt = 2000,
+    batch_size: BatchOpt = None,
 ) -> None:
     """Ingest log files once: text logs of any known format, .gz, .evtx, or - for stdin.
 
@@ -265,7 +283,9 @@ def ingest_logs(
 
         if STDIN in paths:
             raise fail("--follow: stdin (-) cannot be followed")
-        run_follow(ctx, paths, options, batch_size=batch_size, poll=0.25, as_json=as_json)
+        run_follow(
+            ctx, paths, options, batch_size=batch_size or DEFAULT_BATCH, poll=0.25, as_json=as_json
+        )
         return
     items = expand_or_fail(paths)
     if items.count(STDIN) and sys.stdin is None:
@@ -282,7 +302,7 @@ def ingest_evtx_files(
     ],
     department: DepartmentOpt = None,
     as_json: JsonOpt = False,
-    batch_size: BatchOpt = 2000,
+    batch_size: BatchOpt = None,
 ) -> None:
     """Ingest Windows .evtx files (directories are searched for *.evtx)."""
     options = build_options(ctx, "evtx", department, None)

@@ -8,25 +8,12 @@ from typing import Annotated
 
 import typer
 
-from soc import __version__
-from soc.cli import (
-    alert_actions,
-    alerts,
-    audit,
-    cases,
-    collect,
-    config_cmd,
-    demo,
-    detect,
-    doctor,
-    ingest,
-    report,
-    rules,
-    triage,
-)
+from soc import __version__, clock
 from soc.cli.common import EXIT_ERROR, fail, state
+from soc.cli.lazy import LazyGroup
 
 app = typer.Typer(
+    cls=LazyGroup,
     name="soc",
     help="citysoc: the city information-security center's toolkit.",
     no_args_is_help=True,
@@ -83,25 +70,11 @@ def root(
     ctx.call_on_close(app_state.close)
 
 
-app.add_typer(ingest.app, name="ingest")
-app.add_typer(collect.app, name="collect")
-app.add_typer(detect.app, name="detect")
-alert_actions.register(alerts.app)
-app.add_typer(alerts.app, name="alerts")
-app.add_typer(rules.app, name="rules")
-app.add_typer(triage.app, name="triage")
-app.add_typer(cases.app, name="cases")
-app.add_typer(audit.app, name="audit")
-app.add_typer(report.app, name="report")
-app.add_typer(config_cmd.app, name="config")
-app.command("doctor")(doctor.doctor)
-app.command("demo")(demo.demo)
-
-
 def main() -> None:
     """Console-script entry: run the app; any failure becomes one line on stderr and exit 2
     (SOC_DEBUG=1 shows the traceback instead)."""
     try:
+        clock.now()  # a bad SOC_CLOCK is one line before any work starts
         app()
     except KeyboardInterrupt:
         raise SystemExit(130) from None

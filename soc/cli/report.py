@@ -14,7 +14,7 @@ from soc.cli.common import EXIT_ERROR, console, fail, state
 from soc.i18n import UnknownLanguage, normalize_lang
 
 if TYPE_CHECKING:
-    from soc.report.data import DepartmentLookup
+    from soc.report.alerts import DepartmentLookup
 
 #: Output formats and their file extensions (as soc.report.FORMATS; repeated here so that
 #: starting `soc` does not import matplotlib).
@@ -91,11 +91,49 @@ InventoryOption = Annotated[
 ]
 
 
+def period_days(
+    start: str | None, end: str | None, last_month: bool, last_week: bool, zone: str
+) -> tuple[date, date]:
+    """The first and last day of the report: --from/--to, or a named period as of today
+    in the city's zone; ValueError naming the options when they do not fit together."""
+    from soc.report.periods import named_period
+
+    if last_month and last_week:
+        raise ValueError("--last-month and --last-week cannot be used together")
+    if last_month or last_week:
+        if start or end:
+            raise ValueError("--last-month/--last-week replace --from and --to")
+        return named_period("last-month" if last_month else "last-week", zone)
+    if not start or not end:
+        raise ValueError("give --from and --to, or --last-month, or --last-week")
+    first = parse_day(start, "--from")
+    last = parse_day(end, "--to")
+    if last < first:
+        raise ValueError(f"--to {end} is before --from {start}")
+    return first, last
+
+
 @app.command("period")
 def period(
     ctx: typer.Context,
-    start: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD or dd/mm/yyyy).")],
-    end: Annotated[str, typer.Option("--to", help="Last day, included.")],
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day (YYYY-MM-DD or dd/mm/yyyy).")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, included.")] = None,
+    last_month: Annotated[
+        bool,
+        typer.Option("--last-month", help="The previous calendar month (city time zone)."),
+    ] = False,
+    last_week: Annotated[
+        bool,
+        typer.Option("--last-week", help="The previous week, Monday to Sunday (city time zone)."),
+    ] = False,
+    email: Annotated[
+        bool,
+        typer.Option(
+            "--email", help="Also e-mail the report through outputs.email (docs/reports.md)."
+        ),
+    ] = False,
     department: Annotated[
         str | None, typer.Option("--department", help="Only this department.")
     ] = None,
@@ -105,18 +143,20 @@ def period(
     inventory: InventoryOption = None,
 ) -> None:
     """Write the report of a period: summary, KPIs, trends, top rules/assets/sources,
-    ATT&CK heat map, open incidents and recommendations. Days are in the configured zone."""
+    ATT&CK heat map, open incidents and recommendations. Days are in the configured zone;
+    --last-month / --last-week pick the previous month or week (for cron and timers)."""
     app_state = state(ctx)
     settings = app_state.settings
+    zone = str(settings.get("timezone") or "Asia/Ho_Chi_Minh")
+    from soc.report.mail import MailError, mail_settings
+
     try:
-        first = parse_day(start, "--from")
-        last = parse_day(end, "--to")
-        if last < first:
-            raise ValueError(f"--to {end} is before --from {start}")
+        first, last = period_days(start, end, last_month, last_week, zone)
         language = normalize_lang(lang or settings.get("language"))
         chosen = _format(fmt, out)
         lookup = _lookup(settings, list(inventory or []))
-    except (ValueError, UnknownLanguage) as exc:
+        mail = mail_settings(settings.get("outputs")) if email else None
+    except (ValueError, UnknownLanguage, MailError) as exc:
         raise fail(str(exc)) from None
     from soc.report import ReportError, write_period_report
 
@@ -132,12 +172,22 @@ def period(
             chosen,
             out,
             department,
-            timezone=str(settings.get("timezone") or "Asia/Ho_Chi_Minh"),
+            timezone=zone,
             lookup=lookup,
         )
     except ReportError as exc:
         raise fail(str(exc), EXIT_ERROR) from None
     console.print(str(written), markup=False)
+    if mail is not None:
+        from soc.i18n import t
+        from soc.report.mail import send_report
+
+        subject = t("mail.subject.period", language, start=first, end=last)
+        try:
+            send_report(written, subject, language, mail)
+        except MailError as exc:
+            raise fail(str(exc), EXIT_ERROR) from None
+        console.print(f"e-mailed to {', '.join(mail.recipients)}", markup=False)
 
 
 @app.command("case")

@@ -200,7 +200,7 @@ def triage(
         library = default_library(extra)
         store = app_state.store
         alert = get_alert(store, alert_id)
-        chosen = pick_playbook(library, alert, playbook)
+        chosen = _invalid_named(library, playbook) or pick_playbook(library, alert, playbook)
         if given is not None:
             check_answers(chosen, given, str(answers))
     except (ValueError, EnrichError, PlaybookError, TriageError, LifecycleError) as exc:
@@ -226,3 +226,26 @@ def triage(
     if as_json:
         print_json(result.as_dict())
     raise typer.Exit(EXIT_PARTIAL if result.failed_steps else EXIT_OK)
+
+
+def _invalid_named(library: Any, name: str | None) -> Any:
+    """When --playbook names no loaded playbook: the playbook of a file given by path, or a
+    one-line error saying why the file of that name is invalid; None otherwise."""
+    from soc.triage.playbook import load_playbook
+
+    if not name or library.get(name) is not None:
+        return None
+    path = Path(name)
+    if path.is_file():
+        try:
+            return load_playbook(path)
+        except PlaybookError as exc:
+            raise fail(f"playbook {name}: invalid: {'; '.join(exc.problems)}") from None
+    related = [
+        problem
+        for problem in library.problems
+        if Path(problem.split(":", 1)[0]).stem == name or f"'{name}'" in problem
+    ]
+    if related:
+        raise fail(f"playbook {name!r} is invalid: {'; '.join(related)}")
+    return None

@@ -325,6 +325,10 @@ ZEEK_SERVICES: dict[str, tuple[str, ...]] = {
     "ssl": ("pcap.tls",),
     "x509": ("pcap.tls",),
     "ssh": ("pcap.ssh",),
+    "ftp": ("pcap.ftp",),
+    "smtp": ("pcap.smtp",),
+    "pop3": ("pcap.pop3",),
+    "imap": ("pcap.imap",),
 }
 
 #: ``product: citysoc``: every event in the store (triage pivots use it), ECS names only.
@@ -465,9 +469,8 @@ def logsource_mapping(logsource: SigmaLogSource) -> LogsourceMapping:
             (Variant("fortigate", _conditions({"event.dataset": "fortinet.firewall"}), ()),)
         )
     if category in {"webserver", "proxy"}:
-        datasets: tuple[str, ...] = WEB_ACCESS if category == "webserver" else ("pcap.http",)
-        if category == "proxy":
-            datasets = (*WEB_ACCESS, "pcap.http")
+        # the sensor's HTTP records are web requests too (scanners seen only in captures)
+        datasets: tuple[str, ...] = (*WEB_ACCESS, "pcap.http")
         return LogsourceMapping(
             (Variant(category, _conditions({"event.dataset": datasets}), _f(WEB_FIELDS)),)
         )

@@ -1,6 +1,9 @@
-"""Run the test events embedded in rules (`soc rules test`, and the pytest suite).
+"""Run the test events of rules (`soc rules test`, and the pytest suite).
 
-A rule may carry a top-level ``tests:`` mapping with ``positive:`` and ``negative:`` lists.
+A rule names a folder of test events with ``regression_tests_path:`` (as SigmaHQ does; the
+path is relative to the rule file), holding ``positive/*.json`` and ``negative/*.json``, one
+case per file (a JSON list of events, or one event). A rule may instead carry a top-level
+``tests:`` mapping with ``positive:`` and ``negative:`` lists.
 Each item is a *case*: one event (a mapping of ECS fields, dotted keys allowed) or
 ``{events: [...]}`` (for correlations). A positive case must make the rule fire at least once
 with its events alone in the store; a negative case must not.
@@ -14,6 +17,7 @@ kept).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -110,10 +114,38 @@ def _event(raw: Any, case_key: str, position: int) -> dict[str, Any]:
     return doc
 
 
+def _folder_cases(loaded: LoadedRule, where: Any) -> dict[str, list[Any]]:
+    """The ``positive``/``negative`` cases of a rule's regression folder: one JSON file per
+    case (a list of events, or one event), taken in file-name order."""
+    if not isinstance(where, str) or not where:
+        raise CaseError("regression_tests_path: must be a folder path")
+    folder = (loaded.path.parent / where).resolve()
+    if not folder.is_dir():
+        raise CaseError(f"regression_tests_path: {where}: no such folder")
+    found: dict[str, list[Any]] = {}
+    for kind in ("positive", "negative"):
+        items: list[Any] = []
+        for path in sorted((folder / kind).glob("*.json")):
+            try:
+                items.append({"events": _as_list(json.loads(path.read_text(encoding="utf-8")))})
+            except (OSError, ValueError) as exc:
+                raise CaseError(f"{path.name}: not a JSON event list ({exc})") from None
+        found[kind] = items
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def cases_of(loaded: LoadedRule) -> list[TestCase]:
-    """The test cases a rule carries (none when it has no ``tests:``); CaseError when the
-    ``tests:`` mapping is malformed."""
+    """The test cases of a rule: from its regression folder (``regression_tests_path:``,
+    relative to the rule file: ``positive/*.json`` and ``negative/*.json``, one case per
+    file) or from a ``tests:`` mapping embedded in the rule; none when it has neither.
+    CaseError when either is malformed."""
     tests = loaded.raw.get("tests")
+    if "regression_tests_path" in loaded.raw:
+        tests = _folder_cases(loaded, loaded.raw["regression_tests_path"])
     if tests is None:
         return []
     if not isinstance(tests, Mapping):

@@ -220,4 +220,74 @@ MESSAGES: dict[str, str] = {
     "case.summary.closed": "The incident was closed {duration} after it was opened.",
     "case.summary.recommendations#one": "Analysts recorded 1 recommended action.",
     "case.summary.recommendations#other": "Analysts recorded {count} recommended actions.",
+    # --- how the numbers are measured (issue 16) ---
+    "section.method": "How the numbers are measured",
+    "report.period.rule": "Period: from 00:00 on {start} to the end of {end} ({tz} time). "
+    "Every number, table and chart counts things by when they happened: events by their "
+    "logged time, alerts by their first activity, incidents by the day they were opened or "
+    "closed, recommendations by when they were recorded. The list of open incidents is the "
+    "state at the end of the period: opened before it ended and not yet closed.",
+    "report.mttd.rule": "Time to detect runs from when the alert's first event reached the "
+    "SOC (event.ingested) to when the alert was created. Events that reached the SOC more "
+    "than {hours} hours after they were logged are imported history and are left out. This "
+    "period: {count} alerts measured, {imported} on imported history, {unknown} without an "
+    "ingestion time.",
+    "kpi.mttd.note": "over {count} alerts; {excluded} on historical data left out",
+    "summary.mttd_excluded#one": "1 alert on imported history or without an ingestion time is "
+    "left out of the time to detect.",
+    "summary.mttd_excluded#other": "{count} alerts on imported history or without an "
+    "ingestion time are left out of the time to detect.",
+    "attack.technique": "{id} {name}: {count}",
+    "attack.technique.unnamed": "{id}: {count}",
+    "attack.note": "Each technique sits under its own tactics from MITRE ATT&CK Enterprise "
+    "data, version {version}. Each alert counts once per cell and once per tactic; an alert "
+    "may belong to several tactics, so the rows can add up to more than the total. Alerts "
+    "with an ATT&CK tag, each counted once: {total}.",
+    # --- case timeline (issue 16) ---
+    "timeline.events": "Events",
+    "timeline.events.group": "{count} alike events, the last at {last}: {what}",
+    "timeline.more": "(and {count} more)",
+    "distinct.user.name": "accounts",
+    "distinct.destination.port": "ports",
+    "distinct.http.request.method": "methods",
+    "distinct.url.original": "URLs",
+    "distinct.http.response.status_code": "response codes",
+    "distinct.dns.question.name": "names queried",
+    "distinct.process.command_line": "command lines",
+    "timeline.alert.raised#one": "Alert “{title}”, {level}, 1 event",
+    "timeline.alert.raised#other": "Alert “{title}”, {level}, {count} events",
+    "timeline.alert.added#one": "Alert “{title}” ({level}, 1 event) added to the incident",
+    "timeline.alert.added#other": "Alert “{title}” ({level}, {count} events) added to the incident",
+    "timeline.pivot.found#one": "{step}: 1 event found",
+    "timeline.pivot.found#other": "{step}: {count} events found",
+    "timeline.stats.found": "{step}: {distinct} distinct {by}",
+    "timeline.enrich.found": "{step}: matching indicator lists: {lists}; assets: {assets}",
+    "timeline.answer.given": "{question} Answer: {answer}",
+    "answer.yes": "yes",
+    "answer.no": "no",
+    "answer.unsure": "unsure",
+    "answer.true_positive": "true positive",
+    "answer.false_positive": "false positive",
+    "answer.benign": "benign",
+    "timeline.decision": "Decision: verdict {verdict}, severity {severity}",
+    "timeline.recommended": "Recommendation: {what} {target}",
+    "timeline.action.status": "Alert status set to {value}",
+    "timeline.action.assign": "Alert assigned to {value}",
+    "timeline.action.escalate": "Alert escalated",
+    "timeline.action.tag": "Tagged {value}",
+    "timeline.action.close": "Alert closed",
+    "timeline.action.other": "Action {action} done",
+    "timeline.triage.started": "Triage with playbook {playbook} started",
+    "timeline.case.opened": "Incident opened: {title}",
+    "timeline.case.closed": "Incident closed, verdict: {verdict}",
+    "timeline.status.now": "Status: {status}",
+    "case.events_grouped": "Repeated events are grouped on one row (count, first and last "
+    "time, the values that varied); {total} matched events in all. Every raw event is in the "
+    "appendix.",
+    "case.section.raw_events": "Appendix: raw events",
+    "col.event": "Event",
+    # --- e-mail ---
+    "mail.subject.period": "Security operations report {start} – {end}",
+    "mail.body": "Dear all,\n\nPlease find attached the {subject} ({file}).\n\nThis "
+    "message was sent automatically; the numbers come from the SOC's data store.",
 }

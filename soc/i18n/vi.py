@@ -171,7 +171,7 @@ MESSAGES: dict[str, str] = {
     "summary.mttr": "Thời gian xử lý trung bình là {duration} (tính trên {count} cảnh báo "
     "đã đóng).",
     "summary.cases": "Trong kỳ có {count} sự cố được mở và {closed} sự cố được đóng.",
-    "summary.open_cases": "Hiện còn {count} sự cố mức cao hoặc nghiêm trọng đang được xử lý.",
+    "summary.open_cases": "Cuối kỳ còn {count} sự cố mức cao hoặc nghiêm trọng chưa đóng.",
     # --- báo cáo sự cố ---
     "case.section.overview": "Thông tin chung",
     "case.section.summary": "Tóm tắt",
@@ -203,4 +203,69 @@ MESSAGES: dict[str, str] = {
     "case.summary.no_verdict": "Chưa có kết luận.",
     "case.summary.closed": "Sự cố được đóng sau {duration} kể từ khi mở.",
     "case.summary.recommendations": "Chuyên viên đã ghi nhận {count} biện pháp khuyến nghị.",
+    # --- cách tính (issue 16) ---
+    "section.method": "Cách tính số liệu",
+    "report.period.rule": "Kỳ báo cáo: từ 00:00 ngày {start} đến hết ngày {end} (múi giờ {tz}). "
+    "Mọi số liệu, bảng và biểu đồ tính theo thời điểm xảy ra: sự kiện theo thời điểm ghi nhật ký, "
+    "cảnh báo theo thời điểm hoạt động đầu tiên, sự cố theo ngày mở hoặc ngày đóng, khuyến nghị "
+    "theo lúc được ghi nhận. Danh sách sự cố đang mở là tình trạng cuối kỳ: sự cố được mở trước "
+    "khi kỳ kết thúc và chưa đóng.",
+    "report.mttd.rule": "Thời gian phát hiện tính từ lúc sự kiện đầu tiên của cảnh báo được Trung "
+    "tâm tiếp nhận (trường event.ingested) đến lúc cảnh báo được tạo. Sự kiện đến Trung tâm muộn "
+    "hơn {hours} giờ so với thời điểm ghi nhật ký được coi là dữ liệu nhập lịch sử và không được "
+    "tính. Kỳ này: {count} cảnh báo được tính, {imported} cảnh báo trên dữ liệu nhập lịch sử, "
+    "{unknown} cảnh báo không có thời điểm tiếp nhận.",
+    "kpi.mttd.note": "trên {count} cảnh báo; bỏ {excluded} cảnh báo dữ liệu lịch sử",
+    "summary.mttd_excluded": "{count} cảnh báo trên dữ liệu nhập lịch sử hoặc không có thời điểm "
+    "tiếp nhận không được tính vào thời gian phát hiện.",
+    "attack.technique": "{id} {name}: {count}",
+    "attack.technique.unnamed": "{id}: {count}",
+    "attack.note": "Mỗi kỹ thuật được xếp vào chiến thuật của chính nó theo dữ liệu MITRE ATT&CK "
+    "Enterprise phiên bản {version}. Mỗi cảnh báo được đếm một lần trong mỗi ô và mỗi chiến "
+    "thuật; một cảnh báo có thể thuộc nhiều chiến thuật nên cộng các dòng có thể vượt tổng. "
+    "Tổng số cảnh báo gắn nhãn ATT&CK, mỗi cảnh báo đếm một lần: {total}.",
+    # --- dòng thời gian của sự cố (issue 16) ---
+    "timeline.events": "Sự kiện",
+    "timeline.events.group": "{count} sự kiện giống nhau, lần cuối lúc {last}: {what}",
+    "timeline.more": "(và {count} giá trị khác)",
+    "distinct.user.name": "tài khoản",
+    "distinct.destination.port": "cổng",
+    "distinct.http.request.method": "phương thức",
+    "distinct.url.original": "đường dẫn",
+    "distinct.http.response.status_code": "mã phản hồi",
+    "distinct.dns.question.name": "tên miền truy vấn",
+    "distinct.process.command_line": "dòng lệnh",
+    "timeline.alert.raised": "Cảnh báo «{title}», mức {level}, {count} sự kiện",
+    "timeline.alert.added": "Gắn cảnh báo «{title}» (mức {level}, {count} sự kiện) vào sự cố",
+    "timeline.pivot.found": "{step}: tìm thấy {count} sự kiện",
+    "timeline.stats.found": "{step}: {distinct} giá trị khác nhau của {by}",
+    "timeline.enrich.found": "{step}: danh sách chỉ dấu khớp: {lists}; tài sản: {assets}",
+    "timeline.answer.given": "{question} Trả lời: {answer}",
+    "answer.yes": "có",
+    "answer.no": "không",
+    "answer.unsure": "chưa chắc chắn",
+    "answer.true_positive": "tấn công thật",
+    "answer.false_positive": "báo động nhầm",
+    "answer.benign": "hoạt động hợp lệ",
+    "timeline.decision": "Quyết định: kết luận {verdict}, mức độ {severity}",
+    "timeline.recommended": "Khuyến nghị: {what} {target}",
+    "timeline.action.status": "Chuyển cảnh báo sang trạng thái {value}",
+    "timeline.action.assign": "Giao cảnh báo cho {value}",
+    "timeline.action.escalate": "Chuyển cấp cảnh báo",
+    "timeline.action.tag": "Gắn nhãn {value}",
+    "timeline.action.close": "Đóng cảnh báo",
+    "timeline.action.other": "Thực hiện hành động {action}",
+    "timeline.triage.started": "Bắt đầu phân loại theo kịch bản {playbook}",
+    "timeline.case.opened": "Mở sự cố: {title}",
+    "timeline.case.closed": "Đóng sự cố, kết luận: {verdict}",
+    "timeline.status.now": "Trạng thái: {status}",
+    "case.events_grouped": "Các sự kiện lặp lại được gộp thành một dòng (số lần, lần đầu và "
+    "lần cuối, các giá trị khác nhau); tổng số {total} sự kiện liên quan. Từng sự kiện gốc "
+    "nằm ở phụ lục.",
+    "case.section.raw_events": "Phụ lục: các sự kiện gốc",
+    "col.event": "Sự kiện",
+    # --- thư điện tử ---
+    "mail.subject.period": "Báo cáo tình hình an toàn thông tin từ {start} đến {end}",
+    "mail.body": "Kính gửi lãnh đạo,\n\nTrung tâm An toàn thông tin gửi kèm {subject} "
+    "(tệp {file}).\n\nThư được gửi tự động; số liệu lấy từ kho dữ liệu của Trung tâm.",
 }

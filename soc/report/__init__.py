@@ -11,15 +11,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from soc.i18n import normalize_lang
-from soc.report.build import case_document, period_document
+from soc.report.alerts import DepartmentLookup
+from soc.report.build import period_document
+from soc.report.build_case import case_document
+from soc.report.case_data import CaseNotFound, CaseReport, gather_case
 from soc.report.csvout import render_csv
 from soc.report.data import (
-    CaseNotFound,
-    CaseReport,
-    DepartmentLookup,
     PeriodReport,
     day_bounds,
-    gather_case,
     gather_period,
     zone,
 )

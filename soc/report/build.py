@@ -18,11 +18,10 @@ from soc.i18n import (
     t,
 )
 from soc.report import charts
+from soc.report.alerts import IMPORTED_AFTER, LEVELS
+from soc.report.attack import AttackCell
 from soc.report.data import (
-    LEVELS,
     RESOLUTIONS,
-    AttackCell,
-    CaseReport,
     PeriodReport,
     Ranked,
     Recommendation,
@@ -32,7 +31,6 @@ from soc.report.document import (
     Badge,
     Cell,
     Document,
-    Facts,
     Figure,
     Kpi,
     Kpis,
@@ -40,7 +38,8 @@ from soc.report.document import (
     Section,
     Table,
 )
-from soc.report.summary import case_summary, period_summary
+from soc.report.summary import period_summary
+from soc.report.timeline import in_lang
 
 _STATUS_TONE = {
     "new": "high",
@@ -51,15 +50,18 @@ _STATUS_TONE = {
 }
 
 
-def _when(moment: datetime | None, lang: str, tz: tzinfo) -> str:
+def when_text(moment: datetime | None, lang: str, tz: tzinfo) -> str:
+    """A moment in ``tz`` written the ``lang`` way, or "no data" when there is none."""
     return format_datetime(moment, lang, tz) if moment else t("report.na", lang)
 
 
-def _level(level: str, lang: str) -> Badge:
+def level_badge(level: str, lang: str) -> Badge:
+    """An alert level or case severity as a coloured badge in ``lang``."""
     return Badge(t(f"level.{level}", lang) if level in LEVELS else level, level)
 
 
-def _status(status: str, lang: str) -> Badge:
+def status_badge(status: str, lang: str) -> Badge:
+    """A status as a coloured badge in ``lang`` (unknown ones as recorded)."""
     text = t(f"status.{status}", lang) if has(f"status.{status}", lang) else status
     return Badge(text, _STATUS_TONE.get(status, "neutral"))
 
@@ -82,7 +84,7 @@ def _ranked_table(
         cells: list[Cell] = [row.name]
         if detail_col:
             if level and row.detail:
-                cells.append(_level(row.detail, lang))
+                cells.append(level_badge(row.detail, lang))
             else:
                 cells.append(row.detail or "")
         cells.append(format_number(row.count, lang))
@@ -90,8 +92,11 @@ def _ranked_table(
     return Table(headers, body, numeric=frozenset({len(headers) - 1}))
 
 
-def _attack_table(cells: list[AttackCell], lang: str) -> Table:
-    """One row per tactic: its techniques with their alert counts, and the tactic's total."""
+def attack_table(
+    cells: list[AttackCell], tactic_alerts: dict[str, int], total: int, version: str, lang: str
+) -> Table:
+    """One row per tactic: its techniques (id and ATT&CK name) with their alert counts, and
+    the tactic's distinct alerts; the note says how alerts are counted."""
     rows: list[list[Cell]] = []
     tactics: list[str] = []
     for cell in cells:
@@ -99,24 +104,34 @@ def _attack_table(cells: list[AttackCell], lang: str) -> Table:
             tactics.append(cell.tactic)
     for tactic in tactics:
         mine = [c for c in cells if c.tactic == tactic]
-        listed = ", ".join(
-            f"{c.technique} ({format_number(c.count, lang)})" for c in mine if c.technique
+        listed = "; ".join(
+            t(
+                "attack.technique" if c.name else "attack.technique.unnamed",
+                lang,
+                id=c.technique,
+                name=c.name,
+                count=c.count,
+            )
+            for c in mine
+            if c.technique
         )
         rows.append(
             [
                 t(f"tactic.{tactic}", lang),
                 listed or "—",
-                format_number(sum(c.count for c in mine), lang),
+                format_number(tactic_alerts.get(tactic, sum(c.count for c in mine)), lang),
             ]
         )
     return Table(
         [t("col.tactic", lang), t("col.technique", lang), t("col.alerts", lang)],
         rows,
         numeric=frozenset({2}),
+        note=t("attack.note", lang, total=total, version=version or "?"),
     )
 
 
-def _recommendations_table(recs: list[Recommendation], lang: str, tz: tzinfo) -> Table:
+def recommendations_table(recs: list[Recommendation], lang: str, tz: tzinfo) -> Table:
+    """Recommendations with their text in ``lang`` when the playbook wrote it so."""
     return Table(
         [
             t("col.case", lang),
@@ -129,13 +144,13 @@ def _recommendations_table(recs: list[Recommendation], lang: str, tz: tzinfo) ->
         [
             [
                 r.case_id,
-                _when(r.at, lang, tz),
+                when_text(r.at, lang, tz),
                 r.by or "",
                 t(f"rec.{r.kind}", lang)
                 if r.kind in ("block_ip", "disable_account", "patch")
                 else t("rec.other", lang),
                 r.target or "",
-                r.text,
+                in_lang(r.texts, lang, r.text),
             ]
             for r in recs
         ],
@@ -157,7 +172,12 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
         )
     )
 
-    samples = t("kpi.samples", lang, count=report.mttd_samples)
+    excluded = report.mttd_imported + report.mttd_unknown
+    samples = (
+        t("kpi.mttd.note", lang, count=report.mttd_samples, excluded=excluded)
+        if excluded
+        else t("kpi.samples", lang, count=report.mttd_samples)
+    )
     kpis = [
         Kpi(t("kpi.events", lang), format_number(report.events_total, lang)),
         Kpi(t("kpi.alerts", lang), format_number(report.alerts_total, lang)),
@@ -177,7 +197,7 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
         Kpi(
             t("kpi.mttd", lang),
             format_duration(report.mttd_seconds, lang) if report.mttd_seconds is not None else na,
-            samples if report.mttd_samples else None,
+            samples if report.mttd_samples or excluded else None,
         ),
         Kpi(
             t("kpi.mttr", lang),
@@ -246,7 +266,11 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
         Table(
             [t("col.level", lang), t("col.alerts", lang), t("col.share", lang)],
             [
-                [_level(lv, lang), format_number(n, lang), _share(n, report.alerts_total, lang)]
+                [
+                    level_badge(lv, lang),
+                    format_number(n, lang),
+                    _share(n, report.alerts_total, lang),
+                ]
                 for lv, n in reversed(report.alerts_by_level.items())
             ],
             numeric=frozenset({1, 2}),
@@ -256,7 +280,7 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
         Table(
             [t("col.status", lang), t("col.alerts", lang)],
             [
-                [_status(s, lang), format_number(n, lang)]
+                [status_badge(s, lang), format_number(n, lang)]
                 for s, n in report.alerts_by_status.items()
             ],
             numeric=frozenset({1}),
@@ -324,7 +348,15 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
             attack_blocks.append(
                 Figure(charts.attack_heatmap(report.attack, lang), t("chart.alt.attack", lang))
             )
-        attack_blocks.append(_attack_table(report.attack, lang))
+        attack_blocks.append(
+            attack_table(
+                report.attack,
+                report.attack_tactics,
+                report.attack_alerts,
+                report.attack_version,
+                lang,
+            )
+        )
     else:
         attack_blocks.append(Paragraphs([t("report.none", lang)], bullets=False))
     sections.append(Section("attack", t("section.attack", lang), attack_blocks))
@@ -346,10 +378,10 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
                     [
                         [
                             c.id,
-                            c.title,
-                            _level(c.severity, lang),
+                            in_lang(c.titles, lang, c.title),
+                            level_badge(c.severity, lang),
                             c.owner or t("report.unassigned", lang),
-                            _when(c.opened_at, lang, tz),
+                            when_text(c.opened_at, lang, tz),
                             ", ".join(c.departments),
                         ]
                         for c in report.open_cases
@@ -366,9 +398,38 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
             "recommendations",
             t("section.recommendations", lang),
             [
-                _recommendations_table(report.recommendations, lang, tz)
+                recommendations_table(report.recommendations, lang, tz)
                 if report.recommendations
                 else Paragraphs([t("report.none", lang)], bullets=False)
+            ],
+        )
+    )
+
+    sections.append(
+        Section(
+            "method",
+            t("section.method", lang),
+            [
+                Paragraphs(
+                    [
+                        t(
+                            "report.period.rule",
+                            lang,
+                            start=report.first_day,
+                            end=report.last_day,
+                            tz=report.timezone,
+                        ),
+                        t(
+                            "report.mttd.rule",
+                            lang,
+                            hours=int(IMPORTED_AFTER.total_seconds() // 3600),
+                            count=report.mttd_samples,
+                            imported=report.mttd_imported,
+                            unknown=report.mttd_unknown,
+                        ),
+                    ],
+                    bullets=False,
+                )
             ],
         )
     )
@@ -398,178 +459,4 @@ def period_document(report: PeriodReport, lang: str, *, charts_on: bool = True) 
         sections=sections,
         footer=t("report.footer", lang),
         label=f"{report.first_day.isoformat()}..{report.last_day.isoformat()}",
-    )
-
-
-def case_document(report: CaseReport, lang: str, *, charts_on: bool = True) -> Document:
-    """The case (incident) report as a document in ``lang``."""
-    tz = zone(report.timezone)
-    na = t("report.na", lang)
-    verdict = (
-        t(f"resolution.{report.verdict}", lang)
-        if report.verdict in RESOLUTIONS
-        else (report.verdict or t("case.verdict.none", lang))
-    )
-    facts: list[tuple[str, Cell]] = [
-        (t("case.field.status", lang), _status(report.status, lang)),
-        (t("case.field.severity", lang), _level(report.severity, lang)),
-        (t("case.field.verdict", lang), verdict),
-        (t("case.field.owner", lang), report.owner or t("report.unassigned", lang)),
-        (t("case.field.opened", lang), _when(report.opened_at, lang, tz)),
-        (t("case.field.updated", lang), _when(report.updated_at, lang, tz)),
-        (
-            t("case.field.closed", lang),
-            _when(report.closed_at, lang, tz) if report.closed_at else na,
-        ),
-    ]
-    sections = [
-        Section(
-            "summary",
-            t("case.section.summary", lang),
-            [Paragraphs([s.render(lang) for s in case_summary(report)])],
-        ),
-        Section("overview", t("case.section.overview", lang), [Facts(facts)]),
-        Section(
-            "affected",
-            t("case.section.affected", lang),
-            [
-                Facts(
-                    [
-                        (t("case.field.assets", lang), ", ".join(report.assets) or na),
-                        (t("case.field.departments", lang), ", ".join(report.departments) or na),
-                    ]
-                ),
-                Table(
-                    [t("col.field", lang), t("col.values", lang)],
-                    [
-                        [
-                            t(f"entity.{name}", lang) if has(f"entity.{name}", lang) else name,
-                            ", ".join(values),
-                        ]
-                        for name, values in report.entities.items()
-                        if values
-                    ],
-                ),
-            ],
-        ),
-    ]
-    alert_blocks: list = [
-        Table(
-            [
-                t("col.rule", lang),
-                t("col.level", lang),
-                t("col.status", lang),
-                t("col.first_seen", lang),
-                t("col.last_seen", lang),
-                t("col.events", lang),
-            ],
-            [
-                [
-                    a.title,
-                    _level(a.level, lang),
-                    _status(a.status, lang),
-                    _when(a.first_seen, lang, tz),
-                    _when(a.last_seen, lang, tz),
-                    format_number(a.event_count, lang),
-                ]
-                for a in report.alerts
-            ],
-            numeric=frozenset({5}),
-            nowrap=frozenset({3, 4}),
-        )
-        if report.alerts
-        else Paragraphs([t("report.none", lang)], bullets=False)
-    ]
-    if report.attack:
-        if charts_on:
-            alert_blocks.append(
-                Figure(charts.attack_heatmap(report.attack, lang), t("chart.alt.attack", lang))
-            )
-        alert_blocks.append(_attack_table(report.attack, lang))
-    sections.append(Section("alerts", t("case.section.alerts", lang), alert_blocks))
-    sections.append(
-        Section(
-            "timeline",
-            t("case.section.timeline", lang),
-            [
-                Table(
-                    [
-                        t("col.time", lang),
-                        t("col.kind", lang),
-                        t("col.by", lang),
-                        t("col.what", lang),
-                    ],
-                    [
-                        [
-                            _when(e.at, lang, tz),
-                            t(f"timeline.{e.kind}", lang)
-                            if has(f"timeline.{e.kind}", lang)
-                            else e.kind,
-                            e.by or "",
-                            e.summary,
-                        ]
-                        for e in report.timeline
-                    ],
-                    note=t(
-                        "case.events_shown",
-                        lang,
-                        shown=report.events_shown,
-                        total=report.events_total,
-                    ),
-                    nowrap=frozenset({0}),
-                )
-            ],
-        )
-    )
-    sections.append(
-        Section(
-            "recommendations",
-            t("case.section.recommendations", lang),
-            [
-                _recommendations_table(report.recommendations, lang, tz)
-                if report.recommendations
-                else Paragraphs([t("report.none", lang)], bullets=False)
-            ],
-        )
-    )
-    sections.append(
-        Section(
-            "notes",
-            t("case.section.notes", lang),
-            [
-                Table(
-                    [t("col.time", lang), t("col.by", lang), t("col.note", lang)],
-                    [[_when(n.at, lang, tz), n.by or "", n.summary] for n in report.notes],
-                    nowrap=frozenset({0}),
-                )
-                if report.notes
-                else Paragraphs([t("report.none", lang)], bullets=False)
-            ],
-        )
-    )
-    sections.append(
-        Section(
-            "handlers",
-            t("case.section.handlers", lang),
-            [Paragraphs(report.handlers or [t("report.none", lang)])],
-        )
-    )
-    return Document(
-        lang=lang,
-        org=t("report.org", lang),
-        title=t("report.case.title", lang, id=report.id),
-        subtitle=[report.title],
-        meta=[
-            t(
-                "report.generated",
-                lang,
-                at=report.generated_at.astimezone(tz),
-                tz=report.timezone,
-                store=report.store_kind,
-            ),
-            t("report.internal", lang),
-        ],
-        sections=sections,
-        footer=t("report.footer", lang),
-        label=report.id,
     )

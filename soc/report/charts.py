@@ -19,7 +19,9 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from soc.i18n import format_day, format_number, t
-from soc.report.data import LEVELS, AttackCell, DayPoint, HourPoint
+from soc.report.alerts import LEVELS
+from soc.report.attack import AttackCell
+from soc.report.data import DayPoint, HourPoint
 
 #: Colours of alert levels, least to most severe.
 LEVEL_COLOURS = {
@@ -141,9 +143,26 @@ def severity_chart(by_level: Mapping[str, int], lang: str) -> bytes:
 BAND = 5
 
 
+#: Height of one technique cell of the heat map (id, name on up to two lines, count).
+ROW = 1.9
+
+
+def _technique_label(cell: AttackCell, lang: str) -> str:
+    """Id, ATT&CK name (wrapped, at most two lines) and alert count of one heat-map cell."""
+    if not cell.technique:
+        return f"—\n{format_number(cell.count, lang)}"
+    name = (
+        textwrap.wrap(cell.name, 22, max_lines=2, placeholder="…", break_on_hyphens=False)
+        if cell.name
+        else []
+    )
+    return "\n".join([cell.technique, *name, format_number(cell.count, lang)])
+
+
 def attack_heatmap(cells: Sequence[AttackCell], lang: str) -> bytes:
     """ATT&CK tactics as columns (kill-chain order, wrapped in bands of BAND), their observed
-    techniques stacked below, each cell coloured by its alert count, as a PNG."""
+    techniques stacked below with id and name, each cell coloured by its alert count, as a
+    PNG."""
     _style()
     tactics: list[str] = []
     for cell in cells:
@@ -152,7 +171,7 @@ def attack_heatmap(cells: Sequence[AttackCell], lang: str) -> bytes:
     columns = {tac: [c for c in cells if c.tactic == tac] for tac in tactics}
     bands = [tactics[i : i + BAND] for i in range(0, len(tactics), BAND)] or [[]]
     header = 1.3
-    heights = [header + max((len(columns[t_]) for t_ in band), default=1) for band in bands]
+    heights = [header + ROW * max((len(columns[t_]) for t_ in band), default=1) for band in bands]
     peak = max((c.count for c in cells), default=1)
     cmap = matplotlib.colormaps["YlOrRd"]
     width = max(3.0, 1.45 * min(len(tactics), BAND))
@@ -173,20 +192,20 @@ def attack_heatmap(cells: Sequence[AttackCell], lang: str) -> bytes:
                 share = 0.25 + 0.75 * cell.count / peak
                 axis.add_patch(
                     matplotlib.patches.Rectangle(
-                        (x + 0.04, top + header + y + 0.06),
+                        (x + 0.04, top + header + ROW * y + 0.06),
                         0.92,
-                        0.88,
+                        ROW - 0.12,
                         color=cmap(share),
                         linewidth=0,
                     )
                 )
                 axis.text(
                     x + 0.5,
-                    top + header + y + 0.5,
-                    _plain(f"{cell.technique or '—'}\n{format_number(cell.count, lang)}"),
+                    top + header + ROW * y + ROW / 2,
+                    _plain(_technique_label(cell, lang)),
                     ha="center",
                     va="center",
-                    fontsize=7.5,
+                    fontsize=6.5,
                     color="white" if share > 0.7 else "black",
                 )
         top += height

@@ -1,36 +1,47 @@
 """The numbers of a report, gathered from a store through the Store protocol only.
 
 A period report covers ``start <= time < end`` (aware datetimes; the CLI turns calendar days
-of the configured zone into these bounds). What belongs to the period:
-- events by their ``@timestamp``;
-- alerts by ``first_seen`` (when the activity happened; ``created`` when it is missing);
-- cases opened / closed by ``opened_at`` / ``closed_at``; open high/critical cases and
-  recommendations from cases opened or closed in the period or grouping its alerts (an
-  investigation of November's attack that started in December still belongs to November);
-- MTTD over the period's alerts (created - first_seen); MTTR over the period's alerts that
-  are closed (closed_at - created); true/false-positive rates over the period's alerts that
-  analysts judged: the resolution of a closed alert, else the triage verdict of an open one.
+of the configured zone into these bounds). One rule: a thing is in the period when the moment
+it happened is (stated in every report, key ``report.period.rule``):
+- events by their ``@timestamp``; alerts by ``first_seen`` (``created`` when it is missing),
+  in counts, tables and charts alike;
+- cases opened / closed by ``opened_at`` / ``closed_at``; recommendations by when they were
+  recorded (``at``);
+- open high/critical cases are the state at the end of the period: opened before its end and
+  still open now (a backlog case opened earlier is listed; a case opened after the end is not);
+- MTTD over the period's alerts raised on live data (created - event.ingested of the first
+  matched event; alerts on imported history, see IMPORTED_AFTER, are counted apart); MTTR
+  over the period's alerts that are closed (closed_at - created); true/false-positive rates
+  over the period's alerts that analysts judged: the resolution of a closed alert, else the
+  triage verdict of an open one.
 
-Alert records are read in both shapes in use: the detector's (``rule_id``, ``rule_title``,
-``level``, ``tags``, ``count``) and the nested one of the records schema (``rule: {id, title,
-level, tags}``, ``event_count``); see :class:`AlertView`.
+How alert records are read (both stored shapes), their assets, departments and detection
+time: soc.report.alerts.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from soc import clock, ecs
-from soc.report.attack import UNKNOWN_TACTIC, tactic_order, tactics_of, techniques_of
+from soc import clock
+from soc.report.alerts import (
+    LEVELS,
+    AlertView,
+    DepartmentLookup,
+    EventCache,
+    alert_departments,
+    alert_targets,
+    detection_time,
+    parse_time,
+)
+from soc.report.attack import AttackCell, attack_summary
 from soc.store.base import Store
 
-#: Alert levels from least to most severe.
-LEVELS = ("informational", "low", "medium", "high", "critical")
 #: Alert lifecycle states in display order.
 ALERT_STATUSES = ("new", "in_progress", "escalated", "closed")
 #: Alert resolutions / case verdicts.
@@ -41,23 +52,6 @@ SEVERITIES = ("low", "medium", "high", "critical")
 TOP_N = 10
 #: Periods up to this long also get an hour-by-hour trend.
 HOURLY_UP_TO = timedelta(days=3)
-#: How many matched events a case report lists in its timeline.
-CASE_EVENTS_SHOWN = 50
-
-#: Maps an asset (host name or address) to its department, e.g. from the asset inventory.
-DepartmentLookup = Callable[[str], str | None]
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A stored time (ISO string or datetime) as an aware UTC datetime, or None."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        return ecs.parse_timestamp(value)
-    except ValueError:
-        return None
 
 
 def zone(name: str) -> tzinfo:
@@ -73,83 +67,6 @@ def day_bounds(first_day: date, last_day: date, tz: tzinfo) -> tuple[datetime, d
     start = datetime.combine(first_day, datetime.min.time(), tzinfo=tz)
     end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
     return start.astimezone(UTC), end.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class AlertView:
-    """The fields of an alert record a report reads, whichever shape it was stored in."""
-
-    id: str
-    rule_id: str
-    title: str
-    level: str
-    tags: list[str]
-    status: str
-    resolution: str | None  # the closing resolution, else the triage verdict
-    assignee: str | None
-    event_ids: list[str]
-    event_count: int
-    entities: dict[str, list[str]]
-    first_seen: datetime | None
-    last_seen: datetime | None
-    created: datetime | None
-    closed_at: datetime | None
-    case_id: str | None
-    department: str | None
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> AlertView:
-        """Read an alert record (detector shape or records-schema shape)."""
-        rule = record.get("rule") if isinstance(record.get("rule"), Mapping) else {}
-        event_ids = [str(e) for e in record.get("event_ids") or []]
-        count = record.get("event_count", record.get("count"))
-        entities_raw = record.get("entities") or {}
-        entities = {
-            str(k): [str(v) for v in (vals if isinstance(vals, list) else [vals]) if v]
-            for k, vals in entities_raw.items()
-        }
-        level = str(rule.get("level") or record.get("level") or "medium").lower()
-        return cls(
-            id=str(record.get("id", "")),
-            rule_id=str(rule.get("id") or record.get("rule_id") or ""),
-            title=str(rule.get("title") or record.get("rule_title") or record.get("title") or ""),
-            level=level if level in LEVELS else "medium",
-            tags=[str(t) for t in (rule.get("tags") or record.get("tags") or [])],
-            status=str(record.get("status") or "new"),
-            resolution=(
-                record.get("resolution")
-                if record.get("status") == "closed"
-                else record.get("verdict")
-            )
-            or record.get("resolution")
-            or record.get("verdict")
-            or None,
-            assignee=record.get("assignee") or None,
-            event_ids=event_ids,
-            event_count=int(count) if isinstance(count, int) and count > 0 else len(event_ids),
-            entities=entities,
-            first_seen=parse_time(record.get("first_seen")),
-            last_seen=parse_time(record.get("last_seen")),
-            created=parse_time(record.get("created")),
-            closed_at=parse_time(record.get("closed_at")),
-            case_id=record.get("case_id") or None,
-            department=record.get("department") or None,
-        )
-
-    @property
-    def seen(self) -> datetime | None:
-        """When the alerted activity happened (first_seen, else created)."""
-        return self.first_seen or self.created
-
-    @property
-    def assets(self) -> list[str]:
-        """Hosts and destinations the alert names."""
-        found: list[str] = []
-        for name in ("host.name", "destination.ip", "destination.domain"):
-            for value in self.entities.get(name, []):
-                if value not in found:
-                    found.append(value)
-        return found
 
 
 @dataclass(frozen=True)
@@ -180,15 +97,6 @@ class HourPoint:
 
 
 @dataclass(frozen=True)
-class AttackCell:
-    """Alerts observed for one (tactic, technique) pair; technique "" = tactic only."""
-
-    tactic: str
-    technique: str
-    count: int
-
-
-@dataclass(frozen=True)
 class OpenCase:
     """An open case of high or critical severity, for the leadership's attention."""
 
@@ -199,6 +107,7 @@ class OpenCase:
     opened_at: datetime | None
     alert_count: int
     departments: list[str]
+    titles: dict[str, str] = field(default_factory=dict)  # the title per language
 
 
 @dataclass(frozen=True)
@@ -211,6 +120,7 @@ class Recommendation:
     kind: str
     target: str | None
     text: str
+    texts: dict[str, str] = field(default_factory=dict)  # per language, when written so
 
 
 @dataclass
@@ -236,6 +146,8 @@ class PeriodReport:
     case_verdicts: dict[str, int] = field(default_factory=dict)
     mttd_seconds: float | None = None
     mttd_samples: int = 0
+    mttd_imported: int = 0  # alerts on imported (historical) events, left out of MTTD
+    mttd_unknown: int = 0  # alerts whose events carry no event.ingested, left out too
     mttr_seconds: float | None = None
     mttr_samples: int = 0
     days: list[DayPoint] = field(default_factory=list)
@@ -245,6 +157,9 @@ class PeriodReport:
     top_departments: list[Ranked] = field(default_factory=list)
     top_sources: list[Ranked] = field(default_factory=list)
     attack: list[AttackCell] = field(default_factory=list)
+    attack_tactics: dict[str, int] = field(default_factory=dict)  # distinct alerts per tactic
+    attack_alerts: int = 0  # distinct alerts with an ATT&CK tag
+    attack_version: str = ""
     open_cases: list[OpenCase] = field(default_factory=list)
     recommendations: list[Recommendation] = field(default_factory=list)
 
@@ -271,68 +186,6 @@ class PeriodReport:
         return self.alerts_by_level.get("high", 0) + self.alerts_by_level.get("critical", 0)
 
 
-@dataclass(frozen=True)
-class CaseAlert:
-    """An alert attached to a case, as the case report lists it."""
-
-    id: str
-    title: str
-    level: str
-    status: str
-    first_seen: datetime | None
-    last_seen: datetime | None
-    event_count: int
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    """One moment of an incident: an event, an alert, or something the analysts did."""
-
-    at: datetime | None
-    kind: str  # event|alert|pivot|stats|enrich|answer|action|note|status
-    by: str | None
-    summary: str
-
-
-@dataclass
-class CaseReport:
-    """Everything a case (incident) report shows."""
-
-    id: str
-    title: str
-    status: str
-    severity: str
-    verdict: str | None
-    owner: str | None
-    opened_at: datetime | None
-    updated_at: datetime | None
-    closed_at: datetime | None
-    timezone: str
-    generated_at: datetime
-    store_kind: str = "local"
-    departments: list[str] = field(default_factory=list)
-    assets: list[str] = field(default_factory=list)
-    entities: dict[str, list[str]] = field(default_factory=dict)
-    alerts: list[CaseAlert] = field(default_factory=list)
-    events_total: int = 0
-    events_shown: int = 0
-    timeline: list[TimelineEntry] = field(default_factory=list)
-    recommendations: list[Recommendation] = field(default_factory=list)
-    notes: list[TimelineEntry] = field(default_factory=list)
-    handlers: list[str] = field(default_factory=list)
-    attack: list[AttackCell] = field(default_factory=list)
-
-    @property
-    def first_activity(self) -> datetime | None:
-        """The earliest alert first_seen of the case."""
-        times = [a.first_seen for a in self.alerts if a.first_seen]
-        return min(times) if times else None
-
-
-class CaseNotFound(LookupError):
-    """No case with the given id."""
-
-
 # --- gathering -------------------------------------------------------------------------------
 
 
@@ -349,103 +202,7 @@ def _rank(counter: Counter[str], details: Mapping[str, str | None] | None = None
     return [Ranked(name, n, (details or {}).get(name)) for name, n in rows]
 
 
-class EventSource(Protocol):
-    """Where alert helpers read matched events from (a Store, or an EventCache over one)."""
-
-    def get_event(self, event_id: str) -> dict[str, Any] | None: ...
-
-
-class EventCache:
-    """Events by id from a store, each read at most once per report."""
-
-    def __init__(self, store: EventSource) -> None:
-        self._store = store
-        self._events: dict[str, dict[str, Any] | None] = {}
-
-    def get_event(self, event_id: str) -> dict[str, Any] | None:
-        """The event with this id, or None (remembered either way)."""
-        if event_id not in self._events:
-            self._events[event_id] = self._store.get_event(event_id)
-        return self._events[event_id]
-
-
-def _first_event_department(store: EventSource, alert: AlertView) -> str | None:
-    for event_id in alert.event_ids[:3]:
-        event = store.get_event(event_id)
-        if event:
-            value = ecs.get_field(event, "labels.department")
-            if value:
-                return str(value)
-    return None
-
-
-#: Datasets of network devices: their host.name is the observer (the firewall), so the
-#: attacked asset is the connection's destination.
-NETWORK_DATASET_PREFIXES = ("fortinet.", "iptables.", "pcap.flow")
-#: How many of an alert's events are read to find the destinations it targeted.
-TARGET_EVENTS = 5
-
-
-def alert_targets(store: EventSource, alert: AlertView) -> list[str]:
-    """The assets an alert concerns: the destinations of its first events when they come from
-    a network device (firewall, netfilter, packet capture), else its host names."""
-    first = store.get_event(alert.event_ids[0]) if alert.event_ids else None
-    dataset = str(ecs.get_field(first or {}, "event.dataset") or "")
-    if not dataset.startswith(NETWORK_DATASET_PREFIXES):
-        return alert.assets
-    found: list[str] = []
-    for index, event_id in enumerate(alert.event_ids[:TARGET_EVENTS]):
-        event = first if index == 0 else store.get_event(event_id)
-        value = ecs.get_field(event or {}, "destination.ip")
-        if value and str(value) not in found:
-            found.append(str(value))
-    return found or alert.assets
-
-
-def alert_departments(
-    store: EventSource,
-    alert: AlertView,
-    lookup: DepartmentLookup | None = None,
-    assets: list[str] | None = None,
-) -> list[str]:
-    """The departments an alert concerns: the inventory's for its assets (default: its host
-    names) when a lookup is given, else the alert's own department, else labels.department
-    of its first events."""
-    found: list[str] = []
-    if lookup is not None:
-        for asset in alert.assets if assets is None else assets:
-            dept = lookup(asset)
-            if dept and dept not in found:
-                found.append(dept)
-    if not found and alert.department:
-        found.append(alert.department)
-    if not found:
-        dept = _first_event_department(store, alert)
-        if dept:
-            found.append(dept)
-    return found
-
-
-def attack_cells(alerts: Iterable[AlertView]) -> list[AttackCell]:
-    """Alert counts per (tactic, technique) from rule tags, in kill-chain order."""
-    counts: Counter[tuple[str, str]] = Counter()
-    for alert in alerts:
-        tactics = tactics_of(alert.tags)
-        techniques = techniques_of(alert.tags)
-        if not tactics and not techniques:
-            continue
-        for tactic in tactics or [UNKNOWN_TACTIC]:
-            for technique in techniques or [""]:
-                counts[(tactic, technique)] += 1
-    return [
-        AttackCell(tactic, technique, n)
-        for (tactic, technique), n in sorted(
-            counts.items(), key=lambda kv: (tactic_order(kv[0][0]), -kv[1], kv[0][1])
-        )
-    ]
-
-
-def _recommendations(case: Mapping[str, Any]) -> list[Recommendation]:
+def recommendations_of(case: Mapping[str, Any]) -> list[Recommendation]:
     found = []
     for item in case.get("recommendations") or []:
         if not isinstance(item, Mapping):
@@ -458,9 +215,16 @@ def _recommendations(case: Mapping[str, Any]) -> list[Recommendation]:
                 kind=str(item.get("kind") or "other"),
                 target=None if item.get("target") is None else str(item.get("target")),
                 text=str(item.get("text") or ""),
+                texts=texts_of(item.get("texts")),
             )
         )
     return found
+
+
+def texts_of(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if v}
 
 
 def _case_in_department(case: Mapping[str, Any], department: str | None) -> bool:
@@ -540,9 +304,15 @@ def gather_period(
         report.alerts_by_status[other] = statuses[other]
     resolved = Counter(a.resolution for a in alerts if a.resolution in RESOLUTIONS)
     report.alerts_resolved = {r: resolved.get(r, 0) for r in RESOLUTIONS}
-    detect = [
-        (a.created - a.first_seen).total_seconds() for a in alerts if a.created and a.first_seen
-    ]
+    detect: list[float] = []
+    for a in alerts:
+        timing = detection_time(event_cache, a)
+        if timing.kind == "measured" and timing.seconds is not None:
+            detect.append(timing.seconds)
+        elif timing.kind == "imported":
+            report.mttd_imported += 1
+        else:
+            report.mttd_unknown += 1
     respond = [
         (a.closed_at - a.created).total_seconds()
         for a in alerts
@@ -595,7 +365,9 @@ def gather_period(
         for ip in a.entities.get("source.ip", []):
             source_counts[ip] += 1
     report.top_sources = _rank(source_counts)
-    report.attack = attack_cells(alerts)
+    summary = attack_summary(alerts)
+    report.attack, report.attack_tactics = summary.cells, summary.tactic_alerts
+    report.attack_alerts, report.attack_version = summary.alerts, summary.version
 
     # cases
     verdicts: Counter[str] = Counter()
@@ -613,11 +385,10 @@ def gather_period(
             if case.get("verdict") in RESOLUTIONS:
                 verdicts[str(case["verdict"])] += 1
         severity = str(case.get("severity") or "").lower()
-        if (
-            case.get("status") != "closed"
-            and severity in ("high", "critical")
-            and (about_period or opened is None or opened < end)
-        ):
+        open_at_end = (opened is None or opened < end) and (
+            case.get("status") != "closed" or (closed is not None and closed >= end)
+        )
+        if open_at_end and severity in ("high", "critical") and case.get("status") != "closed":
             report.open_cases.append(
                 OpenCase(
                     id=str(case.get("id", "")),
@@ -625,155 +396,15 @@ def gather_period(
                     severity=severity,
                     owner=case.get("owner") or None,
                     opened_at=opened,
-                    alert_count=len(case.get("alert_ids") or []),
+                    alert_count=len(dict.fromkeys(case.get("alert_ids") or [])),
                     departments=[str(d) for d in case.get("departments") or []],
+                    titles=texts_of(case.get("titles")),
                 )
             )
-        if about_period or _in_range(opened, start, end) or _in_range(closed, start, end):
-            report.recommendations.extend(_recommendations(case))
+        report.recommendations.extend(
+            r for r in recommendations_of(case) if r.at is None or _in_range(r.at, start, end)
+        )
     report.case_verdicts = {v: verdicts.get(v, 0) for v in RESOLUTIONS}
     report.open_cases.sort(key=lambda c: (-SEVERITIES.index(c.severity), c.opened_at or end, c.id))
     report.recommendations.sort(key=lambda r: (r.at or end, r.case_id))
-    return report
-
-
-def event_summary(event: Mapping[str, Any]) -> str:
-    """A one-line description of an event from its ECS fields (values as logged)."""
-    parts: list[str] = []
-    for name in ("event.dataset", "event.action", "event.outcome"):
-        value = ecs.get_field(event, name)
-        if value:
-            parts.append(str(value))
-    for name in (
-        "user.name",
-        "source.ip",
-        "destination.ip",
-        "destination.port",
-        "http.request.method",
-        "url.original",
-        "http.response.status_code",
-        "dns.question.name",
-        "process.command_line",
-    ):
-        value = ecs.get_field(event, name)
-        if value not in (None, "", []):
-            text = str(value)
-            if len(text) > 120:
-                text = text[:117] + "..."
-            parts.append(f"{name}={text}")
-    if len(parts) <= 1:
-        message = ecs.get_field(event, "message") or ecs.get_field(event, "event.original")
-        if message:
-            parts.append(str(message)[:160])
-    return " ".join(parts)
-
-
-def gather_case(
-    store: Store,
-    case_id: str,
-    *,
-    tz: tzinfo = UTC,
-    lookup: DepartmentLookup | None = None,
-    now: datetime | None = None,
-) -> CaseReport:
-    """Everything about one case: its alerts and their first events, the analysts' timeline,
-    notes and recommendations, the audit trail's handlers. Raises CaseNotFound."""
-    case = store.get_record("cases", case_id) or store.get_record("cases", case_id.upper())
-    if case is None:
-        raise CaseNotFound(case_id)
-    report = CaseReport(
-        id=str(case.get("id") or case_id),
-        title=str(case.get("title") or ""),
-        status=str(case.get("status") or "open"),
-        severity=str(case.get("severity") or "medium").lower(),
-        verdict=case.get("verdict") or None,
-        owner=case.get("owner") or None,
-        opened_at=parse_time(case.get("opened_at")),
-        updated_at=parse_time(case.get("updated_at")),
-        closed_at=parse_time(case.get("closed_at")),
-        timezone=str(getattr(tz, "key", tz)),
-        generated_at=(now or clock.now()).astimezone(UTC),
-        store_kind=store.kind,
-    )
-    departments = [str(d) for d in case.get("departments") or []]
-    assets = [str(a) for a in case.get("assets") or []]
-    entities: dict[str, list[str]] = {}
-    event_cache = EventCache(store)
-    alert_views: list[AlertView] = []
-    for alert_id in case.get("alert_ids") or []:
-        record = store.get_record("alerts", str(alert_id))
-        if record is None:
-            continue
-        alert = AlertView.from_record(record)
-        alert_views.append(alert)
-        for name, values in alert.entities.items():
-            bucket = entities.setdefault(name, [])
-            bucket.extend(v for v in values if v not in bucket)
-        targets = alert_targets(event_cache, alert)
-        for asset in targets:
-            if asset not in assets:
-                assets.append(asset)
-        for dept in alert_departments(event_cache, alert, lookup, targets):
-            if dept not in departments:
-                departments.append(dept)
-    report.departments, report.assets, report.entities = departments, assets, entities
-    report.attack = attack_cells(alert_views)
-    alert_views.sort(key=lambda a: (a.seen or report.generated_at, a.id))
-    report.alerts = [
-        CaseAlert(a.id, a.title, a.level, a.status, a.first_seen, a.last_seen, a.event_count)
-        for a in alert_views
-    ]
-
-    timeline: list[TimelineEntry] = []
-    seen_events: list[str] = []
-    for alert in alert_views:
-        timeline.append(TimelineEntry(alert.seen, "alert", None, f"[{alert.level}] {alert.title}"))
-        report.events_total += alert.event_count
-        for event_id in alert.event_ids:
-            if event_id not in seen_events:
-                seen_events.append(event_id)
-    events: list[tuple[datetime | None, str]] = []
-    for event_id in seen_events[: CASE_EVENTS_SHOWN * 4]:
-        event = event_cache.get_event(event_id)
-        if event:
-            events.append((parse_time(ecs.get_field(event, "@timestamp")), event_summary(event)))
-    events.sort(key=lambda e: (e[0] or report.generated_at, e[1]))
-    report.events_shown = min(len(events), CASE_EVENTS_SHOWN)
-    for at, summary in events[:CASE_EVENTS_SHOWN]:
-        timeline.append(TimelineEntry(at, "event", None, summary))
-
-    handlers: list[str] = []
-
-    def handled(name: Any) -> None:
-        if name and str(name) not in handlers:
-            handlers.append(str(name))
-
-    handled(report.owner)
-    for item in case.get("timeline") or []:
-        if not isinstance(item, Mapping):
-            continue
-        kind = str(item.get("kind") or "note")
-        timeline.append(
-            TimelineEntry(
-                parse_time(item.get("at")), kind, item.get("by"), str(item.get("summary") or "")
-            )
-        )
-        handled(item.get("by"))
-    for note in case.get("notes") or []:
-        if isinstance(note, Mapping):
-            report.notes.append(
-                TimelineEntry(
-                    parse_time(note.get("at")), "note", note.get("by"), str(note.get("text") or "")
-                )
-            )
-            handled(note.get("by"))
-    report.recommendations = _recommendations(case)
-    for rec in report.recommendations:
-        handled(rec.by)
-    for entry in store.list_records("audit", filters={"object_id": report.id}, order_by="at"):
-        handled(entry.get("analyst"))
-    report.handlers = handlers
-    order = {"event": 0, "alert": 1}
-    timeline.sort(key=lambda e: (e.at or report.generated_at, order.get(e.kind, 2)))
-    report.timeline = timeline
     return report

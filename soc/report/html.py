@@ -8,6 +8,7 @@ characters neutralised, so a table copied into a spreadsheet runs nothing.
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from soc.report.document import (
@@ -23,7 +24,7 @@ from soc.report.document import (
     Table,
 )
 from soc.report.fonts import FAMILY, font_face_css
-from soc.report.safe import Markup, element, neutralize_formula
+from soc.report.safe import Markup, element, esc, neutralize_formula
 
 #: The page may load nothing but its own data: images and fonts, and run no script.
 CSP = (
@@ -55,7 +56,8 @@ ul.summary li { margin: 0 0 1.2mm; }
 .kpi .note { color: var(--muted); font-size: 8pt; }
 table { border-collapse: collapse; width: 100%; margin: 0 0 3mm; font-size: 9pt; }
 th, td { text-align: left; padding: 1.2mm 2mm; border-bottom: 1px solid var(--line);
-  vertical-align: top; overflow-wrap: anywhere; }
+  vertical-align: top; overflow-wrap: break-word; hyphens: manual; }
+.nb { white-space: nowrap; }
 th { background: var(--band); font-weight: bold; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 td.nowrap { white-space: nowrap; overflow-wrap: normal; }
@@ -86,13 +88,32 @@ footer { margin-top: 8mm; border-top: 1px solid var(--line); padding-top: 2mm;
 """.replace("FAMILY", FAMILY)
 
 
+#: A word holding one of these is an id, address, host, account or time ("CASE-20261201-0001",
+#: "201.178.81.113", "lan.nguyen", "10:05"): it is kept on one line.
+_TIGHT = re.compile(r"[\d.\-_@:/\\]")
+#: Longer words (URLs, command lines) may still break, so that they never overflow the page.
+NB_LONGEST = 48
+
+
+def unbreakable(text: str) -> Markup:
+    """Text whose ids, addresses and names (see _TIGHT) are each kept on one line in a
+    ``span.nb``; everything else wraps at spaces only."""
+    parts: list[Markup] = []
+    for word in re.split(r"(\s+)", text):
+        if word and not word.isspace() and _TIGHT.search(word) and len(word) <= NB_LONGEST:
+            parts.append(element("span", word, class_="nb"))
+        else:
+            parts.append(esc(word))
+    return Markup("".join(parts))
+
+
 def _cell(value: Cell, *, numeric: bool, header: bool = False, nowrap: bool = False) -> Markup:
     tag = "th" if header else "td"
     css = " ".join(c for c in ("num" if numeric else "", "nowrap" if nowrap else "") if c) or None
     if isinstance(value, Badge):
         inner = element("span", neutralize_formula(value.text), class_=f"badge t-{value.tone}")
         return element(tag, inner, class_=css)
-    return element(tag, neutralize_formula(value), class_=css)
+    return element(tag, unbreakable(neutralize_formula(value)), class_=css)
 
 
 def _table(block: Table) -> Markup:
@@ -156,7 +177,7 @@ def _block(block: Block) -> Markup:
                     element("dd", element("span", value.text, class_=f"badge t-{value.tone}"))
                 )
             else:
-                items.append(element("dd", neutralize_formula(value)))
+                items.append(element("dd", unbreakable(neutralize_formula(value))))
         return element("dl", items, class_="facts")
     if isinstance(block, Figure):
         uri = "data:image/png;base64," + base64.b64encode(block.png).decode("ascii")

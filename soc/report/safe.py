@@ -26,7 +26,9 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _VOID = frozenset({"meta", "img", "br", "hr", "col"})
 _FORBIDDEN_ATTRS = frozenset({"href", "action", "formaction", "srcset", "xlink:href", "ping"})
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#|!~])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|!~])")
+#: "(" only matters after "]" (a link or image target); elsewhere it is shown unescaped.
+_MD_LINK_TARGET = re.compile(r"(?<=\])\(")
 #: Control characters, line/paragraph separators and bidirectional overrides (which could
 #: make a value read backwards, e.g. "gpj.exe" shown as "exe.jpg").
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -107,6 +109,7 @@ def md_text(value: Any) -> str:
     characters backslash-escaped, a leading formula or list character escaped too."""
     text = clean(value)
     text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_LINK_TARGET.sub(r"\\(", text)
     if text.startswith((*FORMULA_START, ".")):
         text = "\\" + text
     return text

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soc.i18n import Duration, Percent, t
-from soc.report.data import CaseReport, PeriodReport, Ranked, zone
+from soc.report.case_data import CaseReport
+from soc.report.data import PeriodReport, Ranked, zone
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ def period_summary(report: PeriodReport) -> list[Sentence]:
                 {"duration": Duration(report.mttd_seconds), "count": report.mttd_samples},
             )
         )
+    excluded = report.mttd_imported + report.mttd_unknown
+    if excluded:
+        out.append(Sentence("summary.mttd_excluded", {"count": excluded}))
     if report.mttr_seconds is not None:
         out.append(
             Sentence(

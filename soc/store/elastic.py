@@ -1,18 +1,20 @@
 """The Elasticsearch store: the Store protocol on Elasticsearch 8/9 or an OpenSearch-API server.
 
 Layout on the server (``<prefix>`` is ``elasticsearch.index_prefix``, default ``soc``):
-- events in daily indices ``<prefix>-events-YYYY.MM.DD`` (the UTC day of each event's
-  @timestamp) behind the alias ``<prefix>-events``; the index template (soc.store.es_template)
-  maps their fields;
+- events in one index per ingest day ``<prefix>-events-YYYY.MM.DD`` behind the alias
+  ``<prefix>-events`` (indices of the earlier event-day layout stay behind it too); the index
+  template (soc.store.es_template) maps their fields and sets shards, replicas, refresh;
 - records in ``<prefix>-alerts``, ``<prefix>-cases``, ``<prefix>-audit``, ``<prefix>-state``.
 
+Modules: es_write (bulk ingest), es_batch (batched and conditional operations), es_query
+(alert-list and report queries), es_layout (retention, migration), es_node (HTTP node and
+request log), es_template (mappings), es_util (error texts).
+
 Events are written with bulk ``create`` operations under their deterministic ``_id``, so a
-re-shipped event is a version conflict and counts as a duplicate. The id is unique per daily
-index: the same id written with a different @timestamp would land in another day's index and
-not conflict. That cannot happen for collector output (an id derives from the record's
-position in its source, and the record, timestamp included, is fixed by that position).
-The id is also stored as ``event.id`` (a keyword), the tie-breaker of the (@timestamp, id)
-sort that search_after pages on; it is removed again from documents handed back.
+re-shipped event is a version conflict and counts as a duplicate (ids stored in other event
+indices are checked first; see soc.store.es_write). The id is also stored as ``event.id``
+(a keyword), the tie-breaker of the (@timestamp, id) sort that search_after pages on; it is
+removed again from documents handed back.
 
 Queries are Lucene ``query_string`` text (what pySigma's Lucene backend produces); the
 exact-match ``filters`` become term queries, which apply the lowercase normalizer like the
@@ -25,12 +27,10 @@ import contextlib
 import json
 import os
 import random
-import re
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout, TlsError, TransportError
@@ -38,40 +38,40 @@ from elasticsearch import (
     ApiError,
     AuthenticationException,
     AuthorizationException,
-    ConflictError,
     Elasticsearch,
     NotFoundError,
     UnsupportedProductError,
 )
 
-from soc import ecs
 from soc.config import Settings, mask_url
 from soc.store.base import (
-    ID_FIELD,
     RECORD_KINDS,
-    Bucket,
-    EventFailure,
-    Hit,
-    QueryError,
     RecordKind,
-    SearchPage,
     StoreError,
     StoreUnavailable,
-    WriteResult,
 )
-from soc.store.es_node import CompatNode, ServerIdentity, identity_from_root
+from soc.store.es_batch import BatchOps
+from soc.store.es_node import CompatNode, RequestLog, ServerIdentity, identity_from_root
+from soc.store.es_query import RecordQueries
+from soc.store.es_records import RecordOps
+from soc.store.es_search import MAX_PAGE, EventReads
 from soc.store.es_template import (
-    RECORD_ID_FIELD,
     TEMPLATE_VERSION,
+    IndexLayout,
     composable_template,
     legacy_template,
     record_mappings,
 )
+from soc.store.es_util import (
+    connection_text,
+    error_reason,
+    one_line,
+    split_url,
+)
+from soc.store.es_write import EventWriter
 
 T = TypeVar("T")
 
-#: Largest page the server returns in one search (index.max_result_window default).
-MAX_PAGE = 10_000
 #: Bulk requests are cut at this many events or this many bytes, whichever comes first.
 BULK_EVENTS = 5_000
 BULK_BYTES = 8 * 1024 * 1024
@@ -79,87 +79,19 @@ BULK_BYTES = 8 * 1024 * 1024
 RETRY_ATTEMPTS = 4
 RETRY_BASE_SECONDS = 0.5
 RETRY_CAP_SECONDS = 8.0
-#: Composite aggregation page size (buckets per request; below search.max_buckets).
-COMPOSITE_PAGE = 5_000
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-def _one_line(text: Any) -> str:
-    return " ".join(str(text).split())
+def _version_pair(version: str) -> tuple[int, int]:
+    """(major, minor) of a version string, (0, 0) when unreadable."""
+    parts = version.split(".")
+    try:
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        return 0, 0
 
 
-def _error_reason(body: Any, default: str = "") -> str:
-    """The most telling reason in an Elasticsearch error body, on one line."""
-    error = body.get("error", body) if isinstance(body, Mapping) else body
-    if not isinstance(error, Mapping):
-        return _one_line(error or default)
-    reasons: list[str] = []
-    node: Any = error
-    # root_cause / failed_shards carry the precise parser message; caused_by chains go deeper
-    failed = error.get("failed_shards")
-    if isinstance(failed, list) and failed and isinstance(failed[0], Mapping):
-        node = failed[0].get("reason", error)
-    while isinstance(node, Mapping):
-        reason = node.get("reason")
-        if reason and not any(str(reason) in seen for seen in reasons):
-            reasons.append(str(reason))
-        node = node.get("caused_by")
-    if not reasons:
-        root = error.get("root_cause")
-        if isinstance(root, list) and root and isinstance(root[0], Mapping):
-            reasons.append(str(root[0].get("reason") or root[0].get("type") or ""))
-    return _one_line(": ".join(reasons) or error.get("type") or default)
-
-
-_POOL_PREFIX = re.compile(r"^\s*\w*Connection(?:Pool)?\([^)]*\):\s*")
-_NEW_CONNECTION = re.compile(r"^Failed to establish a new connection:\s*")
-
-
-def _connection_text(message: Any) -> str:
-    """A transport error message without urllib3's connection-object preamble."""
-    text = _POOL_PREFIX.sub("", _one_line(message))
-    return _NEW_CONNECTION.sub("", text) or "connection failed"
-
-
-def _split_url(url: str) -> tuple[str, str | None, str | None]:
-    """The URL as the client wants it (no user:password, an explicit port: 443 for https,
-    80 for http when the URL names none), and the user and password it carried. Raises
-    ValueError for a URL that is not http(s)://host[:port][/path]."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError("expected a URL like https://host:9200")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    host = parts.hostname
-    if ":" in host:
-        host = f"[{host}]"
-    clean = urlunsplit((parts.scheme, f"{host}:{port}", parts.path, parts.query, parts.fragment))
-    user = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
-    return clean, user, password
-
-
-def _daily_index(prefix: str, stamp: datetime) -> str:
-    return f"{prefix}-events-{stamp:%Y.%m.%d}"
-
-
-def _as_list(value: Any) -> list[Any] | None:
-    if isinstance(value, list | tuple | set | frozenset):
-        return list(value)
-    return None
-
-
-def _sort_value(value: Any) -> tuple[int, Any, str]:
-    """Order of bucket keys on ties: numbers before text, text case-insensitively (as the
-    local store's NOCASE columns order it)."""
-    if isinstance(value, bool):
-        return (0, int(value), "")
-    if isinstance(value, int | float):
-        return (0, value, "")
-    text = str(value)
-    return (1, text.casefold(), text)
-
-
-class ElasticStore:
+class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
     """The Store protocol on an Elasticsearch (8, 9) or OpenSearch-API server."""
 
     kind = "elasticsearch"
@@ -177,10 +109,31 @@ class ElasticStore:
         timeout: float = 30.0,
         retry_attempts: int = RETRY_ATTEMPTS,
         retry_base_seconds: float = RETRY_BASE_SECONDS,
+        layout: IndexLayout | None = None,
+        bulk_concurrency: int = 2,
+        bulk_timeout: float = 120.0,
+        bulk_events: int = BULK_EVENTS,
+        bulk_bytes: int = BULK_BYTES,
+        dedup_across_days: bool = True,
     ) -> None:
         """Connect to ``url`` and check that the server answers; raises StoreUnavailable
-        with one line naming the (masked) URL and the cause when it cannot be used."""
+        with one line naming the (masked) URL and the cause when it cannot be used.
+        ``layout`` sets shards, replicas, refresh and field limit of event indices; bulks
+        carry at most ``bulk_events`` events and ``bulk_bytes`` bytes, up to
+        ``bulk_concurrency`` of them in flight, each allowed ``bulk_timeout`` seconds."""
         self.url = url
+        self.layout = layout or IndexLayout()
+        self.bulk_concurrency = max(1, int(bulk_concurrency))
+        self.bulk_timeout = float(bulk_timeout)
+        # an ids search checks a bulk's ids: at most one page (index.max_result_window)
+        self.bulk_events = max(1, min(int(bulk_events), MAX_PAGE))
+        self.bulk_bytes = max(1024, int(bulk_bytes))
+        self.dedup_across_days = dedup_across_days
+        #: id -> tokens of bulks that got no answer (they may have landed); see es_write
+        self._uncertain: dict[str, set[str]] = {}
+        self._uncertain_lock = threading.Lock()
+        #: every request this store sent (method, path, status, bytes): tests and bench count it
+        self.request_log = RequestLog()
         self.display_url = mask_url(url)
         self.prefix = index_prefix
         self.events_alias = f"{index_prefix}-events"
@@ -188,16 +141,21 @@ class ElasticStore:
         self.retry_base_seconds = retry_base_seconds
         self._template_ready = False
         self._record_indices: set[str] = set()
+        #: event indices behind the alias (read once, then kept up to date by this store)
+        self._event_index_cache: set[str] | None = None
+        self._known_indices: set[str] = set()
         #: record indices this store wrote to since it last refreshed them
         self._unrefreshed: set[str] = set()
         try:
-            clean_url, url_user, url_password = _split_url(url)
+            clean_url, url_user, url_password = split_url(url)
         except ValueError as exc:
             raise StoreUnavailable(f"Elasticsearch at {self.display_url}: {exc}") from None
         username = username or url_user
         password = password if password is not None else url_password
         options: dict[str, Any] = {
-            "node_class": CompatNode,
+            "node_class": type(
+                "LoggedCompatNode", (CompatNode,), {"request_log": self.request_log}
+            ),
             "request_timeout": timeout,
             "max_retries": 0,
             "retry_on_timeout": False,
@@ -224,12 +182,22 @@ class ElasticStore:
             raise StoreUnavailable(f"Elasticsearch at {self.display_url}: {exc}") from None
         self.identity = self._connect()
 
+    @property
+    def write_batch_events(self) -> int:
+        """How many events one write_events call should carry to keep every bulk slot busy:
+        the bulk size times the bulks in flight (what `soc ingest` hands over at once)."""
+        return self.bulk_events * self.bulk_concurrency
+
     @classmethod
     def from_settings(cls, settings: Settings) -> ElasticStore:
         """The store the ``elasticsearch.*`` settings describe, connected and verified."""
         url = settings.get("elasticsearch.url")
         if not url:
             raise StoreUnavailable("Elasticsearch: no URL configured (elasticsearch.url)")
+        try:
+            layout = IndexLayout.from_settings(settings)
+        except ValueError as exc:
+            raise StoreUnavailable(f"Elasticsearch settings: {exc}") from None
         return cls(
             str(url),
             api_key=settings.get("elasticsearch.api_key"),
@@ -239,6 +207,12 @@ class ElasticStore:
             verify_certs=bool(settings.get("elasticsearch.verify_certs", True)),
             index_prefix=str(settings.get("elasticsearch.index_prefix", "soc")),
             timeout=float(settings.get("elasticsearch.timeout", 30.0)),
+            layout=layout,
+            bulk_concurrency=int(settings.get("elasticsearch.bulk_concurrency", 2)),
+            bulk_timeout=float(settings.get("elasticsearch.bulk_timeout", 120.0)),
+            bulk_events=int(settings.get("elasticsearch.bulk_events", BULK_EVENTS)),
+            bulk_bytes=int(settings.get("elasticsearch.bulk_bytes", BULK_BYTES)),
+            dedup_across_days=bool(settings.get("elasticsearch.dedup_across_days", True)),
         )
 
     # --- connection and errors ------------------------------------------------------------
@@ -247,7 +221,7 @@ class ElasticStore:
 
     def _cause(self, exc: Exception) -> str:
         if isinstance(exc, TlsError):
-            text = _connection_text(exc.message)
+            text = connection_text(exc.message)
             if "WRONG_VERSION_NUMBER" in text:
                 text += " (does the server speak plain HTTP? then use an http:// URL)"
             elif "CERTIFICATE_VERIFY_FAILED" in text:
@@ -256,20 +230,20 @@ class ElasticStore:
         if isinstance(exc, ConnectionTimeout):
             return "no answer within the timeout"
         if isinstance(exc, TransportConnectionError):
-            return f"cannot connect: {_connection_text(exc.message)}"
+            return f"cannot connect: {connection_text(exc.message)}"
         if isinstance(exc, AuthenticationException):
             return (
-                f"authentication failed (HTTP 401): {_error_reason(exc.body, 'wrong credentials')}"
+                f"authentication failed (HTTP 401): {error_reason(exc.body, 'wrong credentials')}"
             )
         if isinstance(exc, AuthorizationException):
-            return f"not authorised (HTTP 403): {_error_reason(exc.body, 'forbidden')}"
+            return f"not authorised (HTTP 403): {error_reason(exc.body, 'forbidden')}"
         if isinstance(exc, UnsupportedProductError):
             return "the server is not Elasticsearch or OpenSearch"
         if isinstance(exc, ApiError):
-            return f"HTTP {exc.meta.status}: {_error_reason(exc.body, str(exc.message))}"
+            return f"HTTP {exc.meta.status}: {error_reason(exc.body, str(exc.message))}"
         if isinstance(exc, TransportError):
-            return _one_line(exc.message) or type(exc).__name__
-        return _one_line(exc) or type(exc).__name__
+            return one_line(exc.message) or type(exc).__name__
+        return one_line(exc) or type(exc).__name__
 
     def _connect(self) -> ServerIdentity:
         try:
@@ -341,8 +315,13 @@ class ElasticStore:
                 "template check", lambda: self._client.indices.get_index_template(name=name)
             )
             templates = current.body.get("index_templates", [])
-            version = templates[0]["index_template"].get("version") if templates else None
-            if version is not None and int(version) >= TEMPLATE_VERSION:
+            body = templates[0]["index_template"] if templates else {}
+            version = body.get("version")
+            layout = (body.get("_meta") or {}).get("layout")
+            if version is not None and (
+                int(version) > TEMPLATE_VERSION
+                or (int(version) == TEMPLATE_VERSION and layout == self.layout.fingerprint())
+            ):
                 self._template_ready = True
                 return
         except NotFoundError:
@@ -358,17 +337,45 @@ class ElasticStore:
             self._request(
                 "installing the legacy index template",
                 lambda: self._client.indices.put_template(
-                    name=name, **legacy_template(self.prefix)
+                    name=name, **legacy_template(self.prefix, self.layout)
                 ),
             )
         else:
             self._request(
                 "installing the index template",
                 lambda: self._client.indices.put_index_template(
-                    name=name, **composable_template(self.prefix)
+                    name=name, **self._composable_template()
                 ),
             )
         self._template_ready = True
+
+    def _composable_template(self) -> dict[str, Any]:
+        """The event template for this server: on Elasticsearch 8.13 and later, dynamic
+        fields past the field limit are kept unindexed instead of refusing the event."""
+        body = composable_template(self.prefix, self.layout)
+        major, minor = _version_pair(self.identity.version)
+        if self.identity.distribution == "elasticsearch" and (major, minor) >= (8, 13):
+            limit = body["template"]["settings"]["index"]["mapping"]["total_fields"]
+            limit["ignore_dynamic_beyond_limit"] = True
+        return body
+
+    def _event_indices(self) -> set[str]:
+        """The event indices behind the alias (one GET _alias the first time)."""
+        if self._event_index_cache is None:
+            try:
+                answer = self._call(
+                    "listing event indices",
+                    lambda: self._client.indices.get_alias(name=self.events_alias),
+                ).body
+                self._event_index_cache = set(answer)
+            except NotFoundError:
+                self._event_index_cache = set()
+            except ApiError as exc:
+                raise StoreError(
+                    f"Elasticsearch at {self.display_url}: listing event indices: "
+                    f"{self._cause(exc)}"
+                ) from None
+        return self._event_index_cache | self._known_indices
 
     def _record_index(self, kind: RecordKind) -> str:
         if kind not in RECORD_KINDS:
@@ -398,500 +405,6 @@ class ElasticStore:
         self._record_indices.add(index)
         return index
 
-    # --- events ---------------------------------------------------------------------------
-    def write_events(self, events: Sequence[Mapping[str, Any]]) -> WriteResult:
-        """Store events by ``_id`` with bulk ``create``; an existing id is a duplicate (and
-        left unchanged); per-event refusals are returned. Events are searchable after
-        refresh()."""
-        result = WriteResult()
-        prepared: list[tuple[str, Mapping[str, Any], str]] = []
-        for event in events:
-            line = self._prepare(event, result)
-            if line is not None:
-                prepared.append(line)
-        if not prepared:
-            return result
-        self.ensure_template()
-        batch: list[tuple[str, Mapping[str, Any], str]] = []
-        size = 0
-        for item in prepared:
-            batch.append(item)
-            size += len(item[2])
-            if len(batch) >= BULK_EVENTS or size >= BULK_BYTES:
-                self._bulk(batch, result)
-                batch, size = [], 0
-        if batch:
-            self._bulk(batch, result)
-        return result
-
-    def _prepare(
-        self, event: Mapping[str, Any], result: WriteResult
-    ) -> tuple[str, Mapping[str, Any], str] | None:
-        """(id, event, ndjson action+source) for one event, or None after noting a failure."""
-        event_id = event.get(ID_FIELD)
-        if not event_id or not isinstance(event_id, str):
-            result.failures.append(EventFailure(str(event_id), "event has no _id", event))
-            return None
-        doc = {k: v for k, v in event.items() if k != ID_FIELD}
-        stamp = ecs.get_field(doc, "@timestamp")
-        if not isinstance(stamp, str):
-            result.failures.append(EventFailure(event_id, "event has no @timestamp", event))
-            return None
-        try:
-            moment = ecs.parse_timestamp(stamp)
-        except ValueError:
-            result.failures.append(
-                EventFailure(event_id, f"@timestamp is not a date: {stamp!r}", event)
-            )
-            return None
-        section = doc.get("event")
-        doc["event"] = (
-            {**section, "id": event_id} if isinstance(section, Mapping) else {"id": event_id}
-        )
-        action = {"create": {"_index": _daily_index(self.prefix, moment), "_id": event_id}}
-        try:
-            source = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
-            result.failures.append(EventFailure(event_id, f"not JSON: {exc}", event))
-            return None
-        return event_id, event, json.dumps(action) + "\n" + source + "\n"
-
-    def _bulk(self, batch: list[tuple[str, Mapping[str, Any], str]], result: WriteResult) -> None:
-        """Send one bulk request; items refused with 429 are sent again (with backoff)."""
-        pending = batch
-        for attempt in range(1, self.retry_attempts + 1):
-            body = "".join(line for _, _, line in pending)
-            response = self._request(
-                "bulk write", lambda body=body: self._client.bulk(operations=body)
-            ).body
-            items = response.get("items") or []
-            again: list[tuple[str, Mapping[str, Any], str]] = []
-            for position, (event_id, event, line) in enumerate(pending):
-                if position >= len(items) or not isinstance(items[position], Mapping):
-                    reason = "the server's bulk answer has no item for this event"
-                    result.failures.append(EventFailure(event_id, reason, event))
-                    continue
-                outcome = next(iter(items[position].values()), {})
-                status = int(outcome.get("status", 0))
-                if 200 <= status < 300:
-                    result.stored += 1
-                elif status == 409:
-                    result.duplicates += 1
-                elif status == 429 and attempt < self.retry_attempts:
-                    again.append((event_id, event, line))
-                else:
-                    reason = _error_reason(outcome.get("error"), f"HTTP {status}")
-                    result.failures.append(EventFailure(event_id, reason, event))
-            if not again:
-                return
-            pending = again
-            self._backoff(attempt)
-
-    def _query(
-        self,
-        query: str | None,
-        filters: Mapping[str, Any] | None,
-        start: datetime | None,
-        end: datetime | None,
-    ) -> dict[str, Any]:
-        clauses: list[dict[str, Any]] = []
-        exclusions: list[dict[str, Any]] = []
-        if query and query.strip():
-            clauses.append({"query_string": {"query": query}})
-        for name, value in (filters or {}).items():
-            values = _as_list(value)
-            if values is not None:
-                if not values:
-                    return {"bool": {"must_not": {"match_all": {}}}}
-                clauses.append({"terms": {name: values}})
-            elif value is None:
-                exclusions.append({"exists": {"field": name}})
-            else:
-                clauses.append({"term": {name: value}})
-        if start is not None or end is not None:
-            bounds: dict[str, str] = {}
-            if start is not None:
-                bounds["gte"] = ecs.format_timestamp(start)
-            if end is not None:
-                bounds["lt"] = ecs.format_timestamp(end)
-            clauses.append({"range": {"@timestamp": bounds}})
-        if not clauses and not exclusions:
-            return {"match_all": {}}
-        return {"bool": {"filter": clauses, "must_not": exclusions}}
-
-    def _search(self, what: str, **body: Any) -> dict[str, Any]:
-        """A search on the events alias; a query the server refuses raises QueryError."""
-        try:
-            return self._call(
-                what,
-                lambda: self._client.search(
-                    index=self.events_alias,
-                    ignore_unavailable=True,
-                    allow_no_indices=True,
-                    **body,
-                ),
-            ).body
-        except (AuthenticationException, AuthorizationException, TlsError) as exc:
-            raise self._unavailable(exc) from None
-        except ApiError as exc:
-            if exc.meta.status == 400:
-                raise QueryError(
-                    f"Elasticsearch rejected the query: {_error_reason(exc.body, 'bad query')}"
-                ) from None
-            raise StoreError(
-                f"Elasticsearch at {self.display_url}: {what}: {self._cause(exc)}"
-            ) from None
-
-    @staticmethod
-    def _source(hit: Mapping[str, Any]) -> dict[str, Any]:
-        """The document as written: without the id copy the store added."""
-        source = dict(hit.get("_source") or {})
-        section = source.get("event")
-        if isinstance(section, dict) and section.get("id") == hit.get("_id"):
-            section = {k: v for k, v in section.items() if k != "id"}
-            if section:
-                source["event"] = section
-            else:
-                del source["event"]
-        return source
-
-    def search(
-        self,
-        query: str | None = None,
-        *,
-        filters: Mapping[str, Any] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        ascending: bool = True,
-        size: int = 100,
-        after: tuple[Any, ...] | None = None,
-    ) -> SearchPage:
-        """Matching events ordered by (@timestamp, id), at most ``size`` (capped at 10,000)
-        per page; ``after`` (a previous page's next_after) continues with search_after, so
-        there is no limit on depth. A query the server rejects raises QueryError."""
-        size = max(1, min(int(size), MAX_PAGE))
-        order = "asc" if ascending else "desc"
-        body: dict[str, Any] = {
-            "query": self._query(query, filters, start, end),
-            "sort": [
-                {"@timestamp": {"order": order, "unmapped_type": "date_nanos"}},
-                {"event.id": {"order": order, "unmapped_type": "keyword"}},
-            ],
-            "size": size,
-            "track_total_hits": False,
-        }
-        if after is not None:
-            body["search_after"] = list(after)
-        response = self._search("search", **body)
-        hits = [
-            Hit(id=str(h["_id"]), source=self._source(h), sort=tuple(h.get("sort") or ()))
-            for h in response.get("hits", {}).get("hits", [])
-        ]
-        next_after = hits[-1].sort if hits and len(hits) == size else None
-        return SearchPage(hits=hits, next_after=next_after)
-
-    def count(
-        self,
-        query: str | None = None,
-        *,
-        filters: Mapping[str, Any] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> int:
-        """How many events the same arguments as search() would return in total."""
-        try:
-            response = self._call(
-                "count",
-                lambda: self._client.count(
-                    index=self.events_alias,
-                    ignore_unavailable=True,
-                    allow_no_indices=True,
-                    query=self._query(query, filters, start, end),
-                ),
-            ).body
-        except (AuthenticationException, AuthorizationException, TlsError) as exc:
-            raise self._unavailable(exc) from None
-        except ApiError as exc:
-            if exc.meta.status == 400:
-                raise QueryError(
-                    f"Elasticsearch rejected the query: {_error_reason(exc.body, 'bad query')}"
-                ) from None
-            raise StoreError(
-                f"Elasticsearch at {self.display_url}: count: {self._cause(exc)}"
-            ) from None
-        return int(response.get("count", 0))
-
-    def _composite(
-        self, sources: list[dict[str, Any]], query: dict[str, Any], what: str
-    ) -> Iterable[tuple[dict[str, Any], int]]:
-        """Every bucket of a composite aggregation, page by page."""
-        after_key: dict[str, Any] | None = None
-        while True:
-            composite: dict[str, Any] = {"size": COMPOSITE_PAGE, "sources": sources}
-            if after_key is not None:
-                composite["after"] = after_key
-            response = self._search(
-                what, query=query, size=0, aggs={"groups": {"composite": composite}}
-            )
-            groups = response.get("aggregations", {}).get("groups", {})
-            buckets = groups.get("buckets", [])
-            for bucket in buckets:
-                yield bucket["key"], int(bucket["doc_count"])
-            after_key = groups.get("after_key")
-            if not buckets or after_key is None or len(buckets) < COMPOSITE_PAGE:
-                return
-
-    def terms(
-        self,
-        fields: Sequence[str],
-        query: str | None = None,
-        *,
-        filters: Mapping[str, Any] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        size: int = 10,
-    ) -> list[Bucket]:
-        """The most frequent value combinations of ``fields`` among matching events that
-        have all of them, largest count first (ties by key), at most ``size``. Counts are
-        exact: a composite aggregation walks every combination."""
-        if not fields:
-            raise ValueError("terms() needs at least one field")
-        names = [f"f{i}" for i in range(len(fields))]
-        sources = [
-            {name: {"terms": {"field": field}}} for name, field in zip(names, fields, strict=True)
-        ]
-        buckets = [
-            Bucket(key=tuple(key[n] for n in names), count=count)
-            for key, count in self._composite(
-                sources, self._query(query, filters, start, end), "terms aggregation"
-            )
-        ]
-        buckets.sort(key=lambda b: (-b.count, tuple(_sort_value(v) for v in b.key)))
-        return buckets[: max(0, size)]
-
-    def date_histogram(
-        self,
-        interval_seconds: int,
-        query: str | None = None,
-        *,
-        filters: Mapping[str, Any] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> list[tuple[datetime, int]]:
-        """Event counts per fixed UTC interval (bucket starts are multiples of the interval
-        since the epoch), oldest first, empty buckets omitted."""
-        if interval_seconds <= 0:
-            raise ValueError("interval_seconds must be positive")
-        sources = [
-            {
-                "t": {
-                    "date_histogram": {
-                        "field": "@timestamp",
-                        "fixed_interval": f"{int(interval_seconds)}s",
-                    }
-                }
-            }
-        ]
-        rows = [
-            (datetime.fromtimestamp(int(key["t"]) / 1000, UTC), count)
-            for key, count in self._composite(
-                sources, self._query(query, filters, start, end), "date histogram"
-            )
-            if count
-        ]
-        rows.sort(key=lambda row: row[0])
-        return rows
-
-    def get_event(self, event_id: str) -> dict[str, Any] | None:
-        """One event by id, or None."""
-        response = self._search(
-            "get event", query={"ids": {"values": [event_id]}}, size=1, track_total_hits=False
-        )
-        hits = response.get("hits", {}).get("hits", [])
-        return self._source(hits[0]) if hits else None
-
-    # --- records --------------------------------------------------------------------------
-    @staticmethod
-    def _record_body(record_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
-        return {**record, RECORD_ID_FIELD: record_id}
-
-    @staticmethod
-    def _record_source(source: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in source.items() if k != RECORD_ID_FIELD}
-
-    def put_record(self, kind: RecordKind, record_id: str, record: Mapping[str, Any]) -> bool:
-        """Create a record; False, changing nothing, if the id exists. get_record sees it at
-        once (GET is real-time); this store's list_records refreshes the index first."""
-        index = self._ensure_record_index(kind)
-        try:
-            self._call(
-                f"creating {kind} record",
-                lambda: self._client.create(
-                    index=index,
-                    id=record_id,
-                    document=self._record_body(record_id, record),
-                ),
-            )
-        except ConflictError:
-            return False
-        except ApiError as exc:
-            raise self._record_error(kind, record_id, exc) from None
-        self._unrefreshed.add(index)
-        return True
-
-    def _record_error(self, kind: str, record_id: str, exc: ApiError) -> StoreError:
-        if isinstance(exc, AuthenticationException | AuthorizationException):
-            return self._unavailable(exc)
-        return StoreError(
-            f"Elasticsearch at {self.display_url}: {kind} record {record_id!r}: {self._cause(exc)}"
-        )
-
-    def _get_record_raw(self, kind: RecordKind, record_id: str) -> dict[str, Any] | None:
-        index = self._record_index(kind)
-        try:
-            response = self._call(
-                f"reading {kind} record", lambda: self._client.get(index=index, id=record_id)
-            )
-        except NotFoundError:
-            return None
-        except ApiError as exc:
-            raise self._record_error(kind, record_id, exc) from None
-        return dict(response.body)
-
-    def get_record(self, kind: RecordKind, record_id: str) -> dict[str, Any] | None:
-        """A record by id, or None."""
-        raw = self._get_record_raw(kind, record_id)
-        if raw is None or not raw.get("found", True):
-            return None
-        return self._record_source(raw.get("_source") or {})
-
-    def update_record(
-        self, kind: RecordKind, record_id: str, changes: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Merge top-level ``changes`` into an existing record (a changed field is replaced
-        whole) and return the result; KeyError if there is no such record. Concurrent updates
-        are serialised with optimistic concurrency control (if_seq_no/if_primary_term)."""
-        index = self._record_index(kind)
-        for _ in range(10):
-            raw = self._get_record_raw(kind, record_id)
-            if raw is None or not raw.get("found", True):
-                raise KeyError(f"no {kind} record {record_id!r}")
-            merged = self._record_source(raw.get("_source") or {})
-            merged.update(changes)
-            try:
-                self._call(
-                    f"updating {kind} record",
-                    lambda merged=merged, raw=raw: self._client.index(
-                        index=index,
-                        id=record_id,
-                        document=self._record_body(record_id, merged),
-                        if_seq_no=raw["_seq_no"],
-                        if_primary_term=raw["_primary_term"],
-                    ),
-                )
-            except ConflictError:
-                continue  # someone else changed it in between: merge again
-            except ApiError as exc:
-                raise self._record_error(kind, record_id, exc) from None
-            self._unrefreshed.add(index)
-            return merged
-        raise StoreError(
-            f"Elasticsearch at {self.display_url}: {kind} record {record_id!r} keeps changing "
-            "under concurrent updates"
-        )
-
-    def upsert_record(self, kind: RecordKind, record_id: str, record: Mapping[str, Any]) -> None:
-        """Create or replace a record (visible to this store's reads at once, like
-        put_record)."""
-        index = self._ensure_record_index(kind)
-        try:
-            self._call(
-                f"writing {kind} record",
-                lambda: self._client.index(
-                    index=index,
-                    id=record_id,
-                    document=self._record_body(record_id, record),
-                ),
-            )
-        except ApiError as exc:
-            raise self._record_error(kind, record_id, exc) from None
-        self._unrefreshed.add(index)
-
-    def _refresh_records(self, index: str) -> None:
-        """Make this store's own record writes visible to searches of ``index``."""
-        if index in self._unrefreshed:
-            self._request(
-                f"refreshing {index}",
-                lambda: self._client.indices.refresh(index=index, ignore_unavailable=True),
-            )
-            self._unrefreshed.discard(index)
-
-    def list_records(
-        self,
-        kind: RecordKind,
-        *,
-        filters: Mapping[str, Any] | None = None,
-        order_by: str | None = None,
-        descending: bool = False,
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """Records whose top-level fields equal every filter value (a list value means "any
-        of"), ordered by a top-level field (records lacking it first when ascending, last
-        when descending, as SQL orders NULLs), ties by id; all of them unless ``limit``."""
-        index = self._record_index(kind)
-        clauses: list[dict[str, Any]] = []
-        for name, value in (filters or {}).items():
-            values = _as_list(value)
-            if values is not None:
-                if not values:
-                    return []
-                clauses.append({"terms": {name: values}})
-            elif value is None:
-                clauses.append({"bool": {"must_not": {"exists": {"field": name}}}})
-            else:
-                clauses.append({"term": {name: value}})
-        order = "desc" if descending else "asc"
-        sort: list[dict[str, Any]] = []
-        if order_by:
-            sort.append(
-                {
-                    order_by: {
-                        "order": order,
-                        "missing": "_last" if descending else "_first",
-                        "unmapped_type": "keyword",
-                    }
-                }
-            )
-        sort.append({RECORD_ID_FIELD: {"order": order}})
-        query = {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
-        self._refresh_records(index)
-        records: list[dict[str, Any]] = []
-        after: list[Any] | None = None
-        while limit is None or len(records) < limit:
-            page = MAX_PAGE if limit is None else min(MAX_PAGE, limit - len(records))
-            body: dict[str, Any] = {"query": query, "sort": sort, "size": page}
-            if after is not None:
-                body["search_after"] = after
-            try:
-                response = self._call(
-                    f"listing {kind}",
-                    lambda body=body: self._client.search(
-                        index=index, ignore_unavailable=True, allow_no_indices=True, **body
-                    ),
-                ).body
-            except ApiError as exc:
-                if isinstance(exc, AuthenticationException | AuthorizationException):
-                    raise self._unavailable(exc) from None
-                raise StoreError(
-                    f"Elasticsearch at {self.display_url}: listing {kind}: {self._cause(exc)}"
-                ) from None
-            hits = response.get("hits", {}).get("hits", [])
-            records.extend(self._record_source(h.get("_source") or {}) for h in hits)
-            if len(hits) < page:
-                break
-            after = hits[-1].get("sort")
-        return records
-
     # --- housekeeping ---------------------------------------------------------------------
     def refresh(self) -> None:
         """Make every event and record written so far visible to searches."""
@@ -918,7 +431,8 @@ class ElasticStore:
 
     def info(self) -> dict[str, Any]:
         """What `soc doctor` shows: store kind, masked URL, server distribution, version and
-        cluster name, reachability, event and record counts."""
+        cluster name, the index layout settings, reachability, event, event-index and record
+        counts."""
         info: dict[str, Any] = {
             "store": self.kind,
             "url": self.display_url,
@@ -927,10 +441,21 @@ class ElasticStore:
             "cluster_name": self.identity.cluster_name,
             "index_prefix": self.prefix,
             "events_alias": self.events_alias,
+            "layout": {
+                "shards": self.layout.shards,
+                "replicas": self.layout.replicas,
+                "refresh_interval": self.layout.refresh_interval,
+                "total_fields_limit": self.layout.total_fields_limit,
+                "lifecycle": self.layout.lifecycle,
+                "retention_days": self.layout.retention_days,
+                "wildcard_copies": self.layout.wildcard_copies,
+                "bulk_concurrency": self.bulk_concurrency,
+            },
             "reachable": True,
         }
         try:
             info["events"] = self.count()
+            info["event_indices"] = len(self._event_indices())
             info["alerts"] = self._record_count("alerts")
             info["cases"] = self._record_count("cases")
             info["audit_records"] = self._record_count("audit")

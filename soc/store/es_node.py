@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import elasticsearch
 from elastic_transport import HttpHeaders, NodeConfig, Urllib3HttpNode
@@ -71,9 +73,63 @@ def plain_mimetype(value: str) -> str:
     return _VENDOR_MIMETYPE.sub(r"application/\1", value)
 
 
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One HTTP request as it went over the wire."""
+
+    method: str
+    path: str
+    status: int  # 0 when no answer came (timeout, connection failure)
+    request_bytes: int
+    response_bytes: int
+    seconds: float
+
+
+class RequestLog:
+    """Every request a store's client sent (thread-safe): running totals, and the latest
+    ``keep`` requests in order, so a long-running scheduler does not grow without bound.
+    What tests and the bench count to show how many requests and bytes an operation costs."""
+
+    def __init__(self, keep: int = 100_000) -> None:
+        self.requests: deque[LoggedRequest] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+        self._count = 0
+        self._sent = 0
+        self._received = 0
+
+    def add(self, entry: LoggedRequest) -> None:
+        """Record one request."""
+        with self._lock:
+            self.requests.append(entry)
+            self._count += 1
+            self._sent += entry.request_bytes
+            self._received += entry.response_bytes
+
+    def clear(self) -> None:
+        """Forget every request recorded so far."""
+        with self._lock:
+            self.requests.clear()
+            self._count = self._sent = self._received = 0
+
+    def matching(self, pattern: str) -> list[LoggedRequest]:
+        """The kept requests whose "METHOD /path" matches the regular expression ``pattern``."""
+        regex = re.compile(pattern)
+        with self._lock:
+            return [r for r in self.requests if regex.search(f"{r.method} {r.path}")]
+
+    def totals(self) -> tuple[int, int, int]:
+        """(requests, request bytes, response bytes) since the last clear()."""
+        with self._lock:
+            return self._count, self._sent, self._received
+
+
 class CompatNode(Urllib3HttpNode):
     """A urllib3 node that speaks plain JSON to servers that are not Elasticsearch of the
-    client's major version (decided once per node by probing ``GET /``)."""
+    client's major version (decided once per node by probing ``GET /``). When the class
+    attribute ``request_log`` is set (a per-store subclass does that) every request is
+    recorded in it."""
+
+    request_log: ClassVar[RequestLog | None] = None
 
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
@@ -125,10 +181,32 @@ class CompatNode(Urllib3HttpNode):
             for name in ("accept", "content-type"):
                 if name in headers:
                     headers[name] = plain_mimetype(headers[name])
-        response = super().perform_request(
-            method, target, body=body, headers=headers, request_timeout=request_timeout
-        )
+        started = time.monotonic()
+        try:
+            response = super().perform_request(
+                method, target, body=body, headers=headers, request_timeout=request_timeout
+            )
+        except Exception:
+            self._log(method, target, 0, body, b"", started)
+            raise
+        self._log(method, target, response.meta.status, body, response.body, started)
         meta = response.meta
         if self._plain and 200 <= meta.status < 300 and _PRODUCT_HEADER not in meta.headers:
             meta.headers[_PRODUCT_HEADER] = "Elasticsearch"
         return response
+
+    def _log(
+        self, method: str, target: str, status: int, body: Any, answer: Any, started: float
+    ) -> None:
+        log = type(self).request_log
+        if log is not None:
+            log.add(
+                LoggedRequest(
+                    method=method,
+                    path=target.split("?", 1)[0],
+                    status=status,
+                    request_bytes=len(body or b""),
+                    response_bytes=len(answer or b""),
+                    seconds=time.monotonic() - started,
+                )
+            )

@@ -17,6 +17,7 @@ is retried, so it matches nothing instead of failing.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -126,6 +127,7 @@ class LocalStore(LocalRecords, LocalScan):
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self.read_only = False
         self._lock = threading.RLock()
         self._conn = self._open()
         self._columns: dict[str, str] = {}  # lower-cased name -> column name as created
@@ -148,6 +150,9 @@ class LocalStore(LocalRecords, LocalScan):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
+            readonly = self._open_read_only()
+            if readonly is not None:
+                return readonly
             raise StoreUnavailable(f"{self.path}: cannot open the local store: {exc}") from None
         return conn
 
@@ -158,6 +163,32 @@ class LocalStore(LocalRecords, LocalScan):
         conn.create_function("REGEXP", 2, _sql_regexp, deterministic=True)
         for pragma in _READ_TUNING:
             conn.execute(f"PRAGMA {pragma}")
+
+    def _open_read_only(self) -> sqlite3.Connection | None:
+        """A read-only connection to an existing, current store in a directory (or file) this
+        process may not write: read-only commands still work there; writes fail with
+        "attempt to write a readonly database". None when that is not the case."""
+        if not self.path.is_file() or (
+            os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
+        ):
+            return None
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        for suffix in ("", "&immutable=1"):  # WAL needs a -shm file it may not create
+            try:
+                conn = sqlite3.connect(
+                    uri + suffix, uri=True, isolation_level=None, check_same_thread=False
+                )
+                conn.create_function("REGEXP", 2, _sql_regexp, deterministic=True)
+                app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.Error:
+                continue
+            if app_id == APPLICATION_ID and version == SCHEMA_VERSION:
+                self.read_only = True
+                return conn
+            conn.close()
+            return None
+        return None
 
     def _check_and_migrate(self, conn: sqlite3.Connection) -> None:
         # Everything is read and changed inside one write transaction, so a second process

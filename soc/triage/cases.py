@@ -97,9 +97,12 @@ def open_case(
     departments: Sequence[str] = (),
     assets: Sequence[str] = (),
     description: str | None = None,
+    titles: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Open a case (id ``CASE-YYYYMMDD-NNNN``, sequential per UTC day, safe against two
-    analysts opening at once) with the given alerts attached; audited."""
+    analysts opening at once) with the given alerts attached; audited. ``titles``: the
+    title per language when a playbook wrote it in several (reports show their
+    language's)."""
     if severity not in SEVERITIES:
         raise CaseError(f"unknown severity {severity!r} (expected {', '.join(SEVERITIES)})")
     if not title.strip():
@@ -112,6 +115,7 @@ def open_case(
         case = {
             "id": case_id,
             "title": title.strip(),
+            "titles": {k: v.strip() for k, v in (titles or {}).items()},
             "description": description,
             "status": "open",
             "severity": severity,
@@ -124,7 +128,13 @@ def open_case(
             "updated_at": stamp,
             "closed_at": None,
             "timeline": [
-                timeline_entry("status", f"case opened: {title.strip()}", by=analyst, at=stamp)
+                timeline_entry(
+                    "status",
+                    f"case opened: {title.strip()}",
+                    by=analyst,
+                    at=stamp,
+                    detail={"opened": True, "titles": dict(titles or {})},
+                )
             ],
             "recommendations": [],
             "notes": [],
@@ -170,6 +180,9 @@ def attach_alert(store: Store, case_id: str, alert_id: str, *, analyst: str) -> 
         detail={
             "alert_id": alert["id"],
             "rule_id": rule.get("id"),
+            "rule_title": rule.get("title"),
+            "level": rule.get("level"),
+            "count": lifecycle.event_count_of(alert),
             "entities": _entities(alert),
             "first_seen": alert.get("first_seen"),
             "last_seen": alert.get("last_seen"),
@@ -271,13 +284,23 @@ def add_timeline(
     return updated
 
 
-def add_note(store: Store, case_id: str, text: str, *, analyst: str) -> dict[str, Any]:
-    """Add an analyst note to a case (and its timeline); audited."""
+def add_note(
+    store: Store,
+    case_id: str,
+    text: str,
+    *,
+    analyst: str,
+    texts: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Add an analyst note to a case (and its timeline); audited. ``texts``: the note per
+    language when a playbook wrote it in several (reports show their language's)."""
     if not text.strip():
         raise CaseError("a note needs some text")
     case = get_case(store, case_id)
     stamp = lifecycle.now()
     note = {"at": stamp, "by": analyst, "text": text}
+    if texts:
+        note["texts"] = dict(texts)
     updated = store.update_record(
         "cases",
         case["id"],
@@ -285,7 +308,9 @@ def add_note(store: Store, case_id: str, text: str, *, analyst: str) -> dict[str
             "notes": [*case.get("notes", []), note],
             "timeline": [
                 *case.get("timeline", []),
-                timeline_entry("note", text, by=analyst, at=stamp),
+                timeline_entry(
+                    "note", text, by=analyst, at=stamp, detail={"texts": dict(texts or {})}
+                ),
             ],
             "updated_at": stamp,
         },
@@ -304,10 +329,19 @@ def add_note(store: Store, case_id: str, text: str, *, analyst: str) -> dict[str
 
 
 def recommend(
-    store: Store, case_id: str, *, kind: str, target: str | None, text: str, analyst: str
+    store: Store,
+    case_id: str,
+    *,
+    kind: str,
+    target: str | None,
+    text: str,
+    analyst: str,
+    texts: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write a recommendation (block an IP, disable an account, patch...) into a case. It is
-    a record for people to act on; citysoc never carries it out."""
+    a record for people to act on; citysoc never carries it out. ``texts``: the text per
+    language (``{"en": ..., "vi": ...}``) when the playbook wrote it in several; reports
+    show the one of their language."""
     if kind not in RECOMMENDATION_KINDS:
         raise CaseError(
             f"unknown recommendation {kind!r} (expected {', '.join(RECOMMENDATION_KINDS)})"
@@ -315,6 +349,8 @@ def recommend(
     case = get_case(store, case_id)
     stamp = lifecycle.now()
     item = {"at": stamp, "by": analyst, "text": text, "kind": kind, "target": target}
+    if texts:
+        item["texts"] = dict(texts)
     shown = {"kind": kind, "target": target, "text": text}
     if any(
         r.get("kind") == kind and r.get("target") == target and r.get("text") == text
@@ -434,7 +470,13 @@ def close_case(
             "updated_at": stamp,
             "timeline": [
                 *case.get("timeline", []),
-                timeline_entry("status", f"case closed: {verdict}", by=analyst, at=stamp),
+                timeline_entry(
+                    "status",
+                    f"case closed: {verdict}",
+                    by=analyst,
+                    at=stamp,
+                    detail={"closed": True, "verdict": verdict},
+                ),
             ],
         },
     )

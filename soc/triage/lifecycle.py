@@ -37,13 +37,22 @@ def now() -> str:
     return ecs.format_timestamp(clock.now())
 
 
+#: Shortest alert id prefix accepted in place of the whole id.
+MIN_PREFIX = 6
+
+
 def get_alert(store: Store, alert_id: str) -> dict[str, Any]:
     """The alert with this id, or with this unique id prefix (at least 6 characters);
     raises LifecycleError when there is none or the prefix is ambiguous."""
     found = store.get_record("alerts", alert_id)
     if found is not None:
         return found
-    if len(alert_id) >= 6:
+    if len(alert_id) < MIN_PREFIX:
+        raise LifecycleError(
+            f"no alert {alert_id!r}: prefix too short (an id prefix needs at least "
+            f"{MIN_PREFIX} characters; see `soc alerts list`)"
+        )
+    if len(alert_id) >= MIN_PREFIX:
         matches = [
             a for a in store.list_records("alerts") if str(a.get("id", "")).startswith(alert_id)
         ]

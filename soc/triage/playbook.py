@@ -70,6 +70,35 @@ class AppliesTo:
         return not (self.rules or self.tags or self.levels)
 
 
+#: Languages a playbook text that reaches a report may be written in ({en: ..., vi: ...}).
+TEXT_LANGS = ("en", "vi")
+
+
+def texts_of(value: Any) -> dict[str, str] | None:
+    """The language variants of a playbook text: ``{"en": value}`` for a plain string, the
+    mapping itself for ``{en: ..., vi: ...}`` (English required); None when it is neither."""
+    if isinstance(value, str):
+        return {"en": value}
+    if (
+        isinstance(value, Mapping)
+        and "en" in value
+        and all(k in TEXT_LANGS and isinstance(v, str) for k, v in value.items())
+    ):
+        return {str(k): str(v) for k, v in value.items()}
+    return None
+
+
+def english(value: Any) -> str:
+    """The English text of a playbook text (a string or {en: ..., vi: ...})."""
+    variants = texts_of(value)
+    return variants["en"] if variants else str(value)
+
+
+def _is_text(value: Any) -> bool:
+    variants = texts_of(value)
+    return variants is not None and all(v.strip() for v in variants.values())
+
+
 @dataclass
 class Step:
     """One step of a playbook: its id, type, optional title and ``when`` condition, and the
@@ -81,6 +110,7 @@ class Step:
     title: str = ""
     when: dict[str, Any] | None = None
     line: int = 0
+    titles: dict[str, str] = field(default_factory=dict)  # the title per language, if given
 
 
 @dataclass
@@ -190,9 +220,10 @@ def _build(data: Mapping[str, Any], path: Path, check: _Checker) -> Playbook | N
         check.add(("name",), "required: a short name such as ssh-bruteforce")
         name = path.stem
     title = data.get("title", name)
-    if not isinstance(title, str):
-        check.add(("title",), "expected text")
+    if not _is_text(title):
+        check.add(("title",), "expected text (or {en: ..., vi: ...})")
         title = str(name)
+    title = english(title)
     description = data.get("description", "")
     if not isinstance(description, str):
         check.add(("description",), "expected text")
@@ -301,11 +332,15 @@ def _step(raw: Any, index: int, check: _Checker, seen: set[str], saved: set[str]
             saved.add(save_as)
     _check_templates(spec, where, check)
     title = raw.get("title", "")
+    if title and not _is_text(title):
+        check.add((*where, "title"), "expected text (or {en: ..., vi: ...})")
+        title = ""
     return Step(
         id=step_id,
         type=step_type,
         spec=spec,
-        title=str(title) if title else "",
+        title=english(title) if title else "",
+        titles=(texts_of(title) or {}) if title else {},
         when=dict(when) if isinstance(when, Mapping) else None,
         line=check.line(where),
     )
@@ -410,8 +445,8 @@ def _check_enrich(spec: Mapping[str, Any], where: tuple[Any, ...], check: _Check
 
 
 def _check_question(spec: Mapping[str, Any], where: tuple[Any, ...], check: _Checker) -> None:
-    if "prompt" in spec and not isinstance(spec["prompt"], str):
-        check.add((*where, "prompt"), "expected text")
+    if "prompt" in spec and not _is_text(spec["prompt"]):
+        check.add((*where, "prompt"), "expected text (or {en: ..., vi: ...})")
     choices = _str_list(spec.get("choices"), (*where, "choices"), check)
     default = spec.get("default")
     if default is not None and choices and str(default) not in choices:
@@ -490,9 +525,12 @@ def _check_action_item(kind: str, value: Any, at: tuple[Any, ...], check: _Check
     if kind == "status":
         if value not in SETTABLE_STATUSES:
             check.add(at, f"unknown status {value!r} (expected {', '.join(SETTABLE_STATUSES)})")
-    elif kind in ("assign", "note", "tag"):
+    elif kind in ("assign", "tag"):
         if not isinstance(value, str) or not value.strip():
             check.add(at, "expected text")
+    elif kind == "note":
+        if not _is_text(value):
+            check.add(at, "expected text (or {en: ..., vi: ...})")
     elif kind == "escalate":
         if not (value is True or isinstance(value, Mapping)):
             check.add(at, "expected true or {to: NAME, reason: TEXT}")
@@ -512,6 +550,8 @@ def _check_action_item(kind: str, value: Any, at: tuple[Any, ...], check: _Check
             for key in value:
                 if key not in ("mode", "title", "id", "severity"):
                     check.add((*at, key), "unknown field (expected mode, title, id, severity)")
+            if "title" in value and not _is_text(value["title"]):
+                check.add((*at, "title"), "expected text (or {en: ..., vi: ...})")
             if mode == "attach" and "id" not in value:
                 check.add(at, "attaching to a case needs its 'id'")
     elif kind == "recommend":
@@ -529,6 +569,8 @@ def _check_action_item(kind: str, value: Any, at: tuple[Any, ...], check: _Check
             )
         if "text" not in value:
             check.add(at, "a recommendation needs 'text'")
+        elif not _is_text(value["text"]):
+            check.add((*at, "text"), "expected text (or {en: ..., vi: ...})")
     elif kind == "close":
         if value is not True and not isinstance(value, Mapping):
             check.add(at, "expected true or {resolution: VERDICT}")

@@ -37,7 +37,14 @@ from soc.triage.pivot import (
     run_search,
     run_stats,
 )
-from soc.triage.playbook import Playbook, PlaybookLibrary, Step, load_library
+from soc.triage.playbook import (
+    Playbook,
+    PlaybookLibrary,
+    Step,
+    english,
+    load_library,
+    texts_of,
+)
 from soc.triage.template import TemplateError, render, render_detection, render_text
 
 LEVEL_TO_SEVERITY = {
@@ -106,6 +113,7 @@ class _Run:
     pending: list[dict[str, Any]] = field(default_factory=list)
     departments: set[str] = field(default_factory=set)
     assets: set[str] = field(default_factory=set)
+    step: Step | None = None  # the step running
 
     # --- helpers ----------------------------------------------------------------------
     @property
@@ -123,6 +131,15 @@ class _Run:
     def note_timeline(
         self, kind: str, summary: str, detail: Mapping[str, Any] | None = None
     ) -> None:
+        # a step's title in each language it is written in, for reports in that language
+        step = self.step
+        if (
+            detail is not None
+            and step is not None
+            and step.titles
+            and detail.get("step", detail.get("question")) == step.id
+        ):
+            detail = {**detail, "titles": dict(step.titles)}
         self.pending.append(cases.timeline_entry(kind, summary, by=self.analyst, detail=detail))
 
     def flush_timeline(self) -> None:
@@ -318,7 +335,7 @@ def question_of(step: Step, context: Mapping[str, Any]) -> Question:
     default = step.spec.get("default")
     return Question(
         id=step.id,
-        prompt=render_text(str(step.spec["prompt"]), context),
+        prompt=render_text(english(step.spec["prompt"]), context),
         choices=tuple(str(c) for c in step.spec.get("choices") or ()),
         default=str(default) if default is not None else None,
     )
@@ -331,8 +348,14 @@ def _step_question(run: _Run, step: Step) -> StepOutcome:
     if step.spec.get("save_as"):
         run.facts[step.spec["save_as"]] = answer
     run.output.line(("answer: ", "dim"), answer, indent=2)
+    prompts = {
+        lang: render_text(text, run.context)
+        for lang, text in (texts_of(step.spec.get("prompt")) or {}).items()
+    }
     run.note_timeline(
-        "answer", f"{question.prompt} -> {answer}", {"question": step.id, "answer": answer}
+        "answer",
+        f"{question.prompt} -> {answer}",
+        {"question": step.id, "answer": answer, "prompts": prompts},
     )
     return StepOutcome(step.id, step.type, step.title, "done", answer)
 
@@ -426,13 +449,14 @@ def _ensure_case(run: _Run, spec: Any) -> str:
             case = cases.attach_alert(run.store, case["id"], run.alert["id"], analyst=run.analyst)
             done = f"attached to case {case['id']}"
         else:
-            title = render_text(
-                str(
-                    settings.get("title")
-                    or f"{rule.get('title') or 'Alert'}: ${{alert.entities.source.ip}}"
-                ),
-                run.context,
-            )
+            titles = {
+                lang: render_text(variant, run.context)
+                for lang, variant in (
+                    texts_of(settings.get("title"))
+                    or {"en": f"{rule.get('title') or 'Alert'}: ${{alert.entities.source.ip}}"}
+                ).items()
+            }
+            title = titles["en"]
             severity = (
                 settings.get("severity")
                 or run.result.severity
@@ -446,6 +470,7 @@ def _ensure_case(run: _Run, spec: Any) -> str:
                 alert_ids=[run.alert["id"]],
                 departments=sorted(run.departments),
                 assets=sorted(run.assets),
+                titles=titles,
             )
             done = f"opened case {case['id']}"
     run.result.case_id = case["id"]
@@ -496,10 +521,14 @@ def _action(run: _Run, kind: str, value: Any) -> str:
             done += f", assigned to {name}"
         return done
     if kind == "note":
-        text = render_text(str(value), run.context)
+        texts = {
+            lang: render_text(variant, run.context)
+            for lang, variant in (texts_of(value) or {"en": str(value)}).items()
+        }
+        text = texts["en"]
         if run.result.case_id:
             run.flush_timeline()
-            cases.add_note(run.store, run.result.case_id, text, analyst=run.analyst)
+            cases.add_note(run.store, run.result.case_id, text, analyst=run.analyst, texts=texts)
         else:
             lifecycle.add_note(run.store, run.alert["id"], text, analyst=run.analyst)
         return f"note: {text}"
@@ -516,7 +545,11 @@ def _action(run: _Run, kind: str, value: Any) -> str:
         assert run.result.case_id is not None
         target_raw = value.get("target")
         target = render_text(str(target_raw), run.context) if target_raw else None
-        text = render_text(str(value["text"]), run.context)
+        texts = {
+            lang: render_text(variant, run.context)
+            for lang, variant in (texts_of(value["text"]) or {"en": str(value["text"])}).items()
+        }
+        text = texts["en"]
         rec_kind = str(value.get("kind", "other"))
         run.flush_timeline()
         cases.recommend(
@@ -526,6 +559,7 @@ def _action(run: _Run, kind: str, value: Any) -> str:
             target=target,
             text=text,
             analyst=run.analyst,
+            texts=texts,
         )
         run.result.recommendations.append({"kind": rec_kind, "target": target, "text": text})
         return f"recommended ({rec_kind}): {text} (not executed)"
@@ -548,7 +582,9 @@ def _step_action(run: _Run, step: Step) -> StepOutcome:
         done.append(message)
         run.output.line(("- ", "green"), message, indent=2)
         if kind not in ("case", "recommend", "note"):
-            run.note_timeline("action", message, {"action": kind})
+            value = item[kind]
+            shown = render_text(value, run.context) if isinstance(value, str) else None
+            run.note_timeline("action", message, {"action": kind, "value": shown})
     status = "failed" if failed else "done"
     summary = "; ".join(done + failed) or "nothing to do"
     return StepOutcome(
@@ -646,6 +682,7 @@ def run_playbook(
     )
     try:
         for number, step in enumerate(playbook.steps, 1):
+            run.step = step
             title = step.title or step.id
             if step.when is not None and not evaluate(step.when, result.facts, context):
                 result.steps.append(

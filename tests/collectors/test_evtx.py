@@ -160,6 +160,7 @@ def chunk_header_count(path: Path) -> int:
 
 
 @pytest.mark.conformance
+@pytest.mark.timeout(1200)  # every EVTX file of the corpus
 def test_corpus_evtx_every_file_ingests_with_its_record_count(corpus_dir, tmp_path):
     files = sorted((corpus_dir / "evtx").rglob("*.evtx"))
     assert len(files) > 200

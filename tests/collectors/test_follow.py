@@ -218,6 +218,7 @@ def test_small_file_keeps_its_identity_as_it_grows(tmp_path, store):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # 20,000 lines, a SIGKILL and a restart
 def test_sigkill_mid_file_and_restart_leaves_exactly_one_document_per_line(tmp_path):
     data = tmp_path / "data"
     log = tmp_path / "auth.log"

@@ -175,6 +175,7 @@ def test_case_insensitive_values_keywords_and_regex_match_alike(
 
 @pytest.mark.conformance
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # SigmaHQ Windows rules on both stores
 def test_sigmahq_windows_rules_fire_alike_on_regression_samples(
     corpus_dir: Path, tmp_path: Path, es_url: str
 ) -> None:

@@ -22,6 +22,7 @@ CORRECTED_MATCH_COUNTS: dict[str, int] = {
 
 @pytest.mark.conformance
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # 200 samples through ingestion and detection
 def test_every_regression_sample_fires_its_rule(corpus_dir: Path, tmp_path: Path) -> None:
     sigma_dir = corpus_dir / "sigma"
     found = samples(sigma_dir)

@@ -117,3 +117,29 @@ def test_nginx_error_log() -> None:
     assert err["http.request.method"] == "GET" and err["url.original"] == "/wp-login.php"
     assert err["url.domain"] == "portal.example.vn"
     assert notice["log.level"] == "notice"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '"203.0.113.9 - - [21/Nov/2026:08:00:00 +0700] ""GET /a?id=1 HTTP/1.1"" 200 5 '
+        '""-"" ""sqlmap/1.7"""',
+        '"203.0.113.9 - - [21/Nov/2026:08:00:00 +0700] \\"GET /a?id=1 HTTP/1.1\\" 200 5 '
+        '\\"-\\" \\"sqlmap/1.7\\""',
+        '"203.0.113.9 - - [21/Nov/2026:08:00:00 +0700] "GET /a?id=1 HTTP/1.1" 200 5 '
+        '"-" "sqlmap/1.7""',
+    ],
+)
+def test_line_wrapped_in_one_pair_of_quotes_keeps_its_client(line: str) -> None:
+    parser = get_parser("apache_access")
+    assert parser.sniff(line)
+    doc = parser.parse(line, ctx())
+    assert doc["source"]["ip"] == "203.0.113.9"
+    assert doc["url"]["query"] == "id=1"
+    assert doc["user_agent"]["original"] == "sqlmap/1.7"
+
+
+def test_client_that_is_not_an_address_or_host_is_refused() -> None:
+    line = '"203.0.113.9 - - [21/Nov/2026:08:00:00 +0700] "GET / HTTP/1.1" 200 5'  # no end quote
+    with pytest.raises(ParseError, match="not an address or a host name"):
+        get_parser("apache_access").parse(line, ctx())

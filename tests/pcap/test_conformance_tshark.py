@@ -444,6 +444,7 @@ def summary_lines(totals: dict[str, Tally]) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # ~800 tshark runs: about 75 s of CPU, far more on a loaded machine
 def test_engine_agrees_with_tshark(
     corpus_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -266,7 +266,15 @@ def test_dns_over_udp_one_event_per_transaction() -> None:
     events, _ = run_frames([(ts, E() / p) for ts, p in udp_dns_pair()])
     (dns,) = of(events, "pcap.dns")
     assert dns["dns"]["id"] == str(0x1234)
-    assert dns["dns"]["question"] == {"name": "example.org", "type": "A", "class": "IN"}
+    assert dns["dns"]["question"] == {
+        "name": "example.org",
+        "type": "A",
+        "class": "IN",
+        "name_length": 11,
+        "max_label_length": 7,
+        "binary": False,
+        "entropy": 3.278,
+    }
     assert dns["dns"]["response_code"] == "NOERROR"
     assert dns["dns"]["answers"] == [
         {"name": "example.org", "type": "A", "class": "IN", "ttl": 300, "data": "93.184.216.34"}

@@ -139,6 +139,25 @@ class Chromium:
 
 
 _STATE_JS = """
+// Words (up to 48 characters) of table cells and facts that the layout split over lines.
+function brokenWords() {
+  const broken = [];
+  const cells = document.querySelectorAll('td, th, dd');
+  for (const cell of cells) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const match of node.data.matchAll(/\\S+/g)) {
+        if (match[0].length > 48) continue;
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        if (tops.size > 1) broken.push(match[0]);
+      }
+    }
+  }
+  return broken;
+}
 document.fonts.ready.then(() => JSON.stringify({
   title: document.title,
   scripts: document.scripts.length,
@@ -148,12 +167,16 @@ document.fonts.ready.then(() => JSON.stringify({
   fonts: [...document.fonts].map(f => [f.family, f.weight, f.status]),
   bodyFont: getComputedStyle(document.body).fontFamily,
   text: document.body.innerText,
+  brokenWords: brokenWords(),
 }))
 """
 
 
-def load_page(executable: str, profile: Path, page: Path, width: int = 900) -> PageLoad:
-    """Open ``page`` in headless Chromium, record what it did, screenshot its first page."""
+def load_page(
+    executable: str, profile: Path, page: Path, width: int = 900, media: str = "screen"
+) -> PageLoad:
+    """Open ``page`` in headless Chromium (``width`` CSS pixels wide, ``media`` "screen" or
+    "print"), record what it did, screenshot its first page."""
     browser = Chromium(executable, profile)
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -167,6 +190,7 @@ def load_page(executable: str, profile: Path, page: Path, width: int = 900) -> P
             {"width": width, "height": int(width * 1.414), "deviceScaleFactor": 1, "mobile": False},
             session=session,
         )
+        browser.send("Emulation.setEmulatedMedia", {"media": media}, session=session)
         browser.events.clear()
         browser.send("Page.navigate", {"url": page.as_uri()}, session=session)
         browser.wait_event("Page.loadEventFired", timeout=60)

@@ -23,6 +23,8 @@ FINANCE = "Sở Tài chính"
 ICT = "Sở Thông tin và Truyền thông"
 HEALTH = "Sở Y tế"
 T0 = datetime(2026, 11, 18, 1, 0, tzinfo=UTC)  # 08:00 in Ho Chi Minh City
+#: How long after its own time each test event reached the SOC (live shipping).
+INGEST_LAG = timedelta(seconds=20)
 
 
 def ts(moment: datetime) -> str:
@@ -43,6 +45,8 @@ class Populated:
 def _event(n: int, at: datetime, dataset: str, dept: str | None, **fields: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {"_id": ecs.event_id("report-test", n)}
     ecs.set_field(doc, "@timestamp", ts(at))
+    # shipped live: the event reached the SOC INGEST_LAG after it was logged
+    ecs.set_field(doc, "event.ingested", ts(at + INGEST_LAG))
     ecs.set_field(doc, "event.dataset", dataset)
     ecs.set_field(doc, "event.module", dataset.split(".")[0])
     ecs.set_field(doc, "event.kind", "event")

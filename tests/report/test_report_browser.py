@@ -113,3 +113,34 @@ def test_the_probe_sees_fetches_the_policy_blocks(chromium: str, tmp_path: Path)
     load = load_page(chromium, tmp_path / "profile", page)
     assert load.state["title"] != "ran"
     assert load.errors, "the blocked fetch and script left no trace"
+
+
+#: CSS pixels across an A4 page inside the report's 12 mm margins (186 mm at 96 px/in).
+A4_CONTENT_PX = 703
+
+
+@pytest.mark.parametrize("kind", ["period", "case"])
+@pytest.mark.parametrize(("width", "media"), [(A4_CONTENT_PX, "print"), (560, "screen")])
+def test_ids_addresses_and_names_never_break_inside(
+    chromium: str, populated: Populated, tmp_path: Path, kind: str, width: int, media: str
+) -> None:
+    """Issue 16: "CASE-/20261201-/0001", "201.178./81.113", "Severit/y" no more: no word of a
+    table cell or fact (ids, addresses, names, headers) is split over two lines, on the
+    printed A4 page and on a narrow screen; long free text still wraps, at spaces."""
+    if kind == "period":
+        page = write_period_report(
+            populated.store,
+            date(2026, 11, 1),
+            date(2026, 11, 30),
+            "vi",
+            "html",
+            tmp_path / "p.html",
+        )
+    else:
+        page = write_case_report(
+            populated.store, "CASE-20261118-0001", "vi", "html", tmp_path / "c.html"
+        )
+    load = load_page(chromium, tmp_path / "profile", page, width=width, media=media)
+    keep(load, f"nowrap-{kind}-{width}.png", tmp_path)
+    assert_clean_load(load, page)
+    assert load.state["brokenWords"] == []

@@ -13,7 +13,8 @@ import pytest
 from report_fixtures import populate
 
 from soc.report import write_period_report
-from soc.report.data import day_bounds, gather_case, gather_period
+from soc.report.case_data import gather_case
+from soc.report.data import day_bounds, gather_period
 from soc.store.local import LocalStore
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

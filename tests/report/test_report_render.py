@@ -44,6 +44,7 @@ def expected_period(populated: Populated, lang: str) -> dict[str, str]:
         return (ecs.parse_timestamp(b) - ecs.parse_timestamp(a)).total_seconds()
 
     events = [e for e in populated.events if inside(e["@timestamp"])]
+    ingested = {e["_id"]: e["event"]["ingested"] for e in populated.events}
     alerts = [a for a in populated.alerts if inside(a["first_seen"])]
     closed = [a for a in alerts if a["status"] == "closed"]
     judged = [j for j in (a.get("resolution") or a.get("verdict") for a in alerts) if j]
@@ -52,7 +53,9 @@ def expected_period(populated: Populated, lang: str) -> dict[str, str]:
         "title": t("report.period.title", lang),
         "events": format_number(len(events), lang),
         "alerts": t("summary.alerts", lang, count=len(alerts), severe=6),
-        "mttd": format_duration(mean(secs(a["first_seen"], a["created"]) for a in alerts), lang),
+        "mttd": format_duration(
+            mean(secs(ingested[a["event_ids"][0]], a["created"]) for a in alerts), lang
+        ),
         "mttr": format_duration(mean(secs(a["created"], a["closed_at"]) for a in closed), lang),
         "tp": format_percent(tp, lang),
         "first_day": format_date(date(2026, 11, 1), lang),

@@ -1,0 +1,1 @@
+"""`soc hunt`: the forensic one-shot over a bundle of files (inputs, run, timeline)."""
