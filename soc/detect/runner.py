@@ -31,6 +31,8 @@ from soc.detect.emit import (
     meta_of,
     single_alert,
 )
+from soc.detect.es_correlate import CandidateReader
+from soc.detect.es_singles import run_batched
 from soc.detect.grouped import run_grouped
 from soc.detect.loader import RuleSet, load_rules
 from soc.resources import rules_dir
@@ -108,6 +110,7 @@ def _run_correlation(
     counter: _Counter,
     scope: Mapping[str, Any] | None = None,
     shared: BaseMatches | None = None,
+    candidates: CandidateReader | None = None,
 ) -> None:
     corr = compiled.loaded.rule
     assert isinstance(corr, SigmaCorrelationRule)
@@ -127,7 +130,13 @@ def _run_correlation(
         return (hit for hit, _ in scan([query], start=start, end=end, filters=scope))
 
     events: list[MatchedEvent] = []
-    for index, base in enumerate(compiled.bases):
+    # --- candidate groups first (Elasticsearch): see soc.detect.es_correlate ---
+    if candidates is not None:
+        before = candidates.requests
+        events = candidates.events(compiled, fetch_from, until)
+        counter.calls += candidates.requests - before
+    # --- end of candidate groups ---
+    for index, base in enumerate(compiled.bases if candidates is None else ()):
         assert base.query is not None
         seen: set[str] = set()
         for event_key, moment, doc in shared.events(base.query, fetch_from, until, read):
@@ -190,6 +199,7 @@ def run_rule(
     scope: Mapping[str, Any] | None = None,
     store_alerts: bool = True,
     shared: BaseMatches | None = None,
+    candidates: CandidateReader | None = None,
 ) -> RuleOutcome:
     """Run one compiled rule over ``[since, until)`` and store its alerts; a query the store
     rejects is recorded in the outcome (and summary.failed) with the store's message.
@@ -203,7 +213,16 @@ def run_rule(
     try:
         if compiled.bases:
             _run_correlation(
-                store, compiled, since, until, emitter, outcome, counter, scope, shared
+                store,
+                compiled,
+                since,
+                until,
+                emitter,
+                outcome,
+                counter,
+                scope,
+                shared,
+                candidates if scope is None else None,
             )
         else:
             _run_single(store, compiled, since, until, emitter, outcome, counter, scope)
@@ -273,12 +292,25 @@ def run_many(
     if hasattr(store, "scan_rules") and singles:
         emitter = Emitter(store, summary, now or clock.now())
         grouped = run_grouped(store, singles, since, until, summary, emitter)  # type: ignore[arg-type]
-    shared = BaseMatches([r for r in rules if r.bases], since)
+    # --- batched searches (Elasticsearch): see soc.detect.es_singles ---
+    elif hasattr(store, "search_many"):
+        batched = [r for r in rules if not r.bases]
+        if batched:
+            emitter = Emitter(store, summary, now or clock.now())
+            grouped = run_batched(store, batched, since, until, summary, emitter)
+    # --- end of batched searches ---
+    correlations = [r for r in rules if r.bases]
+    shared = BaseMatches(correlations, since)
+    candidates = None
+    if not hasattr(store, "scan_rules") and hasattr(store, "group_counts"):
+        candidates = CandidateReader(store, correlations, since)
     outcomes: list[RuleOutcome] = []
     for rule in rules:
         outcome = grouped.get(id(rule))
         if outcome is None:
-            outcome = run_rule(store, rule, since, until, summary, now=now, shared=shared)
+            outcome = run_rule(
+                store, rule, since, until, summary, now=now, shared=shared, candidates=candidates
+            )
         else:
             summary.outcomes.append(outcome)
         outcomes.append(outcome)
