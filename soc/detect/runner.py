@@ -34,6 +34,7 @@ from soc.detect.emit import (
 from soc.detect.es_correlate import CandidateReader
 from soc.detect.es_singles import run_batched
 from soc.detect.grouped import run_grouped
+from soc.detect.leases import Lease, merge_watermarks
 from soc.detect.loader import RuleSet, load_rules
 from soc.resources import rules_dir
 from soc.store.base import Hit, QueryError, Store, StoreError
@@ -382,6 +383,7 @@ def run_cycle(
     compiled: Sequence[CompiledRule],
     now: datetime,
     schedule: Schedule = Schedule(),
+    lease: Lease | None = None,
 ) -> DetectionSummary:
     """One scheduled cycle at time ``now``: each rule runs over
     ``[watermark - overlap, now - settle)`` (or ``[now - lookback, ...)`` the first time) and
@@ -390,7 +392,11 @@ def run_cycle(
 
     The watermarks live in one "state" record (one read per cycle, one write per
     WATERMARK_FLUSH_EVERY rules and at the end): a crash before a write only makes the next
-    cycle re-read a stretch, which raises nothing twice (deterministic alert ids)."""
+    cycle re-read a stretch, which raises nothing twice (deterministic alert ids).
+
+    With a ``lease`` (soc.detect.leases) the scheduler renews it first and runs only its
+    share of the rules; watermark writes are conditional and keep each rule's later mark, so
+    schedulers sharing a store never move one back."""
     started = time.perf_counter()
     end = now - schedule.settle
     summary = DetectionSummary(since=None, until=end, rules_loaded=len(compiled))
@@ -398,11 +404,17 @@ def run_cycle(
     marks = read_watermarks(store)
     summary.round_trips += 1
     pending = 0
+    # --- several schedulers: see soc.detect.leases ---
+    if lease is not None:
+        before = lease.requests
+        compiled = lease.share(list(compiled), lambda rule: rule.id)
+        summary.round_trips += lease.requests - before
 
     def flush() -> None:
-        """Write the watermarks record."""
-        store.upsert_record("state", WATERMARKS_ID, {"kind": "watermarks", "rules": marks})
-        summary.round_trips += 1
+        """Write the watermarks record (conditionally, each rule keeping its later mark)."""
+        summary.round_trips += merge_watermarks(store, WATERMARKS_ID, marks)
+
+    # --- end of several schedulers ---
 
     # Rules whose watermarks agree (the usual case: they advanced together) share a window
     # and run together, so the grouped scan serves them all.
