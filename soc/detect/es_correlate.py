@@ -22,7 +22,7 @@ widest range any of them asks for; each keeps the events of its own range).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,6 +43,8 @@ from soc.store.base import Hit, SearchRequest, Store
 PAGE = 10_000
 #: Searches per search_many call.
 BATCH = 100
+#: Candidate groups asked for in one search (terms filters of this many values at most).
+GROUPS_PER_SEARCH = 500
 
 Key = tuple[Any, ...]
 
@@ -118,6 +120,15 @@ class _Use:
     unbounded: bool = False
 
 
+@dataclass
+class _Read:
+    """What has been read of one base query for one set of group-by paths."""
+
+    keys: set[Key | None] = field(default_factory=set)
+    ids: set[str] = field(default_factory=set)
+    hits: list[Hit] = field(default_factory=list)
+
+
 class CandidateReader:
     """Reads correlations' base events group by group (see the module docstring)."""
 
@@ -127,7 +138,7 @@ class CandidateReader:
         self.store = store
         self.requests = 0
         self._uses: dict[str, _Use] = {}
-        self._read: dict[tuple[str, tuple[str, ...], Key | None], list[Hit]] = {}
+        self._read: dict[tuple[str, tuple[str, ...]], _Read] = {}
         for compiled in correlations:
             corr = compiled.loaded.rule
             assert isinstance(corr, SigmaCorrelationRule)
@@ -214,39 +225,51 @@ class CandidateReader:
     def _hits(
         self, query: str, paths: tuple[str, ...], keys: Sequence[Key | None], end: datetime | None
     ) -> list[Hit]:
-        """The hits of ``query`` for each group key (None: all of them), read at most once per
-        run over the widest range; only the needed fields."""
-        missing = [k for k in keys if (query, paths, k) not in self._read]
+        """The hits of ``query`` in the groups ``keys`` (None: every hit), read at most once
+        per run over the widest range, with only the needed fields. Groups are asked for
+        GROUPS_PER_SEARCH at a time, each group-by field filtered on the values of those
+        groups (a superset of them when there are several fields: the windows are exact
+        whatever extra events come along)."""
+        read = self._read.setdefault((query, paths), _Read())
+        missing = [k for k in keys if k not in read.keys]
         if missing:
             use = self._uses.get(query, _Use())
             fields = tuple(sorted(use.paths)) if use.paths else None
             start = self._range_of(query, None)
-            for key, hits in self._read_groups(query, paths, missing, start, end, fields):
-                self._read[(query, paths, key)] = hits
-        found: list[Hit] = []
-        for key in keys:
-            found.extend(self._read[(query, paths, key)])
-        return found
+            filters: list[dict[str, Any] | None] = []
+            if None in missing:
+                filters.append(None)
+            grouped = sorted((k for k in missing if k is not None), key=str)
+            for first in range(0, len(grouped), GROUPS_PER_SEARCH):
+                chunk = grouped[first : first + GROUPS_PER_SEARCH]
+                filters.append(
+                    {path: sorted({k[j] for k in chunk}, key=str) for j, path in enumerate(paths)}
+                )
+            for hit in self._read_all(query, filters, start, end, fields):
+                if hit.id not in read.ids:
+                    read.ids.add(hit.id)
+                    read.hits.append(hit)
+            read.keys.update(missing)
+        return read.hits
 
-    def _read_groups(
+    def _read_all(
         self,
         query: str,
-        paths: tuple[str, ...],
-        keys: Sequence[Key | None],
+        filters: Sequence[dict[str, Any] | None],
         start: datetime | None,
         end: datetime | None,
         fields: tuple[str, ...] | None,
-    ) -> Iterator[tuple[Key | None, list[Hit]]]:
-        collected: dict[int, list[Hit]] = {i: [] for i in range(len(keys))}
+    ) -> list[Hit]:
+        """Every hit of ``query`` under each of ``filters``: one search_many round for all
+        of them (one _msearch per 100), then more rounds only for the searches with more."""
+        hits: list[Hit] = []
 
         def request(i: int, after: tuple[Any, ...] | None) -> SearchRequest:
-            key = keys[i]
-            filters = dict(zip(paths, key, strict=True)) if key is not None else None
             return SearchRequest(
-                query, start, end, size=PAGE, fields=fields, after=after, filters=filters
+                query, start, end, size=PAGE, fields=fields, after=after, filters=filters[i]
             )
 
-        pending = [(i, request(i, None)) for i in range(len(keys))]
+        pending = [(i, request(i, None)) for i in range(len(filters))]
         while pending:
             following: list[tuple[int, SearchRequest]] = []
             for first in range(0, len(pending), BATCH):
@@ -254,9 +277,8 @@ class CandidateReader:
                 self.requests += 1
                 results = self.store.search_many([r for _, r in chunk])
                 for (i, _), result in zip(chunk, results, strict=True):
-                    collected[i].extend(result.page.hits)
+                    hits.extend(result.page.hits)
                     if result.page.next_after is not None:
                         following.append((i, request(i, result.page.next_after)))
             pending = following
-        for i, key in enumerate(keys):
-            yield key, collected[i]
+        return hits
