@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -201,3 +202,32 @@ def test_no_refresh_in_a_run_or_a_scheduled_cycle(es: ElasticStore, failures_rul
     run_cycle(es, compiled, DAY + timedelta(hours=13), Schedule(lookback=timedelta(days=1)))
     assert es.request_log.requests
     assert not es.request_log.matching(r"_refresh")
+
+
+def test_correlations_match_the_local_store_over_thousands_of_addresses(
+    tmp_path: Path, es_url: str
+) -> None:
+    """Failures from 9,000 random addresses beside a few brute forces (thousands of
+    groups below every threshold): the same alerts on both stores."""
+    events = auth_events(background_per_ip=1, ips=40)
+    base = len(events)
+    rng = random.Random(12)
+    for i in range(9000):
+        doc = dict(events[0])
+        doc["_id"] = ecs.event_id("many", i)
+        doc["@timestamp"] = ecs.format_timestamp(DAY + timedelta(seconds=9 * i))
+        doc["source"] = {"ip": f"198.51.{rng.randint(0, 255)}.{rng.randint(1, 254)}"}
+        events.append(doc)
+    assert len(events) == base + 9000
+    es = ElasticStore(es_url)
+    local = LocalStore(tmp_path / "many.db")
+    try:
+        for store in (es, local):
+            stored(store, events)
+            summary = run_compiled(store, [c for c in pack(store) if c.bases], None, None, now=NOW)
+            assert summary.ok, summary.failed
+        assert alerts_of(es) == alerts_of(local)
+        assert alerts_of(es)
+    finally:
+        es.close()
+        local.close()
