@@ -227,8 +227,18 @@ def test_group_counts_are_exact_every_group_paged_by_after_key(
     )
     assert [(b.key, b.count) for b in distinct] == expected_groups(events[:-1], True, 7)
     assert len(store.request_log.requests) == 1
-    # past the terms size the answer is not provably complete: composite pages instead
+    # past the terms size: hash partitions of the first field, one request each
+    monkeypatch.setattr(es_batch, "TREE_SIZE", 50)
+    monkeypatch.setattr(es_batch, "PARTITIONS", (4,))
+    store.request_log.clear()
+    every = store.group_counts(
+        "event.outcome:failure", ["source.ip"], start=None, end=None, min_count=1
+    )
+    assert [(b.key, b.count) for b in every] == expected_groups(events[:-1], False, 1)
+    assert len(store.request_log.requests) == 1 + 4
+    # past the partitions the answer is not provably complete: composite pages instead
     monkeypatch.setattr(es_batch, "TREE_SIZE", 5)
+    monkeypatch.setattr(es_batch, "PARTITIONS", ())
     monkeypatch.setattr(es_search, "COMPOSITE_PAGE", 50)
     store.request_log.clear()
     got = store.group_counts(

@@ -198,7 +198,6 @@ class CandidateReader:
         """Per base rule, the groups of that base worth reading."""
         corr = compiled.loaded.rule
         assert isinstance(corr, SigmaCorrelationRule)
-        single_base = len(compiled.bases) == 1
         per_base: list[dict[Key, int]] = []
         for index, base in enumerate(compiled.bases):
             self.requests += 1
@@ -208,7 +207,9 @@ class CandidateReader:
                 start=start,
                 end=end,
                 distinct_field=plan.counted_paths[index],
-                min_count=plan.threshold if single_base else 1,
+                # one base: the server drops the groups below the threshold; several: the
+                # counts add up over them, so every group of each is needed
+                min_count=plan.threshold if len(compiled.bases) == 1 else 1,
             )
             per_base.append({b.key: b.count for b in buckets})
         combined: dict[Key, int] = {}

@@ -39,8 +39,11 @@ if TYPE_CHECKING:
 
 #: Searches per ``_msearch`` request.
 MSEARCH_MAX = 100
-#: Buckets per level of group_counts' nested terms request (past it: a composite).
+#: Buckets per level of group_counts' nested terms request; past it the first field is
+#: split into hash partitions (``include.partition``), each number tried in turn, and past
+#: the last a composite aggregation pages through every group.
 TREE_SIZE = 10_000
+PARTITIONS = (16, 256)
 
 
 def _dumps(value: Any) -> str:
@@ -317,6 +320,12 @@ class BatchOps:
             sources.append({"d": {"terms": {"field": distinct_field}}})
         body = self._query(query, None, start, end)
         tree = self._group_tree(body, list(group_by), distinct_field, min_count)
+        for partitions in PARTITIONS if tree is None else ():
+            tree = self._group_tree_parts(
+                body, list(group_by), distinct_field, min_count, partitions
+            )
+            if tree is not None:
+                break
         if tree is not None:
             counts = tree
         else:
@@ -328,12 +337,33 @@ class BatchOps:
         buckets.sort(key=lambda b: tuple(sort_value(v) for v in b.key))
         return buckets
 
+    def _group_tree_parts(
+        self: ElasticStore,
+        body: dict[str, Any],
+        group_by: list[str],
+        distinct_field: str | None,
+        min_count: int,
+        partitions: int,
+    ) -> dict[tuple[Any, ...], int] | None:
+        """_group_tree over ``partitions`` hash partitions of the first group-by field (one
+        request each), or None as soon as one partition is not provably complete."""
+        counts: dict[tuple[Any, ...], int] = {}
+        for partition in range(partitions):
+            part = self._group_tree(
+                body, group_by, distinct_field, min_count, (partition, partitions)
+            )
+            if part is None:
+                return None
+            counts.update(part)
+        return counts
+
     def _group_tree(
         self: ElasticStore,
         body: dict[str, Any],
         group_by: list[str],
         distinct_field: str | None,
         min_count: int,
+        partition: tuple[int, int] | None = None,
     ) -> dict[tuple[Any, ...], int] | None:
         """Group counts from one request of nested terms aggregations (each level at most
         TREE_SIZE buckets, ``min_doc_count`` = ``min_count``: a group, and each of its
@@ -349,6 +379,8 @@ class BatchOps:
                 "size": TREE_SIZE,
                 "min_doc_count": 1 if is_distinct else max(1, min_count),
             }
+            if depth == 0 and partition is not None:
+                terms["include"] = {"partition": partition[0], "num_partitions": partition[1]}
             node: dict[str, Any] = {"terms": terms}
             if aggs:
                 node["aggs"] = aggs
