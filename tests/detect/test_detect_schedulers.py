@@ -192,3 +192,16 @@ def test_leases_expire_and_watermarks_never_move_back(shared_store: Callable[[],
     finally:
         one.close()
         two.close()
+
+
+def test_a_lease_not_longer_than_the_period_is_refused_in_one_line(data_dir: Path) -> None:
+    exe = Path(sys.executable).with_name("soc")
+    result = subprocess.run(
+        [str(exe), "detect", "schedule", "--every", "5s", "--lease", "2s", "--cycles", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "--lease 2s" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
