@@ -13,6 +13,7 @@ grouped by endpoint. Nothing is asserted.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
@@ -124,14 +125,32 @@ def _one_size(url: str, size: int) -> None:
         ruleset = load_rules([rules_dir()])
         compiled = compile_all(ruleset.rules, "lucene")
         end = START + timedelta(days=2)
-        summary = _measure(
-            store.request_log,
-            f"detect run ({len(compiled)} rules)",
-            lambda: run_compiled(store, compiled, START, end, now=end),
-        )
+        # one run, in its two phases (run_compiled runs the single-event rules first, then
+        # the correlations): the requests of each, then of both
+        singles = [c for c in compiled if c.runnable and not c.bases]
+        correlations = [c for c in compiled if c.runnable and c.bases]
+        store.request_log.clear()
+        whole = [0, 0, 0, 0.0]
+        for label, rules in (("single-event", singles), ("correlation", correlations)):
+            started = time.perf_counter()
+            summary = _measure(
+                store.request_log,
+                f"detect run, {len(rules)} {label} rules",
+                lambda rules=rules: run_compiled(store, rules, START, end, now=end),
+            )
+            count, sent, received = store.request_log.totals()
+            for i, value in enumerate((count, sent, received, time.perf_counter() - started)):
+                whole[i] += value
+            searches = len(store.request_log.matching(r"_msearch|_search|_count"))
+            print(
+                f"    {summary.rules_run} rules run, {summary.events_matched} matches, "
+                f"{summary.alerts_new} new alerts, {len(summary.failed)} failed; "
+                f"{searches} event searches"
+                + (f" (goal <= {math.ceil(len(rules) / 100) + 10})" if label[0] == "s" else "")
+            )
         print(
-            f"    {summary.rules_run} rules run, {summary.events_matched} matches, "
-            f"{summary.alerts_new} new alerts, {len(summary.failed)} failed"
+            f"  detect run ({len(singles) + len(correlations)} rules): {whole[0]} requests, "
+            f"{whole[1] / 1e6:.2f} MB sent, {whole[2] / 1e6:.2f} MB received, {whole[3]:.1f}s"
         )
     finally:
         store.close()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from soc import ecs
-from soc.store import es_search
+from soc.store import es_batch, es_search
 from soc.store.base import Conflict, QueryError, RecordVersion, SearchRequest
 from soc.store.elastic import ElasticStore
 from soc.store.es_node import LoggedRequest, RequestLog
@@ -209,13 +209,43 @@ def test_group_counts_are_exact_every_group_paged_by_after_key(
     events.append(auth_event(i, "someone", "192.0.2.1", outcome="success"))
     store.write_events(events)
     store.refresh()
+    # first the one-request answer: nested terms with min_doc_count, complete here
+    store.request_log.clear()
+    got = store.group_counts(
+        "event.outcome:failure", ["source.ip"], start=None, end=None, min_count=12
+    )
+    assert [(b.key, b.count) for b in got] == expected_groups(events[:-1], False, 12)
+    assert len(store.request_log.requests) == 1
+    store.request_log.clear()
+    distinct = store.group_counts(
+        "event.outcome:failure",
+        ["source.ip"],
+        start=None,
+        end=None,
+        distinct_field="user.name",
+        min_count=7,
+    )
+    assert [(b.key, b.count) for b in distinct] == expected_groups(events[:-1], True, 7)
+    assert len(store.request_log.requests) == 1
+    # past the terms size: hash partitions of the first field, one request each
+    monkeypatch.setattr(es_batch, "TREE_SIZE", 50)
+    monkeypatch.setattr(es_batch, "PARTITIONS", (4,))
+    store.request_log.clear()
+    every = store.group_counts(
+        "event.outcome:failure", ["source.ip"], start=None, end=None, min_count=1
+    )
+    assert [(b.key, b.count) for b in every] == expected_groups(events[:-1], False, 1)
+    assert len(store.request_log.requests) == 1 + 4
+    # past the partitions the answer is not provably complete: composite pages instead
+    monkeypatch.setattr(es_batch, "TREE_SIZE", 5)
+    monkeypatch.setattr(es_batch, "PARTITIONS", ())
     monkeypatch.setattr(es_search, "COMPOSITE_PAGE", 50)
     store.request_log.clear()
     got = store.group_counts(
         "event.outcome:failure", ["source.ip"], start=None, end=None, min_count=12
     )
     assert [(b.key, b.count) for b in got] == expected_groups(events[:-1], False, 12)
-    assert len(store.request_log.requests) == math.ceil(120 / 50)
+    assert len(store.request_log.requests) == 1 + math.ceil(120 / 50)
     store.request_log.clear()
     distinct = store.group_counts(
         "event.outcome:failure",
@@ -227,7 +257,7 @@ def test_group_counts_are_exact_every_group_paged_by_after_key(
     )
     assert [(b.key, b.count) for b in distinct] == expected_groups(events[:-1], True, 7)
     pairs = sum(n % 9 + 1 for n in range(120))
-    assert len(store.request_log.requests) == math.ceil(pairs / 50)
+    assert len(store.request_log.requests) == 1 + math.ceil(pairs / 50)
     assert no_refresh(store)
     window = store.group_counts(
         None,

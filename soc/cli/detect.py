@@ -223,22 +223,42 @@ def schedule(
     rules: RulesOpt = None,
     no_pack: NoPackOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per cycle.")] = False,
+    scheduler_id: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler-id", help="This scheduler's name among those sharing the store (host:pid)."
+        ),
+    ] = None,
+    lease: Annotated[
+        str | None,
+        typer.Option(
+            "--lease",
+            help="How long this scheduler's claim on its rules lasts unrenewed (3 x --every).",
+        ),
+    ] = None,
 ) -> None:
     """Run detection every period until SIGTERM/Ctrl-C (a cycle in progress finishes first).
-    Each rule keeps a watermark in the store; a restart resumes where it stopped."""
+    Each rule keeps a watermark in the store; a restart resumes where it stopped. Several
+    schedulers on one store share the rules (leases renewed every cycle); the rules of one
+    that stops are taken over when its lease expires."""
     from soc.detect.compile import compile_all, target_for
+    from soc.detect.leases import Lease, default_scheduler_id
     from soc.detect.loader import load_rules
     from soc.detect.runner import Schedule, run_cycle
 
     try:
         period = parse_duration(every)
         plan = Schedule(parse_duration(overlap), parse_duration(settle), parse_duration(lookback))
+        held = parse_duration(lease) if lease else 3 * period
     except ValueError as exc:
         raise fail(str(exc)) from None
+    if held <= period:
+        raise fail(f"--lease {lease}: must be longer than --every {every}")
     paths = gather_rule_paths(ctx, rules, no_pack)
     store = state(ctx).store
     ruleset = load_rules(paths)
     compiled = compile_all(ruleset.rules, target_for(store.kind))
+    claim = Lease(store, scheduler_id or default_scheduler_id(), held)
     stop = threading.Event()
 
     def _stop(signum: int, frame: object) -> None:
@@ -259,7 +279,7 @@ def schedule(
         while not stop.is_set():
             started = time.monotonic()
             try:
-                summary = run_cycle(store, compiled, clock.now(), plan)
+                summary = run_cycle(store, compiled, clock.now(), plan, claim)
             except StoreError as exc:  # keep running: the next cycle resumes from watermarks
                 err_console.print(f"soc: cycle failed: {exc}", markup=False)
                 done += 1
@@ -284,6 +304,10 @@ def schedule(
                 break
             stop.wait(max(0.0, period.total_seconds() - (time.monotonic() - started)))
     finally:
+        try:
+            claim.release()
+        except StoreError as exc:
+            err_console.print(f"soc: could not release the lease: {exc}", markup=False)
         if worker is not None:
             worker.close()
         for sig, handler in previous.items():

@@ -163,8 +163,11 @@ class Emitter:
         wanted = sorted(k for k in keys if (rule_id, k) not in self._raised)
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
+            # No refresh first: every alert this emitter created with one of these keys
+            # is in self._raised already; a refresh per batch would cost the cluster more
+            # than the one-second lag it hides.
             records = self.store.list_records(
-                "alerts", filters={"rule_id": rule_id, "suppress_key": chunk}
+                "alerts", filters={"rule_id": rule_id, "suppress_key": chunk}, fresh=False
             )
             self.summary.round_trips += 1
             for key in chunk:

@@ -31,7 +31,10 @@ from soc.detect.emit import (
     meta_of,
     single_alert,
 )
+from soc.detect.es_correlate import CandidateReader
+from soc.detect.es_singles import run_batched
 from soc.detect.grouped import run_grouped
+from soc.detect.leases import Lease, merge_watermarks
 from soc.detect.loader import RuleSet, load_rules
 from soc.resources import rules_dir
 from soc.store.base import Hit, QueryError, Store, StoreError
@@ -108,6 +111,7 @@ def _run_correlation(
     counter: _Counter,
     scope: Mapping[str, Any] | None = None,
     shared: BaseMatches | None = None,
+    candidates: CandidateReader | None = None,
 ) -> None:
     corr = compiled.loaded.rule
     assert isinstance(corr, SigmaCorrelationRule)
@@ -127,7 +131,13 @@ def _run_correlation(
         return (hit for hit, _ in scan([query], start=start, end=end, filters=scope))
 
     events: list[MatchedEvent] = []
-    for index, base in enumerate(compiled.bases):
+    # --- candidate groups first (Elasticsearch): see soc.detect.es_correlate ---
+    if candidates is not None:
+        before = candidates.requests
+        events = candidates.events(compiled, fetch_from, until)
+        counter.calls += candidates.requests - before
+    # --- end of candidate groups ---
+    for index, base in enumerate(compiled.bases if candidates is None else ()):
         assert base.query is not None
         seen: set[str] = set()
         for event_key, moment, doc in shared.events(base.query, fetch_from, until, read):
@@ -190,6 +200,7 @@ def run_rule(
     scope: Mapping[str, Any] | None = None,
     store_alerts: bool = True,
     shared: BaseMatches | None = None,
+    candidates: CandidateReader | None = None,
 ) -> RuleOutcome:
     """Run one compiled rule over ``[since, until)`` and store its alerts; a query the store
     rejects is recorded in the outcome (and summary.failed) with the store's message.
@@ -203,7 +214,16 @@ def run_rule(
     try:
         if compiled.bases:
             _run_correlation(
-                store, compiled, since, until, emitter, outcome, counter, scope, shared
+                store,
+                compiled,
+                since,
+                until,
+                emitter,
+                outcome,
+                counter,
+                scope,
+                shared,
+                candidates if scope is None else None,
             )
         else:
             _run_single(store, compiled, since, until, emitter, outcome, counter, scope)
@@ -273,12 +293,25 @@ def run_many(
     if hasattr(store, "scan_rules") and singles:
         emitter = Emitter(store, summary, now or clock.now())
         grouped = run_grouped(store, singles, since, until, summary, emitter)  # type: ignore[arg-type]
-    shared = BaseMatches([r for r in rules if r.bases], since)
+    # --- batched searches (Elasticsearch): see soc.detect.es_singles ---
+    elif hasattr(store, "search_many"):
+        batched = [r for r in rules if not r.bases]
+        if batched:
+            emitter = Emitter(store, summary, now or clock.now())
+            grouped = run_batched(store, batched, since, until, summary, emitter)
+    # --- end of batched searches ---
+    correlations = [r for r in rules if r.bases]
+    shared = BaseMatches(correlations, since)
+    candidates = None
+    if not hasattr(store, "scan_rules") and hasattr(store, "group_counts"):
+        candidates = CandidateReader(store, correlations, since)
     outcomes: list[RuleOutcome] = []
     for rule in rules:
         outcome = grouped.get(id(rule))
         if outcome is None:
-            outcome = run_rule(store, rule, since, until, summary, now=now, shared=shared)
+            outcome = run_rule(
+                store, rule, since, until, summary, now=now, shared=shared, candidates=candidates
+            )
         else:
             summary.outcomes.append(outcome)
         outcomes.append(outcome)
@@ -350,6 +383,7 @@ def run_cycle(
     compiled: Sequence[CompiledRule],
     now: datetime,
     schedule: Schedule = Schedule(),
+    lease: Lease | None = None,
 ) -> DetectionSummary:
     """One scheduled cycle at time ``now``: each rule runs over
     ``[watermark - overlap, now - settle)`` (or ``[now - lookback, ...)`` the first time) and
@@ -358,7 +392,11 @@ def run_cycle(
 
     The watermarks live in one "state" record (one read per cycle, one write per
     WATERMARK_FLUSH_EVERY rules and at the end): a crash before a write only makes the next
-    cycle re-read a stretch, which raises nothing twice (deterministic alert ids)."""
+    cycle re-read a stretch, which raises nothing twice (deterministic alert ids).
+
+    With a ``lease`` (soc.detect.leases) the scheduler renews it first and runs only its
+    share of the rules; watermark writes are conditional and keep each rule's later mark, so
+    schedulers sharing a store never move one back."""
     started = time.perf_counter()
     end = now - schedule.settle
     summary = DetectionSummary(since=None, until=end, rules_loaded=len(compiled))
@@ -366,11 +404,17 @@ def run_cycle(
     marks = read_watermarks(store)
     summary.round_trips += 1
     pending = 0
+    # --- several schedulers: see soc.detect.leases ---
+    if lease is not None:
+        before = lease.requests
+        compiled = lease.share(list(compiled), lambda rule: rule.id)
+        summary.round_trips += lease.requests - before
 
     def flush() -> None:
-        """Write the watermarks record."""
-        store.upsert_record("state", WATERMARKS_ID, {"kind": "watermarks", "rules": marks})
-        summary.round_trips += 1
+        """Write the watermarks record (conditionally, each rule keeping its later mark)."""
+        summary.round_trips += merge_watermarks(store, WATERMARKS_ID, marks)
+
+    # --- end of several schedulers ---
 
     # Rules whose watermarks agree (the usual case: they advanced together) share a window
     # and run together, so the grouped scan serves them all.

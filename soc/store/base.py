@@ -218,9 +218,12 @@ class Store(Protocol):
         order_by: str | None = None,
         descending: bool = False,
         limit: int | None = None,
+        fresh: bool = True,
     ) -> list[dict[str, Any]]:
         """Records whose top-level fields equal every filter value (a list value means "any
-        of"), ordered by a top-level field (ties by id)."""
+        of"), ordered by a top-level field (ties by id). ``fresh=False`` lets a store whose
+        searches lag its writes (Elasticsearch) skip making this process's latest record
+        writes visible first (no refresh): what another search would show a second later."""
         ...
 
     # --- records in batches -------------------------------------------------------------

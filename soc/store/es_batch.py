@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 
 #: Searches per ``_msearch`` request.
 MSEARCH_MAX = 100
+#: Buckets per level of group_counts' nested terms request; past it the first field is
+#: split into hash partitions (``include.partition``), each number tried in turn, and past
+#: the last a composite aggregation pages through every group.
+TREE_SIZE = 10_000
+PARTITIONS = (16, 256)
 
 
 def _dumps(value: Any) -> str:
@@ -296,7 +301,11 @@ class BatchOps:
     ) -> list[Bucket]:
         """Every group of ``group_by`` values (events lacking one of the fields belong to no
         group) whose event count, or distinct count of ``distinct_field``, is at least
-        ``min_count``, ordered by key. A composite aggregation paged with ``after_key``;
+        ``min_count``, ordered by key. First one request of nested ``terms`` aggregations
+        with ``min_doc_count`` (the server drops the groups below the threshold, so the
+        answer does not grow with them), used only when it is provably complete (no
+        ``sum_other_doc_count`` at any level); otherwise a composite aggregation paged
+        with ``after_key``;
         the distinct count is exact: the composite's last source is ``distinct_field``, so
         each (group, value) pair comes back once and the pairs are counted here (no
         cardinality estimate, which is approximate). Keyword values come back as the
@@ -309,11 +318,108 @@ class BatchOps:
         ]
         if distinct_field is not None:
             sources.append({"d": {"terms": {"field": distinct_field}}})
-        counts: dict[tuple[Any, ...], int] = defaultdict(int)
         body = self._query(query, None, start, end)
-        for key, doc_count in self._composite(sources, body, "group counts"):
-            group = tuple(key[n] for n in names)
-            counts[group] += 1 if distinct_field is not None else doc_count
+        tree = self._group_tree(body, list(group_by), distinct_field, min_count)
+        for partitions in PARTITIONS if tree is None else ():
+            tree = self._group_tree_parts(
+                body, list(group_by), distinct_field, min_count, partitions
+            )
+            if tree is not None:
+                break
+        if tree is not None:
+            counts = tree
+        else:
+            counts = defaultdict(int)
+            for key, doc_count in self._composite(sources, body, "group counts"):
+                group = tuple(key[n] for n in names)
+                counts[group] += 1 if distinct_field is not None else doc_count
         buckets = [Bucket(key=k, count=c) for k, c in counts.items() if c >= min_count]
         buckets.sort(key=lambda b: tuple(sort_value(v) for v in b.key))
         return buckets
+
+    def _group_tree_parts(
+        self: ElasticStore,
+        body: dict[str, Any],
+        group_by: list[str],
+        distinct_field: str | None,
+        min_count: int,
+        partitions: int,
+    ) -> dict[tuple[Any, ...], int] | None:
+        """_group_tree over ``partitions`` hash partitions of the first group-by field (one
+        request each), or None as soon as one partition is not provably complete."""
+        counts: dict[tuple[Any, ...], int] = {}
+        for partition in range(partitions):
+            part = self._group_tree(
+                body, group_by, distinct_field, min_count, (partition, partitions)
+            )
+            if part is None:
+                return None
+            counts.update(part)
+        return counts
+
+    def _group_tree(
+        self: ElasticStore,
+        body: dict[str, Any],
+        group_by: list[str],
+        distinct_field: str | None,
+        min_count: int,
+        partition: tuple[int, int] | None = None,
+    ) -> dict[tuple[Any, ...], int] | None:
+        """Group counts from one request of nested terms aggregations (each level at most
+        TREE_SIZE buckets, ``min_doc_count`` = ``min_count``: a group, and each of its
+        prefixes, needs at least that many events to reach the threshold, distinct values
+        included); None when the server left buckets out (or refused the request), so
+        that the caller pages a composite aggregation instead."""
+        levels = [*group_by, distinct_field] if distinct_field is not None else list(group_by)
+        aggs: dict[str, Any] = {}
+        for depth in reversed(range(len(levels))):
+            is_distinct = distinct_field is not None and depth == len(levels) - 1
+            terms: dict[str, Any] = {
+                "field": levels[depth],
+                "size": TREE_SIZE,
+                "min_doc_count": 1 if is_distinct else max(1, min_count),
+            }
+            if depth == 0 and partition is not None:
+                terms["include"] = {"partition": partition[0], "num_partitions": partition[1]}
+            node: dict[str, Any] = {"terms": terms}
+            if aggs:
+                node["aggs"] = aggs
+            aggs = {f"l{depth}": node}
+        try:
+            response = self._search("group counts", query=body, size=0, aggs=aggs)
+        except StoreError:
+            return None
+        counts: dict[tuple[Any, ...], int] = {}
+
+        def complete(section: Mapping[str, Any]) -> bool:
+            """Every bucket of the level came back: fewer than asked for, and no shard cut
+            its list short (a zero error bound)."""
+            buckets = section.get("buckets") or []
+            return len(buckets) < TREE_SIZE and not int(
+                section.get("doc_count_error_upper_bound") or 0
+            )
+
+        def key_of(bucket: Mapping[str, Any]) -> Any:
+            if bucket.get("key_as_string") in ("true", "false"):
+                return bucket["key_as_string"] == "true"
+            return bucket["key"]
+
+        def walk(section: Mapping[str, Any], depth: int, prefix: tuple[Any, ...]) -> bool:
+            if not complete(section):
+                return False
+            for bucket in section.get("buckets") or []:
+                group = (*prefix, key_of(bucket))
+                inner = bucket.get(f"l{depth + 1}") or {}
+                if depth < len(group_by) - 1:
+                    if not walk(inner, depth + 1, group):
+                        return False
+                elif distinct_field is None:
+                    counts[group] = int(bucket["doc_count"])
+                elif complete(inner):
+                    counts[group] = len(inner.get("buckets") or [])
+                else:
+                    return False
+            return True
+
+        top = (response.get("aggregations") or {}).get("l0") or {}
+        return counts if walk(top, 0, ()) else None

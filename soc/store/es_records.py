@@ -173,14 +173,16 @@ class RecordOps:
         order_by: str | None = None,
         descending: bool = False,
         limit: int | None = None,
+        fresh: bool = True,
     ) -> list[dict[str, Any]]:
         """Records whose top-level fields equal every filter value (a list value means "any
         of"), ordered by a top-level field (records lacking it first when ascending, last
-        when descending, as SQL orders NULLs), ties by id; all of them unless ``limit``."""
+        when descending, as SQL orders NULLs), ties by id; all of them unless ``limit``.
+        ``fresh=False``: no refresh of this store's own latest record writes first."""
         clauses = record_clauses(filters)
         if clauses is None:
             return []
-        return self._list_sorted(kind, clauses, order_by, descending, limit)
+        return self._list_sorted(kind, clauses, order_by, descending, limit, fresh)
 
     def _list_sorted(
         self: ElasticStore,
@@ -189,6 +191,7 @@ class RecordOps:
         order_by: str | None,
         descending: bool,
         limit: int | None,
+        fresh: bool = True,
     ) -> list[dict[str, Any]]:
         """Records matching every clause, ordered by ``order_by`` (missing values first when
         ascending, last when descending) then id, at most ``limit``: one search per page."""
@@ -207,7 +210,8 @@ class RecordOps:
             )
         sort.append({RECORD_ID_FIELD: {"order": order}})
         query = {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
-        self._refresh_records(index)
+        if fresh:
+            self._refresh_records(index)
         records: list[dict[str, Any]] = []
         after: list[Any] | None = None
         while limit is None or len(records) < limit:

@@ -107,8 +107,10 @@ class LocalRecords:
         order_by: str | None = None,
         descending: bool = False,
         limit: int | None = None,
+        fresh: bool = True,
     ) -> list[dict[str, Any]]:
-        """Records whose top-level fields equal the filters (list = any of), ordered."""
+        """Records whose top-level fields equal the filters (list = any of), ordered
+        (``fresh`` changes nothing here: SQLite always sees its own writes)."""
         self._check_kind(kind)
         clauses = ["kind = ?"]
         params: list[Any] = [kind]

@@ -1,0 +1,285 @@
+"""The events of correlations on a store that counts groups for us (Elasticsearch).
+
+For a correlation whose condition needs at least N (event_count, value_count with ``gte``/
+``gt``/``eq``; temporal and temporal_ordered: N base rules), the store is first asked for
+its candidate groups over the whole range the run reads (``store.group_counts``: the event
+count, the distinct count of the counted field, or, per base rule, the groups present). A
+group whose count over the whole range is below N cannot reach N in any window inside it,
+so only the events of the other groups are read, with ``search_many`` (one ``_msearch`` per
+100 groups) and only the fields the windows and alerts need (``needed_paths``). The exact
+sliding windows are then computed as on every store (soc.detect.correlation), which gives
+the same alerts as the local store.
+
+Counts are upper bounds, never under-estimates: several base rules add up, and keyword
+values the server normalises (lower-case) gather their case variants into one candidate, of
+which the window code then separates the true groups. When a correlation cannot be pruned
+(a ``lt``/``lte``/``neq`` condition, or a group-by or counted field with more than one
+possible path) every matching event is read, still with only the needed fields.
+
+A base query used by several correlations is read once per run for each group (over the
+widest range any of them asks for; each keeps the events of its own range).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sigma.correlations import (
+    SigmaCorrelationConditionOperator,
+    SigmaCorrelationRule,
+    SigmaCorrelationType,
+)
+
+from soc.detect.alerts import event_time
+from soc.detect.base_matches import needed_paths
+from soc.detect.compile import CompiledRule
+from soc.detect.correlation import MatchedEvent, _aliases, _counted_fields, timespan_of
+from soc.store.base import Hit, SearchRequest, Store
+
+#: Hits asked for per search (the server's result window); fuller groups are paged.
+PAGE = 10_000
+#: Searches per search_many call.
+BATCH = 100
+#: Candidate groups asked for in one search (terms filters of this many values at most).
+GROUPS_PER_SEARCH = 500
+
+Key = tuple[Any, ...]
+
+
+def threshold_of(corr: SigmaCorrelationRule) -> int | None:
+    """The least count (events, distinct values or base rules) a window of ``corr`` needs
+    to fire, or None when a small count can fire too (no pruning is possible)."""
+    n_bases = len(corr.referenced_rules)
+    condition = corr.condition
+    if corr.type == SigmaCorrelationType.TEMPORAL_ORDERED:
+        return n_bases
+    if corr.type == SigmaCorrelationType.TEMPORAL and condition is None:
+        return n_bases
+    if condition is None:
+        return None
+    op = condition.op
+    if op in (SigmaCorrelationConditionOperator.GTE, SigmaCorrelationConditionOperator.EQ):
+        return max(1, int(condition.count))
+    if op == SigmaCorrelationConditionOperator.GT:
+        return int(condition.count) + 1
+    return None
+
+
+@dataclass
+class _Plan:
+    """How to find one correlation's candidates: per base, the single ECS path of each
+    group-by field and of the counted field."""
+
+    threshold: int
+    group_paths: list[tuple[str, ...]]
+    counted_paths: list[str | None]
+
+
+def plan_of(compiled: CompiledRule) -> _Plan | None:
+    """The candidate plan of a correlation, or None when it must read every event."""
+    corr = compiled.loaded.rule
+    assert isinstance(corr, SigmaCorrelationRule)
+    threshold = threshold_of(corr)
+    group_by = [str(g) for g in corr.group_by or []]
+    if threshold is None or not group_by:
+        return None
+    aliases = _aliases(corr)
+    counted = _counted_fields(corr)
+    if counted is not None and len(counted) != 1:
+        return None
+
+    def single(index: int, name: str) -> str | None:
+        actual = aliases.get(name, {}).get(index, name)
+        paths = compiled.bases[index].field_paths(actual)
+        return paths[0] if len(paths) == 1 else None
+
+    group_paths: list[tuple[str, ...]] = []
+    counted_paths: list[str | None] = []
+    for index in range(len(compiled.bases)):
+        paths = [single(index, g) for g in group_by]
+        if any(p is None for p in paths):
+            return None
+        group_paths.append(tuple(p for p in paths if p is not None))
+        if counted is not None:
+            path = single(index, counted[0])
+            if path is None:
+                return None
+            counted_paths.append(path)
+        else:
+            counted_paths.append(None)
+    return _Plan(threshold, group_paths, counted_paths)
+
+
+@dataclass
+class _Use:
+    paths: set[str] = field(default_factory=set)
+    start: datetime | None = None
+    unbounded: bool = False
+
+
+@dataclass
+class _Read:
+    """What has been read of one base query for one set of group-by paths."""
+
+    keys: set[Key | None] = field(default_factory=set)
+    ids: set[str] = field(default_factory=set)
+    hits: list[Hit] = field(default_factory=list)
+
+
+class CandidateReader:
+    """Reads correlations' base events group by group (see the module docstring)."""
+
+    def __init__(
+        self, store: Store, correlations: Sequence[CompiledRule], since: datetime | None
+    ) -> None:
+        self.store = store
+        self.requests = 0
+        self._uses: dict[str, _Use] = {}
+        self._read: dict[tuple[str, tuple[str, ...]], _Read] = {}
+        for compiled in correlations:
+            corr = compiled.loaded.rule
+            assert isinstance(corr, SigmaCorrelationRule)
+            fetch_from = since - 2 * timespan_of(corr) if since is not None else None
+            paths = needed_paths(compiled)
+            for base in compiled.bases:
+                if base.query is None:
+                    continue
+                use = self._uses.setdefault(base.query, _Use())
+                use.paths |= paths
+                if fetch_from is None:
+                    use.unbounded = True
+                elif use.start is None or fetch_from < use.start:
+                    use.start = fetch_from
+
+    def _range_of(self, query: str, start: datetime | None) -> datetime | None:
+        use = self._uses.get(query)
+        if use is None:
+            return start
+        return None if use.unbounded else use.start
+
+    def events(
+        self, compiled: CompiledRule, start: datetime | None, end: datetime | None
+    ) -> list[MatchedEvent]:
+        """The events of ``compiled``'s base rules in ``[start, end)`` that belong to a group
+        able to fire (all of them when the correlation cannot be pruned), oldest first per
+        base rule, each event once per base rule."""
+        plan = plan_of(compiled)
+        wanted: list[list[Key | None]]
+        if plan is None:
+            wanted = [[None] for _ in compiled.bases]
+        else:
+            wanted = self._candidates(compiled, plan, start, end)
+        events: list[MatchedEvent] = []
+        for index, base in enumerate(compiled.bases):
+            assert base.query is not None
+            paths = plan.group_paths[index] if plan is not None else ()
+            hits = self._hits(base.query, paths, wanted[index], end)
+            seen: set[str] = set()
+            for hit in sorted(hits, key=lambda h: h.sort):
+                moment = event_time(hit.source)
+                if moment is None or hit.id in seen:
+                    continue
+                if start is not None and moment < start:
+                    continue
+                seen.add(hit.id)
+                events.append(MatchedEvent(hit.id, moment, hit.source, index))
+        return events
+
+    def _candidates(
+        self,
+        compiled: CompiledRule,
+        plan: _Plan,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> list[list[Key | None]]:
+        """Per base rule, the groups of that base worth reading."""
+        corr = compiled.loaded.rule
+        assert isinstance(corr, SigmaCorrelationRule)
+        per_base: list[dict[Key, int]] = []
+        for index, base in enumerate(compiled.bases):
+            self.requests += 1
+            buckets = self.store.group_counts(
+                base.query,
+                plan.group_paths[index],
+                start=start,
+                end=end,
+                distinct_field=plan.counted_paths[index],
+                # one base: the server drops the groups below the threshold; several: the
+                # counts add up over them, so every group of each is needed
+                min_count=plan.threshold if len(compiled.bases) == 1 else 1,
+            )
+            per_base.append({b.key: b.count for b in buckets})
+        combined: dict[Key, int] = {}
+        temporal = corr.type in (
+            SigmaCorrelationType.TEMPORAL,
+            SigmaCorrelationType.TEMPORAL_ORDERED,
+        )
+        for counts in per_base:
+            for key, count in counts.items():
+                combined[key] = combined.get(key, 0) + (1 if temporal else count)
+        able = {key for key, total in combined.items() if total >= plan.threshold}
+        return [sorted((k for k in counts if k in able), key=str) for counts in per_base]
+
+    def _hits(
+        self, query: str, paths: tuple[str, ...], keys: Sequence[Key | None], end: datetime | None
+    ) -> list[Hit]:
+        """The hits of ``query`` in the groups ``keys`` (None: every hit), read at most once
+        per run over the widest range, with only the needed fields. Groups are asked for
+        GROUPS_PER_SEARCH at a time, each group-by field filtered on the values of those
+        groups (a superset of them when there are several fields: the windows are exact
+        whatever extra events come along)."""
+        read = self._read.setdefault((query, paths), _Read())
+        missing = [k for k in keys if k not in read.keys]
+        if missing:
+            use = self._uses.get(query, _Use())
+            fields = tuple(sorted(use.paths)) if use.paths else None
+            start = self._range_of(query, None)
+            filters: list[dict[str, Any] | None] = []
+            if None in missing:
+                filters.append(None)
+            grouped = sorted((k for k in missing if k is not None), key=str)
+            for first in range(0, len(grouped), GROUPS_PER_SEARCH):
+                chunk = grouped[first : first + GROUPS_PER_SEARCH]
+                filters.append(
+                    {path: sorted({k[j] for k in chunk}, key=str) for j, path in enumerate(paths)}
+                )
+            for hit in self._read_all(query, filters, start, end, fields):
+                if hit.id not in read.ids:
+                    read.ids.add(hit.id)
+                    read.hits.append(hit)
+            read.keys.update(missing)
+        return read.hits
+
+    def _read_all(
+        self,
+        query: str,
+        filters: Sequence[dict[str, Any] | None],
+        start: datetime | None,
+        end: datetime | None,
+        fields: tuple[str, ...] | None,
+    ) -> list[Hit]:
+        """Every hit of ``query`` under each of ``filters``: one search_many round for all
+        of them (one _msearch per 100), then more rounds only for the searches with more."""
+        hits: list[Hit] = []
+
+        def request(i: int, after: tuple[Any, ...] | None) -> SearchRequest:
+            return SearchRequest(
+                query, start, end, size=PAGE, fields=fields, after=after, filters=filters[i]
+            )
+
+        pending = [(i, request(i, None)) for i in range(len(filters))]
+        while pending:
+            following: list[tuple[int, SearchRequest]] = []
+            for first in range(0, len(pending), BATCH):
+                chunk = pending[first : first + BATCH]
+                self.requests += 1
+                results = self.store.search_many([r for _, r in chunk])
+                for (i, _), result in zip(chunk, results, strict=True):
+                    hits.extend(result.page.hits)
+                    if result.page.next_after is not None:
+                        following.append((i, request(i, result.page.next_after)))
+            pending = following
+        return hits

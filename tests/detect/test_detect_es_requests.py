@@ -1,0 +1,233 @@
+"""What one detection run asks of Elasticsearch, counted with the store's own request log on
+a real osmem-server: single-event rules in _msearch batches, correlations reading only the
+groups that can fire, and no refresh anywhere."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from collectors.parsers.auth import AuthParser
+from collectors.parsers.base import ParseContext
+from soc import ecs
+from soc.detect import emit, es_singles
+from soc.detect.compile import CompiledRule
+from soc.detect.runner import Schedule, load_and_compile, run_compiled, run_cycle
+from soc.store.base import Store
+from soc.store.elastic import ElasticStore
+from soc.store.local import LocalStore
+
+pytest_plugins = ["es_fixtures"]
+
+DAY = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+NOW = DAY + timedelta(days=2)
+
+
+def auth_events(background_per_ip: int, ips: int = 40, burst: int = 12) -> list[dict[str, Any]]:
+    """sshd failures: ``ips`` addresses failing ``background_per_ip`` times each, 20 minutes
+    apart (never enough for a brute-force window), and one burst of ``burst`` failures for
+    different users from 203.0.113.9 within a minute (a brute force), plus a login."""
+    lines: list[str] = []
+
+    def line(moment: datetime, text: str) -> str:
+        return f"{moment:%b} {moment.day:2d} {moment:%H:%M:%S} tc-app01 sshd[4242]: {text}"
+
+    for n in range(background_per_ip):
+        for i in range(ips):
+            moment = DAY + timedelta(minutes=20 * n, seconds=i)
+            lines.append(
+                line(
+                    moment,
+                    f"Failed password for invalid user u{i} from 198.51.100.{i} port 4100 ssh2",
+                )
+            )
+    for k in range(burst):
+        moment = DAY + timedelta(hours=12, seconds=4 * k)
+        lines.append(
+            line(moment, f"Failed password for user{k} from 203.0.113.9 port {40000 + k} ssh2")
+        )
+    moment = DAY + timedelta(hours=12, minutes=2)
+    lines.append(line(moment, "Accepted password for user3 from 203.0.113.9 port 40100 ssh2"))
+    parser = AuthParser()
+    ctx = ParseContext(source="auth.log", timezone=ZoneInfo("UTC"), reference_time=NOW)
+    events = []
+    for position, text in enumerate(lines):
+        doc = parser.parse(text, ctx)
+        doc["_id"] = ecs.event_id("auth.log", position)
+        events.append(doc)
+    return events
+
+
+@pytest.fixture
+def es(es_url: str) -> Iterator[ElasticStore]:
+    store = ElasticStore(es_url)
+    yield store
+    store.close()
+
+
+FAILURES_RULE = """
+title: Every failed SSH login
+id: 5d0e8c4a-1b2f-4c3d-9e8f-0a1b2c3d4e5f
+logsource:
+  product: linux
+  service: sshd
+detection:
+  selection:
+    event.action: ssh_login
+    event.outcome: failure
+  condition: selection
+level: low
+"""
+
+
+def pack(store: Store, extra: Path | None = None) -> list[CompiledRule]:
+    """The runnable rules of the city pack (plus the rules in ``extra``)."""
+    compiled = load_and_compile(store.kind, [extra] if extra else [])[1]
+    return [c for c in compiled if c.runnable]
+
+
+@pytest.fixture
+def failures_rule(tmp_path: Path) -> Path:
+    """A folder with one standalone, unsuppressed rule matching every sshd failure."""
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "failures.yml").write_text(FAILURES_RULE)
+    return folder
+
+
+def stored(store: Store, events: list[dict[str, Any]]) -> None:
+    assert not store.write_events(events).failures
+    store.refresh()
+
+
+def alerts_of(store: Store) -> list[tuple[Any, ...]]:
+    return sorted(
+        (a["id"], a["rule_id"], tuple(sorted(a["event_ids"])), a["count"])
+        for a in store.list_records("alerts")
+    )
+
+
+def test_single_event_rules_go_out_in_msearch_batches(
+    es: ElasticStore, monkeypatch: pytest.MonkeyPatch, failures_rule: Path
+) -> None:
+    # a first page of 100 makes the background failures (800 matches) need a second round
+    monkeypatch.setattr(es_singles, "FIRST_PAGE", 100)
+    events = auth_events(background_per_ip=20)
+    stored(es, events)
+    singles = [c for c in pack(es, failures_rule) if not c.bases]
+    assert len(singles) > 50
+    es.request_log.clear()
+    summary = run_compiled(es, singles, None, None, now=NOW)
+    assert summary.ok, summary.failed
+    assert summary.alerts_new > 800  # the failures rule: one alert per failure
+    # event searches (the alert records are searched only for suppression keys)
+    searches = [
+        r for r in es.request_log.matching(r"_search|_count|_msearch") if "alerts" not in r.path
+    ]
+    assert all(r.path.endswith("/_msearch") for r in searches)
+    paging = [o for o in summary.outcomes if o.matches > 100 and o.alerts_new]
+    assert paging, "no rule needed a second page"
+    assert len(searches) == math.ceil(len(singles) / 100) + math.ceil(len(paging) / 100)
+    assert len(searches) <= math.ceil(len(singles) / 100) + 10
+    assert not es.request_log.matching(r"_refresh")
+    # the hits carried only what alerts read (no message, no original line...): each hit
+    # costs well under half of its whole document
+    whole = sum(len(json.dumps(e)) for e in events) / len(events)
+    per_hit = sum(r.response_bytes for r in searches) / summary.alerts_new
+    assert per_hit < whole / 2
+
+
+def test_single_event_rules_past_the_alert_cap_are_counted_not_read(
+    es: ElasticStore, monkeypatch: pytest.MonkeyPatch, failures_rule: Path
+) -> None:
+    monkeypatch.setattr(es_singles, "FIRST_PAGE", 30)
+    monkeypatch.setattr(es_singles, "MAX_ALERTS_PER_RULE", 50)
+    monkeypatch.setattr(emit, "MAX_ALERTS_PER_RULE", 50)
+    stored(es, auth_events(background_per_ip=5))  # 200 background failures
+    singles = [c for c in pack(es, failures_rule) if not c.bases]
+    summary = run_compiled(es, singles, None, None, now=NOW)
+    (outcome,) = [o for o in summary.outcomes if o.title == "Every failed SSH login"]
+    assert outcome.matches == 212
+    assert outcome.alerts_new == 50
+    assert outcome.truncated == 212 - 50
+    # the first 50 events, oldest first, raised the alerts
+    raised = {a["event_ids"][0] for a in summary.alerts if a["rule_id"] == outcome.rule_id}
+    first = es.search("event.outcome:failure", size=50, start=DAY)
+    assert raised == {h.id for h in first.hits}
+
+
+def test_correlations_read_only_groups_that_can_fire(tmp_path: Path, es_url: str) -> None:
+    """Nine failures per address over a day (below every threshold) or five: the
+    correlation requests answer the same number of bytes, and the burst fires on both
+    stores alike."""
+    received: dict[int, int] = {}
+    for per_ip in (5, 9):
+        store = ElasticStore(es_url, index_prefix=f"corr{per_ip}")
+        local = LocalStore(tmp_path / f"corr{per_ip}.db")
+        try:
+            events = auth_events(background_per_ip=per_ip)
+            stored(store, events)
+            stored(local, events)
+            correlations = [c for c in pack(store) if c.bases]
+            store.request_log.clear()
+            summary = run_compiled(store, correlations, None, None, now=NOW)
+            assert summary.ok, summary.failed
+            received[per_ip] = store.request_log.totals()[2]
+            assert not store.request_log.matching(r"_refresh")
+            run_compiled(local, [c for c in pack(local) if c.bases], None, None, now=NOW)
+            on_es = alerts_of(store)
+            assert on_es == alerts_of(local)
+            assert {"4557d854-8e1c-41e9-bc6b-1236ee0ca851"} <= {a[1] for a in on_es}
+            assert all("198.51.100." not in str(a) for a in store.list_records("alerts"))
+        finally:
+            store.close()
+            local.close()
+    # 160 more matched events in the second store, none of them read
+    assert received[9] <= received[5] * 1.02
+
+
+def test_no_refresh_in_a_run_or_a_scheduled_cycle(es: ElasticStore, failures_rule: Path) -> None:
+    stored(es, auth_events(background_per_ip=3))
+    compiled = pack(es, failures_rule)
+    es.request_log.clear()
+    assert run_compiled(es, compiled, None, None, now=NOW).ok
+    run_cycle(es, compiled, DAY + timedelta(hours=13), Schedule(lookback=timedelta(days=1)))
+    assert es.request_log.requests
+    assert not es.request_log.matching(r"_refresh")
+
+
+def test_correlations_match_the_local_store_over_thousands_of_addresses(
+    tmp_path: Path, es_url: str
+) -> None:
+    """Failures from 9,000 random addresses beside a few brute forces (thousands of
+    groups below every threshold): the same alerts on both stores."""
+    events = auth_events(background_per_ip=1, ips=40)
+    base = len(events)
+    rng = random.Random(12)
+    for i in range(9000):
+        doc = dict(events[0])
+        doc["_id"] = ecs.event_id("many", i)
+        doc["@timestamp"] = ecs.format_timestamp(DAY + timedelta(seconds=9 * i))
+        doc["source"] = {"ip": f"198.51.{rng.randint(0, 255)}.{rng.randint(1, 254)}"}
+        events.append(doc)
+    assert len(events) == base + 9000
+    es = ElasticStore(es_url)
+    local = LocalStore(tmp_path / "many.db")
+    try:
+        for store in (es, local):
+            stored(store, events)
+            summary = run_compiled(store, [c for c in pack(store) if c.bases], None, None, now=NOW)
+            assert summary.ok, summary.failed
+        assert alerts_of(es) == alerts_of(local)
+        assert alerts_of(es)
+    finally:
+        es.close()
+        local.close()
