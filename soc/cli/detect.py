@@ -100,8 +100,7 @@ def run(
         raise fail(f"--since/--until: {exc}") from None
     if start >= end:
         raise fail("--since must be before --until")
-    from soc.detect.runner import load_and_compile
-    from soc.hunt.detection import run_with_progress
+    from soc.detect.runner import load_and_compile, run_compiled
 
     paths = gather_rule_paths(ctx, rules, no_pack)
     store = state(ctx).store
@@ -114,7 +113,7 @@ def run(
             if bar is not None:
                 bar.update(task, description="detecting", completed=done, total=total)
 
-        summary = run_with_progress(
+        summary = run_compiled(
             store,
             compiled,
             start,

@@ -81,6 +81,31 @@ def entities_of(events: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
     return {k: v for k, v in found.items() if v}
 
 
+#: Fields that a correlation's group-by can make the entity of its alert, beside
+#: ENTITY_FIELDS: the target of a flood.
+GROUP_ENTITY_FIELDS = (*ENTITY_FIELDS, "destination.ip")
+
+
+def correlation_entities(
+    events: Sequence[Mapping[str, Any]], group: Mapping[str, Any]
+) -> dict[str, list[str]]:
+    """The entities of a correlation alert: a group-by field that names an entity gives its
+    one value (the group is who the alert is about); the other entity fields come from the
+    events. A group by destination without the source is about the target (a flood from
+    many, often spoofed, sources): its sources are left to the events, not named as
+    entities."""
+    entities = entities_of(events)
+    for name in GROUP_ENTITY_FIELDS:
+        value = group.get(name)
+        if value is None or value == "":
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        entities[name] = [str(v) for v in values]
+    if "destination.ip" in group and "source.ip" not in group:
+        entities.pop("source.ip", None)
+    return entities
+
+
 def event_time(event: Mapping[str, Any]) -> datetime | None:
     """The @timestamp of an event as an aware datetime, or None."""
     value = ecs.get_field(event, "@timestamp")

@@ -22,8 +22,7 @@ from collectors.ship import DeadLetterFile, Position, Shipper
 from collectors.sources.logs import IngestOptions, LogIngestor
 from soc import clock, ecs
 from soc.detect.alerts import LEVELS
-from soc.detect.runner import DetectionSummary, load_and_compile
-from soc.hunt.detection import run_with_progress
+from soc.detect.runner import DetectionSummary, load_and_compile, run_compiled
 from soc.hunt.inputs import InputFile
 from soc.store.base import Store
 
@@ -274,7 +273,7 @@ def hunt(
             progress.on_phase("detecting")
         since = ecs.parse_timestamp(first)
         until = ecs.parse_timestamp(last) + timedelta(microseconds=1)
-        detection = run_with_progress(
+        detection = run_compiled(
             store,
             compiled,
             since,

@@ -71,6 +71,11 @@ def test_attack_capture_raises_its_alert_with_the_right_entity(
     mine = [a for a in alerts if a["rule_title"] == title]
     assert mine, f"{name}: no '{title}' among {sorted({a['rule_title'] for a in alerts})}"
     assert {a["group"][field] for a in mine} == {value}
+    # the alert's entity is the attacker, or the target of a flood, never its spoofed sources
+    for alert in mine:
+        assert alert["entities"][field] == [value]
+        if field == "destination.ip":
+            assert "source.ip" not in alert["entities"]
     # the victim of a reflection is never called a scanner
     if name in ("synack_reflection", "dns_amplification"):
         assert not [a for a in alerts if "Sweep" in a["rule_title"] or "Scan" in a["rule_title"]]
