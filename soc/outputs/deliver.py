@@ -132,6 +132,7 @@ def deliver_pending(
     if not outputs:
         return report
     alerts = store.list_records("alerts", order_by="created")
+    wrote = False
     for output in outputs:
         oldest = ecs.format_timestamp(now - timedelta(hours=output.max_age_hours))
         report.sent[output.name] = 0
@@ -141,6 +142,7 @@ def deliver_pending(
             if str(a.get("created", "")) >= oldest and output.wants(a)
         }
         claimed = _claim(store, output, wanted, now) if wanted else {}
+        wrote = wrote or bool(claimed)
         for alert_id, alert in wanted.items():  # in the order the alerts were created
             if alert_id not in claimed:
                 continue
@@ -164,16 +166,18 @@ def deliver_pending(
                 record["status"] = "sent"
                 report.sent[output.name] += 1
             store.upsert_record("state", state_id(output.name, alert_id), record)
+    if wrote:  # so that `soc outputs status` in another process sees this round at once
+        store.refresh()
     return report
 
 
 def delivery_status(store: Store, outputs: Sequence[OutputConfig]) -> dict[str, dict[str, Any]]:
-    """Per output: how many alerts were sent, are failing (with the last reason) or were
-    given up."""
+    """Per output: how many alerts were sent, are failing (with the last reason), were
+    given up or are claimed by a deliverer right now ("sending")."""
     out: dict[str, dict[str, Any]] = {}
     for output in outputs:
         rows = _previous(store, output.name).values()
-        counts = {"sent": 0, "failed": 0, "gave_up": 0}
+        counts = {"sent": 0, "failed": 0, "gave_up": 0, "sending": 0}
         last_error = None
         for row in rows:
             status = str(row.get("status"))

@@ -15,7 +15,7 @@ from output_servers import SmtpServer, SyslogListener, WebhookServer
 
 from soc.config import load_settings
 from soc.outputs.config import parse_outputs
-from soc.outputs.deliver import DeliveryReport, deliver_pending
+from soc.outputs.deliver import DeliveryReport, deliver_pending, delivery_status, state_id
 from soc.outputs.senders import SENDERS
 from soc.store import open_store
 
@@ -260,3 +260,30 @@ def test_two_deliverers_at_once_send_each_alert_once(
     assert report.sent == {"webhook": 2} and report.ok
     assert inner[0].sent == {"webhook": 0}
     assert sorted(p["json"]["alert"]["id"] for p in webhook.posts) == sorted(ids)
+
+
+def test_a_claim_left_by_a_crash_is_taken_up_after_the_lease(
+    data_dir: Path, clock_at, webhook: WebhookServer, store_kind: str
+) -> None:
+    """A deliverer that died mid-send leaves a "sending" claim: a live claim is left alone,
+    one older than the lease is sent again; `outputs status` counts the live one."""
+    clock_at(NOW)
+    live, dead = add_alerts(data_dir, 11, 12)
+    store = open_store(load_settings())
+    try:
+        for alert_id, at in ((live, "2026-11-25T02:59:00.000000Z"), (dead, "2026-11-25T02:40:00Z")):
+            store.put_record(
+                "state",
+                state_id("webhook", alert_id),
+                {"kind": "delivery", "output": "webhook", "alert_id": alert_id,
+                 "attempts": 0, "status": "sending", "at": at},
+            )  # fmt: skip
+        store.refresh()
+        outputs = parse_outputs({"webhook": {"url": webhook.url, "retry_pause": 0.05}})
+        report = deliver_pending(store, outputs)
+        assert report.sent == {"webhook": 1}
+        assert [p["json"]["alert"]["id"] for p in webhook.posts] == [dead]
+        status = delivery_status(store, outputs)["webhook"]
+        assert status["sent"] == 1 and status["sending"] == 1
+    finally:
+        store.close()
