@@ -18,7 +18,6 @@ from soc.cli.display import (
     print_table,
     progress_bar,
     show_time,
-    shown_of,
     text_column,
     token_column,
     zone_of,
@@ -58,6 +57,10 @@ def hunt(
     top: Annotated[int, typer.Option("--top", min=1, help="Rows in each top list.")] = 10,
     utc: Annotated[bool, typer.Option("--utc", help="Show times in UTC.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", help="Summary in vi or en (default: the `language` setting, vi)."),
+    ] = None,
 ) -> None:
     """Hunt through a bundle of files with the rule pack (plus --rules), nothing configured.
 
@@ -81,6 +84,12 @@ def hunt(
         raise fail(f"{' '.join(paths)}: no files to read")
     app_state = state(ctx)
     settings = app_state.settings
+    from soc.i18n import UnknownLanguage, normalize_lang
+
+    try:
+        language = normalize_lang(lang or settings.get("language"))
+    except UnknownLanguage as exc:
+        raise fail(f"--lang: {exc}") from None
     rule_paths = gather_rule_paths(ctx, rules, no_pack)
     from soc.cli.ingest import build_options
 
@@ -157,7 +166,15 @@ def hunt(
     if as_json:
         print_json(out)
     else:
-        _print(report, out, zone_of(settings, utc), top, keep=keep, configured=configured)
+        _print(
+            report,
+            out,
+            zone_of(settings, utc),
+            top,
+            keep=keep,
+            configured=configured,
+            lang=language,
+        )
         if report.detection is not None:
             from soc.cli.detect import name_problems
 
@@ -170,97 +187,125 @@ def hunt(
 
 
 def _print(
-    report: Any, out: dict[str, Any], zone: Any, top: int, *, keep: Path | None, configured: bool
+    report: Any,
+    out: dict[str, Any],
+    zone: Any,
+    top: int,
+    *,
+    keep: Path | None,
+    configured: bool,
+    lang: str,
 ) -> None:
+    """The summary a person reads, in ``lang`` (the message catalogue's hunt.* keys)."""
+    from soc.i18n import format_number, t
+
     files = report.files
     span = (
-        f"from {show_time(report.first, zone)} to {show_time(report.last, zone)}"
+        t("hunt.span", lang, first=show_time(report.first, zone), last=show_time(report.last, zone))
         if report.first
-        else "no timestamped events"
+        else t("hunt.no_span", lang)
     )
-    console.print(
-        f"Hunt: {len(files):,} files, {report.events:,} events {span}, {report.seconds:.1f} s",
-        markup=False,
-    )
+    seconds = format_number(report.seconds, lang, 1)
+    head = t("hunt.head", lang, count=len(files), events=report.events, span=span, seconds=seconds)
+    console.print(head, markup=False)
     levels = out["levels"]
     if levels:
-        line = safe_cell(f"Alerts: {len(report.alerts):,}  ")
+        line = safe_cell(t("hunt.alerts", lang, count=len(report.alerts)) + "  ")
         for name, count in levels.items():
             line.append_text(level_cell(name))
-            line.append(f" {count:,}  ")
+            line.append(f" {format_number(count, lang)}  ")
         console.print(line)
     else:
-        console.print("Alerts: none", markup=False)
+        console.print(t("hunt.alerts.none", lang), markup=False)
     if out["top_rules"]:
-        table = Table(title="Top rules", title_justify="left")
-        table.add_column("alerts", justify="right", no_wrap=True)
-        table.add_column("level", no_wrap=True)
-        text_column(table, "rule")
-        token_column(table, "rule id")
+        table = Table(title=t("hunt.top_rules", lang), title_justify="left")
+        table.add_column(t("hunt.col.alerts", lang), justify="right", no_wrap=True)
+        table.add_column(t("hunt.col.level", lang), no_wrap=True)
+        text_column(table, t("hunt.col.rule", lang))
+        token_column(table, t("hunt.col.rule_id", lang))
         for row in out["top_rules"][:top]:
             table.add_row(
-                f"{row['alerts']:,}",
+                format_number(row["alerts"], lang),
                 level_cell(row["level"]),
                 safe_cell(row["title"]),
                 safe_cell(row["id"]),
             )
         print_table(table)
-    entity = Table(title="Top entities (alerts)", title_justify="left")
+    entity = Table(title=t("hunt.top_entities", lang), title_justify="left")
     lists = [
-        ("host", report.top_entities("host.name", top)),
-        ("user", report.top_entities("user.name", top)),
-        ("source ip", report.top_entities("source.ip", top)),
+        (t("hunt.col.host", lang), report.top_entities("host.name", top)),
+        (t("hunt.col.user", lang), report.top_entities("user.name", top)),
+        (t("hunt.col.source_ip", lang), report.top_entities("source.ip", top)),
     ]
     if any(values for _, values in lists):
         for name, _ in lists:
             token_column(entity, name)
         for i in range(max(len(v) for _, v in lists)):
             entity.add_row(
-                *(safe_cell(f"{v[i][0]} ({v[i][1]:,})") if i < len(v) else "" for _, v in lists)
+                *(
+                    safe_cell(f"{v[i][0]} ({format_number(v[i][1], lang)})") if i < len(v) else ""
+                    for _, v in lists
+                )
             )
         print_table(entity)
-    _print_files(files, zone)
+    _print_files(files, zone, lang)
     for row in report.not_parsed():
-        reasons = (
-            "; ".join(f"{why} ({n:,})" if n else why for why, n in row["reasons"].items())
-            or "records not parsed"
+        reasons = "; ".join(
+            f"{why} ({format_number(n, lang)})" if n else why for why, n in row["reasons"].items()
+        ) or t("hunt.not_parsed.records", lang)
+        err_console.print(
+            safe_cell(t("hunt.not_parsed", lang, file=row["file"], reasons=reasons)),
+            soft_wrap=True,
         )
-        err_console.print(safe_cell(f"not parsed: {row['file']}: {reasons}"), soft_wrap=True)
     det = report.detection
     if det is not None:
         console.print(
-            f"{det.rules_run:,} rules run in {det.seconds:.1f} s; "
-            f"{len(det.invalid):,} invalid, {len(det.not_convertible):,} not convertible, "
-            f"{len(det.failed):,} failed",
+            t(
+                "hunt.rules",
+                lang,
+                rules=det.rules_run,
+                seconds=format_number(det.seconds, lang, 1),
+                invalid=len(det.invalid),
+                not_convertible=len(det.not_convertible),
+                failed=len(det.failed),
+            ),
             markup=False,
         )
     if "timeline" in out:
-        t = out["timeline"]
-        console.print(f"timeline: {t['rows']:,} events written to {t['path']}", markup=False)
-    if keep is not None:
+        line_t = out["timeline"]
         console.print(
-            f"store kept in {keep}: soc --data-dir {keep} alerts list", markup=False, soft_wrap=True
+            t("hunt.timeline", lang, rows=line_t["rows"], path=line_t["path"]), markup=False
+        )
+    if keep is not None:
+        command = f"soc --data-dir {keep} alerts list"
+        console.print(
+            t("hunt.kept", lang, path=str(keep), command=command), markup=False, soft_wrap=True
         )
 
 
-def _print_files(files: list[Any], zone: Any) -> None:
+def _print_files(files: list[Any], zone: Any, lang: str) -> None:
+    from soc.i18n import format_number, t
+
     ranked = sorted(files, key=lambda f: (not (f.dead_lettered or f.reasons), f.display))
-    table = Table(
-        title=f"Files ({shown_of(min(len(files), FILE_ROWS), len(files), 'files')})",
-        title_justify="left",
+    shown = min(len(files), FILE_ROWS)
+    title = (
+        t("hunt.files", lang, count=len(files))
+        if shown >= len(files)
+        else t("hunt.files.some", lang, shown=shown, count=len(files))
     )
-    token_column(table, "file")
-    table.add_column("format", no_wrap=True)
-    table.add_column("events", justify="right", no_wrap=True)
-    table.add_column("not parsed", justify="right", no_wrap=True)
-    table.add_column("first", no_wrap=True)
-    table.add_column("last", no_wrap=True)
+    table = Table(title=title, title_justify="left")
+    token_column(table, t("hunt.col.file", lang))
+    table.add_column(t("hunt.col.format", lang), no_wrap=True)
+    table.add_column(t("hunt.col.events", lang), justify="right", no_wrap=True)
+    table.add_column(t("hunt.col.not_parsed", lang), justify="right", no_wrap=True)
+    table.add_column(t("hunt.col.first", lang), no_wrap=True)
+    table.add_column(t("hunt.col.last", lang), no_wrap=True)
     for f in ranked[:FILE_ROWS]:
         table.add_row(
             safe_cell(f.display),
             safe_cell(f.format or f.kind),
-            f"{f.events:,}",
-            f"{f.dead_lettered:,}",
+            format_number(f.events, lang),
+            format_number(f.dead_lettered, lang),
             show_time(f.first, zone),
             show_time(f.last, zone),
         )

@@ -86,6 +86,7 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     for name, row in found.items():
         console.print(
             f"{name}: {row['sent']} sent, {row['failed']} failing, {row['gave_up']} given up"
+            + (f", {row['sending']} being sent" if row.get("sending") else "")
             + (f"; last error: {row['last_error']}" if row["last_error"] else ""),
             markup=False,
             soft_wrap=True,

@@ -290,4 +290,36 @@ MESSAGES: dict[str, str] = {
     "mail.subject.period": "Security operations report {start} – {end}",
     "mail.body": "Dear all,\n\nPlease find attached the {subject} ({file}).\n\nThis "
     "message was sent automatically; the numbers come from the SOC's data store.",
+    # --- `soc hunt` summary (issue 15) ---
+    "hunt.head#one": "Hunt: {count} file, {events} events {span}, {seconds} s",
+    "hunt.head#other": "Hunt: {count} files, {events} events {span}, {seconds} s",
+    "hunt.span": "from {first} to {last}",
+    "hunt.no_span": "no timestamped events",
+    "hunt.alerts": "Alerts: {count}",
+    "hunt.alerts.none": "Alerts: none",
+    "hunt.top_rules": "Top rules",
+    "hunt.col.alerts": "alerts",
+    "hunt.col.level": "level",
+    "hunt.col.rule": "rule",
+    "hunt.col.rule_id": "rule id",
+    "hunt.top_entities": "Top entities (alerts)",
+    "hunt.col.host": "host",
+    "hunt.col.user": "user",
+    "hunt.col.source_ip": "source ip",
+    "hunt.files": "Files ({count})",
+    "hunt.files.some": "Files (showing {shown} of {count})",
+    "hunt.col.file": "file",
+    "hunt.col.format": "format",
+    "hunt.col.events": "events",
+    "hunt.col.not_parsed": "not parsed",
+    "hunt.col.first": "first",
+    "hunt.col.last": "last",
+    "hunt.not_parsed": "not parsed: {file}: {reasons}",
+    "hunt.not_parsed.records": "records not parsed",
+    "hunt.rules": (
+        "{rules} rules run in {seconds} s; {invalid} invalid, {not_convertible} not "
+        "convertible, {failed} failed"
+    ),
+    "hunt.timeline": "timeline: {rows} events written to {path}",
+    "hunt.kept": "store kept in {path}: {command}",
 }

@@ -268,4 +268,35 @@ MESSAGES: dict[str, str] = {
     "mail.subject.period": "Báo cáo tình hình an toàn thông tin từ {start} đến {end}",
     "mail.body": "Kính gửi lãnh đạo,\n\nTrung tâm An toàn thông tin gửi kèm {subject} "
     "(tệp {file}).\n\nThư được gửi tự động; số liệu lấy từ kho dữ liệu của Trung tâm.",
+    # --- tóm tắt của `soc hunt` (issue 15) ---
+    "hunt.head": "Săn tìm: {count} tệp, {events} sự kiện {span}, {seconds} giây",
+    "hunt.span": "từ {first} đến {last}",
+    "hunt.no_span": "không có sự kiện nào mang thời gian",
+    "hunt.alerts": "Cảnh báo: {count}",
+    "hunt.alerts.none": "Cảnh báo: không có",
+    "hunt.top_rules": "Các quy tắc phát hiện nhiều nhất",
+    "hunt.col.alerts": "cảnh báo",
+    "hunt.col.level": "mức độ",
+    "hunt.col.rule": "quy tắc",
+    "hunt.col.rule_id": "mã quy tắc",
+    "hunt.top_entities": "Các đối tượng gặp nhiều nhất (theo cảnh báo)",
+    "hunt.col.host": "máy",
+    "hunt.col.user": "người dùng",
+    "hunt.col.source_ip": "IP nguồn",
+    "hunt.files": "Các tệp ({count})",
+    "hunt.files.some": "Các tệp (hiển thị {shown} trên {count})",
+    "hunt.col.file": "tệp",
+    "hunt.col.format": "định dạng",
+    "hunt.col.events": "sự kiện",
+    "hunt.col.not_parsed": "không đọc được",
+    "hunt.col.first": "đầu tiên",
+    "hunt.col.last": "cuối cùng",
+    "hunt.not_parsed": "không đọc được: {file}: {reasons}",
+    "hunt.not_parsed.records": "có bản ghi không đọc được",
+    "hunt.rules": (
+        "đã chạy {rules} quy tắc trong {seconds} giây; {invalid} không hợp lệ, "
+        "{not_convertible} không chuyển đổi được, {failed} bị lỗi"
+    ),
+    "hunt.timeline": "dòng thời gian: đã ghi {rows} sự kiện vào {path}",
+    "hunt.kept": "kho dữ liệu được giữ tại {path}: {command}",
 }

@@ -4,8 +4,11 @@ What was delivered is kept in the store ("state" records ``output:<name>:<alert 
 restarted scheduler, a cron `soc detect run` or `soc outputs send` never sends an alert
 twice. A failure is recorded with its reason and retried on the next delivery round (up to
 ``max_attempts``), never raised into detection: detection stores its alerts first, delivery
-reads them afterwards, in its own thread when scheduled. (A crash between a server's answer
-and the state write is the one moment an alert may go out a second time.)
+reads them afterwards, in its own thread when scheduled. Before sending, a deliverer claims
+each alert (a "sending" state created or replaced only if unchanged, atomic on both stores),
+so a scheduler and a cron `soc outputs send` at the same moment never both send one. (A
+crash between a server's answer and the state write leaves the claim, which is retried after
+``CLAIM_LEASE``: the one moment an alert may go out a second time.)
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 from soc import clock, ecs
 from soc.outputs.config import OutputConfig
 from soc.outputs.senders import SENDERS, SendError
-from soc.store.base import Store, StoreError
+from soc.store.base import Conflict, Store, StoreError
 
 Sender = Callable[[Mapping[str, Any], Mapping[str, Any]], None]
 
@@ -66,6 +69,53 @@ def _previous(store: Store, output: str) -> dict[str, dict[str, Any]]:
     return {str(r.get("alert_id")): r for r in rows}
 
 
+#: A claim ("sending") older than this is taken to be from a deliverer that died mid-send.
+CLAIM_LEASE = timedelta(minutes=10)
+
+
+def _claim(
+    store: Store, output: OutputConfig, wanted: Mapping[str, Mapping[str, Any]], now: datetime
+) -> dict[str, dict[str, Any]]:
+    """Claim the alerts of ``wanted`` (alert id -> alert) this deliverer may send now, so
+    that two deliverers at once (a scheduler and a cron `soc outputs send`) never both send
+    one: returns alert id -> the claim record (attempts so far). States are read in one
+    request (real-time on Elasticsearch, no refresh needed), new claims created in one."""
+    ids = {state_id(output.name, alert_id): alert_id for alert_id in wanted}
+    seen = store.get_records("state", list(ids))
+    at = ecs.format_timestamp(now)
+    stale = ecs.format_timestamp(now - CLAIM_LEASE)
+
+    def claim(alert_id: str, attempts: int) -> dict[str, Any]:
+        return {
+            "kind": "delivery",
+            "output": output.name,
+            "alert_id": alert_id,
+            "attempts": attempts,
+            "status": "sending",
+            "at": at,
+        }
+
+    fresh = {sid: claim(alert_id, 0) for sid, alert_id in ids.items() if sid not in seen}
+    created = store.create_records("state", fresh) if fresh else set()
+    claimed = {ids[sid]: fresh[sid] for sid in created}
+    for sid, before in seen.items():
+        status = before.get("status")
+        if status in ("sent", "gave_up") or (
+            status == "sending" and str(before.get("at", "")) >= stale
+        ):
+            continue  # done, or being sent by another deliverer right now
+        current = store.get_record_versioned("state", sid)
+        if current is None or current[0] != before:
+            continue  # changed since it was read: someone else is on it
+        record = claim(ids[sid], int(before.get("attempts", 0)))
+        try:
+            store.put_record_if("state", sid, record, current[1])
+        except Conflict:
+            continue
+        claimed[ids[sid]] = record
+    return claimed
+
+
 def deliver_pending(
     store: Store,
     outputs: Sequence[OutputConfig],
@@ -74,25 +124,29 @@ def deliver_pending(
     senders: Mapping[str, Sender] | None = None,
 ) -> DeliveryReport:
     """Send every alert each output wants (created within its ``max_age_hours``) that it
-    has not delivered yet; record each success and failure in the store."""
+    has not delivered yet, each at most once even with several deliverers at work (claimed
+    first, see _claim); record each success and failure in the store."""
     senders = senders or SENDERS
     now = now or clock.now()
     report = DeliveryReport()
     if not outputs:
         return report
     alerts = store.list_records("alerts", order_by="created")
+    wrote = False
     for output in outputs:
         oldest = ecs.format_timestamp(now - timedelta(hours=output.max_age_hours))
-        seen = _previous(store, output.name)
         report.sent[output.name] = 0
-        for alert in alerts:
-            alert_id = str(alert.get("id", ""))
-            before = seen.get(alert_id)
-            if before is not None and before.get("status") in ("sent", "gave_up"):
+        wanted = {
+            str(a.get("id", "")): a
+            for a in alerts
+            if str(a.get("created", "")) >= oldest and output.wants(a)
+        }
+        claimed = _claim(store, output, wanted, now) if wanted else {}
+        wrote = wrote or bool(claimed)
+        for alert_id, alert in wanted.items():  # in the order the alerts were created
+            if alert_id not in claimed:
                 continue
-            if str(alert.get("created", "")) < oldest or not output.wants(alert):
-                continue
-            attempts = int(before.get("attempts", 0)) + 1 if before else 1
+            attempts = int(claimed[alert_id].get("attempts", 0)) + 1
             record = {
                 "kind": "delivery",
                 "output": output.name,
@@ -112,16 +166,18 @@ def deliver_pending(
                 record["status"] = "sent"
                 report.sent[output.name] += 1
             store.upsert_record("state", state_id(output.name, alert_id), record)
+    if wrote:  # so that `soc outputs status` in another process sees this round at once
+        store.refresh()
     return report
 
 
 def delivery_status(store: Store, outputs: Sequence[OutputConfig]) -> dict[str, dict[str, Any]]:
-    """Per output: how many alerts were sent, are failing (with the last reason) or were
-    given up."""
+    """Per output: how many alerts were sent, are failing (with the last reason), were
+    given up or are claimed by a deliverer right now ("sending")."""
     out: dict[str, dict[str, Any]] = {}
     for output in outputs:
         rows = _previous(store, output.name).values()
-        counts = {"sent": 0, "failed": 0, "gave_up": 0}
+        counts = {"sent": 0, "failed": 0, "gave_up": 0, "sending": 0}
         last_error = None
         for row in rows:
             status = str(row.get("status"))

@@ -39,6 +39,7 @@ from soc.store.base import (
     StoreUnavailable,
     WriteResult,
 )
+from soc.store.local_readonly import ReadOnlyConnection
 from soc.store.local_records import LocalRecords, migrate_records_v3
 from soc.store.local_scan import LocalScan
 from soc.store.local_scan import quote_identifier as _quote
@@ -173,8 +174,13 @@ class LocalStore(LocalRecords, LocalScan):
         for suffix in ("", "&immutable=1"):  # WAL needs a -shm file it may not create
             try:
                 conn = sqlite3.connect(
-                    uri + suffix, uri=True, isolation_level=None, check_same_thread=False
+                    uri + suffix,
+                    uri=True,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    factory=ReadOnlyConnection,
                 )
+                conn.data_dir = self.path.parent
                 conn.create_function("REGEXP", 2, _sql_regexp, deterministic=True)
                 app_id = conn.execute("PRAGMA application_id").fetchone()[0]
                 version = conn.execute("PRAGMA user_version").fetchone()[0]

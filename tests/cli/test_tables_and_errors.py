@@ -154,8 +154,14 @@ def test_read_only_data_directory_serves_read_only_commands(
     )
     listed, _, _rest = result.stdout.partition("\n]")
     assert len(json.loads(listed + "\n]")) == 5, result.stderr
-    assert "readonly" in result.stderr and result.returncode == 2
+    assert result.returncode == 2
+    error = result.stderr.strip().splitlines()
+    assert error == [
+        f"soc: error: data directory {data} is read-only: this command needs to write to the "
+        "store (use a writable --data-dir, or only read-only commands here)"
+    ]
     assert "unable to open database file" not in result.stderr
+    assert "OperationalError" not in result.stderr and "internal error" not in result.stderr
 
 
 def test_ingest_table_shows_whole_source_paths(data_dir: Path, tmp_path: Path) -> None:

@@ -42,11 +42,12 @@ def test_hunt_finds_old_evidence_without_any_window(data_dir: Path, tmp_path: Pa
 
 
 def test_hunt_summary_for_people(data_dir: Path) -> None:
-    result = soc("hunt", str(AUTH), env={"COLUMNS": "80"})
+    result = soc("hunt", str(AUTH), "--lang", "en", env={"COLUMNS": "80"})
     assert result.returncode == 0, result.stderr
     text = result.stdout
-    assert "Hunt: 1 files, 30 events from " in text
-    assert "Top rules" in text and "Files" in text
+    assert "Hunt: 1 file, 30 events from " in text
+    assert "Top rules" in text and "Files (1)" in text
+    assert " rules run in " in text
     assert "+07:00" in text  # the configured zone (default Asia/Ho_Chi_Minh)
     assert ".000000" not in text
     utc = soc("hunt", str(AUTH), "--utc").stdout
@@ -83,8 +84,9 @@ def test_hunt_kinds_by_content_archives_and_what_was_not_parsed(
     not_parsed = {row["file"]: row for row in report["not_parsed"]}
     assert "empty file" in not_parsed["bundle/empty.evtx"]["reasons"]
     assert "unknown format" in not_parsed["bundle/blob.dat"]["reasons"]
-    text = soc("hunt", str(bundle)).stderr
+    text = soc("hunt", str(bundle), "--lang", "en").stderr
     assert "not parsed: bundle/empty.evtx: empty file" in text
+    assert "không đọc được: bundle/empty.evtx: empty file" in soc("hunt", str(bundle)).stderr
 
 
 def test_hunt_missing_path_is_one_line(data_dir: Path, tmp_path: Path) -> None:
@@ -160,3 +162,26 @@ def test_hunt_names_rules_that_cannot_run(data_dir: Path) -> None:
     assert result.returncode == 1
     for name in sorted(p.name for p in broken.rglob("*.yml")):
         assert name in result.stderr, result.stderr
+
+
+def test_hunt_summary_in_vietnamese_by_default_and_by_setting(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """The summary speaks the `language` setting (default vi); --lang overrides it; the
+    --json keys stay the same in every language."""
+    vi = soc("hunt", str(AUTH), env={"COLUMNS": "100"})
+    assert vi.returncode == 0, vi.stderr
+    assert "Săn tìm: 1 tệp, 30 sự kiện từ " in vi.stdout
+    assert "Các quy tắc phát hiện nhiều nhất" in vi.stdout and "Các tệp (1)" in vi.stdout
+    assert "đã chạy " in vi.stdout and " quy tắc trong " in vi.stdout
+    assert "Hunt:" not in vi.stdout and "Top rules" not in vi.stdout
+    (tmp_path / "soc.yaml").write_text("language: en\n", encoding="utf-8")
+    en = soc("hunt", str(AUTH), env={"COLUMNS": "100"})
+    assert "Hunt: 1 file, 30 events from " in en.stdout and "Top rules" in en.stdout
+    back = soc("hunt", str(AUTH), "--lang", "vi", env={"COLUMNS": "100"})
+    assert "Săn tìm: 1 tệp" in back.stdout
+    keys = {lang: set(json.loads(soc("hunt", str(AUTH), "--lang", lang, "--json").stdout))
+            for lang in ("vi", "en")}  # fmt: skip
+    assert keys["vi"] == keys["en"] and {"levels", "top_rules", "files"} <= keys["vi"]
+    bad = soc("hunt", str(AUTH), "--lang", "fr")
+    assert bad.returncode == 2 and "unknown language 'fr'" in bad.stderr

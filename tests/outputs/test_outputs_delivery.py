@@ -13,15 +13,31 @@ import yaml
 from cli_runner import soc
 from output_servers import SmtpServer, SyslogListener, WebhookServer
 
-from soc.store import LOCAL_DB_NAME
-from soc.store.local import LocalStore
+from soc.config import load_settings
+from soc.outputs.config import parse_outputs
+from soc.outputs.deliver import DeliveryReport, deliver_pending, delivery_status, state_id
+from soc.outputs.senders import SENDERS
+from soc.store import open_store
 
 NOW = "2026-11-25T03:00:00Z"
 AUTH = Path(__file__).resolve().parent.parent / "fixtures" / "parsers" / "auth.log"
 
 
+@pytest.fixture(params=["local", "elasticsearch"])
+def store_kind(
+    request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Run the test on the local store and on Elasticsearch (an osmem-server of its own),
+    selected for the `soc` processes and add_alerts alike through the environment."""
+    if request.param == "elasticsearch":
+        monkeypatch.setenv("SOC_ELASTICSEARCH_URL", request.getfixturevalue("es_url"))
+    return request.param
+
+
 def add_alerts(data_dir: Path, *numbers: int, level: str = "high") -> list[str]:
-    store = LocalStore(data_dir / LOCAL_DB_NAME)
+    """Store alerts as detection would (in another process, made visible to searches), in
+    the store the environment selects."""
+    store = open_store(load_settings())
     ids = []
     try:
         for n in numbers:
@@ -46,6 +62,7 @@ def add_alerts(data_dir: Path, *numbers: int, level: str = "high") -> list[str]:
                 },
             )
             ids.append(alert_id)
+        store.refresh()
     finally:
         store.close()
     return ids
@@ -63,7 +80,7 @@ def webhook():
 
 
 def test_webhook_exactly_once_across_restarts_with_secret(
-    data_dir: Path, tmp_path: Path, clock_at, webhook: WebhookServer
+    data_dir: Path, tmp_path: Path, clock_at, webhook: WebhookServer, store_kind: str
 ) -> None:
     clock_at(NOW)
     configure(
@@ -87,7 +104,7 @@ def test_webhook_exactly_once_across_restarts_with_secret(
 
 
 def test_webhook_failure_is_reported_and_retried_later(
-    data_dir: Path, tmp_path: Path, clock_at, webhook: WebhookServer
+    data_dir: Path, tmp_path: Path, clock_at, webhook: WebhookServer, store_kind: str
 ) -> None:
     clock_at(NOW)
     configure(tmp_path, {"webhook": {"url": webhook.url, "retries": 2, "retry_pause": 0.05}})
@@ -123,7 +140,7 @@ def test_detect_run_delivers_its_alerts(
 
 
 def test_email_with_starttls_and_auth_exactly_once(
-    data_dir: Path, tmp_path: Path, clock_at
+    data_dir: Path, tmp_path: Path, clock_at, store_kind: str
 ) -> None:
     clock_at(NOW)
     server = SmtpServer(tmp_path)
@@ -167,7 +184,9 @@ def test_email_bad_password_is_a_reported_failure(data_dir: Path, tmp_path: Path
 
 
 @pytest.mark.parametrize("protocol", ["udp", "tcp"])
-def test_syslog_cef_exactly_once(data_dir: Path, tmp_path: Path, clock_at, protocol: str) -> None:
+def test_syslog_cef_exactly_once(
+    data_dir: Path, tmp_path: Path, clock_at, protocol: str, store_kind: str
+) -> None:
     clock_at(NOW)
     listener = SyslogListener()
     try:
@@ -215,3 +234,56 @@ def test_detect_schedule_delivers_beside_detection(
     assert ids and len(ids) == len(set(ids))
     assert soc(*args).returncode == 0  # a restart sends nothing again
     assert len(webhook.posts) == len(ids)
+
+
+def test_two_deliverers_at_once_send_each_alert_once(
+    data_dir: Path, clock_at, webhook: WebhookServer, store_kind: str
+) -> None:
+    """A cron `soc outputs send` running while the scheduler is mid-round: the alerts the
+    first deliverer claimed are never sent by the second (each store is its own client)."""
+    clock_at(NOW)
+    ids = add_alerts(data_dir, 9, 10)
+    outputs = parse_outputs({"webhook": {"url": webhook.url, "retry_pause": 0.05}})
+    first, second = open_store(load_settings()), open_store(load_settings())
+    inner: list[DeliveryReport] = []
+
+    def send_with_a_second_deliverer(alert: dict, options: dict) -> None:
+        if not inner:  # mid-send of the first alert, a whole second round runs
+            inner.append(deliver_pending(second, outputs))
+        SENDERS["webhook"](alert, options)
+
+    try:
+        report = deliver_pending(first, outputs, senders={"webhook": send_with_a_second_deliverer})
+    finally:
+        first.close()
+        second.close()
+    assert report.sent == {"webhook": 2} and report.ok
+    assert inner[0].sent == {"webhook": 0}
+    assert sorted(p["json"]["alert"]["id"] for p in webhook.posts) == sorted(ids)
+
+
+def test_a_claim_left_by_a_crash_is_taken_up_after_the_lease(
+    data_dir: Path, clock_at, webhook: WebhookServer, store_kind: str
+) -> None:
+    """A deliverer that died mid-send leaves a "sending" claim: a live claim is left alone,
+    one older than the lease is sent again; `outputs status` counts the live one."""
+    clock_at(NOW)
+    live, dead = add_alerts(data_dir, 11, 12)
+    store = open_store(load_settings())
+    try:
+        for alert_id, at in ((live, "2026-11-25T02:59:00.000000Z"), (dead, "2026-11-25T02:40:00Z")):
+            store.put_record(
+                "state",
+                state_id("webhook", alert_id),
+                {"kind": "delivery", "output": "webhook", "alert_id": alert_id,
+                 "attempts": 0, "status": "sending", "at": at},
+            )  # fmt: skip
+        store.refresh()
+        outputs = parse_outputs({"webhook": {"url": webhook.url, "retry_pause": 0.05}})
+        report = deliver_pending(store, outputs)
+        assert report.sent == {"webhook": 1}
+        assert [p["json"]["alert"]["id"] for p in webhook.posts] == [dead]
+        status = delivery_status(store, outputs)["webhook"]
+        assert status["sent"] == 1 and status["sending"] == 1
+    finally:
+        store.close()
