@@ -35,6 +35,11 @@ from soc.timespec import parse_duration, parse_moment
 if TYPE_CHECKING:
     from soc.detect.runner import DetectionSummary
 
+
+#: The shortest default lease: a scheduler that runs its cycles back to back still holds
+#: its rules long enough to renew them.
+MIN_DEFAULT_LEASE = timedelta(minutes=2)
+
 app = typer.Typer(help="Run Sigma detection once or on a schedule.", no_args_is_help=True)
 
 
@@ -232,7 +237,8 @@ def schedule(
         str | None,
         typer.Option(
             "--lease",
-            help="How long this scheduler's claim on its rules lasts unrenewed (3 x --every).",
+            help="How long this scheduler's claim on its rules lasts unrenewed "
+            "(3 x --every, at least 2m).",
         ),
     ] = None,
 ) -> None:
@@ -248,7 +254,7 @@ def schedule(
     try:
         period = parse_duration(every)
         plan = Schedule(parse_duration(overlap), parse_duration(settle), parse_duration(lookback))
-        held = parse_duration(lease) if lease else 3 * period
+        held = parse_duration(lease) if lease else max(3 * period, MIN_DEFAULT_LEASE)
     except ValueError as exc:
         raise fail(str(exc)) from None
     if held <= period:
