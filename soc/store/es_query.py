@@ -20,6 +20,24 @@ if TYPE_CHECKING:
     from soc.store.elastic import ElasticStore
 
 
+def _between_clauses(
+    filters: Mapping[str, Any] | None, field: str, start: str | None, end: str | None
+) -> list[dict[str, Any]] | None:
+    """The filter clauses of records whose fields equal ``filters`` and whose ``field`` is in
+    ``[start, end)``; None when the filters can match nothing."""
+    clauses = record_clauses(filters)
+    if clauses is None:
+        return None
+    bounds: dict[str, str] = {}
+    if start is not None:
+        bounds["gte"] = start
+    if end is not None:
+        bounds["lt"] = end
+    if bounds:
+        clauses.append({"range": {field: bounds}})
+    return clauses
+
+
 class RecordQueries:
     """list_records_between and get_events for ElasticStore."""
 
@@ -38,16 +56,9 @@ class RecordQueries:
         (either bound optional) and whose fields equal ``filters`` (a list means "any of"),
         ordered by ``field`` (ties by id), at most ``limit``: the range, filters, order and
         limit are all in the server's query, one search per 10,000 records returned."""
-        clauses = record_clauses(filters)
+        clauses = _between_clauses(filters, field, start, end)
         if clauses is None:
             return []
-        bounds: dict[str, str] = {}
-        if start is not None:
-            bounds["gte"] = start
-        if end is not None:
-            bounds["lt"] = end
-        if bounds:
-            clauses.append({"range": {field: bounds}})
         return self._list_sorted(kind, clauses, field, descending, limit)
 
     def count_records_between(
@@ -61,16 +72,9 @@ class RecordQueries:
     ) -> int:
         """How many records list_records_between would return with no limit: one ``_count``
         request with the same range and filters."""
-        clauses = record_clauses(filters)
+        clauses = _between_clauses(filters, field, start, end)
         if clauses is None:
             return 0
-        bounds: dict[str, str] = {}
-        if start is not None:
-            bounds["gte"] = start
-        if end is not None:
-            bounds["lt"] = end
-        if bounds:
-            clauses.append({"range": {field: bounds}})
         index = self._record_index(kind)
         query = {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
         self._refresh_records(index)
