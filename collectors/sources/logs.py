@@ -13,6 +13,7 @@ dead-lettered with their reason. Blank lines are skipped (they are not records).
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,11 @@ from collectors.sources.lines import MAX_LINE_BYTES, Line, LineSplitter
 STDIN_SOURCE = "stdin"
 #: Bytes of a line's end kept in a followed file's checkpoint (see FileFollower._match).
 CHECKPOINT_ANCHOR = 32
+
+
+def line_digest(raw: bytes) -> str:
+    """The digest a checkpoint keeps of the last line read (its bytes with the ending)."""
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def _default_zone() -> ZoneInfo:
@@ -185,12 +191,14 @@ class LineSink:
         if self.position_key is not None:
             # anchor: the last bytes of the line (with its ending), so that a restart can tell
             # whether the file still holds what was read before the checkpoint's offset.
-            if line.too_long:
-                anchor = ""
-            else:
+            # line_sha/line_len: a digest of the whole line, so that a look-alike file
+            # (same first bytes, lines ending alike) is not taken for this one.
+            state: dict[str, Any] = {"offset": line.end, "anchor": ""}
+            if not line.too_long:
                 raw = line.data + (b"\r\n" if line.length > len(line.data) else b"\n")
-                anchor = raw[-CHECKPOINT_ANCHOR:].hex()
-            state: dict[str, Any] = {"offset": line.end, "anchor": anchor}
+                state["anchor"] = raw[-CHECKPOINT_ANCHOR:].hex()
+                state["line_sha"] = line_digest(raw)
+                state["line_len"] = len(raw)
             if self.scheme is not None:
                 state["ids"] = self.scheme
             position = Position(self.position_key, state)

@@ -7,8 +7,9 @@ moves only after the store acknowledged, exactly like file checkpoints). After a
 shipping resumes from there: nothing received is lost, and records shipped but not yet
 acknowledged are shipped again with the same ids (stored once).
 
-Layout: ``<dir>/seg-<number>.q``, append-only, a new segment every ``segment_bytes``; a
-segment is deleted once every record in it was acknowledged. A record is
+Layout: ``<dir>/seg-<number>.q``, append-only, a new segment every ``segment_bytes`` (at
+most an eighth of the size cap); a segment is deleted once every record in it was
+acknowledged. A record is
 ``!II`` (payload length, CRC-32 of the payload) then the payload
 ``!qiHH`` (receive time ns, too_long, listener length, peer length), listener, peer, data.
 A record cut short at the end of a segment (a crash mid-write) is skipped and counted in
@@ -107,7 +108,10 @@ class DiskQueue:
             os.close(self._lock_fd)
             raise QueueBusy(f"{self.directory}: in use by another syslog collector") from None
         self.max_bytes = max_bytes
-        self.segment_bytes = segment_bytes
+        # Segments of at most an eighth of the cap: acknowledged segments are deleted while
+        # the newest is still written, so a full queue empties as the store takes it. (A
+        # segment as large as the cap would never be released: the queue would stay full.)
+        self.segment_bytes = max(4096, min(segment_bytes, max_bytes // 8))
         self.fsync_interval = fsync_interval
         self.acks = CheckpointRegistry(self.directory / "ack.json")
         self.received = 0

@@ -258,9 +258,15 @@ class SyslogServer:
                 return
             self._put(Received(item.name, _peer_text(addr), time.time_ns(), data), udp=True)
 
-    def _recv_tcp(self, sock: socket.socket, conn: _Conn) -> bool:
-        """Read what the connection has; False when the peer closed it."""
+    def _recv_tcp(self, sock: socket.socket, conn: _Conn, *, capped: bool = True) -> bool:
+        """Read what the connection has; False when the peer closed it. With ``capped``,
+        reading stops as soon as the queue is full (a fast sender would otherwise keep one
+        call reading past the cap); the serving loop then pauses the connection."""
+        spool = self.queue
+        assert spool is not None
         while True:
+            if capped and spool.full:
+                return True
             try:
                 data = sock.recv(1 << 16)
             except (BlockingIOError, InterruptedError):
@@ -274,7 +280,7 @@ class SyslogServer:
     def _drain_tcp(self, sock: socket.socket, conn: _Conn) -> None:
         try:
             sock.setblocking(False)
-            self._recv_tcp(sock, conn)
+            self._recv_tcp(sock, conn, capped=False)
         except OSError:
             pass
 
@@ -413,6 +419,11 @@ class SyslogServer:
             while not self.stop.is_set():
                 got = spool.get()
                 if got is None:
+                    if spool.full:
+                        # Everything queued was read and TCP senders are held back: ship
+                        # the batch now instead of on the timer, so the queue frees space.
+                        self._shipper.flush()
+                        spool.release()
                     self._arrived.wait(0.1)
                     self._arrived.clear()
                     self._shipper.tick()

@@ -21,7 +21,10 @@ complete lines to the shipper with a checkpoint Position (the offset after the l
   read there (checked before reading and after every chunk: truncated and rewritten past
   our position, perhaps with the same first bytes), reading restarts at 0 as new content
   with its own registry entry; the old content's copy, when followed, resumes the old entry.
-- Another path with the same fingerprint as a file already followed (a copy) is skipped.
+- Another path with the same fingerprint as a file already followed (a copy) is skipped. A
+  copy is told from a look-alike (same first bytes, different body) by the last line read:
+  the checkpoint keeps a digest of that whole line (``line_sha``, ``line_len``) and a file
+  is taken for the entry only when it holds the same line just before the entry's offset.
 
 Lines are never checkpointed before the store acknowledged them (see collectors.ship), so a
 crash at any point re-sends at most one batch, which the deterministic ids make a no-op.
@@ -54,7 +57,7 @@ from collectors.sources.files import (
     sample_lines,
 )
 from collectors.sources.lines import LineSplitter
-from collectors.sources.logs import IngestOptions, LineSink
+from collectors.sources.logs import IngestOptions, LineSink, line_digest
 
 #: Most bytes read from one file per poll, so that many busy files share the time.
 READ_BUDGET = 8 << 20
@@ -331,7 +334,14 @@ class FileFollower:
             if offset > st.st_size + 1:  # +1: unterminated last line
                 continue  # same start but shorter than what was read: truncated and rewritten
             anchor = entry.get("anchor")
-            if offset and isinstance(anchor, str) and anchor:
+            line_len = entry.get("line_len")
+            if offset and isinstance(line_len, int) and 0 < line_len <= offset:
+                # the whole last line read must be there, not only its end
+                if line_digest(_pread(handle, line_len, offset - line_len)) != entry.get(
+                    "line_sha"
+                ):
+                    continue
+            elif offset and isinstance(anchor, str) and anchor:
                 want = bytes.fromhex(anchor)
                 if _pread(handle, len(want), offset - len(want)) != want:
                     continue

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +14,7 @@ from collectors.sources.tail import FileFollower
 from soc.cli import pcap
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, err_console, fail, print_json, state
 from soc.cli.ingest import build_options, print_summary
-from soc.store.base import StoreUnavailable
+from soc.cli.waiting import stop_on_signals, wait_for_store
 
 app = typer.Typer(
     help="Long-running collectors: follow files, syslog server, live capture.", no_args_is_help=True
@@ -32,57 +27,6 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="At exit, print one JSON object with the counts.")
 ]
 BatchOpt = Annotated[int, typer.Option("--batch-size", hidden=True, min=1)]
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """An event set by SIGINT or SIGTERM (restoring the previous handlers afterwards), so a
-    collector can stop cleanly: finish the current batch, flush, checkpoint, exit. A second
-    signal while stopping (e.g. the store is down and the last flush keeps retrying) exits
-    at once: nothing unacknowledged was checkpointed, so followed files are re-read from
-    their checkpoints on the next start."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            err_console.print(
-                "soc: stopping now; events not yet acknowledged by the store were not checkpointed",
-                markup=False,
-            )
-            os._exit(130 if signum == signal.SIGINT else 143)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def wait_for_store(
-    ctx: typer.Context, stop: threading.Event, on_retry: Callable[[], None] | None = None
-):
-    """The configured store, waiting while it is unavailable (exponential backoff with
-    jitter, up to 30 s apart, saying so on stderr each time) as a collector does when the
-    store goes away mid-run; None when a stop signal came while waiting."""
-    app_state = state(ctx)
-    delays = RetryPolicy(attempts=None).delays()
-    while True:
-        try:
-            return app_state.store
-        except StoreUnavailable as exc:
-            delay = next(delays)
-            err_console.print(
-                f"soc: store unavailable ({exc}); retrying in {delay:.1f} s",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
-            if on_retry is not None:
-                on_retry()
-            if stop.wait(delay):
-                return None
 
 
 def run_follow(

@@ -6,9 +6,7 @@ done in collectors/pcap/ (engine, ingest, live).
 
 from __future__ import annotations
 
-import signal
 import socket
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +16,7 @@ from collectors.pcap.engine import Engine, EngineConfig
 from collectors.pcap.ingest import FileResult, ingest_files, summary
 from collectors.ship import DeadLetterError, DeadLetterFile, Shipper
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, console, err_console, fail, print_json, state
+from soc.cli.waiting import stop_on_signals, wait_for_store
 from soc.store.base import StoreError
 
 #: Names a capture file found in a directory may have (files named on the command line are
@@ -194,47 +193,53 @@ def collect_pcap(
     --duration / --count). Needs CAP_NET_RAW: run as root, or
     `setcap cap_net_raw+ep` on the python binary.
 
-    Exit code 0 when every event was stored, 1 when some were dead-lettered, 2 when the
-    interface cannot be opened or the store is unreachable.
+    A store that is down at the start is waited for with backoff (said on stderr each
+    time); capture begins once it answers. Exit code 0 when every event was stored, 1 when
+    some were dead-lettered, 2 when the interface cannot be opened or the store fails
+    mid-run past the retries.
     """
-    from collectors.pcap.live import CaptureUnavailable, capture
+    from collectors.pcap.live import CaptureUnavailable, capture, open_interface
 
     config = _config(ctx, idle_timeout, active_timeout, max_flows, department, host, closed_timeout)
-    app_state = state(ctx)
-    dead = DeadLetterFile.in_data_dir(app_state.settings.data_dir)
-    shipper = Shipper(app_state.store, dead_letters=dead)
-    engine = Engine(config)
-    source = f"pcap:{iface}"
-    stop = threading.Event()
-    # a service manager stops us with SIGTERM: end the flows and store them, as for Ctrl-C
-    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
-
-    def emit(batch: list[dict]) -> None:
-        for event in batch:
-            shipper.send(event, source=source)
-
-    try:
-        live = capture(
-            iface,
-            bpf,
-            engine,
-            emit,
-            duration=duration,
-            count=count,
-            on_tick=shipper.tick,
-            on_start=lambda: _started(iface, bpf),
-            stop=stop,
-        )
-        shipper.close()
+    try:  # a wrong interface, filter or missing permission is said at once, not after the wait
+        probe, _ = open_interface(iface, bpf)
+        probe.close()
     except CaptureUnavailable as exc:
         raise fail(str(exc)) from None
-    except DeadLetterError as exc:
-        raise fail(str(exc)) from None
-    except StoreError as exc:
-        dead.close()
-        raise fail(f"{exc} (stored so far: {shipper.stats.stored:,})") from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    dead = DeadLetterFile.in_data_dir(state(ctx).settings.data_dir)
+    engine = Engine(config)
+    source = f"pcap:{iface}"
+    # SIGTERM (a service manager) and Ctrl-C both end the flows and store them
+    with stop_on_signals() as stop:
+        store = wait_for_store(ctx, stop)
+        if store is None:
+            raise typer.Exit(EXIT_OK)
+        shipper = Shipper(store, dead_letters=dead)
+
+        def emit(batch: list[dict]) -> None:
+            for event in batch:
+                shipper.send(event, source=source)
+
+        try:
+            live = capture(
+                iface,
+                bpf,
+                engine,
+                emit,
+                duration=duration,
+                count=count,
+                on_tick=shipper.tick,
+                on_start=lambda: _started(iface, bpf),
+                stop=stop,
+            )
+            shipper.close()
+        except CaptureUnavailable as exc:
+            raise fail(str(exc)) from None
+        except DeadLetterError as exc:
+            raise fail(str(exc)) from None
+        except StoreError as exc:
+            dead.close()
+            raise fail(f"{exc} (stored so far: {shipper.stats.stored:,})") from None
     report = shipper.stats.as_dict()
     report["packets"] = {"read": live.packets, "interface": iface, **engine.stats.as_dict()}
     if as_json:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,59 @@ def test_followed_files_keep_the_scheme_their_checkpoint_records(tmp_path):
     assert _scheme_of(registry.get("file:a")) == LEGACY_IDS
     assert _scheme_of(registry.get("file:b")) is None  # ask the store
     assert _scheme_of(registry.get("file:c")) == 2
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["one-follower", "parallel-followers"])
+def test_look_alike_files_followed_are_each_stored_whole(tmp_path, store_kind, parallel):
+    # `soc collect files` (follow mode): one follower of the three files, or three followers
+    # in parallel processes, one file each; stopped with SIGTERM once the lines are in.
+    kind, es_url = store_kind
+    data = tmp_path / "data"
+    paths = look_alikes(tmp_path)
+    groups = [[path] for path in paths] if parallel else [paths]
+    follow = [*store_args(kind, es_url), "collect", "files", "--json", "--poll", "0.1"]
+    running = [
+        subprocess.Popen(
+            [_soc_exe(), *follow, *map(str, group)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(data),
+        )
+        for group in groups
+    ]
+    expected = HEADER.count("\n") + 3 * BODY
+    try:
+        deadline = time.monotonic() + 120
+        while _count(kind, es_url, data) < expected:
+            assert all(p.poll() is None for p in running), "a follower exited"
+            assert time.monotonic() < deadline, "the lines did not all arrive"
+            time.sleep(0.2)
+        for proc in running:
+            proc.send_signal(signal.SIGTERM)
+        outputs = [proc.communicate(timeout=60) for proc in running]
+    finally:
+        for proc in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert all(p.returncode == 0 for p in running), [err.decode() for _, err in outputs]
+    results = [json.loads(out) for out, _ in outputs]
+    assert sum(r["dead_lettered"] for r in results) == 0
+    assert sum(r["stored"] for r in results) == expected
+    store = open_store(kind, es_url, data)
+    try:
+        assert store.count() == expected
+        for ident in expected_ids(paths):
+            assert store.get_event(ident) is not None
+    finally:
+        store.close()
+
+
+def _count(kind: str, es_url: str | None, data: Path) -> int:
+    if kind == "local" and not (data / "soc.db").exists():
+        return 0
+    store = open_store(kind, es_url, data)
+    try:
+        return store.count()
+    finally:
+        store.close()

@@ -123,3 +123,65 @@ def test_cli_collect_pcap_on_loopback_stops_cleanly_on_sigterm(tmp_path: Path) -
 def test_unknown_interface_is_one_clear_error() -> None:
     with pytest.raises(CaptureUnavailable, match="no-such-if0"):
         open_interface("no-such-if0", None)
+
+
+def test_cli_collect_pcap_waits_for_a_store_that_is_down_at_start(tmp_path: Path) -> None:
+    from osmem_server import OsmemServer
+
+    from soc.store.elastic import ElasticStore
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        es_port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{es_port}"
+    port = free_udp_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOC_")}
+    env["SOC_DATA_DIR"] = str(tmp_path / "data")
+    args = ["--es-url", url, "collect", "pcap", "--iface", "lo", "--bpf", f"udp port {port}"]
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("soc")), *args, "--duration", "120", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+    )
+    lines: list[str] = []
+    assert proc.stderr is not None
+    stderr = proc.stderr
+    reader = threading.Thread(
+        target=lambda: lines.extend(raw.decode() for raw in stderr), daemon=True
+    )
+    reader.start()
+    server = None
+
+    def wait_for(predicate, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not predicate():
+            assert proc.poll() is None, f"the collector exited before {what}: {lines}"
+            assert time.monotonic() < deadline, f"no {what}: {lines}"
+            time.sleep(0.05)
+
+    try:
+        # two retries announced: it waits with backoff instead of exiting
+        wait_for(lambda: sum("retrying in" in ln for ln in lines) >= 2, "second retry")
+        assert all("store unavailable" in ln for ln in lines if "retrying in" in ln)
+        assert not any("capturing on lo" in ln for ln in lines)
+        server = OsmemServer.start(japanese=False, addr=f"127.0.0.1:{es_port}")
+        wait_for(lambda: any("capturing on lo" in ln for ln in lines), "capture start")
+        exchange(port, 2)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, lines
+        report = json.loads(out)
+        assert report["packets"]["read"] == 4 and report["stored"] == 1
+        store = ElasticStore(url)
+        store.refresh()
+        assert store.count() == 1
+        store.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if server is not None:
+            server.close()
