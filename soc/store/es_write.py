@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from soc import clock, ecs
 from soc.store.base import ID_FIELD, EventFailure, StoreError, WriteResult
+from soc.store.es_rollover import write_target
 from soc.store.es_search import BULK_TOKEN_FIELD
 from soc.store.es_util import error_reason
 from soc.store.es_wildcard import COPY_ROOT, copies
@@ -48,7 +49,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def ingest_index(prefix: str) -> str:
+def ingest_index(prefix: str) -> str:  # also the fallback of soc.store.es_rollover
     """The event index written today (UTC day of the product clock)."""
     return f"{prefix}-events-{clock.now().astimezone(UTC):%Y.%m.%d}"
 
@@ -69,7 +70,7 @@ class EventWriter:
         if not prepared:
             return result
         self.ensure_template()
-        index = ingest_index(self.prefix)
+        index, target = write_target(self)
         chunks: list[list[Prepared]] = []
         chunk: list[Prepared] = []
         size = 0
@@ -86,10 +87,10 @@ class EventWriter:
             self._event_indices()  # read once here, not by each bulk thread
         self._known_indices.add(index)
         if self.bulk_concurrency == 1 or len(chunks) == 1:
-            parts = [self._write_chunk(index, c) for c in chunks]
+            parts = [self._write_chunk(index, c, target) for c in chunks]
         else:
             with ThreadPoolExecutor(max_workers=self.bulk_concurrency) as pool:
-                parts = list(pool.map(lambda c: self._write_chunk(index, c), chunks))
+                parts = list(pool.map(lambda c: self._write_chunk(index, c, target), chunks))
         for part in parts:
             result.stored += part.stored
             result.duplicates += part.duplicates
@@ -152,8 +153,11 @@ class EventWriter:
             if h.get("_index") != index
         }
 
-    def _write_chunk(self: ElasticStore, index: str, chunk: list[Prepared]) -> WriteResult:
-        """Send one bulk of ``create`` (items refused with 429 are sent again, with backoff)."""
+    def _write_chunk(
+        self: ElasticStore, index: str, chunk: list[Prepared], target: str | None = None
+    ) -> WriteResult:
+        """Send one bulk of ``create`` to ``target`` (the write alias of the rollover layout)
+        or ``index`` (items refused with 429 are sent again, with backoff)."""
         result = WriteResult()
         elsewhere = self._stored_elsewhere(index, [item[0] for item in chunk])
         pending = [item for item in chunk if item[0] not in elsewhere]
@@ -163,7 +167,7 @@ class EventWriter:
             if not pending:
                 return result
             body = "".join(
-                _dumps({"create": {"_index": index, "_id": event_id}})
+                _dumps({"create": {"_index": target or index, "_id": event_id}})
                 + "\n"
                 + _dumps({**doc, BULK_TOKEN_FIELD: token})
                 + "\n"
