@@ -373,3 +373,26 @@ def test_lifecycle_policies_roll_over_and_the_template_names_the_write_alias() -
     body = composable_template("soc", ism)["template"]["settings"]
     assert body["plugins"]["index_state_management"]["rollover_alias"] == "soc-events-write"
     assert ilm_policy(30)["policy"]["phases"]["hot"]["actions"] == {}
+
+
+def test_under_a_lifecycle_policy_the_store_leaves_rolling_over_to_the_server(
+    recorder: RolloverRecorder, es_url: str, clock_at: Callable[[str], datetime]
+) -> None:
+    start = clock_at("2026-12-01T10:00:00Z")
+    conditions, _ = parse_rollover(CONDITIONS)
+    store = ElasticStore(recorder.url, layout=IndexLayout(lifecycle="ism", rollover=conditions))
+    try:
+        store.write_events([event(1)])
+        # the server (its ISM policy) rolls over; the store follows the write alias
+        recorder.roll = True
+        recorder.rollover("soc-events-write", False, {"conditions": CONDITIONS})
+        recorder.requests.clear()
+        clock_at((start + timedelta(minutes=10)).isoformat())
+        assert store.write_events([event(2)]).stored == 1
+        assert not recorder.paths(r"_rollover")
+        assert recorder.paths(r"GET /_alias/soc-events-write")
+        again = store.write_events([event(1)])
+        assert (again.stored, again.duplicates) == (0, 1)
+        assert http(f"{es_url}/soc-events-000002/_count")[1]["count"] == 1
+    finally:
+        store.close()
