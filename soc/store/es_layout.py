@@ -4,7 +4,9 @@ policies and the migration of a store written by an earlier layout.
 Event indices are named ``<prefix>-events-YYYY.MM.DD``: the ingest day (this version) or the
 event day (versions before template 4). Either way the date in the name is the day the index
 stands for, so retention deletes an index once that day is older than the retention period:
-whole indices, never documents one by one.
+whole indices, never documents one by one. Indices of the opt-in rollover layout
+(``<prefix>-events-NNNNNN``, soc.store.es_rollover) carry no day: they go by the creation
+date of the index that followed them.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Events go to the index of the *ingest* day, ``<prefix>-events-YYYY.MM.DD`` (UTC 
 ``soc.clock.now()`` when written), so the number of indices follows time and volume, not the
 spread of event timestamps (10k EVTX events from five years make one index, not 142). Reads
 go through the alias ``<prefix>-events``, which also covers indices written by earlier
-versions (named by event day), so an old store keeps working.
+versions (named by event day), so an old store keeps working. With ``elasticsearch.rollover``
+on a server that rolls over, bulks go through the write alias instead (soc.store.es_rollover).
 
 Deduplication by ``_id``: a bulk ``create`` refuses an id already in the same index (a
 duplicate); ids already stored in *other* event indices (an event shipped again on a later
