@@ -47,8 +47,9 @@ def http(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
 
 class RolloverRecorder:
     """Forwards requests to osmem and records them as (method, path, body); answers
-    ``POST <alias>/_rollover`` itself: a dry run with ``rolled_over: false``, a real one by
-    making the next index the alias's write index when ``roll`` is set."""
+    ``POST <alias>/_rollover`` itself as Elasticsearch does: a 400 "rollover target [...]
+    does not exist" while the alias is missing, a dry run with ``rolled_over: false``, a
+    real one by making the next index the alias's write index when ``roll`` is set."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
@@ -79,8 +80,8 @@ class RolloverRecorder:
                     recorder.requests.append((self.command, self.path, body))
                 rolled = re.match(r"^/([^/?]+)/_rollover(\?.*)?$", self.path)
                 if self.command == "POST" and rolled:
-                    answer = recorder.rollover(rolled[1], "dry_run=true" in self.path, body)
-                    self.reply(200, json.dumps(answer).encode(), "application/json")
+                    status, answer = recorder.rollover(rolled[1], "dry_run=true" in self.path, body)
+                    self.reply(status, json.dumps(answer).encode(), "application/json")
                     return
                 headers = {
                     k: v
@@ -107,11 +108,17 @@ class RolloverRecorder:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def rollover(self, alias: str, dry_run: bool, body: Any) -> dict[str, Any]:
+    def rollover(self, alias: str, dry_run: bool, body: Any) -> tuple[int, dict[str, Any]]:
         status, answer = http(f"{self.upstream}/_alias/{alias}")
-        old = sorted(answer)[-1] if status == 200 and answer else f"{alias}-missing"
+        if status != 200 or not answer:
+            # what Elasticsearch answers for a rollover target that does not exist
+            reason = f"rollover target [{alias}] does not exist"
+            error = {"type": "illegal_argument_exception", "reason": reason}
+            return 400, {"error": {**error, "root_cause": [error]}, "status": 400}
+        old = sorted(answer)[-1]
         number = re.search(r"(\d{6})$", old)
-        new = f"{old[: number.start()]}{int(number[1]) + 1:06d}" if number else old + "-1"
+        assert number is not None
+        new = f"{old[: number.start()]}{int(number[1]) + 1:06d}"
         conditions = (body or {}).get("conditions", {})
         result = {
             "acknowledged": not dry_run and self.roll,
@@ -122,7 +129,7 @@ class RolloverRecorder:
             "conditions": {f"[{k}: {v}]": self.roll for k, v in conditions.items()},
         }
         if dry_run or not self.roll:
-            return result
+            return 200, result
         # as Elasticsearch does: the old index stays in the alias, no longer the write index
         http(
             f"{self.upstream}/_aliases",
@@ -131,7 +138,7 @@ class RolloverRecorder:
         )
         http(f"{self.upstream}/{new}", "PUT", {"aliases": {alias: {"is_write_index": True}}})
         self.roll = False
-        return {**result, "rolled_over": True}
+        return 200, {**result, "rolled_over": True}
 
     def paths(self, pattern: str) -> list[tuple[str, str, Any]]:
         """The recorded requests whose "METHOD path" matches ``pattern``."""

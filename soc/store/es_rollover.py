@@ -107,13 +107,13 @@ def _post(store: ElasticStore, path: str, body: dict[str, Any]) -> Any:
 
 
 def _unsupported(exc: ApiError) -> bool:
-    """True when the refusal says the server has no such endpoint (not an index error)."""
+    """True when the refusal says the server has no such endpoint: "no handler found"
+    (Elasticsearch, OpenSearch, osmem for unknown paths), 405/501, or a 404 that is not a
+    typed server error (a missing target is ``index_not_found_exception`` or a 400)."""
     text = str(exc.body)
-    if "no handler found" in text or "unrecognized" in text.lower():
+    if "no handler found" in text or exc.meta.status in {405, 501}:
         return True
-    if exc.meta.status in {405, 501}:
-        return True
-    return exc.meta.status == 404 and "index_not_found" not in text and "alias" not in text
+    return exc.meta.status == 404 and "_exception" not in text
 
 
 def _current_write_index(store: ElasticStore) -> str | None:
