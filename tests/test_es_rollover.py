@@ -403,3 +403,21 @@ def test_under_a_lifecycle_policy_the_store_leaves_rolling_over_to_the_server(
         assert http(f"{es_url}/soc-events-000002/_count")[1]["count"] == 1
     finally:
         store.close()
+
+
+def test_a_second_store_follows_the_write_alias_the_first_made(
+    recorder: RolloverRecorder, es_url: str, clock_at: Callable[[str], datetime]
+) -> None:
+    clock_at("2026-12-01T10:00:00Z")
+    first = ElasticStore(recorder.url, layout=rollover_layout())
+    second = ElasticStore(recorder.url, layout=rollover_layout())
+    try:
+        first.write_events([event(1)])
+        recorder.requests.clear()
+        assert second.write_events([event(1), event(2)]).duplicates == 1
+        assert not recorder.paths(r"PUT /soc-events-0")
+        assert sorted(http(f"{es_url}/_alias/soc-events")[1]) == ["soc-events-000001"]
+        assert http(f"{es_url}/soc-events-000001/_count")[1]["count"] == 2
+    finally:
+        first.close()
+        second.close()

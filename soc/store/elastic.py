@@ -148,6 +148,7 @@ class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
         #: rollover layout: None until decided, then whether the server rolls over
         self._rollover_state: bool | None = None
         self._write_index: str | None = None
+        self._rollover_lock = threading.Lock()
         self._rollover_checked = datetime.min.replace(tzinfo=UTC)
         #: one-line warnings already shown (e.g. rollover asked for, not supported)
         self.warnings: list[str] = []

@@ -144,13 +144,23 @@ def bootstrap(store: ElasticStore) -> str:
         return current
     name = first_index(store)
     store.ensure_template()
-    store._request(
-        f"creating the write index {name}",
-        lambda: store._client.indices.create(
-            index=name,
-            aliases={write_alias(store): {"is_write_index": True}, store.events_alias: {}},
-        ),
-    )
+    try:
+        store._call(
+            f"creating the write index {name}",
+            lambda: store._client.indices.create(
+                index=name,
+                aliases={write_alias(store): {"is_write_index": True}, store.events_alias: {}},
+            ),
+        )
+    except ApiError as exc:
+        # another process bootstrapped it first: follow the alias it made
+        current = _current_write_index(store) if "already_exists" in str(exc.body) else None
+        if current is None:
+            raise StoreError(
+                f"Elasticsearch at {store.display_url}: creating the write index {name}: "
+                f"{store._cause(exc)}"
+            ) from None
+        return current
     return name
 
 
@@ -175,6 +185,11 @@ def write_target(store: ElasticStore) -> tuple[str, str | None]:
     rollover; the current write index and the write alias with it. Decides support once
     (with one warning when the server has no rollover), and asks for a rollover (or
     re-reads the write alias under a lifecycle policy) at most once per check period."""
+    with store._rollover_lock:
+        return _write_target(store)
+
+
+def _write_target(store: ElasticStore) -> tuple[str, str | None]:
     from soc.store.es_write import ingest_index
 
     layout = store.layout
