@@ -168,7 +168,8 @@ def supported(store: ElasticStore) -> bool:
     """Whether the server has ``_rollover``: Elasticsearch 7+ or OpenSearch by its version,
     then by its answer to a dry run (``POST <write alias>/_rollover?dry_run=true``)."""
     identity = store.identity
-    major = int((identity.version.split(".") or ["0"])[0] or 0) if identity.version else 0
+    leading = re.match(r"\d+", identity.version or "")
+    major = int(leading[0]) if leading else 0
     if identity.distribution == "elasticsearch" and major and major < 7:
         return False
     path = f"/{write_alias(store)}/_rollover?dry_run=true"
