@@ -64,6 +64,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("elasticsearch.lifecycle", "none", str, help="none, ilm or ism: server-side retention"),
     Setting("elasticsearch.retention", "90d", str, help="age at which event indices go"),
     Setting(
+        "elasticsearch.rollover",
+        None,
+        dict,
+        help="rollover conditions (max_primary_shard_size, max_age, max_docs, check_every)",
+    ),
+    Setting(
         "elasticsearch.wildcard_copies",
         False,
         bool,
@@ -215,6 +221,8 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
             if text in {"0", "false", "no", "off"}:
                 return False
             raise ValueError(f"not a yes/no value: {value!r}")
+        if setting.kind is dict and isinstance(value, str):
+            return value  # key=value text, checked by the part that reads it
         if setting.kind is list:
             if isinstance(value, list):
                 return [str(v) for v in value]

@@ -41,7 +41,8 @@ def prune_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list them.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Delete whole event indices whose day is older than the retention period."""
+    """Delete whole event indices older than the retention period: ingest-day indices by
+    their day, rollover indices once the next index was created before the cutoff."""
     from soc.store.es_layout import prune
 
     app_state = state(ctx)
@@ -88,6 +89,11 @@ def migrate_cmd(
         f"settings applied to {report.settings_updated}"
     )
     console.print(f"lifecycle: {report.lifecycle}")
+    if report.write_index:
+        console.print(
+            f"rollover layout: events now go through {store.prefix}-events-write "
+            f"to {report.write_index}; older indices keep the read alias"
+        )
     if report.old_layout:
         console.print(
             f"{len(report.old_layout)} indices from the event-day layout stay readable "

@@ -30,6 +30,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from elastic_transport import ConnectionError as TransportConnectionError
@@ -144,6 +145,13 @@ class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
         #: event indices behind the alias (read once, then kept up to date by this store)
         self._event_index_cache: set[str] | None = None
         self._known_indices: set[str] = set()
+        #: rollover layout: None until decided, then whether the server rolls over
+        self._rollover_state: bool | None = None
+        self._write_index: str | None = None
+        self._rollover_lock = threading.Lock()
+        self._rollover_checked = datetime.min.replace(tzinfo=UTC)
+        #: one-line warnings already shown (e.g. rollover asked for, not supported)
+        self.warnings: list[str] = []
         #: record indices this store wrote to since it last refreshed them
         self._unrefreshed: set[str] = set()
         try:
@@ -449,6 +457,7 @@ class ElasticStore(EventReads, RecordOps, EventWriter, BatchOps, RecordQueries):
                 "lifecycle": self.layout.lifecycle,
                 "retention_days": self.layout.retention_days,
                 "wildcard_copies": self.layout.wildcard_copies,
+                "rollover": dict(self.layout.rollover),
                 "bulk_concurrency": self.bulk_concurrency,
             },
             "reachable": True,

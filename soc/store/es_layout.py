@@ -4,11 +4,14 @@ policies and the migration of a store written by an earlier layout.
 Event indices are named ``<prefix>-events-YYYY.MM.DD``: the ingest day (this version) or the
 event day (versions before template 4). Either way the date in the name is the day the index
 stands for, so retention deletes an index once that day is older than the retention period:
-whole indices, never documents one by one.
+whole indices, never documents one by one. Indices of the opt-in rollover layout
+(``<prefix>-events-NNNNNN``, soc.store.es_rollover) carry no day: they go by the creation
+date of the index that followed them.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -18,6 +21,7 @@ from elasticsearch import ApiError, NotFoundError
 
 from soc import clock
 from soc.store.base import StoreError
+from soc.store.es_rollover import ism_rollover, write_target
 
 if TYPE_CHECKING:
     from soc.store.elastic import ElasticStore
@@ -38,23 +42,27 @@ def index_day(prefix: str, name: str) -> date | None:
         return None
 
 
-def ilm_policy(retention_days: int) -> dict[str, Any]:
+def ilm_policy(retention_days: int, rollover: dict[str, Any] | None = None) -> dict[str, Any]:
     """``PUT _ilm/policy/<prefix>-events`` body (Elasticsearch): delete an index
-    ``retention_days`` after its creation (ingest-day indices: after its day)."""
+    ``retention_days`` after its creation (ingest-day indices: after its day); with
+    ``rollover`` conditions the hot phase rolls the write alias over."""
     return {
         "policy": {
             "_meta": {"managed_by": "citysoc"},
             "phases": {
-                "hot": {"min_age": "0ms", "actions": {}},
+                "hot": {"min_age": "0ms", "actions": {"rollover": rollover} if rollover else {}},
                 "delete": {"min_age": f"{retention_days}d", "actions": {"delete": {}}},
             },
         }
     }
 
 
-def ism_policy(prefix: str, retention_days: int) -> dict[str, Any]:
+def ism_policy(
+    prefix: str, retention_days: int, rollover: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``PUT _plugins/_ism/policies/<prefix>-events`` body (OpenSearch): the same
-    retention, attached to new event indices by its ``ism_template``."""
+    retention, attached to new event indices by its ``ism_template``; with ``rollover``
+    conditions the hot state rolls the write alias over (ISM names: min_*)."""
     return {
         "policy": {
             "description": "citysoc: delete event indices after the retention period",
@@ -62,7 +70,7 @@ def ism_policy(prefix: str, retention_days: int) -> dict[str, Any]:
             "states": [
                 {
                     "name": "hot",
-                    "actions": [],
+                    "actions": [{"rollover": ism_rollover(rollover)}] if rollover else [],
                     "transitions": [
                         {
                             "state_name": "delete",
@@ -102,13 +110,15 @@ def prune(store: ElasticStore, older_than: timedelta, *, dry_run: bool = False) 
     now = clock.now().astimezone(UTC)
     today = now.date()
     cutoff = now - older_than
+    indices = event_indices(store)
     doomed = [
         name
-        for name, day in event_indices(store).items()
+        for name, day in indices.items()
         if day is not None
         and day != today
         and datetime.combine(day + timedelta(days=1), time.min, UTC) <= cutoff
     ]
+    doomed += rolled_over_before(store, [n for n, day in indices.items() if day is None], cutoff)
     if not dry_run:
         for name in doomed:
             store._request(
@@ -117,6 +127,35 @@ def prune(store: ElasticStore, older_than: timedelta, *, dry_run: bool = False) 
             )
             store._known_indices.discard(name)
         store._event_index_cache = None
+    return doomed
+
+
+_NUMBER = re.compile(r"-events-(\d{6,})$")
+
+
+def rolled_over_before(store: ElasticStore, names: list[str], cutoff: datetime) -> list[str]:
+    """Rollover indices (``<prefix>-events-NNNNNN``, no day in the name) whose last write
+    was before ``cutoff``: an index took writes until the next one in the sequence was
+    created, so it goes once its successor's ``index.creation_date`` is older than the
+    cutoff. The last index of the sequence (the write index) never goes. One GET _settings."""
+    numbered = sorted((int(m[1]), n) for n in names if (m := _NUMBER.search(n)))
+    if len(numbered) < 2:
+        return []
+    pattern = f"{store.prefix}-events-*"
+    answer = store._request(
+        "reading index creation dates",
+        lambda: store._client.indices.get_settings(index=pattern, name="index.creation_date"),
+    ).body
+    created: dict[str, datetime] = {}
+    for name, body in answer.items():
+        stamp = (body.get("settings") or {}).get("index", {}).get("creation_date")
+        if stamp is not None and str(stamp).isdigit():
+            created[name] = datetime.fromtimestamp(int(stamp) / 1000, UTC)
+    doomed = []
+    for (_, name), (_, successor) in itertools.pairwise(numbered):
+        ended = created.get(successor)
+        if ended is not None and ended <= cutoff:
+            doomed.append(name)
     return doomed
 
 
@@ -130,6 +169,7 @@ class Migration:
     settings_updated: int = 0
     lifecycle: str = "none"
     old_layout: list[str] = field(default_factory=list)
+    write_index: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -140,6 +180,7 @@ class Migration:
             "settings_updated": self.settings_updated,
             "lifecycle": self.lifecycle,
             "event_day_indices": self.old_layout,
+            "write_index": self.write_index,
         }
 
 
@@ -154,7 +195,7 @@ def install_lifecycle(store: ElasticStore) -> str:
             lambda: store._client.perform_request(
                 "PUT",
                 f"/_ilm/policy/{name}",
-                body=ilm_policy(layout.retention_days),
+                body=ilm_policy(layout.retention_days, dict(layout.rollover) or None),
                 headers={"content-type": "application/json", "accept": "application/json"},
             ),
         )
@@ -165,7 +206,7 @@ def install_lifecycle(store: ElasticStore) -> str:
             lambda: store._client.perform_request(
                 "PUT",
                 f"/_plugins/_ism/policies/{name}",
-                body=ism_policy(store.prefix, layout.retention_days),
+                body=ism_policy(store.prefix, layout.retention_days, dict(layout.rollover) or None),
                 headers={"content-type": "application/json", "accept": "application/json"},
             ),
         )
@@ -215,6 +256,10 @@ def migrate(store: ElasticStore) -> Migration:
         )
         report.settings_updated = len(indices)
     report.lifecycle = install_lifecycle(store)
+    if store.layout.rollover:
+        # the rollover layout starts here: a new write index; old indices keep the read alias
+        index, target = write_target(store)
+        report.write_index = index if target else None
     report.old_layout = [name for name in indices if _is_event_day_index(store, name)]
     return report
 

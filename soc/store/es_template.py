@@ -56,6 +56,9 @@ class IndexLayout:
     lifecycle: str = "none"  # none, ilm (Elasticsearch) or ism (OpenSearch)
     retention_days: int = 90
     wildcard_copies: bool = False  # soc.store.es_wildcard
+    #: rollover conditions (sorted pairs); empty: ingest-day indices (soc.store.es_rollover)
+    rollover: tuple[tuple[str, Any], ...] = ()
+    rollover_check_seconds: int = 300
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IndexLayout:
@@ -63,6 +66,9 @@ class IndexLayout:
         lifecycle = str(settings.get("elasticsearch.lifecycle", "none") or "none").lower()
         if lifecycle not in {"none", "ilm", "ism"}:
             raise ValueError(f"elasticsearch.lifecycle: expected none, ilm or ism: {lifecycle!r}")
+        from soc.store.es_rollover import parse_rollover
+
+        rollover, check = parse_rollover(settings.get("elasticsearch.rollover"))
         text = str(settings.get("elasticsearch.retention", "90d") or "90d")
         try:
             retention = parse_duration(text)
@@ -78,6 +84,8 @@ class IndexLayout:
             lifecycle=lifecycle,
             retention_days=max(1, retention.days),
             wildcard_copies=bool(settings.get("elasticsearch.wildcard_copies", False)),
+            rollover=rollover,
+            rollover_check_seconds=check,
         )
 
     def fingerprint(self) -> str:
@@ -171,6 +179,12 @@ def composable_template(prefix: str, layout: IndexLayout | None = None) -> dict[
     settings = event_settings(layout)
     if layout.lifecycle == "ilm":
         settings["index"]["lifecycle"] = {"name": f"{prefix}-events"}
+        if layout.rollover:
+            settings["index"]["lifecycle"]["rollover_alias"] = f"{prefix}-events-write"
+    if layout.lifecycle == "ism" and layout.rollover:
+        settings["plugins"] = {
+            "index_state_management": {"rollover_alias": f"{prefix}-events-write"}
+        }
     return {
         "index_patterns": [f"{prefix}-events-*"],
         "priority": 200,

@@ -4,7 +4,8 @@ Events go to the index of the *ingest* day, ``<prefix>-events-YYYY.MM.DD`` (UTC 
 ``soc.clock.now()`` when written), so the number of indices follows time and volume, not the
 spread of event timestamps (10k EVTX events from five years make one index, not 142). Reads
 go through the alias ``<prefix>-events``, which also covers indices written by earlier
-versions (named by event day), so an old store keeps working.
+versions (named by event day), so an old store keeps working. With ``elasticsearch.rollover``
+on a server that rolls over, bulks go through the write alias instead (soc.store.es_rollover).
 
 Deduplication by ``_id``: a bulk ``create`` refuses an id already in the same index (a
 duplicate); ids already stored in *other* event indices (an event shipped again on a later
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from soc import clock, ecs
 from soc.store.base import ID_FIELD, EventFailure, StoreError, WriteResult
+from soc.store.es_rollover import write_target
 from soc.store.es_search import BULK_TOKEN_FIELD
 from soc.store.es_util import error_reason
 from soc.store.es_wildcard import COPY_ROOT, copies
@@ -48,7 +50,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def ingest_index(prefix: str) -> str:
+def ingest_index(prefix: str) -> str:  # also the fallback of soc.store.es_rollover
     """The event index written today (UTC day of the product clock)."""
     return f"{prefix}-events-{clock.now().astimezone(UTC):%Y.%m.%d}"
 
@@ -69,7 +71,7 @@ class EventWriter:
         if not prepared:
             return result
         self.ensure_template()
-        index = ingest_index(self.prefix)
+        index, target = write_target(self)
         chunks: list[list[Prepared]] = []
         chunk: list[Prepared] = []
         size = 0
@@ -86,10 +88,10 @@ class EventWriter:
             self._event_indices()  # read once here, not by each bulk thread
         self._known_indices.add(index)
         if self.bulk_concurrency == 1 or len(chunks) == 1:
-            parts = [self._write_chunk(index, c) for c in chunks]
+            parts = [self._write_chunk(index, c, target) for c in chunks]
         else:
             with ThreadPoolExecutor(max_workers=self.bulk_concurrency) as pool:
-                parts = list(pool.map(lambda c: self._write_chunk(index, c), chunks))
+                parts = list(pool.map(lambda c: self._write_chunk(index, c, target), chunks))
         for part in parts:
             result.stored += part.stored
             result.duplicates += part.duplicates
@@ -152,8 +154,11 @@ class EventWriter:
             if h.get("_index") != index
         }
 
-    def _write_chunk(self: ElasticStore, index: str, chunk: list[Prepared]) -> WriteResult:
-        """Send one bulk of ``create`` (items refused with 429 are sent again, with backoff)."""
+    def _write_chunk(
+        self: ElasticStore, index: str, chunk: list[Prepared], target: str | None = None
+    ) -> WriteResult:
+        """Send one bulk of ``create`` to ``target`` (the write alias of the rollover layout)
+        or ``index`` (items refused with 429 are sent again, with backoff)."""
         result = WriteResult()
         elsewhere = self._stored_elsewhere(index, [item[0] for item in chunk])
         pending = [item for item in chunk if item[0] not in elsewhere]
@@ -163,7 +168,7 @@ class EventWriter:
             if not pending:
                 return result
             body = "".join(
-                _dumps({"create": {"_index": index, "_id": event_id}})
+                _dumps({"create": {"_index": target or index, "_id": event_id}})
                 + "\n"
                 + _dumps({**doc, BULK_TOKEN_FIELD: token})
                 + "\n"
