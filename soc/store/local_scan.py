@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from soc import ecs
+from soc.store import like_any
 from soc.store.base import Bucket, Hit, QueryError, SearchPage, SearchRequest, SearchResult
 
 
@@ -60,6 +61,7 @@ class LocalScan:
         if not queries:
             return
         clauses, params = self._where(prefilter, filters, start, end)
+        queries = [like_any.rewrite(q) for q in queries]
         flags = ", ".join(f"coalesce(({q}), 0)" for q in queries)
         any_match = " OR ".join(f"({q})" for q in queries)
         clauses.append(f"({any_match})")
