@@ -114,6 +114,19 @@ def test_runs_bound_by_and_or_not_are_not_merged_across_precedence(
         assert _rows(db, rewritten) == _rows(db, where), where
 
 
+def test_lists_of_several_selections_merge_into_one_call(db: sqlite3.Connection) -> None:
+    first, second = _or_of_likes(PATTERNS[:10]), _or_of_likes(PATTERNS[10:])
+    where = f"`v` IS NOT NULL AND (({first}) OR ({second}))"
+    rewritten = like_any.rewrite(where)
+    assert rewritten.count(like_any.FUNCTION) == 1
+    assert _rows(db, rewritten) == _rows(db, where)
+    # NOT binds to the first list only: the lists stay apart
+    negated = f"NOT ({first}) OR ({second})"
+    rewritten = like_any.rewrite(negated)
+    assert rewritten.count(like_any.FUNCTION) == 2
+    assert _rows(db, rewritten) == _rows(db, negated)
+
+
 def test_short_lists_and_quoted_text_are_left_alone() -> None:
     short = _or_of_likes(["%a%", "%b%"])
     assert like_any.rewrite(short) == short

@@ -18,7 +18,8 @@ The answers are those of SQLite's LIKE with ``ESCAPE '\\'`` (default settings):
   character, as SQLite's C string does;
 - NULL when the value is NULL (so ``NOT``/``OR`` around it behave as before).
 
-The matchers live in this process (``register`` keyed by a digest of the patterns); every
+The pattern sets live in this process (``register`` keyed by a digest of the patterns; a
+matcher is built when first called); every
 connection of the local store has the function (``install``).
 """
 
@@ -100,6 +101,21 @@ class LikeAnyMatcher:
         other: list[str] = []
         anything = False
         for pattern in patterns:
+            if not any(c in pattern for c in "\\_") and "%" not in pattern[1:-1]:
+                # the common forms, without parsing: 'x', '%x', 'x%', '%x%'
+                head, tail = pattern.startswith("%"), len(pattern) > 1 and pattern.endswith("%")
+                literal = ascii_lower(pattern[int(head) : len(pattern) - int(tail)])
+                if not literal and (head or tail):
+                    anything = True
+                elif head and tail:
+                    contains.add(literal)
+                elif head:
+                    suffixes.append(literal)
+                elif tail:
+                    prefixes.append(literal)
+                else:
+                    exact.add(literal)
+                continue
             items = _parse(pattern)
             if items is None:
                 continue
@@ -121,7 +137,12 @@ class LikeAnyMatcher:
                 other.append(_regex(items))
         regex = re.compile("|".join(f"(?:{o})" for o in other), re.DOTALL) if other else None
         return cls(
-            _contains(contains), tuple(prefixes), tuple(suffixes), frozenset(exact), regex, anything
+            _contains(contains),
+            tuple(prefixes),
+            tuple(suffixes),
+            frozenset(exact),
+            regex,
+            anything,
         )
 
     def __call__(self, value: str) -> bool:
@@ -169,15 +190,23 @@ def _contains(literals: set[str]) -> Callable[[str], bool] | None:
     return search
 
 
-_REGISTRY: dict[str, LikeAnyMatcher] = {}
+#: The patterns of each key, and the matchers built so far (on first use).
+_PATTERNS: dict[str, tuple[str, ...]] = {}
+_MATCHERS: dict[str, LikeAnyMatcher] = {}
 
 
 def register(patterns: Sequence[str]) -> str:
-    """The key of the matcher of ``patterns``, built once per process."""
+    """The key of ``patterns`` in this process; their matcher is built on first use."""
     key = hashlib.blake2b("\x00".join(patterns).encode(), digest_size=16).hexdigest()
-    if key not in _REGISTRY:
-        _REGISTRY[key] = LikeAnyMatcher.of(patterns)
+    _PATTERNS.setdefault(key, tuple(patterns))
     return key
+
+
+def _matcher(key: str) -> LikeAnyMatcher:
+    matcher = _MATCHERS.get(key)
+    if matcher is None:
+        matcher = _MATCHERS[key] = LikeAnyMatcher.of(_PATTERNS[key])
+    return matcher
 
 
 def like_any(value: str | None, key: str) -> int | None:
@@ -188,7 +217,7 @@ def like_any(value: str | None, key: str) -> int | None:
     cut = value.find("\x00")
     if cut >= 0:
         value = value[:cut]
-    return 1 if _REGISTRY[key](ascii_lower(value)) else 0
+    return 1 if _matcher(key)(ascii_lower(value)) else 0
 
 
 def install(conn: sqlite3.Connection) -> None:
@@ -199,16 +228,28 @@ def install(conn: sqlite3.Connection) -> None:
 def _bounded(sql: str, start: int, end: int) -> tuple[bool, bool]:
     """Whether the run at ``[start, end)`` is a whole operand of OR on its left and right
     (so merging its terms does not change what AND/NOT bind to)."""
-    before = sql[:start].rstrip()
-    after = sql[end:].lstrip()
-    left = not before or before.endswith("(") or sql[:start].endswith(" OR ")
-    right = not after or after.startswith(")") or sql[end:].startswith(" OR ")
+    before = start
+    while before > 0 and sql[before - 1] == " ":
+        before -= 1
+    after = end
+    while after < len(sql) and sql[after] == " ":
+        after += 1
+    left = before == 0 or sql[before - 1] == "(" or sql.startswith(" OR ", start - 4)
+    right = after == len(sql) or sql[after] == ")" or sql.startswith(" OR ", end)
     return left, right
 
 
 def rewrite(sql: str) -> str:
     """``sql`` with every run of at least MIN_PATTERNS ``col LIKE '…' ESCAPE '\\'`` terms on
-    one column, joined by OR, replaced by one call of the function (same answers)."""
+    one column, joined by OR, replaced by one call of the function; then calls on the same
+    column that are OR-ed side by side (``(f(c, k1)) OR (f(c, k2))``, as value lists of
+    several selections come out) merged into one. The answers are the same."""
+    if sql.count(" LIKE ") < MIN_PATTERNS:
+        return sql  # most rules: nothing to merge, and no scan of their text
+    return _merge_calls(_merge_likes(sql))
+
+
+def _merge_likes(sql: str) -> str:
     out: list[str] = []
     done = 0
     for match in _SCAN.finditer(sql):
@@ -230,5 +271,30 @@ def rewrite(sql: str) -> str:
         out.append(sql[done : terms[0][0]])
         out.append(f"{FUNCTION}(CAST({column} AS TEXT), '{register(patterns)}')")
         done = terms[-1][1]
+    out.append(sql[done:])
+    return "".join(out)
+
+
+_CALL = rf"\({FUNCTION}\(CAST\((?P<col>`(?:[^`]|``)+`) AS TEXT\), '(?P<key>[0-9a-f]+)'\)\)"
+_CALLS = re.compile(
+    rf"(?P<run>{_CALL}(?: OR \({FUNCTION}\(CAST\((?P=col) AS TEXT\), '[0-9a-f]+'\)\))+)"
+    r"|`(?:[^`]|``)*`|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\""
+)
+_KEY = re.compile(rf"{FUNCTION}\(CAST\(`(?:[^`]|``)+` AS TEXT\), '([0-9a-f]+)'\)")
+
+
+def _merge_calls(sql: str) -> str:
+    out: list[str] = []
+    done = 0
+    for match in _CALLS.finditer(sql):
+        if match.group("run") is None:
+            continue
+        start, end = match.span()
+        if _bounded(sql, start, end) != (True, True):
+            continue  # each call is parenthesized: only a whole run of OR operands is merged
+        patterns = [p for key in _KEY.findall(match.group()) for p in _PATTERNS[key]]
+        out.append(sql[done:start])
+        out.append(f"{FUNCTION}(CAST({match.group('col')} AS TEXT), '{register(patterns)}')")
+        done = end
     out.append(sql[done:])
     return "".join(out)
