@@ -214,10 +214,16 @@ def like_any(value: str | None, key: str) -> int | None:
     0 when not, NULL when ``value`` is NULL."""
     if value is None:
         return None
-    cut = value.find("\x00")
-    if cut >= 0:
-        value = value[:cut]
-    return 1 if _matcher(key)(ascii_lower(value)) else 0
+    pair = _last[0]
+    if value != pair[0]:  # a row's value is tested by many rules in a row: fold it once
+        cut = value.find("\x00")
+        pair = (value, ascii_lower(value if cut < 0 else value[:cut]))
+        _last[0] = pair  # one reference swapped at once: safe if threads share the function
+    return 1 if _matcher(key)(pair[1]) else 0
+
+
+#: The last value tested and its folded form.
+_last: list[tuple[str, str]] = [("", "")]
 
 
 def install(conn: sqlite3.Connection) -> None:
