@@ -240,7 +240,7 @@ def _bounded(sql: str, start: int, end: int) -> tuple[bool, bool]:
     after = end
     while after < len(sql) and sql[after] == " ":
         after += 1
-    left = before == 0 or sql[before - 1] == "(" or sql.startswith(" OR ", start - 4)
+    left = before == 0 or sql[before - 1] == "(" or sql.startswith(" OR ", max(start - 4, 0), start)
     right = after == len(sql) or sql[after] == ")" or sql.startswith(" OR ", end)
     return left, right
 
