@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from soc import ecs
+from soc.store import like_any
 from soc.store.base import (
     ID_FIELD,
     Bucket,
@@ -159,6 +160,7 @@ class LocalStore(LocalRecords, LocalScan):
         """What every connection to a store needs: busy timeout, REGEXP, read tuning."""
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.create_function("REGEXP", 2, _sql_regexp, deterministic=True)
+        like_any.install(conn)
         for pragma in _READ_TUNING:
             conn.execute(f"PRAGMA {pragma}")
 
@@ -182,6 +184,7 @@ class LocalStore(LocalRecords, LocalScan):
                 )
                 conn.data_dir = self.path.parent
                 conn.create_function("REGEXP", 2, _sql_regexp, deterministic=True)
+                like_any.install(conn)
                 app_id = conn.execute("PRAGMA application_id").fetchone()[0]
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
             except sqlite3.Error:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from soc import ecs
+from soc.store import like_any
 from soc.store.base import Bucket, Hit, QueryError, SearchPage, SearchRequest, SearchResult
 
 
@@ -60,6 +61,7 @@ class LocalScan:
         if not queries:
             return
         clauses, params = self._where(prefilter, filters, start, end)
+        queries = [like_any.rewrite(q) for q in queries]
         flags = ", ".join(f"coalesce(({q}), 0)" for q in queries)
         any_match = " OR ".join(f"({q})" for q in queries)
         clauses.append(f"({any_match})")
@@ -67,12 +69,16 @@ class LocalScan:
             f"SELECT _id, _ts, _doc, {flags} FROM events WHERE {' AND '.join(clauses)} "
             "ORDER BY _ts, _id"
         )
-        # Prepared once through _run_query: it adds the columns the queries name that no event
-        # has had yet (they then match nothing) and turns a rejected query into QueryError.
-        self._run_query(lambda: (f"{sql} LIMIT 0", params))
         cursor = self._scan_cursor()
         try:
-            cursor.execute(sql, params)
+            try:
+                cursor.execute(sql, params)
+            except sqlite3.OperationalError:
+                # Prepared again through _run_query: it adds the columns the queries name that
+                # no event has had yet (they then match nothing), or raises QueryError. Only
+                # on failure, so a long statement is not compiled twice.
+                self._run_query(lambda: (f"{sql} LIMIT 0", params))
+                cursor.execute(sql, params)
             while True:
                 rows = cursor.fetchmany(SCAN_FETCH)
                 if not rows:

@@ -88,3 +88,18 @@ def test_prefilter_names_the_indexed_log_source_columns() -> None:
         if r.raw.get("logsource", {}).get("service") == "sshd"
     )
     assert "`event.dataset` = 'system.auth'" in (prefilter_of(linux.variants) or "")
+
+
+def test_scan_with_a_field_no_event_has_and_a_long_value_list(local_store: LocalStore) -> None:
+    # A chunk whose rules name a column the store has never had still runs (the column is
+    # added, it matches nothing), and a long list of values on one column (merged into one
+    # soc_like_any call) matches exactly what the LIKE list matches.
+    local_store.write_events(pack_events())
+    names = [f"nobody{i}" for i in range(20)] + ["ROOT", "adm_n", "%"]
+    likes = " OR ".join(f"`user.name` LIKE '%{n}%' ESCAPE '\\'" for n in names)
+    queries = ["`never.seen.field` = 'x'", likes]
+    rows = list(local_store.scan_rules(queries))
+    assert rows and all(matched == [1] for _, matched in rows)
+    assert sorted(hit.id for hit, _ in rows) == sorted(
+        hit.id for hit in local_store.search(likes, size=10_000).hits
+    )
