@@ -91,6 +91,8 @@ def _one_scheduler(store: Any, compiled: list, now: Any) -> set[str]:
             f"{sent / 1e6:.2f} MB sent, {received / 1e6:.2f} MB received, {seconds:.1f}s; "
             f"{summary.alerts_new} new alerts, {len(summary.failed)} rules failed"
         )
+        if summary.failed:
+            print(f"    first failure: {summary.failed[0]}")
     return set(_alert_ids(store))
 
 
