@@ -7,6 +7,8 @@ are parsed by the product's auth parser and stored in an osmem-server started he
 - ingest: bulk requests and bytes;
 - one detection run of the city rule pack over the whole range (what `soc detect run` does);
 - `soc alerts list` (newest 100, and with --since 1d) with a fresh store;
+- `soc report period` over the whole range: one call of the report's data gathering
+  (soc.report.data.gather_period), with a fresh store;
 each printed as requests, request bytes, response bytes and wall time, with the requests
 grouped by endpoint. Nothing is asserted.
 """
@@ -148,6 +150,8 @@ def _one_size(url: str, size: int) -> None:
                 f"{searches} event searches"
                 + (f" (goal <= {math.ceil(len(rules) / 100) + 10})" if label[0] == "s" else "")
             )
+            if summary.failed:
+                print(f"    first failure: {summary.failed[0]}")
         print(
             f"  detect run ({len(singles) + len(correlations)} rules): {whole[0]} requests, "
             f"{whole[1] / 1e6:.2f} MB sent, {whole[2] / 1e6:.2f} MB received, {whole[3]:.1f}s"
@@ -168,6 +172,18 @@ def _one_size(url: str, size: int) -> None:
             print(f"    {len(listed)} alerts listed")
         finally:
             fresh.close()
+    fresh = ElasticStore(url, index_prefix=f"bench{size}")
+    try:
+        from soc.report.data import gather_period
+
+        report = _measure(
+            fresh.request_log,
+            "report period (2 days, gather_period)",
+            lambda: gather_period(fresh, START, START + timedelta(days=2), now=START),
+        )
+        print(f"    {report.events_total} events, {report.alerts_total} alerts in the report")
+    finally:
+        fresh.close()
 
 
 def run(corpus: Path | None) -> None:
