@@ -58,7 +58,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("elasticsearch.refresh_interval", "5s", str, help="refresh of event indices"),
     Setting("elasticsearch.total_fields_limit", 2000, int, help="mapped fields per event index"),
     Setting("elasticsearch.bulk_concurrency", 2, int, help="bulk requests in flight"),
-    Setting("elasticsearch.bulk_timeout", 120.0, float, help="seconds one bulk may take"),
+    Setting(
+        "elasticsearch.bulk_timeout",
+        120.0,
+        float,
+        help="seconds one bulk or one multi-search of detection may take",
+    ),
     Setting("elasticsearch.bulk_events", 5000, int, help="events per bulk request at most"),
     Setting("elasticsearch.bulk_bytes", 8388608, int, help="bytes per bulk request at most"),
     Setting("elasticsearch.lifecycle", "none", str, help="none, ilm or ism: server-side retention"),

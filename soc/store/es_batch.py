@@ -246,7 +246,12 @@ class BatchOps:
             )
             try:
                 response = self._call(
-                    "multi-search", lambda lines=lines: self._client.msearch(searches=lines)
+                    "multi-search",
+                    # up to 100 searches over a whole window: as heavy as a bulk, and allowed
+                    # as long (at 100k events one took over 30 s on the test server)
+                    lambda lines=lines: self._client.options(
+                        request_timeout=self.bulk_timeout
+                    ).msearch(searches=lines),
                 ).body
             except ApiError as exc:
                 if exc.meta.status == 400:
