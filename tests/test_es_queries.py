@@ -127,3 +127,47 @@ def test_soc_alerts_list_on_elasticsearch_filters_in_the_query(
     assert [r["first_seen"] for r in listed] == sorted(
         (r["first_seen"] for r in listed), reverse=True
     )
+
+
+def _seed_period(store: ElasticStore, alerts: int) -> None:
+    """``alerts`` alerts in November 2026, each on its own stored event."""
+    events = []
+    for i in range(alerts):
+        record = alert(i)
+        store.put_record("alerts", record["id"], record)
+        events.append(
+            {
+                "_id": record["event_ids"][0],
+                "@timestamp": record["first_seen"],
+                "event": {"dataset": "system.auth", "outcome": "failure"},
+                "source": {"ip": f"203.0.113.{i % 250}"},
+                "host": {"name": f"web-{i % 7}"},
+            }
+        )
+    store.write_events(events)
+    store.refresh()
+
+
+def _period_requests(es_url: str, alerts: int) -> list[str]:
+    from soc.report.data import gather_period
+
+    store = ElasticStore(es_url, index_prefix=f"period{alerts}")
+    try:
+        _seed_period(store, alerts)
+        store.request_log.clear()
+        report = gather_period(
+            store, datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+        )
+        assert report.alerts_total == alerts
+        return [f"{r.method} {r.path}" for r in store.request_log.requests]
+    finally:
+        store.close()
+
+
+def test_the_period_report_does_not_ask_once_per_alert(es_url: str) -> None:
+    """`soc report period` reads the period's alerts with one search (dates in the query) and
+    their events a page at a time: it makes as many requests for 120 alerts as for 10."""
+    few = _period_requests(es_url, 10)
+    many = _period_requests(es_url, 120)
+    assert not [a for a in many if "/_doc/" in a], many
+    assert len(many) == len(few), (few, many)

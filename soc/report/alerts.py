@@ -8,12 +8,13 @@ level, tags}``, ``event_count``); see :class:`AlertView`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from soc import ecs
+from soc.store.queries import events_by_id
 
 #: Alert levels from least to most severe.
 LEVELS = ("informational", "low", "medium", "high", "critical")
@@ -129,6 +130,17 @@ class EventCache:
         if event_id not in self._events:
             self._events[event_id] = self._store.get_event(event_id)
         return self._events[event_id]
+
+    def prefetch(self, event_ids: Sequence[str]) -> None:
+        """Read the events not yet remembered among ``event_ids`` in pages (one request per
+        page on Elasticsearch) instead of one request each; absent ones are remembered as
+        None."""
+        wanted = [i for i in dict.fromkeys(event_ids) if i not in self._events]
+        if not wanted:
+            return
+        found = events_by_id(self._store, wanted)  # type: ignore[arg-type]
+        for event_id in wanted:
+            self._events[event_id] = found.get(event_id)
 
 
 def _first_event_department(store: EventSource, alert: AlertView) -> str | None:

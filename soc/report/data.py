@@ -28,9 +28,10 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from soc import clock
+from soc import clock, ecs
 from soc.report.alerts import (
     LEVELS,
+    TARGET_EVENTS,
     AlertView,
     DepartmentLookup,
     EventCache,
@@ -41,6 +42,7 @@ from soc.report.alerts import (
 )
 from soc.report.attack import AttackCell, attack_summary
 from soc.store.base import Store
+from soc.store.queries import records_between
 
 #: Alert lifecycle states in display order.
 ALERT_STATUSES = ("new", "in_progress", "escalated", "closed")
@@ -284,10 +286,25 @@ def gather_period(
     alerts: list[AlertView] = []
     departments_of: dict[str, list[str]] = {}
     targets_of: dict[str, list[str]] = {}
-    for record in store.list_records("alerts"):
-        alert = AlertView.from_record(record)
-        if not _in_range(alert.seen, start, end):
-            continue
+    # the store filters the period (alerts by first_seen) and the events the table needs
+    # are read a page at a time, not one request per alert
+    in_period = [
+        view
+        for view in (
+            AlertView.from_record(record)
+            for record in records_between(
+                store,
+                "alerts",
+                field="first_seen",
+                start=ecs.format_timestamp(start),
+                end=ecs.format_timestamp(end),
+                descending=False,
+            )
+        )
+        if _in_range(view.seen, start, end)
+    ]
+    event_cache.prefetch([i for view in in_period for i in view.event_ids[:TARGET_EVENTS]])
+    for alert in in_period:
         targets = alert_targets(event_cache, alert)
         depts = alert_departments(event_cache, alert, lookup, targets)
         if department is not None and department not in depts:
