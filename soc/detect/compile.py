@@ -23,6 +23,7 @@ from sigma.rule import SigmaRule
 from soc.detect.loader import RAW_ATTRIBUTE, LoadedRule
 from soc.detect.pipelines import Variant, logsource_mapping, resolve_paths, variant_pipeline
 from soc.detect.rule_cache import RuleCache, default_cache_dir, rule_key
+from soc.store.sql_literals import Need, required_literals
 
 Target = Literal["sqlite", "lucene"]
 Status = Literal["converted", "not_convertible", "invalid"]
@@ -48,6 +49,9 @@ class CompiledRule:
     error: str | None = None
     note: str = ""
     bases: list[CompiledRule] = field(default_factory=list)
+    #: SQL only: the literal clauses an event matching ``query`` satisfies
+    #: (soc.store.sql_literals), None when none is known; the local store's scan uses them.
+    literals: Need = None
 
     @property
     def id(self) -> str:
@@ -132,7 +136,13 @@ def _convert_single(loaded: LoadedRule, target: Target) -> CompiledRule:
         )
     query = queries[0] if len(queries) == 1 else " OR ".join(f"({q})" for q in queries)
     return CompiledRule(
-        loaded, target, "converted", query=query, variants=mapping.variants, note=mapping.note
+        loaded,
+        target,
+        "converted",
+        query=query,
+        variants=mapping.variants,
+        note=mapping.note,
+        literals=required_literals(query) if target == "sqlite" else None,
     )
 
 
@@ -272,6 +282,7 @@ def _entry(compiled: CompiledRule) -> dict[str, Any]:
         "query": compiled.query,
         "error": compiled.error,
         "note": compiled.note,
+        "literals": [sorted(c) for c in compiled.literals] if compiled.literals else None,
     }
 
 
@@ -285,6 +296,7 @@ def _from_entry(
         return None
     assert isinstance(loaded.rule, SigmaRule)
     mapping = logsource_mapping(loaded.rule.logsource)
+    literals = entry.get("literals")
     return CompiledRule(
         loaded,
         target,
@@ -293,4 +305,12 @@ def _from_entry(
         variants=mapping.variants,
         error=entry.get("error"),
         note=str(entry.get("note") or ""),
+        literals=_clauses(literals),
     )
+
+
+def _clauses(stored: Any) -> Need:
+    """The literal clauses of a cache entry (lists of [column, text] pairs)."""
+    if not stored:
+        return None
+    return tuple(frozenset((str(c), str(t)) for c, t in clause) for clause in stored)

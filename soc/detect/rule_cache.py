@@ -4,9 +4,9 @@ A converted query depends on the rule's own text, on the backend target, on our 
 pipelines and on the versions of pySigma and its backends. The cache key is a hash of the
 rule's source document (canonical JSON of what the YAML file holds) and the target, under a
 *fingerprint* of everything else: the versions of citysoc, pySigma, the two backends and
-Python, and a hash of the source files of the modules that shape a query (pipelines, compile,
-ecs). Change any of them and the old entries simply stop matching; a rule file edited changes
-its own key only.
+Python, and a hash of the source files of the modules that shape a query and what is kept
+with it (pipelines, compile, ecs, the SQL literal reader). Change any of them and the old
+entries simply stop matching; a rule file edited changes its own key only.
 
 Entries live in one SQLite file (``compiled-rules.sqlite``) in the cache directory: WAL mode
 and a busy timeout make it safe for several processes at once (a scheduler and an analyst's
@@ -36,7 +36,12 @@ CACHE_FILE = "compiled-rules.sqlite"
 #: How many fingerprints (code/package versions) keep their entries; older ones are pruned.
 KEEP_FINGERPRINTS = 4
 _PACKAGES = ("citysoc", "pysigma", "pysigma-backend-sqlite", "pysigma-backend-elasticsearch")
-_SHAPING_MODULES = ("soc.detect.pipelines", "soc.detect.compile", "soc.ecs")
+_SHAPING_MODULES = (
+    "soc.detect.pipelines",
+    "soc.detect.compile",
+    "soc.ecs",
+    "soc.store.sql_literals",
+)
 
 
 def default_cache_dir() -> Path | None:

@@ -30,6 +30,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 try:  # a C automaton when installed (pyahocorasick); a regex alternation otherwise
     import ahocorasick
@@ -245,11 +246,13 @@ def _bounded(sql: str, start: int, end: int) -> tuple[bool, bool]:
     return left, right
 
 
+@lru_cache(maxsize=16384)
 def rewrite(sql: str) -> str:
     """``sql`` with every run of at least MIN_PATTERNS ``col LIKE '…' ESCAPE '\\'`` terms on
     one column, joined by OR, replaced by one call of the function; then calls on the same
     column that are OR-ed side by side (``(f(c, k1)) OR (f(c, k2))``, as value lists of
-    several selections come out) merged into one. The answers are the same."""
+    several selections come out) merged into one. The answers are the same. (Remembered:
+    the pattern sets it registers live as long as the process.)"""
     if sql.count(" LIKE ") < MIN_PATTERNS:
         return sql  # most rules: nothing to merge, and no scan of their text
     return _merge_calls(_merge_likes(sql))

@@ -21,6 +21,12 @@ from typing import Any
 from soc import ecs
 from soc.store import like_any
 from soc.store.base import Bucket, Hit, QueryError, SearchPage, SearchRequest, SearchResult
+from soc.store.sql_literals import Need
+
+try:  # a C automaton when installed; without it every query is evaluated on every row
+    import ahocorasick
+except ImportError:  # pragma: no cover - depends on the environment
+    ahocorasick = None
 
 
 def quote_identifier(name: str) -> str:
@@ -30,6 +36,14 @@ def quote_identifier(name: str) -> str:
 
 #: Rows fetched from SQLite at a time while a scan streams.
 SCAN_FETCH = 500
+#: Most queries evaluated by one statement (SQLite limits an expression's depth to 1000).
+MAX_QUERIES_PER_SCAN = 150
+#: Narrowed queries evaluated by one statement (a CASE on the query number).
+NARROWED_PER_STATEMENT = 64
+#: Fewest queries with literals for which the candidate pass pays: it reads every row of the
+#: subset into Python once (a few microseconds a row), where SQLite evaluates a query on a
+#: row in about one.
+MIN_NARROWED = 8
 
 
 class LocalScan:
@@ -52,45 +66,183 @@ class LocalScan:
         start: datetime | None = None,
         end: datetime | None = None,
         filters: Mapping[str, Any] | None = None,
+        literals: Sequence[Need] | None = None,
     ) -> Iterator[tuple[Hit, list[int]]]:
         """Every event in ``[start, end)`` matching ``prefilter`` and at least one of
-        ``queries``, oldest first (by @timestamp, id), with the indexes of the queries it
-        matches. ``prefilter`` must be implied by each query (it only narrows the rows read,
-        e.g. a shared log-source condition that indexes serve). A query the store rejects
-        raises QueryError before the first row."""
+        ``queries``, with the indexes of the queries it matches; each query's events come
+        oldest first (by @timestamp, id), and an event matched by queries read in different
+        passes comes once per pass. ``prefilter`` must be implied by each query (it only
+        narrows the rows read, e.g. a shared log-source condition that indexes serve).
+
+        ``literals`` gives, per query, the (column, text) pairs one of which an event
+        matching it holds (soc.store.sql_literals.required_literals), or None. The subset is
+        then (when at least MIN_NARROWED queries have them) read once for all the columns
+        they name, one automaton finds which queries each
+        event may match, and each query is evaluated on its candidates only (their row ids
+        are held in memory: give literals for rule groups, not for one query over a large
+        range). The queries without literals are evaluated on every row of the subset,
+        MAX_QUERIES_PER_SCAN to a statement. A query the store rejects raises QueryError."""
         if not queries:
             return
         clauses, params = self._where(prefilter, filters, start, end)
-        queries = [like_any.rewrite(q) for q in queries]
-        flags = ", ".join(f"coalesce(({q}), 0)" for q in queries)
-        any_match = " OR ".join(f"({q})" for q in queries)
-        clauses.append(f"({any_match})")
-        sql = (
-            f"SELECT _id, _ts, _doc, {flags} FROM events WHERE {' AND '.join(clauses)} "
-            "ORDER BY _ts, _id"
-        )
+        needs = [_beyond(n, prefilter) for n in literals] if literals else [None] * len(queries)
+        narrowed = [i for i, need in enumerate(needs) if need]
+        if ahocorasick is None or len(narrowed) < MIN_NARROWED:
+            narrowed = []
+        chosen = set(narrowed)
+        wide = [i for i in range(len(queries)) if i not in chosen]
+        for at in range(0, len(wide), MAX_QUERIES_PER_SCAN):
+            part = wide[at : at + MAX_QUERIES_PER_SCAN]
+            yield from self._scan_wide(queries, part, clauses, params)
+        if narrowed:
+            yield from self._scan_narrowed(queries, narrowed, needs, clauses, params)
+
+    def _scan_wide(
+        self, queries: Sequence[str], indexes: list[int], clauses: list[str], params: list[Any]
+    ) -> Iterator[tuple[Hit, list[int]]]:
+        """The rows matching any of ``indexes``' queries, every query evaluated on every row
+        of the subset in one statement."""
+        rewritten = [like_any.rewrite(queries[i]) for i in indexes]
+        flags = ", ".join(f"coalesce(({q}), 0)" for q in rewritten)
+        any_match = " OR ".join(f"({q})" for q in rewritten)
+        where = " AND ".join([*clauses, f"({any_match})"])
+        sql = f"SELECT _id, _ts, _doc, {flags} FROM events WHERE {where} ORDER BY _ts, _id"
         cursor = self._scan_cursor()
         try:
-            try:
-                cursor.execute(sql, params)
-            except sqlite3.OperationalError:
-                # Prepared again through _run_query: it adds the columns the queries name that
-                # no event has had yet (they then match nothing), or raises QueryError. Only
-                # on failure, so a long statement is not compiled twice.
-                self._run_query(lambda: (f"{sql} LIMIT 0", params))
-                cursor.execute(sql, params)
-            while True:
-                rows = cursor.fetchmany(SCAN_FETCH)
-                if not rows:
-                    return
-                for row in rows:
-                    matched = [i for i, flag in enumerate(row[3:]) if flag]
-                    hit = Hit(id=row[0], source=json.loads(row[2]), sort=(row[1], row[0]))
-                    yield hit, matched
+            self._execute_scan(cursor, sql, params)
+            for row in _stream(cursor):
+                matched = [indexes[k] for k, flag in enumerate(row[3:]) if flag]
+                yield Hit(id=row[0], source=json.loads(row[2]), sort=(row[1], row[0])), matched
         except sqlite3.Error as exc:
             raise QueryError(f"local store rejected the query: {exc}") from None
         finally:
             cursor.close()
+
+    def _scan_narrowed(
+        self,
+        queries: Sequence[str],
+        indexes: list[int],
+        needs: Sequence[Need],
+        clauses: list[str],
+        params: list[Any],
+    ) -> Iterator[tuple[Hit, list[int]]]:
+        """The rows matching each of ``indexes``' queries, each query evaluated only on the
+        rows that satisfy its literal clauses: one statement per NARROWED_PER_STATEMENT
+        queries reads its (query, row) candidates from a JSON parameter, joins each to its
+        row and evaluates the query it is a candidate for (a CASE on the query number)."""
+        cursor = self._scan_cursor()
+        try:
+            candidates = self._stable_candidates(cursor, indexes, needs, clauses, params)
+            chosen = sorted(candidates)
+            for at in range(0, len(chosen), NARROWED_PER_STATEMENT):
+                part = chosen[at : at + NARROWED_PER_STATEMENT]
+                pairs = json.dumps([[k, rid] for k in part for rid in candidates[k]])
+                cases = " ".join(
+                    f"WHEN {k} THEN coalesce(({like_any.rewrite(queries[k])}), 0)" for k in part
+                )
+                sql = (
+                    "SELECT e._id, e._ts, e._doc, c.k FROM (SELECT json_extract(value, '$[0]') "
+                    "AS k, json_extract(value, '$[1]') AS rid FROM json_each(?)) AS c "
+                    f"JOIN events AS e ON e.rowid = c.rid WHERE CASE c.k {cases} ELSE 0 END "
+                    "ORDER BY c.k, e._ts, e._id"
+                )
+                self._execute_scan(cursor, sql, [pairs])
+                for row in _stream(cursor):
+                    hit = Hit(id=row[0], source=json.loads(row[2]), sort=(row[1], row[0]))
+                    yield hit, [row[3]]
+        except sqlite3.Error as exc:
+            raise QueryError(f"local store rejected the query: {exc}") from None
+        finally:
+            cursor.close()
+
+    def _stable_candidates(
+        self,
+        cursor: sqlite3.Cursor,
+        indexes: list[int],
+        needs: Sequence[Need],
+        clauses: list[str],
+        params: list[Any],
+    ) -> dict[int, list[int]]:
+        """The candidates, read again if a column the literals name was added while they
+        were read (columns are only ever added: one absent after the read was absent
+        during it, so no row read could hold it)."""
+        wanted = {
+            column.lower() for i in indexes for clause in needs[i] or () for column, _ in clause
+        }
+        present = self._table_columns(cursor)
+        while True:
+            candidates = self._candidates(cursor, indexes, needs, present, clauses, params)
+            after = self._table_columns(cursor)
+            if not (wanted & (after.keys() - present.keys())):
+                return candidates
+            present = after
+
+    @staticmethod
+    def _table_columns(cursor: sqlite3.Cursor) -> dict[str, str]:
+        rows = cursor.execute("PRAGMA table_info(events)").fetchall()
+        return {row[1].lower(): row[1] for row in rows}
+
+    def _candidates(
+        self,
+        cursor: sqlite3.Cursor,
+        indexes: list[int],
+        needs: Sequence[Need],
+        present: Mapping[str, str],
+        clauses: list[str],
+        params: list[Any],
+    ) -> dict[int, list[int]]:
+        """For each query index, the rowids of the subset that satisfy all its clauses (a
+        literal is looked for in all the columns the literals name; a column the table
+        lacks holds nothing)."""
+        columns: dict[str, None] = {}
+        numbers: dict[str, int] = {}  # folded text -> literal number
+        plans: list[tuple[int, list[frozenset[int]]]] = []
+        for i in indexes:
+            plan: list[frozenset[int]] = []
+            for clause in needs[i] or ():
+                ids: set[int] = set()
+                for column, text in clause:
+                    actual = present.get(column.lower())
+                    if actual is not None:
+                        columns[actual] = None
+                        ids.add(numbers.setdefault(like_any.ascii_lower(text), len(numbers)))
+                plan.append(frozenset(ids))
+            plans.append((i, plan))
+        first: dict[int, list[tuple[int, list[frozenset[int]]]]] = {}
+        for i, plan in plans:
+            if all(plan):  # a clause whose columns no event has: the query matches nothing
+                for number in plan[0]:
+                    first.setdefault(number, []).append((i, plan[1:]))
+        found: dict[int, list[int]] = {}
+        if not first:
+            return found
+        automaton = ahocorasick.Automaton()
+        for text, number in numbers.items():
+            automaton.add_word(text, number)
+        automaton.make_automaton()
+        selected = ", ".join(quote_identifier(c) for c in columns)
+        where = " AND ".join(clauses) or "1"
+        cursor.execute(f"SELECT rowid, {selected} FROM events WHERE {where}", params)
+        for row in _stream(cursor):
+            text = "\x00".join(_as_text(v) for v in row[1:] if v is not None)
+            seen = {number for _, number in automaton.iter(like_any.ascii_lower(text))}
+            taken: set[int] = set()
+            for number in seen:
+                for i, rest in first.get(number, ()):
+                    if i not in taken and all(not clause.isdisjoint(seen) for clause in rest):
+                        taken.add(i)
+                        found.setdefault(i, []).append(row[0])
+        return found
+
+    def _execute_scan(self, cursor: sqlite3.Cursor, sql: str, params: list[Any]) -> None:
+        try:
+            cursor.execute(sql, params)
+        except sqlite3.OperationalError:
+            # Prepared again through _run_query: it adds the columns the queries name that
+            # no event has had yet (they then match nothing), or raises QueryError. Only on
+            # failure, so a long statement is not compiled twice.
+            self._run_query(lambda: (f"{sql} LIMIT 0", params))
+            cursor.execute(sql, params)
 
     def _scan_cursor(self) -> sqlite3.Cursor:
         """A cursor on the store's scan connection, opened on first use and kept, so that
@@ -174,6 +326,35 @@ class LocalScan:
             return sql, [*params, min_count]
 
         return [Bucket(key=tuple(r[:-1]), count=int(r[-1])) for r in self._run_query(build)]
+
+
+def _beyond(need: Need, prefilter: str | None) -> Need:
+    """``need`` without the clauses on columns that ``prefilter`` names (every row read
+    satisfies those, e.g. the event id of a log source)."""
+    if not need or not prefilter:
+        return need
+    kept = tuple(
+        clause
+        for clause in need
+        if not all(quote_identifier(c) in prefilter or f"`{c}`" in prefilter for c, _ in clause)
+    )
+    return kept or None
+
+
+def _stream(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
+    """The rows of an executed statement, SCAN_FETCH at a time."""
+    while True:
+        rows = cursor.fetchmany(SCAN_FETCH)
+        if not rows:
+            return
+        yield from rows
+
+
+def _as_text(value: Any) -> str:
+    """A column value as LIKE reads it (bytes as UTF-8 text)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
 def _project(hit: Hit, fields: Sequence[str]) -> Hit:

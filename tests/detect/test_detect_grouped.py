@@ -6,26 +6,17 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from rule_pack_events import pack_events
+
 from soc.detect.compile import compile_all, compile_rule
 from soc.detect.emit import DetectionSummary, Emitter
 from soc.detect.grouped import groups_of, prefilter_of, run_grouped
 from soc.detect.loader import load_rules
 from soc.detect.runner import run_compiled, run_rule
-from soc.detect.testing import cases_of
 from soc.resources import rules_dir
 from soc.store.local import LocalStore
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
-
-
-def pack_events() -> list[dict]:
-    events = []
-    for loaded in load_rules([rules_dir()]).rules:
-        for case in cases_of(loaded):
-            for event in case.events:
-                event.get("labels", {}).pop("ruletest", None)
-                events.append(event)
-    return events
 
 
 def alerts(store: LocalStore) -> list[tuple]:

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rule_pack_events import pack_events
 
 from collectors.ship import DeadLetterFile, Shipper
 from soc import ecs
 from soc.detect.compile import compile_all, compile_rule, target_for
 from soc.detect.loader import load_rules, load_text
 from soc.detect.runner import run_compiled
-from soc.detect.testing import cases_of
 from soc.resources import rules_dir
 from soc.store.base import Store
 from soc.store.elastic import ElasticStore
@@ -37,19 +37,6 @@ def comparable(store: Store) -> list[tuple[Any, ...]]:
         )
         for a in store.list_records("alerts")
     )
-
-
-def pack_events() -> list[dict[str, Any]]:
-    """Every test event of the rule pack (positive and negative), unscoped."""
-    events: list[dict[str, Any]] = []
-    for loaded in load_rules([rules_dir()]).rules:
-        for case in cases_of(loaded):
-            for event in case.events:
-                event.get("labels", {}).pop("ruletest", None)
-                if not event.get("labels"):
-                    event.pop("labels", None)
-                events.append(event)
-    return events
 
 
 def run_everywhere(stores: list[Store], events: list[dict[str, Any]], rules: list) -> None:

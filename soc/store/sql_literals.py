@@ -1,0 +1,270 @@
+"""Required literals of a compiled SQL rule: column text that must be present in an event
+for the rule to have any chance of matching it.
+
+pySigma's SQLite backend writes a rule as AND/OR/NOT of comparisons on columns: ``LIKE`` with
+``%``/``_`` wildcards, ``=``, ``REGEXP``, ``IS NULL``. For many rules every way to match
+needs some fixed text in some column: ``Image LIKE '%\\certutil.exe'`` needs
+``\\certutil.exe`` in ``Image``. ``required_literals`` reads the query and returns clauses of
+(column, text) pairs such that an event matching the query holds, for every clause, one of
+its texts in its column, compared as SQLite's LIKE compares (ASCII letters folded, the value
+read as text); or None when nothing is known (a rule that only negates, or tests numbers).
+
+The grouped scan (``LocalStore.scan_rules``) uses them to evaluate a rule only on the events
+whose columns satisfy its clauses: a prefilter, never a match by itself. It must
+therefore never leave out an event the query would match. The rules kept here:
+
+- A need is a list of clauses, all of which hold (a clause: pairs one of which holds).
+  AND needs the clauses of all its operands (the MAX_CLAUSES rarest-looking are kept: not
+  on a provider name, longest shortest literal); OR needs one clause, the union of each
+  operand's first clause, and nothing when one operand needs nothing; NOT needs nothing.
+- A LIKE pattern needs its longest fixed run between wildcards; ``=`` with a text needs
+  the text, ``=`` with a non-negative integer its digits; a regular expression needs its
+  longest run of plain characters outside any group, class, repetition or alternative
+  (none when it sets flags). Conditions on the
+  log-source columns (``event.dataset``, ``winlog.channel``) are left out: every event of
+  a rule's group has them.
+- A text or pattern made only of digits and number signs needs nothing: SQLite writes a
+  stored number (or a boolean, stored as 1/0) as text in its own way.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+try:  # the pattern parser of the re module (CPython's, as re itself uses it)
+    from re import _constants as re_constants  # type: ignore[attr-defined]
+    from re import _parser as re_parser  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python before 3.11
+    import sre_constants as re_constants  # type: ignore[no-redef]
+    import sre_parse as re_parser  # type: ignore[no-redef]
+
+#: Columns every event of a rule's group shares: a literal on them narrows nothing. (An
+#: event id narrows a channel's events; the scan drops clauses its prefilter already fixes.)
+LOGSOURCE_COLUMNS = frozenset({"event.dataset", "winlog.channel"})
+#: Columns whose values are few and shared by many events of a channel (a provider name):
+#: a literal on them is used only when no other operand of an AND has one.
+WEAK_COLUMNS = frozenset({"winlog.provider_name"})
+
+_TOKEN = re.compile(
+    r"\s+|(?P<ident>`(?:[^`]|``)+`)|(?P<text>'(?:[^']|'')*')|(?P<number>-?\d+(?:\.\d+)?)"
+    r"|(?P<word>[A-Za-z_][A-Za-z_0-9.]*)|(?P<op><=|>=|!=|<>|[=<>(),])"
+)
+_NUMERIC = re.compile(r"[0-9.+\-eE]*")
+
+#: A clause: (column, text) pairs, one of which a matching event holds.
+Clause = frozenset[tuple[str, str]]
+#: The clauses a matching event satisfies, all of them (best first); None when none is known.
+Need = tuple[Clause, ...] | None
+#: Most clauses kept for one query (the best ones).
+MAX_CLAUSES = 2
+
+
+class _Unknown(Exception):
+    """The query holds a construct this reader does not know: it needs nothing known."""
+
+
+def _tokens(query: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(query):
+        found = _TOKEN.match(query, pos)
+        if found is None:
+            raise _Unknown(query[pos : pos + 20])
+        pos = found.end()
+        kind = found.lastgroup
+        if kind is None:
+            continue
+        value = found.group()
+        out.append((kind, value.upper() if kind == "word" else value))
+    return out
+
+
+class _Reader:
+    """A recursive-descent reader of the backend's SQL subset, computing what a query needs."""
+
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        self.tokens = tokens
+        self.at = 0
+
+    def peek(self) -> tuple[str, str]:
+        return self.tokens[self.at] if self.at < len(self.tokens) else ("end", "")
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        token = self.peek()
+        if token[0] == "end" or (value is not None and token[1] != value):
+            raise _Unknown(f"expected {value!r} at {token[1]!r}")
+        self.at += 1
+        return token
+
+    def expression(self) -> Need:
+        needs = [self.conjunction()]
+        while self.peek() == ("word", "OR"):
+            self.take()
+            needs.append(self.conjunction())
+        if len(needs) == 1:
+            return needs[0]
+        if any(not n for n in needs):
+            return None
+        return (frozenset().union(*[n[0] for n in needs if n]),)
+
+    def conjunction(self) -> Need:
+        logsource = self.names_dataset()
+        needs = [self.factor()]
+        while self.peek() == ("word", "AND"):
+            self.take()
+            logsource = logsource or self.names_dataset()
+            needs.append(self.factor())
+        if logsource:
+            # The log-source condition our pipelines add, (dataset AND channel AND event
+            # id): the scan's prefilter holds it; its event ids would only crowd out the
+            # rule's own literals.
+            return None
+        clauses = {clause for need in needs if need for clause in need}
+        best = sorted(clauses, key=_quality, reverse=True)[:MAX_CLAUSES]
+        return tuple(best) or None
+
+    def names_dataset(self) -> bool:
+        """Whether the next factor is a comparison on ``event.dataset``."""
+        kind, value = self.peek()
+        return kind == "ident" and value[1:-1] == "event.dataset"
+
+    def factor(self) -> Need:
+        kind, value = self.peek()
+        if value == "(":
+            self.take()
+            need = self.expression()
+            self.take(")")
+            return need
+        if (kind, value) == ("word", "NOT"):
+            self.take()
+            self.factor()
+            return None
+        if (kind, value) == ("word", "COALESCE"):
+            self.take()
+            self.take("(")
+            need = self.expression()
+            self.take(",")
+            fallback = self.take()
+            self.take(")")
+            return need if fallback == ("number", "0") else None
+        if kind in ("ident", "word"):
+            return self.comparison()
+        raise _Unknown(value)
+
+    def comparison(self) -> Need:
+        kind, column = self.take()
+        name = column[1:-1].replace("``", "`") if kind == "ident" else column.lower()
+        _, operator = self.take()
+        if operator == "LIKE":
+            pattern = _text(self.take())
+            self.take("ESCAPE")
+            escape = _text(self.take())
+            if escape != "\\":
+                return None
+            return None if name in LOGSOURCE_COLUMNS else _need(name, _longest_run(pattern))
+        if operator == "=":
+            kind, value = self.take()
+            if name in LOGSOURCE_COLUMNS:
+                return None
+            if kind == "number" and value.isdigit():
+                # The stored value equals this integer: as text (an INTEGER, a REAL n.0, a
+                # TEXT column's converted value) it holds its digits.
+                return (frozenset({(name, str(int(value)))}),)
+            if kind != "text":
+                return None
+            return _need(name, _text((kind, value)))
+        if operator == "REGEXP":
+            pattern = _text(self.take())
+            return None if name in LOGSOURCE_COLUMNS else _need(name, _regex_run(pattern))
+        if operator == "IS":
+            if self.peek() == ("word", "NOT"):
+                self.take()
+            self.take("NULL")
+            return None
+        if operator in ("<", ">", "<=", ">=", "!=", "<>"):
+            self.take()
+            return None
+        raise _Unknown(operator)
+
+
+def _text(token: tuple[str, str]) -> str:
+    kind, value = token
+    if kind != "text":
+        raise _Unknown(value)
+    return value[1:-1].replace("''", "'")
+
+
+def _longest_run(pattern: str) -> str:
+    """The longest fixed run of a LIKE pattern whose escape character is ``\\``."""
+    pieces: list[str] = []
+    current: list[str] = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            current.append(next(chars, ""))
+        elif char in "%_":
+            pieces.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    pieces.append("".join(current))
+    return max(pieces, key=len)
+
+
+def _regex_run(pattern: str) -> str:
+    """The longest run of plain characters that every match of ``pattern`` (Python ``re``,
+    searched in the value) contains, read from the parsed pattern's top level; "" when
+    there is none. Under ``(?i)`` a run is also cut at the letters whose case folding
+    reaches beyond ASCII (``ſ`` matches ``s``, the Kelvin sign ``k``, ``İ`` ``i``) and at
+    non-ASCII characters, so that folding ASCII letters is enough; other flags give ""."""
+    try:
+        parsed = re_parser.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return ""
+    flags = parsed.state.flags & ~(re.UNICODE | re.DEBUG)
+    if flags not in (0, re.IGNORECASE):
+        return ""
+    runs: list[str] = []
+    current: list[str] = []
+    for op, argument in parsed.data:
+        char = chr(argument) if op is re_constants.LITERAL else None
+        if char is not None and not (flags and (not char.isascii() or char in _FOLDS_WIDE)):
+            current.append(char)
+        else:
+            runs.append("".join(current))
+            current = []
+    runs.append("".join(current))
+    return max(runs, key=len)
+
+
+#: ASCII letters that Python's case-insensitive matching pairs with non-ASCII ones.
+_FOLDS_WIDE = frozenset("iIsSkK")
+
+
+def _need(column: str, literal: str) -> Need:
+    if not literal or _NUMERIC.fullmatch(literal):
+        return None
+    return (frozenset({(column, literal)}),)
+
+
+def _quality(clause: Clause) -> tuple[bool, int, int, list[tuple[str, str]]]:
+    """Rarer-looking first: no weak column, the longest shortest literal, the fewest (then
+    the texts themselves, so that the order never depends on set iteration)."""
+    weak = any(column.lower() in WEAK_COLUMNS for column, _ in clause)
+    return (not weak, min(len(text) for _, text in clause), -len(clause), sorted(clause))
+
+
+@lru_cache(maxsize=8192)
+def required_literals(query: str) -> Need:
+    """The clauses an event satisfies when ``query`` matches it, best first (each clause:
+    (column, text) pairs, one of which the event's column holds, ASCII case ignored), or
+    None when none is known. Never raises."""
+    try:
+        reader = _Reader(_tokens(query))
+        need = reader.expression()
+        if reader.peek()[0] != "end":
+            return None
+        return need
+    except (_Unknown, RecursionError):
+        return None

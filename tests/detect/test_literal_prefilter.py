@@ -1,0 +1,193 @@
+"""The literal prefilter of the local store's grouped scan (soc.store.sql_literals): what a
+query needs, that it never leaves out an event SQLite would match, and that scanning with it
+gives exactly the matches of evaluating every rule on every row."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rule_pack_events import pack_events
+
+from collectors.ship import DeadLetterFile, Shipper
+from collectors.sources.evtx import ingest_evtx
+from soc.detect.compile import compile_all
+from soc.detect.grouped import groups_of, prefilter_of
+from soc.detect.loader import load_rules
+from soc.resources import rules_dir
+from soc.store.like_any import ascii_lower
+from soc.store.local import LocalStore
+from soc.store.sql_literals import required_literals
+
+LIKE = "ESCAPE '\\'"
+
+
+def texts(query: str) -> list[set[tuple[str, str]]] | None:
+    need = required_literals(query)
+    return None if need is None else [set(clause) for clause in need]
+
+
+def test_like_needs_its_longest_fixed_run_and_or_needs_every_branch() -> None:
+    query = (
+        f"(`Image` LIKE '%\\\\cert_util.exe' {LIKE} OR `OriginalFileName`='CertUtil.exe') "
+        f"AND `CommandLine` LIKE '%-urlcache%' {LIKE}"
+    )
+    # both clauses hold in a match; the rarer-looking (longest shortest literal) comes first
+    assert texts(query) == [
+        {("CommandLine", "-urlcache")},
+        {("OriginalFileName", "CertUtil.exe"), ("Image", "util.exe")},
+    ]
+
+
+def test_negations_regex_flags_and_numbers() -> None:
+    # what only negates needs nothing; an OR with one such branch needs nothing
+    assert texts(f"NOT COALESCE((`a` LIKE '%x%' {LIKE}), 0)") is None
+    assert texts(f"`a` LIKE '%xyz%' {LIKE} OR `b` IS NULL") is None
+    # a regular expression: its top-level plain run; cut at wide-folding letters under (?i)
+    assert texts(r"`a` REGEXP '\\Windows\\System32\\[a-z]{8}\.tmp$'") == [
+        {("a", "\\Windows\\System32\\")}
+    ]
+    assert texts("`a` REGEXP '(?i)echo.*clipboard'") == [{("a", "pboard")}]  # cut at i
+    assert texts("`a` REGEXP '(?m)^abc'") is None
+    assert texts("`a` REGEXP 'ab|cd'") is None
+    # an integer equality needs its digits; a LIKE of digits needs nothing
+    assert texts("`winlog.event_id`=4742") == [{("winlog.event_id", "4742")}]
+    assert texts(f"`a` LIKE '%4742%' {LIKE}") is None
+    # the pipeline's log-source conjunct is left to the scan's prefilter
+    query = (
+        "(`event.dataset`='windows.eventlog' AND `winlog.channel`='Security' AND "
+        "`winlog.event_id`=4688) AND `winlog.event_data.CommandLine` LIKE '%whoami%' " + LIKE
+    )
+    assert texts(query) == [{("winlog.event_data.CommandLine", "whoami")}]
+    # anything this reader does not know needs nothing (the rule is evaluated everywhere)
+    assert texts("no_such_function(`a`)") is None
+    assert texts("`a` GLOB 'x*'") is None
+
+
+# --- soundness: whenever SQLite matches, every clause is satisfied ---------------------------
+
+COLUMNS = ("a", "b")
+ALPHABET = "aAbB\\%_'é1 "
+VALUES = st.one_of(st.none(), st.text(ALPHABET, max_size=8), st.integers(0, 20))
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _leaf(column: str, kind: str, text: str, number: int) -> str:
+    if kind == "like":
+        return f"`{column}` LIKE {_quote(text)} {LIKE}"
+    if kind == "eq":
+        return f"`{column}`={_quote(text)}"
+    if kind == "num":
+        return f"`{column}`={number}"
+    if kind == "re":
+        return f"`{column}` REGEXP {_quote(text)}"
+    return f"`{column}` IS NULL"
+
+
+LEAVES = st.builds(
+    _leaf,
+    st.sampled_from(COLUMNS),
+    st.sampled_from(["like", "like", "eq", "num", "re", "null"]),
+    st.text("aAbB\\%_'é1 ", max_size=6),
+    st.integers(0, 20),
+)
+
+
+def _combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.builds(lambda x, y: f"({x}) AND ({y})", children, children),
+        st.builds(lambda x, y: f"{x} OR {y}", children, children),
+        st.builds(lambda x: f"NOT COALESCE(({x}), 0)", children),
+    )
+
+
+QUERIES = st.recursive(LEAVES, _combine, max_leaves=6)
+
+
+def _regexp(pattern: str | None, value: object) -> int | None:
+    import re
+
+    if pattern is None or value is None:
+        return None
+    try:
+        return 1 if re.search(pattern, str(value)) else 0
+    except re.error:
+        return 0
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(QUERIES, st.lists(st.tuples(VALUES, VALUES), min_size=1, max_size=6))
+def test_no_event_sqlite_matches_is_left_out(query: str, rows: list[tuple]) -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.create_function("REGEXP", 2, _regexp, deterministic=True)
+    conn.execute("CREATE TABLE events (a, b)")
+    conn.executemany("INSERT INTO events VALUES (?, ?)", rows)
+    try:
+        matched = conn.execute(f"SELECT a, b FROM events WHERE {query}").fetchall()
+    except sqlite3.Error:
+        return
+    need = required_literals(query)
+    if need is None:
+        return
+    for row in matched:
+        values = dict(zip(COLUMNS, row, strict=True))
+        for clause in need:
+            assert any(
+                values[column] is not None and ascii_lower(text) in ascii_lower(str(values[column]))
+                for column, text in clause
+            ), (query, row, clause)
+
+
+# --- the scan: the same matches with and without the prefilter ------------------------------
+
+
+def _matches(store: LocalStore, rules: list, with_literals: bool) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for group in groups_of(rules):
+        scan = store.scan_rules(
+            [r.query for r in group],
+            prefilter=prefilter_of(group[0].variants),
+            literals=[r.literals for r in group] if with_literals else None,
+        )
+        for hit, matched in scan:
+            found.update((group[i].id, hit.id) for i in matched)
+    return found
+
+
+def test_the_pack_matches_the_same_events_with_the_prefilter(local_store: LocalStore) -> None:
+    local_store.write_events(pack_events())
+    compiled = compile_all(load_rules([rules_dir()]).rules, "sqlite", cache=None)
+    singles = [c for c in compiled if c.runnable and not c.bases]
+    assert sum(1 for c in singles if c.literals) > len(singles) / 2
+    with_prefilter = _matches(local_store, singles, True)
+    assert with_prefilter and with_prefilter == _matches(local_store, singles, False)
+
+
+@pytest.mark.conformance
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_sigmahq_windows_rules_match_the_same_corpus_events(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
+    # Every SigmaHQ Windows rule over every corpus EVTX file: the prefilter changes what is
+    # read, never what matches (rule by rule, event by event).
+    store = LocalStore(tmp_path / "evtx.db")
+    shipper = Shipper(store, dead_letters=DeadLetterFile(tmp_path / "dead"), max_wait=None)
+    for path in sorted((corpus_dir / "evtx").rglob("*.evtx")):
+        ingest_evtx(path, shipper, source=str(path))
+    shipper.close()
+    loaded = load_rules([corpus_dir / "sigma" / "rules" / "windows"]).rules
+    compiled = compile_all(loaded, "sqlite", cache=tmp_path / "cache")
+    singles = [c for c in compiled if c.runnable and not c.bases]
+    narrowed = sum(1 for c in singles if c.literals)
+    assert narrowed > 0.9 * len(singles) > 2000
+    with_prefilter = _matches(store, singles, True)
+    assert len(with_prefilter) > 1000
+    assert with_prefilter == _matches(store, singles, False)
+    store.close()
