@@ -18,11 +18,17 @@ from sigma.backends.sqlite import sqliteBackend
 from sigma.conversion.base import TextQueryBackend
 from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
 from sigma.exceptions import SigmaConditionError, SigmaError
-from sigma.rule import SigmaRule
+from sigma.rule import SigmaLogSource, SigmaRule
 
 from soc.detect.loader import RAW_ATTRIBUTE, LoadedRule
-from soc.detect.pipelines import Variant, logsource_mapping, resolve_paths, variant_pipeline
-from soc.detect.rule_cache import RuleCache, default_cache_dir, rule_key
+from soc.detect.pipelines import (
+    LogsourceMapping,
+    Variant,
+    logsource_mapping,
+    resolve_paths,
+    variant_pipeline,
+)
+from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, open_cache, rule_key
 from soc.store.sql_literals import Need, required_literals
 
 Target = Literal["sqlite", "lucene"]
@@ -99,7 +105,7 @@ _Single = Callable[[LoadedRule, Target], CompiledRule]
 def _compile(loaded: LoadedRule, target: Target, single: _Single) -> CompiledRule:
     if loaded.errors:
         return CompiledRule(loaded, target, "invalid", error="; ".join(loaded.errors))
-    if isinstance(loaded.rule, SigmaCorrelationRule):
+    if loaded.is_correlation:
         return _compile_correlation(loaded, target, single)
     return single(loaded, target)
 
@@ -200,10 +206,6 @@ def _raw_of(rule: SigmaRule | SigmaCorrelationRule, owner: LoadedRule) -> dict:
     return raw if isinstance(raw, dict) else rule.to_dict()
 
 
-#: compile_all's default: the cache in default_cache_dir() (None when SOC_RULE_CACHE=off).
-DEFAULT_CACHE = "default"
-
-
 def compile_all(
     rules: Sequence[LoadedRule],
     target: Target,
@@ -217,12 +219,13 @@ def compile_all(
     ``cache`` is a RuleCache, a cache directory, ``"default"`` (SOC_CACHE_DIR, else the user's
     cache directory; off with SOC_RULE_CACHE=off) or None for no cache. The result is the same
     with or without the cache."""
-    store = _open_cache(cache)
+    store = open_cache(cache)
     if store is None:
         return [compile_rule(loaded, target) for loaded in rules]
     try:
         raws = _single_raws(rules)
-        keys = {id(raw): rule_key(raw, target) for raw in raws}  # the raws outlive the call
+        # the raws outlive the call: their ids stay theirs
+        keys = {id(raw): rule_key(raw, target, digest) for raw, digest in raws}
         known = store.get_many(keys.values())
         fresh: dict[str, dict[str, Any]] = {}
 
@@ -246,33 +249,22 @@ def compile_all(
             store.close()
 
 
-def _open_cache(cache: RuleCache | Path | str | None) -> RuleCache | None:
-    if isinstance(cache, RuleCache):
-        return cache
-    if cache is None:
-        return None
-    directory = default_cache_dir() if cache == DEFAULT_CACHE else Path(cache)
-    if directory is None:
-        return None
-    opened = RuleCache(directory)
-    return opened if opened.usable else None
-
-
-def _single_raws(rules: Sequence[LoadedRule]) -> list[dict[str, Any]]:
+def _single_raws(rules: Sequence[LoadedRule]) -> list[tuple[dict[str, Any], str | None]]:
     """The documents of every single-event rule compile_all may convert (correlations'
-    base rules included), to look them up in the cache at once."""
-    raws: list[dict[str, Any]] = []
+    base rules included), with their digests where known, to look them up at once."""
+    raws: list[tuple[dict[str, Any], str | None]] = []
     for loaded in rules:
         if loaded.errors:
             continue
-        if isinstance(loaded.rule, SigmaCorrelationRule):
+        if loaded.is_correlation:
+            assert isinstance(loaded.rule, SigmaCorrelationRule)
             raws.extend(
-                _raw_of(ref.rule, loaded)
+                (_raw_of(ref.rule, loaded), None)
                 for ref in loaded.rule.referenced_rules
                 if isinstance(ref.rule, SigmaRule)
             )
         else:
-            raws.append(loaded.raw)
+            raws.append((loaded.raw, loaded.digest))
     return raws
 
 
@@ -294,8 +286,7 @@ def _from_entry(
     status = entry.get("status")
     if status not in ("converted", "not_convertible", "invalid"):
         return None
-    assert isinstance(loaded.rule, SigmaRule)
-    mapping = logsource_mapping(loaded.rule.logsource)
+    mapping = _mapping_of(loaded.raw.get("logsource"))
     literals = entry.get("literals")
     return CompiledRule(
         loaded,
@@ -307,6 +298,23 @@ def _from_entry(
         note=str(entry.get("note") or ""),
         literals=_clauses(literals),
     )
+
+
+def _mapping_of(logsource: Any) -> LogsourceMapping:
+    """The log-source mapping of a rule document's ``logsource`` (memoized: a rule set has
+    few distinct log sources)."""
+    if not isinstance(logsource, Mapping):
+        logsource = {}
+    fields = ("category", "product", "service")
+    values = tuple(str(v) if (v := logsource.get(f)) is not None else None for f in fields)
+    return _mapping_for(*values)
+
+
+@lru_cache(maxsize=1024)
+def _mapping_for(
+    category: str | None, product: str | None, service: str | None
+) -> LogsourceMapping:
+    return logsource_mapping(SigmaLogSource(category=category, product=product, service=service))
 
 
 def _clauses(stored: Any) -> Need:

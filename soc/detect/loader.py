@@ -7,8 +7,9 @@ file loaded together.
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ from typing import Any
 import yaml
 from sigma.correlations import SigmaCorrelationRule, SigmaRuleReference
 from sigma.exceptions import SigmaError, SigmaRuleLocation
-from sigma.rule import SigmaRule
+from sigma.rule import SigmaLogSource, SigmaRule
+
+from soc.detect import raw_codec
+from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, document_digest, open_cache
 
 try:  # the C loader is several times faster on a SigmaHQ checkout
     _Loader: type = yaml.CSafeLoader
@@ -29,47 +33,127 @@ RULE_SUFFIXES = (".yml", ".yaml")
 RAW_ATTRIBUTE = "_citysoc_raw"
 
 
-@dataclass
-class LoadedRule:
-    """One Sigma document that parsed: the rule object, its source dict and file."""
+@dataclass(frozen=True)
+class RuleFacts:
+    """What the loader read of one document through pySigma: enough to list, group and
+    alert on a rule without building its pySigma object again (the load cache keeps it)."""
 
-    rule: SigmaRule | SigmaCorrelationRule
-    raw: dict[str, Any]
-    path: Path
-    errors: list[str] = field(default_factory=list)
-    #: False for a base rule of a correlation without ``generate: true``: it raises no
-    #: alerts of its own.
-    standalone: bool = True
+    sigma_id: str | None
+    name: str | None
+    title: str | None
+    level: str | None
+    tags: tuple[str, ...]
+    description: str
+    correlation: bool
+
+    @classmethod
+    def of(cls, rule: SigmaRule | SigmaCorrelationRule) -> RuleFacts:
+        """The facts of a parsed rule."""
+        level = getattr(rule, "level", None)
+        return cls(
+            sigma_id=str(rule.id) if rule.id is not None else None,
+            name=str(rule.name) if rule.name else None,
+            title=str(rule.title) if rule.title is not None else None,
+            level=str(level.name.lower()) if level is not None else None,
+            tags=tuple(str(t) for t in (getattr(rule, "tags", None) or [])),
+            description=str(getattr(rule, "description", "") or ""),
+            correlation=isinstance(rule, SigmaCorrelationRule),
+        )
+
+
+class LoadedRule:
+    """One Sigma document that parsed: its source dict, file, facts, and the pySigma rule
+    object (built from the source dict when first asked for, if the load cache supplied
+    the facts)."""
+
+    def __init__(
+        self,
+        rule: SigmaRule | SigmaCorrelationRule | None = None,
+        raw: dict[str, Any] | None = None,
+        path: Path | None = None,
+        errors: list[str] | None = None,
+        standalone: bool = True,
+        facts: RuleFacts | None = None,
+        digest: str | None = None,
+    ) -> None:
+        if rule is None and facts is None:
+            raise ValueError("a LoadedRule needs its rule or its facts")
+        self._rule = rule
+        self.raw: dict[str, Any] = raw if raw is not None else {}
+        self.path: Path = path or Path("<text>")
+        self.errors: list[str] = errors if errors is not None else []
+        #: False for a base rule of a correlation without ``generate: true``: it raises no
+        #: alerts of its own.
+        self.standalone = standalone
+        self.facts: RuleFacts = facts or RuleFacts.of(rule)  # type: ignore[arg-type]
+        self._digest = digest
+
+    def __repr__(self) -> str:
+        return f"LoadedRule({self.id!r}, path={str(self.path)!r})"
+
+    @property
+    def rule(self) -> SigmaRule | SigmaCorrelationRule:
+        """The pySigma rule object (built from the source dict on first use)."""
+        if self._rule is None:
+            location = SigmaRuleLocation(self.path)
+            kind = SigmaCorrelationRule if self.facts.correlation else SigmaRule
+            built = kind.from_dict(self.raw, collect_errors=True, source=location)
+            setattr(built, RAW_ATTRIBUTE, self.raw)
+            self._rule = built
+        return self._rule
+
+    @property
+    def digest(self) -> str:
+        """The hash of the source dict's canonical JSON (the compiled-rule cache's key)."""
+        if self._digest is None:
+            self._digest = document_digest(self.raw)
+        return self._digest
+
+    @property
+    def built(self) -> bool:
+        """True once the pySigma rule object exists."""
+        return self._rule is not None
+
+    @property
+    def logsource(self) -> SigmaLogSource:
+        """The rule's log source (read from the source dict until the rule is built)."""
+        if self._rule is not None and isinstance(self._rule, SigmaRule):
+            return self._rule.logsource
+        return SigmaLogSource.from_dict(self.raw.get("logsource") or {})
 
     @property
     def id(self) -> str:
         """The rule's id (its name, or file-and-title when it has none)."""
-        if self.rule.id is not None:
-            return str(self.rule.id)
-        if self.rule.name:
-            return str(self.rule.name)
-        return f"{self.path.name}:{self.rule.title}"
+        if self.facts.sigma_id is not None:
+            return self.facts.sigma_id
+        if self.facts.name:
+            return self.facts.name
+        return f"{self.path.name}:{self.facts.title}"
 
     @property
     def title(self) -> str:
         """The rule's title (its id when it has none)."""
-        return str(self.rule.title or self.id)
+        return self.facts.title or self.id
 
     @property
     def is_correlation(self) -> bool:
         """True for a Sigma correlation rule."""
-        return isinstance(self.rule, SigmaCorrelationRule)
+        return self.facts.correlation
 
     @property
     def level(self) -> str:
         """The rule's level in lower case (medium when it names none)."""
-        level = getattr(self.rule, "level", None)
-        return str(level.name.lower()) if level is not None else "medium"
+        return self.facts.level or "medium"
 
     @property
     def tags(self) -> list[str]:
         """The rule's tags as text (attack.t1110, ...)."""
-        return [str(t) for t in (getattr(self.rule, "tags", None) or [])]
+        return list(self.facts.tags)
+
+    @property
+    def description(self) -> str:
+        """The rule's description ("" when it has none)."""
+        return self.facts.description
 
     @property
     def valid(self) -> bool:
@@ -117,17 +201,46 @@ def iter_rule_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def load_rules(paths: Sequence[Path]) -> RuleSet:
+def load_rules(
+    paths: Sequence[Path], *, cache: RuleCache | Path | str | None = DEFAULT_CACHE
+) -> RuleSet:
     """Load every rule under ``paths``; per-file and per-document errors are collected in
-    the result (a missing path is an error too), and correlation references resolved."""
+    the result (a missing path is an error too), and correlation references resolved.
+
+    A file whose content was loaded before (by any process, same fingerprint: see
+    soc.detect.rule_cache) is taken from the cache given as in compile_all: its documents,
+    facts and errors, without YAML parsing or pySigma; each rule's pySigma object is then
+    built only when asked for (conversion of a rule the compiled cache lacks, correlations
+    and their base rules). The result is the same with or without the cache."""
     started = time.perf_counter()
     result = RuleSet()
     for path in paths:
         if not path.exists():
             result.errors.append(LoadError(path, "no such file or directory"))
-    for path in iter_rule_files(paths):
-        result.files += 1
-        _load_file(path, result)
+    store = open_cache(cache)
+    try:
+        contents = [(path, _read(path, result)) for path in iter_rule_files(paths)]
+        keys = {path: _content_key(data) for path, data in contents if data is not None}
+        known = store.get_many(keys.values()) if store is not None else {}
+        fresh: dict[str, dict[str, Any]] = {}
+        for path, data in contents:
+            result.files += 1
+            if data is None:
+                continue
+            key = keys[path]
+            entry = known.get(key)
+            if entry is not None and _from_entry(entry, path, result):
+                continue
+            rules_before, errors_before = len(result.rules), len(result.errors)
+            _load_bytes(data, path, result)
+            made = _entry(result.rules[rules_before:], result.errors[errors_before:])
+            if made is not None:
+                fresh[key] = made
+        if store is not None:
+            store.put_many(fresh)
+    finally:
+        if store is not None and store is not cache:
+            store.close()
     _resolve_correlations(result)
     result.seconds = time.perf_counter() - started
     return result
@@ -141,13 +254,75 @@ def load_text(text: str, path: Path | None = None) -> RuleSet:
     return result
 
 
-def _load_file(path: Path, result: RuleSet) -> None:
+def _read(path: Path, result: RuleSet) -> bytes | None:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        return path.read_bytes()
+    except OSError as exc:
+        result.errors.append(LoadError(path, f"cannot read: {exc}"))
+        return None
+
+
+def _content_key(data: bytes) -> str:
+    return "load:" + hashlib.sha256(data).hexdigest()
+
+
+def _load_bytes(data: bytes, path: Path, result: RuleSet) -> None:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         result.errors.append(LoadError(path, f"cannot read: {exc}"))
         return
     _load_documents(text, path, result)
+
+
+def _entry(rules: list[LoadedRule], errors: list[LoadError]) -> dict[str, Any] | None:
+    """What the cache keeps of one file's load (documents with their facts, then the
+    errors), or None when a document cannot be kept exactly."""
+    documents: list[dict[str, Any]] = []
+    for loaded in rules:
+        raw = raw_codec.encode(loaded.raw)
+        if raw is None:
+            return None
+        facts = loaded.facts
+        documents.append(
+            {
+                "raw": raw,
+                "errors": loaded.errors,
+                "digest": loaded.digest,
+                "facts": [
+                    facts.sigma_id,
+                    facts.name,
+                    facts.title,
+                    facts.level,
+                    list(facts.tags),
+                    facts.description,
+                    facts.correlation,
+                ],
+            }
+        )
+    return {"documents": documents, "errors": [e.message for e in errors]}
+
+
+def _from_entry(entry: Mapping[str, Any], path: Path, result: RuleSet) -> bool:
+    """Add the rules and errors of a cache entry; False (nothing added) for an entry this
+    version cannot read."""
+    try:
+        rules: list[LoadedRule] = []
+        for document in entry["documents"]:
+            sigma_id, name, title, level, tags, description, correlation = document["facts"]
+            facts = RuleFacts(
+                sigma_id, name, title, level, tuple(tags), str(description), bool(correlation)
+            )
+            raw = raw_codec.decode(document["raw"])
+            errors = [str(e) for e in document["errors"]]
+            digest = str(document["digest"])
+            rules.append(LoadedRule(raw=raw, path=path, errors=errors, facts=facts, digest=digest))
+        errors = [LoadError(path, str(message)) for message in entry["errors"]]
+    except (KeyError, TypeError, ValueError):
+        return False
+    result.rules.extend(rules)
+    result.errors.extend(errors)
+    return True
 
 
 def _load_documents(text: str, path: Path, result: RuleSet) -> None:
@@ -192,12 +367,12 @@ def _load_documents(text: str, path: Path, result: RuleSet) -> None:
 
 
 def _resolve_correlations(result: RuleSet) -> None:
-    index: dict[str, SigmaRule | SigmaCorrelationRule] = {}
+    index: dict[str, LoadedRule] = {}
     for loaded in result.rules:
-        if loaded.rule.id is not None:
-            index[str(loaded.rule.id)] = loaded.rule
-        if loaded.rule.name:
-            index[str(loaded.rule.name)] = loaded.rule
+        if loaded.facts.sigma_id is not None:
+            index[loaded.facts.sigma_id] = loaded
+        if loaded.facts.name:
+            index[loaded.facts.name] = loaded
     silenced: set[int] = set()
     for loaded in result.rules:
         if not loaded.is_correlation or loaded.errors:
@@ -214,19 +389,20 @@ def _resolve_correlations(result: RuleSet) -> None:
             refs = [SigmaRuleReference(n) for n in corr.condition.get_referenced_rules()]
         corr.referenced_rules = refs
         for ref in refs:
-            target = index.get(str(ref.reference))
-            if target is None:
+            found = index.get(str(ref.reference))
+            if found is None:
                 missing.append(str(ref.reference))
                 continue
+            target = found.rule
             ref.rule = target
             target.add_backreference(corr)
             if not corr.generate:
                 target.disable_output()
-                silenced.add(id(target))
+                silenced.add(id(found))
         if missing:
             loaded.errors.append(f"correlation refers to unknown rule(s): {', '.join(missing)}")
     for loaded in result.rules:
-        loaded.standalone = id(loaded.rule) not in silenced
+        loaded.standalone = id(loaded) not in silenced
 
 
 def _one_line(exc: Exception) -> str:

@@ -5,8 +5,12 @@ pipelines and on the versions of pySigma and its backends. The cache key is a ha
 rule's source document (canonical JSON of what the YAML file holds) and the target, under a
 *fingerprint* of everything else: the versions of citysoc, pySigma, the two backends and
 Python, and a hash of the source files of the modules that shape a query and what is kept
-with it (pipelines, compile, ecs, the SQL literal reader). Change any of them and the old
-entries simply stop matching; a rule file edited changes its own key only.
+with it (pipelines, compile, ecs, the SQL literal reader, the loader). Change any of them and
+the old entries simply stop matching; a rule file edited changes its own key only.
+
+The same file keeps loaded rule files (soc.detect.loader): the documents of a file and what
+pySigma made of them, under the hash of the file's bytes, so that an unchanged rule set is
+loaded without YAML parsing or pySigma.
 
 Entries live in one SQLite file (``compiled-rules.sqlite``) in the cache directory: WAL mode
 and a busy timeout make it safe for several processes at once (a scheduler and an analyst's
@@ -41,6 +45,7 @@ _SHAPING_MODULES = (
     "soc.detect.compile",
     "soc.ecs",
     "soc.store.sql_literals",
+    "soc.detect.loader",
 )
 
 
@@ -84,10 +89,35 @@ def compute_fingerprint(versions: Mapping[str, str], sources: Iterable[bytes]) -
     return digest.hexdigest()[:32]
 
 
-def rule_key(raw: Mapping[str, Any], target: str) -> str:
-    """The cache key of one rule document for one backend target."""
+def document_digest(raw: Mapping[str, Any]) -> str:
+    """The hash of a rule document's canonical JSON (what the YAML file holds)."""
     text = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(f"{target}\n{text}".encode()).hexdigest()
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def rule_key(raw: Mapping[str, Any], target: str, digest: str | None = None) -> str:
+    """The cache key of one rule document for one backend target (``digest``: the
+    document's document_digest when already known)."""
+    return hashlib.sha256(f"{target}\n{digest or document_digest(raw)}".encode()).hexdigest()
+
+
+#: The default of the ``cache`` arguments: the cache in default_cache_dir() (none when
+#: SOC_RULE_CACHE=off).
+DEFAULT_CACHE = "default"
+
+
+def open_cache(cache: RuleCache | Path | str | None) -> RuleCache | None:
+    """A RuleCache for a ``cache`` argument: a RuleCache itself, a directory, DEFAULT_CACHE
+    or None (no cache); None too when the cache cannot be opened."""
+    if isinstance(cache, RuleCache):
+        return cache
+    if cache is None:
+        return None
+    directory = default_cache_dir() if cache == DEFAULT_CACHE else Path(cache)
+    if directory is None:
+        return None
+    opened = RuleCache(directory)
+    return opened if opened.usable else None
 
 
 class RuleCache:
