@@ -242,7 +242,7 @@ def meta_of(loaded: LoadedRule) -> dict[str, Any]:
         "rule_title": loaded.title,
         "level": loaded.level,
         "tags": loaded.tags,
-        "description": str(getattr(loaded.rule, "description", "") or ""),
+        "description": loaded.description,
     }
 
 
