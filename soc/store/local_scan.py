@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -38,8 +39,10 @@ def quote_identifier(name: str) -> str:
 SCAN_FETCH = 500
 #: Most queries evaluated by one statement (SQLite limits an expression's depth to 1000).
 MAX_QUERIES_PER_SCAN = 150
-#: Narrowed queries evaluated by one statement (a CASE on the query number).
+#: Narrowed queries evaluated by one statement (a CASE on the query number), and most
+#: (query, row) candidate pairs handed to one statement.
 NARROWED_PER_STATEMENT = 64
+PAIRS_PER_STATEMENT = 20_000
 #: Fewest queries with literals for which the candidate pass pays: it reads every row of the
 #: subset into Python once (a few microseconds a row), where SQLite evaluates a query on a
 #: row in about one.
@@ -133,10 +136,8 @@ class LocalScan:
         cursor = self._scan_cursor()
         try:
             candidates = self._stable_candidates(cursor, indexes, needs, clauses, params)
-            chosen = sorted(candidates)
-            for at in range(0, len(chosen), NARROWED_PER_STATEMENT):
-                part = chosen[at : at + NARROWED_PER_STATEMENT]
-                pairs = json.dumps([[k, rid] for k in part for rid in candidates[k]])
+            for part in _statements(candidates):
+                pairs = "[" + ",".join(f"[{k},{rid}]" for k in part for rid in candidates[k]) + "]"
                 cases = " ".join(
                     f"WHEN {k} THEN coalesce(({like_any.rewrite(queries[k])}), 0)" for k in part
                 )
@@ -162,7 +163,7 @@ class LocalScan:
         needs: Sequence[Need],
         clauses: list[str],
         params: list[Any],
-    ) -> dict[int, list[int]]:
+    ) -> dict[int, array[int]]:
         """The candidates, read again if a column the literals name was added while they
         were read (columns are only ever added: one absent after the read was absent
         during it, so no row read could hold it)."""
@@ -190,7 +191,7 @@ class LocalScan:
         present: Mapping[str, str],
         clauses: list[str],
         params: list[Any],
-    ) -> dict[int, list[int]]:
+    ) -> dict[int, array[int]]:
         """For each query index, the rowids of the subset that satisfy all its clauses (a
         literal is looked for in all the columns the literals name; a column the table
         lacks holds nothing)."""
@@ -213,7 +214,7 @@ class LocalScan:
             if all(plan):  # a clause whose columns no event has: the query matches nothing
                 for number in plan[0]:
                     first.setdefault(number, []).append((i, plan[1:]))
-        found: dict[int, list[int]] = {}
+        found: dict[int, array[int]] = {}
         if not first:
             return found
         automaton = ahocorasick.Automaton()
@@ -231,7 +232,7 @@ class LocalScan:
                 for i, rest in first.get(number, ()):
                     if i not in taken and all(not clause.isdisjoint(seen) for clause in rest):
                         taken.add(i)
-                        found.setdefault(i, []).append(row[0])
+                        found.setdefault(i, array("q")).append(row[0])
         return found
 
     def _execute_scan(self, cursor: sqlite3.Cursor, sql: str, params: list[Any]) -> None:
@@ -326,6 +327,23 @@ class LocalScan:
             return sql, [*params, min_count]
 
         return [Bucket(key=tuple(r[:-1]), count=int(r[-1])) for r in self._run_query(build)]
+
+
+def _statements(candidates: Mapping[int, Sequence[int]]) -> Iterator[list[int]]:
+    """The query numbers of each narrowed statement, in order: at most
+    NARROWED_PER_STATEMENT queries and, unless one query alone has more, PAIRS_PER_STATEMENT
+    candidate pairs (the pairs are a statement's parameter: this bounds its size)."""
+    part: list[int] = []
+    pairs = 0
+    for k in sorted(candidates):
+        count = len(candidates[k])
+        if part and (len(part) >= NARROWED_PER_STATEMENT or pairs + count > PAIRS_PER_STATEMENT):
+            yield part
+            part, pairs = [], 0
+        part.append(k)
+        pairs += count
+    if part:
+        yield part
 
 
 def _beyond(need: Need, prefilter: str | None) -> Need:
