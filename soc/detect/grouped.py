@@ -139,7 +139,7 @@ def _run_chunk(
     started = time.perf_counter()
     queries = [r.query or "0" for r in chunk]
     metas = [meta_of(r.loaded) for r in chunk]
-    pending: list[list[tuple[Alert, Mapping[str, Any]]]] = [[] for _ in chunk]
+    pending = _Pending(chunk, emitter, outcomes)
     try:
         scan = store.scan_rules(
             queries,
@@ -161,11 +161,41 @@ def _run_chunk(
         for part in (chunk[:half], chunk[half:]):
             _run_chunk(store, part, since, until, summary, emitter, outcomes)
         return
-    for i, rule in enumerate(chunk):
-        emitter.emit(rule, pending[i], outcomes[id(rule)])
+    pending.flush()
     share = (time.perf_counter() - started) / len(chunk)
     for rule in chunk:
         outcomes[id(rule)].seconds += share
+
+
+class _Pending:
+    """The alerts of a group's rules not yet written: written rule by rule (each rule's in
+    order) once ALERT_BATCH have gathered over all the rules, so that memory holds at most
+    one batch of alerts and their events however many rules of the group match."""
+
+    def __init__(
+        self, chunk: list[CompiledRule], emitter: Emitter, outcomes: dict[int, RuleOutcome]
+    ) -> None:
+        self.chunk = chunk
+        self.emitter = emitter
+        self.outcomes = outcomes
+        self.lists: list[list[tuple[Alert, Mapping[str, Any]]]] = [[] for _ in chunk]
+        self.total = 0
+
+    def add(self, index: int, alert: Alert, source: Mapping[str, Any]) -> None:
+        """Keep one alert of rule ``index``; write everything once a batch has gathered."""
+        self.lists[index].append((alert, source))
+        self.total += 1
+        if self.total >= ALERT_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every rule's kept alerts."""
+        for index, batch in enumerate(self.lists):
+            if batch:
+                rule = self.chunk[index]
+                self.emitter.emit(rule, batch, self.outcomes[id(rule)])
+                self.lists[index] = []
+        self.total = 0
 
 
 def _collect(
@@ -173,7 +203,7 @@ def _collect(
     matched: list[int],
     chunk: list[CompiledRule],
     metas: list[dict[str, Any]],
-    pending: list[list[tuple[Alert, Mapping[str, Any]]]],
+    pending: _Pending,
     emitter: Emitter,
     outcomes: dict[int, RuleOutcome],
 ) -> None:
@@ -181,9 +211,5 @@ def _collect(
         rule = chunk[i]
         outcome = outcomes[id(rule)]
         alert = single_alert(rule, hit, metas[i], emitter.created, outcome)
-        if alert is None:
-            continue
-        pending[i].append((alert, hit.source))
-        if len(pending[i]) >= ALERT_BATCH:
-            emitter.emit(rule, pending[i], outcome)
-            pending[i] = []
+        if alert is not None:
+            pending.add(i, alert, hit.source)
