@@ -4,7 +4,8 @@ A correlation needs, of each event its base rules match, only the id, the time, 
 group-by values, the counted field and what its alert carries (entities, suppression key).
 ``BaseMatches`` keeps just those fields (``needed_paths``), and reads each distinct base query
 once per run even when several correlations use it (over the widest range any of them asks
-for; each gets the events of its own range), dropping them after the last user.
+for; each gets the events of its own range), dropping them after the last user. A query with
+one user is not kept at all: its events stream to the correlation as they are read.
 """
 
 from __future__ import annotations
@@ -111,19 +112,42 @@ class BaseMatches:
             return found
         return [m for m in found if m[1] >= start]
 
-    @staticmethod
+    def stream(
+        self, query: str, start: datetime | None, end: datetime | None, read: HitReader
+    ) -> Iterator[Matched]:
+        """As ``events``, but when this correlation is the query's only user its events
+        stream from the store as they are read, nothing kept: memory is then the
+        correlation's windows, not all its matches."""
+        use = self._uses.get(query)
+        if use is not None and use.users == 1 and query not in self._fetched:
+            use.users = 0
+            paths = use.paths
+            yield from self._iter(query, start, end, read, paths)
+            return
+        yield from self.events(query, start, end, read)
+
+    @classmethod
     def _read(
+        cls,
         query: str,
         start: datetime | None,
         end: datetime | None,
         read: HitReader,
         paths: set[str] | None,
     ) -> list[Matched]:
-        out: list[Matched] = []
+        return list(cls._iter(query, start, end, read, paths))
+
+    @staticmethod
+    def _iter(
+        query: str,
+        start: datetime | None,
+        end: datetime | None,
+        read: HitReader,
+        paths: set[str] | None,
+    ) -> Iterator[Matched]:
         for hit in read(query, start, end):
             moment = event_time(hit.source)
             if moment is None:
                 continue
             doc = project(hit.source, paths) if paths is not None else hit.source
-            out.append((hit.id, moment, doc))
-        return out
+            yield hit.id, moment, doc

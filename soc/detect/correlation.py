@@ -15,7 +15,10 @@ deterministic alert ids (rule, group key, anchor event id) make repeats no-ops.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Mapping, Sequence
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,16 +96,40 @@ def correlate(
     anchors_from: datetime | None = None,
     anchors_until: datetime | None = None,
 ) -> list[CorrelationMatch]:
-    """The windows of ``rule`` that fire over ``events`` (all base rules' matches).
+    """The windows of ``rule`` that fire over ``events`` (all base rules' matches, in any
+    order): correlate_stream over the events sorted by (time, id)."""
+    ordered = sorted(events, key=lambda e: e.key)
+    return list(
+        correlate_stream(
+            rule, ordered, field_resolver, anchors_from=anchors_from, anchors_until=anchors_until
+        )
+    )
+
+
+def correlate_stream(
+    rule: SigmaCorrelationRule,
+    events: Iterable[MatchedEvent],
+    field_resolver: Callable[[int, str], list[str]],
+    *,
+    anchors_from: datetime | None = None,
+    anchors_until: datetime | None = None,
+) -> Iterator[CorrelationMatch]:
+    """The windows of ``rule`` that fire over ``events``, which must come oldest first (by
+    time, then id: the order the stores return), as soon as each is decided.
 
     ``field_resolver(base_index, sigma_field)`` gives the ECS paths of a Sigma field for the
     events of one base rule (the pipeline's mapping; aliases are applied here first). Only
     anchors in ``[anchors_from, anchors_until)`` are reported. Events lacking a group-by
     field are left out (they belong to no group).
-    """
+
+    Memory: each group keeps the events from its oldest undecided anchor on, i.e. within
+    one timespan of the newest event read, and a group with none left is forgotten once its
+    last firing is a timespan old. An anchor is decided when an event one timespan after it
+    has been read (of any group: the input is in time order), or at the end."""
     group_by = list(rule.group_by or [])
     aliases = _aliases(rule)
     span = timespan_of(rule)
+    counted = _counted_fields(rule)
 
     def value_of(event: MatchedEvent, name: str) -> Any:
         """The event's value of a (possibly aliased) group or count field."""
@@ -113,30 +140,41 @@ def correlate(
                 return _hashable(value)
         return None
 
-    groups: dict[tuple[Any, ...], list[MatchedEvent]] = {}
+    windows: dict[tuple[Any, ...], _Window] = {}
+    deadlines: list[tuple[datetime, int, tuple[Any, ...]]] = []  # (when, tiebreak, group)
+    tickets = itertools.count()
+
+    def schedule(key: tuple[Any, ...], window: _Window, when: datetime) -> None:
+        window.due = when  # an older entry of the group is stale from now on
+        heapq.heappush(deadlines, (when, next(tickets), key))
+
+    def decide(until: datetime | None) -> Iterator[CorrelationMatch]:
+        """Decide every anchor whose window ends at or before ``until`` (all: None)."""
+        while deadlines and (until is None or deadlines[0][0] <= until):
+            when, _, key = heapq.heappop(deadlines)
+            window = windows.get(key)
+            if window is None or window.due != when:
+                continue
+            yield from window.decide(until, anchors_from, anchors_until)
+            if window.events:
+                schedule(key, window, window.events[0].time + span)
+            elif until is None or window.forgettable(until):
+                del windows[key]
+            else:
+                assert window.last_satisfied is not None
+                schedule(key, window, window.last_satisfied + span)
+
     for event in events:
+        yield from decide(event.time)
         key = tuple(value_of(event, g) for g in group_by)
         if any(k is None for k in key):
             continue
-        groups.setdefault(key, []).append(event)
-
-    counted = _counted_fields(rule)
-    matches: list[CorrelationMatch] = []
-    for key, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        members.sort(key=lambda e: e.key)
-        group = dict(zip(group_by, key, strict=True))
-        values = None
-        if counted is not None:
-            values = [tuple(value_of(e, n) for n in counted) for e in members]
-        for anchor, hi, value in _fired(rule, members, span, values):
-            member = members[anchor]
-            if anchors_from is not None and member.time < anchors_from:
-                continue
-            if anchors_until is not None and member.time >= anchors_until:
-                continue
-            chunk = _chunk(rule, members, anchor, hi)
-            matches.append(CorrelationMatch(group=group, anchor=member, events=chunk, value=value))
-    return matches
+        window = windows.get(key)
+        if window is None:
+            window = windows[key] = _Window(rule, dict(zip(group_by, key, strict=True)), span)
+        if window.add(event, _item(rule.type, event, counted, value_of)):
+            schedule(key, window, event.time + span)
+    yield from decide(None)
 
 
 def _counted_fields(rule: SigmaCorrelationRule) -> list[str] | None:
@@ -147,86 +185,147 @@ def _counted_fields(rule: SigmaCorrelationRule) -> list[str] | None:
     return [str(n) for n in (fields if isinstance(fields, list) else [fields])]
 
 
-def _fired(
-    rule: SigmaCorrelationRule,
-    members: list[MatchedEvent],
-    span: timedelta,
-    values: list[tuple[Any, ...]] | None,
-) -> list[tuple[int, int, int]]:
-    """The anchors of one group that fire, as (anchor index, window end index, value).
-
-    One sweep: the window ``[t_i, t_i + span)`` of each anchor i ends at ``hi``, which only
-    moves forward, and its count (events, distinct values, distinct base rules) is kept up to
-    date as events enter and leave, so a group costs O(n) after its O(n log n) sort, even for
-    a burst. An anchor fires when its window satisfies the condition and no anchor less than
-    one span earlier does (a prefix count of satisfied anchors answers that in O(1))."""
-    n = len(members)
-    times = [e.time for e in members]
-    satisfied = [False] * n
-    measured = [0] * n
-    ctype = rule.type
-    condition = rule.condition
-    n_bases = len(rule.referenced_rules)
-    if ctype == SigmaCorrelationType.TEMPORAL_ORDERED:
-        positions: list[list[int]] = [[] for _ in range(n_bases)]
-        for index, e in enumerate(members):
-            if 0 <= e.base < n_bases:
-                positions[e.base].append(index)
-        for i in range(n):
-            if members[i].base != 0:
-                continue
-            hi = bisect.bisect_left(times, times[i] + span, i)
-            step = _ordered_steps(positions, i, hi, n_bases)
-            measured[i] = step
-            satisfied[i] = step == n_bases
-    else:
-        tally: dict[Any, int] = {}
-        hi = 0
-        for i in range(n):
-            limit = times[i] + span
-            hi = max(hi, i)
-            while hi < n and times[hi] < limit:
-                _enter(tally, _item(ctype, members[hi], values, hi))
-                hi += 1
-            value = hi - i if ctype == SigmaCorrelationType.EVENT_COUNT else len(tally)
-            measured[i] = value
-            if ctype == SigmaCorrelationType.TEMPORAL and condition is None:
-                satisfied[i] = value >= n_bases
-            else:
-                satisfied[i] = _compare(condition.op, value, condition.count)
-            if hi > i:
-                _leave(tally, _item(ctype, members[i], values, i))
-    prefix = [0]
-    for flag in satisfied:
-        prefix.append(prefix[-1] + flag)
-    fired: list[tuple[int, int, int]] = []
-    for i in range(n):
-        if not satisfied[i]:
-            continue
-        earliest = bisect.bisect_right(times, times[i] - span, 0, i)
-        if prefix[i] - prefix[earliest]:
-            continue
-        fired.append((i, bisect.bisect_left(times, times[i] + span, i), measured[i]))
-    return fired
-
-
 _ABSENT = object()
 
 
 def _item(
     ctype: SigmaCorrelationType,
     event: MatchedEvent,
-    values: list[tuple[Any, ...]] | None,
-    index: int,
+    counted: list[str] | None,
+    value_of: Callable[[MatchedEvent, str], Any],
 ) -> Any:
     """What an event adds to a window's tally: its counted values (value_count; absent when
     one is missing), its base rule (temporal), nothing else for event_count."""
-    if ctype == SigmaCorrelationType.VALUE_COUNT and values is not None:
-        counted = values[index]
-        return _ABSENT if any(v is None for v in counted) else counted
+    if ctype == SigmaCorrelationType.VALUE_COUNT and counted is not None:
+        values = tuple(value_of(event, n) for n in counted)
+        return _ABSENT if any(v is None for v in values) else values
     if ctype == SigmaCorrelationType.TEMPORAL:
         return event.base
     return _ABSENT
+
+
+class _Window:
+    """One group's sliding window: the events from the oldest undecided anchor on, how many
+    of them are in that anchor's window (``entered``) with their tally, and the time of the
+    last anchor that satisfied the condition (an anchor fires when it satisfies it and no
+    anchor less than one timespan before it did: one alert per burst).
+
+    Each event enters and leaves the tally once, so a group costs O(n) after the input's
+    order, even for a burst; temporal_ordered finds each next step by bisection in per-base
+    position lists (O(log n) a step)."""
+
+    def __init__(self, rule: SigmaCorrelationRule, group: dict[str, Any], span: timedelta):
+        self.rule = rule
+        self.group = group
+        self.span = span
+        self.events: deque[MatchedEvent] = deque()
+        self.items: deque[Any] = deque()
+        self.entered = 0
+        self.tally: dict[Any, int] = {}
+        self.last_satisfied: datetime | None = None
+        self.due: datetime | None = None  # when the group's deadline entry falls
+        self.n_bases = len(rule.referenced_rules)
+        self.ordered = rule.type == SigmaCorrelationType.TEMPORAL_ORDERED
+        self.first_seq = 0  # sequence number of events[0]
+        self.positions: list[list[int]] = [[] for _ in range(self.n_bases)]
+        self.position_start = [0] * self.n_bases
+
+    def add(self, event: MatchedEvent, item: Any) -> bool:
+        """Take the group's next event; True when it became the oldest undecided anchor."""
+        if self.ordered and 0 <= event.base < self.n_bases:
+            self.positions[event.base].append(self.first_seq + len(self.events))
+        self.events.append(event)
+        self.items.append(item)
+        return len(self.events) == 1
+
+    def forgettable(self, now: datetime) -> bool:
+        """True when no anchor to come can be held back by this group's past firings."""
+        return self.last_satisfied is None or self.last_satisfied + self.span <= now
+
+    def decide(
+        self, until: datetime | None, anchors_from: datetime | None, anchors_until: datetime | None
+    ) -> Iterator[CorrelationMatch]:
+        """Decide the anchors whose windows end at or before ``until`` (all: None)."""
+        span = self.span
+        while self.events:
+            anchor = self.events[0]
+            limit = anchor.time + span
+            if until is not None and limit > until:
+                return
+            while self.entered < len(self.events) and self.events[self.entered].time < limit:
+                _enter(self.tally, self.items[self.entered])
+                self.entered += 1
+            value, satisfied = self._measure(anchor)
+            held = self.last_satisfied is not None and self.last_satisfied > anchor.time - span
+            if satisfied and not held:
+                in_range = (anchors_from is None or anchor.time >= anchors_from) and (
+                    anchors_until is None or anchor.time < anchors_until
+                )
+                if in_range:
+                    chunk = self._chunk()
+                    yield CorrelationMatch(
+                        group=self.group, anchor=anchor, events=chunk, value=value
+                    )
+            if satisfied:
+                self.last_satisfied = anchor.time
+            self._drop_front()
+
+    def _measure(self, anchor: MatchedEvent) -> tuple[int, bool]:
+        """The anchor's count and whether it satisfies the condition."""
+        rule = self.rule
+        ctype = rule.type
+        if self.ordered:
+            if anchor.base != 0:
+                return 0, False
+            step = self._ordered_steps()
+            return step, step == self.n_bases
+        value = self.entered if ctype == SigmaCorrelationType.EVENT_COUNT else len(self.tally)
+        if ctype == SigmaCorrelationType.TEMPORAL and rule.condition is None:
+            return value, value >= self.n_bases
+        return value, _compare(rule.condition.op, value, rule.condition.count)
+
+    def _ordered_steps(self) -> int:
+        """How many base rules, in order, the anchor's window shows after its anchor (base 0
+        first): each next base is its earliest event after the previous step."""
+        end = self.first_seq + self.entered
+        step, at = 1, self.first_seq
+        while step < self.n_bases:
+            found = self.positions[step]
+            k = bisect.bisect_right(found, at, self.position_start[step])
+            if k >= len(found) or found[k] >= end:
+                break
+            at = found[k]
+            step += 1
+        return step
+
+    def _chunk(self) -> list[MatchedEvent]:
+        """The events an alert of the anchor's window carries."""
+        window = list(itertools.islice(self.events, 0, self.entered))
+        if not self.ordered:
+            return window
+        chain: list[MatchedEvent] = []
+        step = 0
+        for e in window:
+            if step < self.n_bases and e.base == step:
+                chain.append(e)
+                step += 1
+        return chain
+
+    def _drop_front(self) -> None:
+        event = self.events.popleft()
+        item = self.items.popleft()
+        if self.entered:
+            _leave(self.tally, item)
+            self.entered -= 1
+        self.first_seq += 1
+        if self.ordered and 0 <= event.base < self.n_bases:
+            base = event.base
+            self.position_start[base] += 1
+            if self.position_start[base] > 1024 and self.position_start[base] * 2 > len(
+                self.positions[base]
+            ):
+                del self.positions[base][: self.position_start[base]]
+                self.position_start[base] = 0
 
 
 def _enter(tally: dict[Any, int], item: Any) -> None:
@@ -242,36 +341,6 @@ def _leave(tally: dict[Any, int], item: Any) -> None:
         tally[item] = left
     else:
         del tally[item]
-
-
-def _ordered_steps(positions: list[list[int]], i: int, hi: int, n_bases: int) -> int:
-    """How many base rules, in order, the window members[i:hi] shows after its anchor (base
-    0 at i): each next base is its earliest event after the previous step."""
-    step, at = 1, i
-    while step < n_bases:
-        candidates = positions[step]
-        k = bisect.bisect_right(candidates, at)
-        if k >= len(candidates) or candidates[k] >= hi:
-            break
-        at = candidates[k]
-        step += 1
-    return step
-
-
-def _chunk(
-    rule: SigmaCorrelationRule, members: list[MatchedEvent], i: int, hi: int
-) -> list[MatchedEvent]:
-    """The events an alert of the window anchored at i carries."""
-    if rule.type != SigmaCorrelationType.TEMPORAL_ORDERED:
-        return members[i:hi]
-    chain: list[MatchedEvent] = []
-    step = 0
-    n_bases = len(rule.referenced_rules)
-    for e in members[i:hi]:
-        if step < n_bases and e.base == step:
-            chain.append(e)
-            step += 1
-    return chain
 
 
 def _aliases(rule: SigmaCorrelationRule) -> dict[str, dict[int, str]]:

@@ -9,8 +9,9 @@ alert twice. The watermark moves only after the rule's alerts are stored.
 
 from __future__ import annotations
 
+import heapq
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from soc import clock, ecs
 from soc.detect.alerts import Alert, alert_id, correlation_entities, group_key_text
 from soc.detect.base_matches import BaseMatches
 from soc.detect.compile import CompiledRule, compile_all, target_for
-from soc.detect.correlation import MatchedEvent, correlate, timespan_of
+from soc.detect.correlation import MatchedEvent, correlate_stream, timespan_of
 from soc.detect.emit import (
     ALERT_BATCH,
     DetectionSummary,
@@ -130,20 +131,26 @@ def _run_correlation(
         counter.calls += 1
         return (hit for hit, _ in scan([query], start=start, end=end, filters=scope))
 
-    events: list[MatchedEvent] = []
-    # --- candidate groups first (Elasticsearch): see soc.detect.es_correlate ---
+    events: Iterable[MatchedEvent]
     if candidates is not None:
+        # --- candidate groups first (Elasticsearch): see soc.detect.es_correlate ---
         before = candidates.requests
-        events = candidates.events(compiled, fetch_from, until)
+        events = sorted(candidates.events(compiled, fetch_from, until), key=lambda e: e.key)
         counter.calls += candidates.requests - before
-    # --- end of candidate groups ---
-    for index, base in enumerate(compiled.bases if candidates is None else ()):
-        assert base.query is not None
-        seen: set[str] = set()
-        for event_key, moment, doc in shared.events(base.query, fetch_from, until, read):
-            if event_key not in seen:
-                seen.add(event_key)
-                events.append(MatchedEvent(event_key, moment, doc, index))
+    elif hasattr(store, "scan_rules"):
+        # Each base query's events stream oldest first: merged, they feed the windows as
+        # they come, and memory holds one window per group (soc.detect.correlation).
+        streams = [
+            _matched(shared.stream(base.query or "0", fetch_from, until, read), index)
+            for index, base in enumerate(compiled.bases)
+        ]
+        events = heapq.merge(*streams, key=lambda e: e.key)
+    else:
+        pages: list[MatchedEvent] = []
+        for index, base in enumerate(compiled.bases):
+            assert base.query is not None
+            pages.extend(_matched(shared.events(base.query, fetch_from, until, read), index))
+        events = sorted(pages, key=lambda e: e.key)
 
     paths: dict[tuple[int, str], list[str]] = {}
 
@@ -156,7 +163,9 @@ def _run_correlation(
             found = paths[key] = compiled.bases[base_index].field_paths(sigma_field)
         return found
 
-    matches = correlate(corr, events, resolver, anchors_from=anchors_from, anchors_until=until)
+    matches = list(
+        correlate_stream(corr, events, resolver, anchors_from=anchors_from, anchors_until=until)
+    )
     matches.sort(key=lambda m: m.anchor.key)
     meta = meta_of(compiled.loaded)
     batch: list[tuple[Alert, Mapping[str, Any]]] = []
@@ -181,6 +190,18 @@ def _run_correlation(
             emitter.emit(compiled, batch, outcome)
             batch = []
     emitter.emit(compiled, batch, outcome)
+
+
+def _matched(
+    found: Iterable[tuple[str, datetime, dict[str, Any]]], base: int
+) -> Iterator[MatchedEvent]:
+    """One base query's (id, time, document) as MatchedEvents, an event read twice in a row
+    (a page boundary) once."""
+    last: str | None = None
+    for event_key, moment, doc in found:
+        if event_key != last:
+            last = event_key
+            yield MatchedEvent(event_key, moment, doc, base)
 
 
 def _plain(value: Any) -> Any:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import bisect
 import random
+import tracemalloc
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sigma.correlations import SigmaCorrelationRule
 
-from soc.detect.correlation import MatchedEvent, correlate
+from soc.detect.correlation import MatchedEvent, correlate, correlate_stream
 from soc.detect.loader import load_text
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -57,14 +59,20 @@ def rule_of(kind: str) -> SigmaCorrelationRule:
     return rule
 
 
-def events(seed: int, n_bases: int) -> list[MatchedEvent]:
+def events(seed: int, n_bases: int, spread: int = 600) -> list[MatchedEvent]:
+    """300 events over ``spread`` seconds; a wide spread leaves gaps longer than the
+    timespan, after which a group's window empties and is forgotten."""
     rng = random.Random(seed)
     out = []
     for i in range(300):
         doc: dict[str, Any] = {"source": {"ip": rng.choice(["10.0.0.1", "10.0.0.2"])}}
         if rng.random() > 0.1:
             doc["user"] = {"name": rng.choice(["u1", "u2", "u3", "u4"])}
-        moment = T0 + timedelta(seconds=rng.randrange(0, 600, 3))  # ties on purpose
+        if spread > 600:  # bursts around a few moments, far apart
+            centre = rng.randrange(0, spread, 300)
+            moment = T0 + timedelta(seconds=centre + rng.randrange(0, 90, 3))
+        else:
+            moment = T0 + timedelta(seconds=rng.randrange(0, spread, 3))  # ties on purpose
         out.append(MatchedEvent(f"e{i:04d}", moment, doc, rng.randrange(n_bases)))
     return out
 
@@ -103,12 +111,32 @@ def naive(rule: SigmaCorrelationRule, members: list[MatchedEvent], kind: str) ->
 
 
 @pytest.mark.parametrize("kind", sorted(CORRELATIONS))
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sweep_matches_window_by_window_evaluation(kind: str, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "spread"), [(1, 600), (2, 600), (3, 600), (4, 20_000)])
+def test_sweep_matches_window_by_window_evaluation(kind: str, seed: int, spread: int) -> None:
     rule = rule_of(kind)
-    members = events(seed, len(rule.referenced_rules))
+    members = events(seed, len(rule.referenced_rules), spread)
     got = correlate(rule, members, lambda base, name: [name])
     assert sorted((m.group["source.ip"], m.anchor.id) for m in got) == sorted(
         naive(rule, members, kind)
     )
     assert got, "the random data should fire at least once"
+
+
+def test_a_stream_holds_one_window_not_the_whole_burst() -> None:
+    # 100,000 events of one group, one every 100 ms, under a 1-minute value_count: what the
+    # stream holds at any time is one minute of events (600), not the burst.
+    rule = rule_of("value_count")
+
+    def burst() -> Iterator[MatchedEvent]:
+        for i in range(100_000):
+            doc = {"source": {"ip": "10.0.0.9"}, "user": {"name": f"u{i % 7}"}}
+            yield MatchedEvent(f"e{i:06d}", T0 + timedelta(milliseconds=100 * i), doc, 0)
+
+    tracemalloc.start()
+    try:
+        fired = sum(1 for _ in correlate_stream(rule, burst(), lambda base, name: [name]))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert fired == 1  # one alert per burst: every later anchor is within a minute of one
+    assert peak < 20_000_000  # the 100,000 events alone take about 60 MB
