@@ -270,8 +270,11 @@ def run(corpus: Path | None) -> None:
             if base is not None:
                 times = r["detect_s"] / max(base["detect_s"], 1e-9)
                 cpu = r["detect_cpu_s"] / max(base["detect_cpu_s"], 1e-9)
-                ratio = f", x{times:.1f} time (x{cpu:.1f} CPU) for x{size / base['size']:.0f} data"
-            base = base or r
+                ratio = (
+                    f", x{times:.1f} time (x{cpu:.1f} CPU) for x{size / base['size']:.0f} data "
+                    f"(from {base['size']:,})"
+                )
+            base = r  # each size against the one before it
             print(
                 f"{label}: {r['events']:,} events, {r['rules']} rules: detect {r['detect_s']}s "
                 f"({r['detect_cpu_s']}s CPU) "
