@@ -31,6 +31,18 @@ def cpu_seconds(args: list[str], env: dict[str, str]) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def cold_and_warm(
+    args: list[str], env: dict[str, str], runs: int
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(wall, CPU) seconds of a first run (caches empty) and the best of ``runs - 1`` more."""
+    times: list[tuple[float, float]] = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        cpu = cpu_seconds(args, env)
+        times.append((time.perf_counter() - started, cpu))
+    return times[0], min(times[1:])
+
+
 def run(corpus: Path | None) -> None:
     """Print the best-of-RUNS CPU time of each start-up case; nothing is asserted."""
     exe = str(Path(sys.executable).with_name("soc"))
@@ -55,12 +67,7 @@ def _time_to_matching(exe: str, env: dict[str, str], corpus: Path, tmp: Path) ->
     rules = corpus / "sigma" / "rules" / "windows"
     env = {**env, "SOC_CACHE_DIR": str(tmp / "cache"), "SOC_RULE_CACHE": "on"}
     args = [exe, "detect", "run", "--rules", str(rules), "--no-pack", "--json"]
-    runs: list[tuple[float, float]] = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        cpu = cpu_seconds(args, env)
-        runs.append((time.perf_counter() - started, cpu))
-    cold, warm = runs[0], min(runs[1:])
+    cold, warm = cold_and_warm(args, env, RUNS)
     print(
         f"SigmaHQ Windows rules to matching (soc detect run, empty store): cold "
         f"{cold[0]:.2f} s wall / {cold[1]:.2f} s CPU, warm {warm[0]:.2f} s wall / "
@@ -74,12 +81,7 @@ def _hunt_end_to_end(exe: str, env: dict[str, str], corpus: Path, tmp: Path) -> 
     rules = corpus / "sigma" / "rules" / "windows"
     env = {**env, "SOC_CACHE_DIR": str(tmp / "hunt-cache"), "SOC_RULE_CACHE": "on"}
     args = [exe, "hunt", str(corpus / "evtx"), "--rules", str(rules), "--no-pack", "--json"]
-    runs: list[tuple[float, float]] = []
-    for _ in range(3):
-        started = time.perf_counter()
-        cpu = cpu_seconds(args, env)
-        runs.append((time.perf_counter() - started, cpu))
-    cold, warm = runs[0], min(runs[1:])
+    cold, warm = cold_and_warm(args, env, 3)
     print(
         f"soc hunt, corpus EVTX (10,015 events) x SigmaHQ Windows rules, end to end: cold "
         f"{cold[0]:.2f} s wall / {cold[1]:.2f} s CPU, warm {warm[0]:.2f} s wall / "

@@ -114,8 +114,7 @@ class LocalScan:
         try:
             self._execute_scan(cursor, sql, params)
             for row in _stream(cursor):
-                matched = [indexes[k] for k, flag in enumerate(row[3:]) if flag]
-                yield Hit(id=row[0], source=json.loads(row[2]), sort=(row[1], row[0])), matched
+                yield _hit(row), [indexes[k] for k, flag in enumerate(row[3:]) if flag]
         except sqlite3.Error as exc:
             raise QueryError(f"local store rejected the query: {exc}") from None
         finally:
@@ -149,8 +148,7 @@ class LocalScan:
                 )
                 self._execute_scan(cursor, sql, [pairs])
                 for row in _stream(cursor):
-                    hit = Hit(id=row[0], source=json.loads(row[2]), sort=(row[1], row[0]))
-                    yield hit, [row[3]]
+                    yield _hit(row), [row[3]]
         except sqlite3.Error as exc:
             raise QueryError(f"local store rejected the query: {exc}") from None
         finally:
@@ -357,6 +355,11 @@ def _beyond(need: Need, prefilter: str | None) -> Need:
         if not all(quote_identifier(c) in prefilter or f"`{c}`" in prefilter for c, _ in clause)
     )
     return kept or None
+
+
+def _hit(row: tuple[Any, ...]) -> Hit:
+    """The hit of a row that starts with (_id, _ts, _doc)."""
+    return Hit(id=row[0], source=json.loads(row[2]), sort=(row[1], row[0]))
 
 
 def _stream(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
