@@ -50,6 +50,21 @@ def needed_paths(compiled: CompiledRule) -> set[str]:
     return paths
 
 
+def resolver_for(compiled: CompiledRule) -> Callable[[int, str], list[str]]:
+    """The ECS paths of a Sigma field for the events of one base rule of ``compiled``
+    (memoised: it is asked for every event)."""
+    paths: dict[tuple[int, str], list[str]] = {}
+
+    def resolver(base_index: int, sigma_field: str) -> list[str]:
+        key = (base_index, sigma_field)
+        found = paths.get(key)
+        if found is None:
+            found = paths[key] = compiled.bases[base_index].field_paths(sigma_field)
+        return found
+
+    return resolver
+
+
 def project(doc: Mapping[str, Any], paths: set[str]) -> dict[str, Any]:
     """The values of ``paths`` in the document, as one flat dict keyed by dotted path (what
     ecs.get_field reads first; a third of the memory of the nested form)."""

@@ -115,7 +115,20 @@ def correlate_stream(
     anchors_until: datetime | None = None,
 ) -> Iterator[CorrelationMatch]:
     """The windows of ``rule`` that fire over ``events``, which must come oldest first (by
-    time, then id: the order the stores return), as soon as each is decided.
+    time, then id: the order the stores return), as soon as each is decided (see
+    CorrelationEngine, which this feeds)."""
+    engine = CorrelationEngine(
+        rule, field_resolver, anchors_from=anchors_from, anchors_until=anchors_until
+    )
+    for event in events:
+        yield from engine.push(event)
+    yield from engine.finish()
+
+
+class CorrelationEngine:
+    """The windows of one correlation rule over its base rules' events, pushed one at a time
+    oldest first (by time, then id); ``push`` and ``finish`` return the windows that fire as
+    soon as each is decided.
 
     ``field_resolver(base_index, sigma_field)`` gives the ECS paths of a Sigma field for the
     events of one base rule (the pipeline's mapping; aliases are applied here first). Only
@@ -123,58 +136,79 @@ def correlate_stream(
     field are left out (they belong to no group).
 
     Memory: each group keeps the events from its oldest undecided anchor on, i.e. within
-    one timespan of the newest event read, and a group with none left is forgotten once its
+    one timespan of the newest event pushed, and a group with none left is forgotten once its
     last firing is a timespan old. An anchor is decided when an event one timespan after it
-    has been read (of any group: the input is in time order), or at the end."""
-    group_by = list(rule.group_by or [])
-    aliases = _aliases(rule)
-    span = timespan_of(rule)
-    counted = _counted_fields(rule)
+    has been pushed (of any group: the input is in time order), or at the end."""
 
-    def value_of(event: MatchedEvent, name: str) -> Any:
+    def __init__(
+        self,
+        rule: SigmaCorrelationRule,
+        field_resolver: Callable[[int, str], list[str]],
+        *,
+        anchors_from: datetime | None = None,
+        anchors_until: datetime | None = None,
+    ) -> None:
+        self.rule = rule
+        self.resolver = field_resolver
+        self.anchors_from = anchors_from
+        self.anchors_until = anchors_until
+        self.group_by = [str(g) for g in rule.group_by or []]
+        self.aliases = _aliases(rule)
+        self.span = timespan_of(rule)
+        self.counted = _counted_fields(rule)
+        self.windows: dict[tuple[Any, ...], _Window] = {}
+        self.deadlines: list[tuple[datetime, int, tuple[Any, ...]]] = []  # (when, n, group)
+        self.tickets = itertools.count()
+
+    def value_of(self, event: MatchedEvent, name: str) -> Any:
         """The event's value of a (possibly aliased) group or count field."""
-        actual = aliases.get(name, {}).get(event.base, name)
-        for path in field_resolver(event.base, actual):
+        actual = self.aliases.get(name, {}).get(event.base, name)
+        for path in self.resolver(event.base, actual):
             value = ecs.get_field(event.doc, path)
             if value is not None and value != "":
                 return _hashable(value)
         return None
 
-    windows: dict[tuple[Any, ...], _Window] = {}
-    deadlines: list[tuple[datetime, int, tuple[Any, ...]]] = []  # (when, tiebreak, group)
-    tickets = itertools.count()
+    def push(self, event: MatchedEvent) -> list[CorrelationMatch]:
+        """Take the next event (none older may follow); the windows decided by it."""
+        fired = self._decide(event.time)
+        key = tuple(self.value_of(event, g) for g in self.group_by)
+        if any(k is None for k in key):
+            return fired
+        window = self.windows.get(key)
+        if window is None:
+            group = dict(zip(self.group_by, key, strict=True))
+            window = self.windows[key] = _Window(self.rule, group, self.span)
+        if window.add(event, _item(self.rule.type, event, self.counted, self.value_of)):
+            self._schedule(key, window, event.time + self.span)
+        return fired
 
-    def schedule(key: tuple[Any, ...], window: _Window, when: datetime) -> None:
+    def finish(self) -> list[CorrelationMatch]:
+        """The windows still undecided that fire (no more events)."""
+        return self._decide(None)
+
+    def _schedule(self, key: tuple[Any, ...], window: _Window, when: datetime) -> None:
         window.due = when  # an older entry of the group is stale from now on
-        heapq.heappush(deadlines, (when, next(tickets), key))
+        heapq.heappush(self.deadlines, (when, next(self.tickets), key))
 
-    def decide(until: datetime | None) -> Iterator[CorrelationMatch]:
+    def _decide(self, until: datetime | None) -> list[CorrelationMatch]:
         """Decide every anchor whose window ends at or before ``until`` (all: None)."""
+        fired: list[CorrelationMatch] = []
+        deadlines = self.deadlines
         while deadlines and (until is None or deadlines[0][0] <= until):
             when, _, key = heapq.heappop(deadlines)
-            window = windows.get(key)
+            window = self.windows.get(key)
             if window is None or window.due != when:
                 continue
-            yield from window.decide(until, anchors_from, anchors_until)
+            fired.extend(window.decide(until, self.anchors_from, self.anchors_until))
             if window.events:
-                schedule(key, window, window.events[0].time + span)
+                self._schedule(key, window, window.events[0].time + self.span)
             elif until is None or window.forgettable(until):
-                del windows[key]
+                del self.windows[key]
             else:
                 assert window.last_satisfied is not None
-                schedule(key, window, window.last_satisfied + span)
-
-    for event in events:
-        yield from decide(event.time)
-        key = tuple(value_of(event, g) for g in group_by)
-        if any(k is None for k in key):
-            continue
-        window = windows.get(key)
-        if window is None:
-            window = windows[key] = _Window(rule, dict(zip(group_by, key, strict=True)), span)
-        if window.add(event, _item(rule.type, event, counted, value_of)):
-            schedule(key, window, event.time + span)
-    yield from decide(None)
+                self._schedule(key, window, window.last_satisfied + self.span)
+        return fired
 
 
 def _counted_fields(rule: SigmaCorrelationRule) -> list[str] | None:

@@ -21,9 +21,14 @@ from sigma.correlations import SigmaCorrelationRule
 
 from soc import clock, ecs
 from soc.detect.alerts import Alert, alert_id, correlation_entities, group_key_text
-from soc.detect.base_matches import BaseMatches
+from soc.detect.base_matches import BaseMatches, resolver_for
 from soc.detect.compile import CompiledRule, compile_all, target_for
-from soc.detect.correlation import MatchedEvent, correlate_stream, timespan_of
+from soc.detect.correlation import (
+    CorrelationMatch,
+    MatchedEvent,
+    correlate_stream,
+    timespan_of,
+)
 from soc.detect.emit import (
     ALERT_BATCH,
     DetectionSummary,
@@ -37,6 +42,7 @@ from soc.detect.es_singles import run_batched
 from soc.detect.grouped import run_grouped
 from soc.detect.leases import Lease, merge_watermarks
 from soc.detect.loader import RuleSet, load_rules
+from soc.detect.lockstep import correlate_together
 from soc.resources import rules_dir
 from soc.store.base import Hit, QueryError, Store, StoreError
 
@@ -113,6 +119,7 @@ def _run_correlation(
     scope: Mapping[str, Any] | None = None,
     shared: BaseMatches | None = None,
     candidates: CandidateReader | None = None,
+    found: list[CorrelationMatch] | None = None,
 ) -> None:
     corr = compiled.loaded.rule
     assert isinstance(corr, SigmaCorrelationRule)
@@ -131,8 +138,10 @@ def _run_correlation(
         counter.calls += 1
         return (hit for hit, _ in scan([query], start=start, end=end, filters=scope))
 
-    events: Iterable[MatchedEvent]
-    if candidates is not None:
+    events: Iterable[MatchedEvent] = ()
+    if found is not None:
+        pass  # the windows were decided in lock step (soc.detect.lockstep)
+    elif candidates is not None:
         # --- candidate groups first (Elasticsearch): see soc.detect.es_correlate ---
         before = candidates.requests
         events = sorted(candidates.events(compiled, fetch_from, until), key=lambda e: e.key)
@@ -152,20 +161,13 @@ def _run_correlation(
             pages.extend(_matched(shared.events(base.query, fetch_from, until, read), index))
         events = sorted(pages, key=lambda e: e.key)
 
-    paths: dict[tuple[int, str], list[str]] = {}
-
-    def resolver(base_index: int, sigma_field: str) -> list[str]:
-        """The ECS paths of a Sigma field for the events of one base rule (memoised: it is
-        asked for every event)."""
-        key = (base_index, sigma_field)
-        found = paths.get(key)
-        if found is None:
-            found = paths[key] = compiled.bases[base_index].field_paths(sigma_field)
-        return found
-
-    matches = list(
-        correlate_stream(corr, events, resolver, anchors_from=anchors_from, anchors_until=until)
-    )
+    if found is not None:  # read and decided in lock step with the run's other correlations
+        matches = list(found)
+    else:
+        resolver = resolver_for(compiled)
+        matches = list(
+            correlate_stream(corr, events, resolver, anchors_from=anchors_from, anchors_until=until)
+        )
     matches.sort(key=lambda m: m.anchor.key)
     meta = meta_of(compiled.loaded)
     batch: list[tuple[Alert, Mapping[str, Any]]] = []
@@ -222,12 +224,14 @@ def run_rule(
     store_alerts: bool = True,
     shared: BaseMatches | None = None,
     candidates: CandidateReader | None = None,
+    found: list[CorrelationMatch] | None = None,
 ) -> RuleOutcome:
     """Run one compiled rule over ``[since, until)`` and store its alerts; a query the store
     rejects is recorded in the outcome (and summary.failed) with the store's message.
     ``scope`` adds exact-match filters (rule tests use it to isolate their cases);
     ``store_alerts=False`` only counts matches; ``shared`` lets correlations of one run
-    read a common base rule once."""
+    read a common base rule once; ``found`` gives a correlation's fired windows when they
+    were decided already (soc.detect.lockstep)."""
     outcome = RuleOutcome(compiled.id, compiled.title)
     emitter = Emitter(store, summary, now or clock.now(), enabled=store_alerts)
     counter = _Counter()
@@ -245,6 +249,7 @@ def run_rule(
                 scope,
                 shared,
                 candidates if scope is None else None,
+                found,
             )
         else:
             _run_single(store, compiled, since, until, emitter, outcome, counter, scope)
@@ -336,7 +341,12 @@ def run_many(
     correlations = [r for r in rules if r.bases]
     shared = BaseMatches(correlations, since)
     candidates = None
-    if not hasattr(store, "scan_rules") and hasattr(store, "group_counts"):
+    together = None
+    if hasattr(store, "scan_rules") and correlations:
+        together = correlate_together(store, correlations, since, until)  # type: ignore[arg-type]
+        if together is not None:
+            summary.round_trips += together.statements
+    elif not hasattr(store, "scan_rules") and hasattr(store, "group_counts"):
         candidates = CandidateReader(store, correlations, since)
     done = len(grouped)
     if on_progress is not None and done:
@@ -345,8 +355,17 @@ def run_many(
     for rule in rules:
         outcome = grouped.get(id(rule))
         if outcome is None:
+            found = together.matches.get(id(rule)) if together is not None else None
             outcome = run_rule(
-                store, rule, since, until, summary, now=now, shared=shared, candidates=candidates
+                store,
+                rule,
+                since,
+                until,
+                summary,
+                now=now,
+                shared=shared,
+                candidates=candidates,
+                found=found,
             )
             done += 1
             if on_progress is not None:
