@@ -68,7 +68,9 @@ LINES = st.one_of(
 )
 
 
-def _check(fmt: str, line: str) -> None:
+def check_line(fmt: str, line: str) -> None:
+    """A fresh ``fmt`` parser sniffs and parses ``line``: only ParseError may escape, and an
+    event is valid JSON with a string @timestamp (also the oracle of `make fuzz`)."""
     parser = get_parser(fmt)
     parser.sniff(line)
     try:
@@ -84,7 +86,7 @@ def test_parser_never_raises_anything_but_parse_error(fmt: str) -> None:
     @FUZZ
     @given(LINES)
     def run(line: str) -> None:
-        _check(fmt, line)
+        check_line(fmt, line)
 
     run()
 
