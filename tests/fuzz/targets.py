@@ -169,14 +169,27 @@ def _frame_seeds() -> list[bytes]:
     return out
 
 
-READ_FILE = Path(tempfile.mkdtemp(prefix="citysoc-fuzz-")) / "capture.pcap"
+_scratch: list[Path] = []
+
+
+def _capture_file(data: bytes) -> Path:
+    """A path whose file holds ``data``: one file rewritten for every input, in memory (a
+    memfd, removed with the process) where Linux offers it, else in a temporary directory."""
+    if not _scratch:
+        if hasattr(os, "memfd_create"):
+            _scratch.append(Path(f"/proc/self/fd/{os.memfd_create('fuzz-capture')}"))
+        else:
+            _scratch.append(Path(tempfile.mkdtemp(prefix="citysoc-fuzz-")) / "capture")
+    path = _scratch[0]
+    path.write_bytes(data)
+    return path
 
 
 def _reader(data: bytes) -> None:
     magic = MAGICS[data[0] % len(MAGICS)] if data else b""
-    READ_FILE.write_bytes(magic + data[1:])
+    path = _capture_file(magic + data[1:])
     try:
-        for _ in iter_records(READ_FILE, ReadStats()):
+        for _ in iter_records(path, ReadStats()):
             pass
     except CaptureError:
         pass
