@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ PCAP_MAGICS: dict[bytes, tuple[str, int]] = {
 }
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
+#: What reading a damaged file raises: a gzip stream whose deflate data is corrupt raises
+#: zlib.error (not an OSError) from inside gzip.
+READ_ERRORS = (OSError, EOFError, zlib.error)
 
 
 class CaptureError(Exception):
@@ -98,7 +102,7 @@ def open_capture(path: Path) -> tuple[BinaryIO, bytes]:
         if head == GZIP_MAGIC:
             stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
         magic = stream.read(4)
-    except (OSError, EOFError) as exc:
+    except READ_ERRORS as exc:
         raw.close()
         raise CaptureError(f"{path}: cannot read: {exc}") from None
     if not magic:
@@ -121,7 +125,7 @@ def iter_records(path: Path, stats: ReadStats) -> Iterator[tuple[int, int, bytes
             yield from _pcapng(stream, magic, stats, path)
         else:
             raise CaptureError(f"{path}: not a pcap or pcapng capture (starts with {magic.hex()})")
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except READ_ERRORS as exc:  # gzip.BadGzipFile is an OSError
         stats.truncated += 1
         stats.problem = f"read error after {stats.records} records: {exc}"
     finally:

@@ -124,3 +124,13 @@ def test_parsers_are_linear_on_runs_of_every_character_class(fmt: str) -> None:
             if big / small > RATIO:
                 slow.append((prefix[:20], chars, round(big / small, 1)))
     assert not slow, f"{fmt}: super-linear on {slow}"
+
+
+@pytest.mark.parametrize("run", ["1", "W", "a.", "1:"])
+def test_cisco_head_search_is_linear_in_what_stands_before_the_code(run: str) -> None:
+    # Found by `make fuzz`: every start inside a run before %FAC-SEV-MNEMONIC: was tried, so
+    # 1,000 digits before the code took 28 ms (quadratic below the 1,024-character code limit).
+    parse = _runner("cisco_ios")
+    small = _seconds(parse, run * (100 // len(run)) + " %SYS-5-CONFIG_I: x")
+    big = _seconds(parse, run * (GROWTH * 100 // len(run)) + " %SYS-5-CONFIG_I: x")
+    assert big / small < RATIO, f"{run!r}: {big / small:.1f}x for {GROWTH}x the length"

@@ -4,7 +4,8 @@ frames and capture files. The engine must never fail on traffic (``stats.errors`
 a decoder that raised would be counted there) and its events must be valid JSON; the reader
 raises nothing but CaptureError.
 
-The suite runs a modest budget; `make fuzz` runs FUZZ_EXAMPLES (1,000,000) per target."""
+The suite runs a modest budget (FUZZ_EXAMPLES examples); `make fuzz` fuzzes the same
+targets with atheris, 1,000,000 inputs each, from these seeds (tests/fuzz/)."""
 
 from __future__ import annotations
 

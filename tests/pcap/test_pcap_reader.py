@@ -147,3 +147,27 @@ def test_random_bytes_after_a_valid_header_never_crash_or_hang(tmp_path: Path) -
         result = process_file(path, CONFIG, lambda batch: None)
         assert result.read.records >= 20
         assert result.engine["packets"] == result.read.records
+
+
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+
+def test_gzip_with_corrupt_deflate_data_at_the_start_is_a_capture_error(tmp_path: Path) -> None:
+    # Found by `make fuzz`: zlib.error (not an OSError) escaped the reader.
+    path = tmp_path / "bad.pcap.gz"
+    path.write_bytes(GZIP_HEADER + b"\x07" + bytes(40))  # deflate block of the invalid type 3
+    with pytest.raises(CaptureError, match="cannot read"):
+        read_all(path)
+
+
+def test_gzip_with_corrupt_deflate_data_later_ends_the_file_with_a_count(tmp_path: Path) -> None:
+    pcap = write_pcap(tmp_path / "a.pcap", frames(1)).read_bytes()[:24]
+    pcap += (struct.pack("<IIII", 1, 0, 1000, 1000) + bytes(1000)) * 200  # 200 kB of records
+    data = bytearray(gzip.compress(pcap, compresslevel=0, mtime=0))  # stored 64 KiB blocks
+    first_len = struct.unpack_from("<H", data, 11)[0]
+    data[10 + 1 + 4 + first_len] = 0x06  # the second block gets the invalid type 3
+    path = tmp_path / "bad.pcap.gz"
+    path.write_bytes(bytes(data))
+    records, stats = read_all(path)
+    assert len(records) < 200
+    assert stats.truncated == 1 and "invalid block type" in stats.problem
