@@ -14,7 +14,7 @@ import pytest
 
 from soc import ecs
 from soc.store import es_batch, es_search
-from soc.store.base import Conflict, QueryError, RecordVersion, SearchRequest
+from soc.store.base import Conflict, QueryError, RecordVersion, SearchRequest, SearchResult
 from soc.store.elastic import ElasticStore
 from soc.store.es_node import LoggedRequest, RequestLog
 
@@ -177,6 +177,23 @@ def test_search_many_names_the_rejected_query_in_the_batch(store: ElasticStore) 
     requests = [*requests[:110], SearchRequest(query="user.name:(("), *requests[110:]]
     with pytest.raises(QueryError, match="query 110 of the batch"):
         store.search_many(requests)
+
+
+def test_search_each_answers_the_others_of_a_batch_with_a_rejected_query(
+    store: ElasticStore,
+) -> None:
+    store.write_events([auth_event(1, "root", "10.0.0.1")])
+    store.refresh()
+    requests = [SearchRequest(query="user.name:root")] * 120
+    requests = [*requests[:110], SearchRequest(query="user.name:(("), *requests[110:]]
+    store.request_log.clear()
+    answers = store.search_each(requests)
+    assert paths(store) == ["POST /_msearch", "POST /_msearch"]
+    assert len(answers) == 121
+    assert isinstance(answers[110], QueryError)
+    assert "query 110 of the batch" in str(answers[110])
+    others = [a for i, a in enumerate(answers) if i != 110]
+    assert all(isinstance(a, SearchResult) and a.total == 1 for a in others)
 
 
 # --- correlation candidates ---------------------------------------------------------------

@@ -60,10 +60,14 @@ def _first_request(
 def _search(
     store: Store, requests: Sequence[SearchRequest], summary: DetectionSummary
 ) -> list[SearchResult | str]:
-    """The results of a batch; when the store rejects the batch for one bad query, each
-    search is asked alone so that only the bad rule fails (its message in place of a
-    result)."""
+    """The results of a batch, a rejected query's message in place of its result. A store
+    with ``search_each`` answers the others in the same round; otherwise, when the store
+    rejects the batch for one bad query, each search is asked alone so that only the bad
+    rule fails."""
     summary.round_trips += 1
+    each = getattr(store, "search_each", None)
+    if each is not None:
+        return [str(a) if isinstance(a, QueryError) else a for a in each(requests)]
     try:
         return list(store.search_many(requests))
     except QueryError:

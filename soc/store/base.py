@@ -265,6 +265,11 @@ class Store(Protocol):
         request whose query is invalid raises QueryError naming its index in the batch."""
         ...
 
+    def search_each(self, requests: Sequence[SearchRequest]) -> list[SearchResult | QueryError]:
+        """As search_many, but an invalid query's place in the answers holds its QueryError
+        (naming its index) and every other request is answered, at the same cost."""
+        ...
+
     # --- correlation candidates ----------------------------------------------------------
     def group_counts(
         self,

@@ -5,7 +5,7 @@ Each method costs a fixed, small number of requests whatever the batch size:
 - create_records: one ``_bulk`` of ``create`` (cut only past the store's bulk size limit);
 - get_record_versioned / put_record_if: one GET / one conditional write (``if_seq_no`` +
   ``if_primary_term``, or ``op_type=create``);
-- search_many: one ``_msearch`` per :data:`MSEARCH_MAX` requests;
+- search_many / search_each: one ``_msearch`` per :data:`MSEARCH_MAX` requests;
 - group_counts: one composite aggregation request per ``es_search.COMPOSITE_PAGE`` groups.
 None of them refreshes an index.
 """
@@ -234,6 +234,19 @@ class BatchOps:
         ``size`` 0 for a count. A query the server refuses raises QueryError naming its
         position in the batch."""
         results: list[SearchResult] = []
+        for answer in self.search_each(requests):
+            if isinstance(answer, QueryError):
+                raise answer
+            results.append(answer)
+        return results
+
+    def search_each(
+        self: ElasticStore, requests: Sequence[SearchRequest]
+    ) -> list[SearchResult | QueryError]:
+        """As search_many, in the same requests, but a query the server refuses takes its
+        place in the answers as a QueryError (naming its position) while the others are
+        answered: one bad rule costs no search of the batch again. Other failures raise."""
+        results: list[SearchResult | QueryError] = []
         header = {
             "index": self.events_alias,
             "ignore_unavailable": True,
@@ -269,9 +282,13 @@ class BatchOps:
                 if "error" in answer:
                     reason = error_reason(answer["error"], "bad query")
                     if int(answer.get("status", 400)) == 400:
-                        raise QueryError(
-                            f"Elasticsearch rejected query {first + offset} of the batch: {reason}"
+                        results.append(
+                            QueryError(
+                                f"Elasticsearch rejected query {first + offset} of the batch: "
+                                f"{reason}"
+                            )
                         )
+                        continue
                     raise StoreError(
                         f"Elasticsearch at {self.display_url}: search {first + offset} of the "
                         f"batch: {reason}"

@@ -268,6 +268,16 @@ class LocalScan:
         """One result per request, in order: its page (hits with only the requested fields)
         and the exact total. A rejected query raises QueryError naming its index."""
         results: list[SearchResult] = []
+        for answer in self.search_each(requests):
+            if isinstance(answer, QueryError):
+                raise answer
+            results.append(answer)
+        return results
+
+    def search_each(self, requests: Sequence[SearchRequest]) -> list[SearchResult | QueryError]:
+        """As search_many, but a rejected query takes its place in the answers as a
+        QueryError naming its index, and the other requests are still answered."""
+        results: list[SearchResult | QueryError] = []
         for index, request in enumerate(requests):
             try:
                 total = self.count(
@@ -289,7 +299,8 @@ class LocalScan:
                             next_after=page.next_after,
                         )
             except QueryError as exc:
-                raise QueryError(f"search {index} of the batch: {exc}") from None
+                results.append(QueryError(f"search {index} of the batch: {exc}"))
+                continue
             results.append(SearchResult(page=page, total=total))
         return results
 

@@ -20,7 +20,13 @@ from collectors.parsers.base import ParseContext
 from soc import ecs
 from soc.detect import emit, es_singles
 from soc.detect.compile import CompiledRule
-from soc.detect.runner import Schedule, load_and_compile, run_compiled, run_cycle
+from soc.detect.runner import (
+    Schedule,
+    load_and_compile,
+    read_watermarks,
+    run_compiled,
+    run_cycle,
+)
 from soc.store.base import Store
 from soc.store.elastic import ElasticStore
 from soc.store.local import LocalStore
@@ -162,6 +168,52 @@ def test_single_event_rules_past_the_alert_cap_are_counted_not_read(
     raised = {a["event_ids"][0] for a in summary.alerts if a["rule_id"] == outcome.rule_id}
     first = es.search("event.outcome:failure", size=50, start=DAY)
     assert raised == {h.id for h in first.hits}
+
+
+BAD_RULE = """
+title: A query the server refuses
+id: 0b7f1c2e-3d4a-4b5c-8d6e-7f8091a2b3c4
+logsource:
+  product: linux
+  service: sshd
+detection:
+  selection:
+    user.name|re: 'ro"ot'
+  condition: selection
+level: low
+"""
+
+
+def test_a_rejected_rule_fails_alone_without_searching_its_batch_again(
+    es: ElasticStore, failures_rule: Path
+) -> None:
+    (failures_rule / "bad.yml").write_text(BAD_RULE)
+    stored(es, auth_events(background_per_ip=2))
+    singles = [c for c in pack(es, failures_rule) if not c.bases]
+    es.request_log.clear()
+    summary = run_compiled(es, singles, None, None, now=NOW)
+    assert [f["title"] for f in summary.failed] == ["A query the server refuses"]
+    searches = [r for r in es.request_log.matching(r"_msearch")]
+    assert len(searches) == math.ceil(len(singles) / 100)
+    assert summary.alerts_new >= 80  # the failures rule still raised its alerts
+
+
+def test_a_cycle_over_a_window_without_events_searches_no_single_rule(
+    es: ElasticStore, failures_rule: Path
+) -> None:
+    stored(es, auth_events(background_per_ip=3))
+    singles = [c for c in pack(es, failures_rule) if not c.bases]
+    plan = Schedule(lookback=timedelta(days=1))
+    first = run_cycle(es, singles, DAY + timedelta(hours=13), plan)
+    assert first.ok and first.alerts_new > 100
+    es.request_log.clear()
+    # nothing was logged after 12:02: the next day's window holds no event
+    later = DAY + timedelta(days=1, hours=13)
+    second = run_cycle(es, singles, later, plan)
+    assert second.ok and second.rules_run == len(singles) and second.alerts_new == 0
+    assert not es.request_log.matching(r"_msearch|_search")
+    marks = read_watermarks(es)
+    assert all(marks[c.id] == ecs.format_timestamp(later - plan.settle) for c in singles)
 
 
 def test_correlations_read_only_groups_that_can_fire(tmp_path: Path, es_url: str) -> None:
