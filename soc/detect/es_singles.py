@@ -36,6 +36,8 @@ from soc.store.base import QueryError, SearchRequest, SearchResult, Store, Store
 FIRST_PAGE = 1000
 #: Searches per search_many call (the store cuts its own _msearch at 100 too).
 BATCH = 100
+#: Length of a query (characters) from which its search is sent alone (see batches_of).
+HEAVY_QUERY = 8000
 #: Most hits one search may return (the server's result window).
 MAX_PAGE = 10_000
 
@@ -83,6 +85,19 @@ def _search(
     return answers
 
 
+def batches_of(
+    pending: Sequence[tuple[CompiledRule, SearchRequest]],
+) -> list[list[tuple[CompiledRule, SearchRequest]]]:
+    """The searches cut into ``_msearch`` batches of up to BATCH, where a rule whose query is
+    HEAVY_QUERY characters or longer goes alone: the server answers a multi-search when its
+    slowest search is done, and a batch that outlives the timeout fails every rule in it,
+    so a few huge queries (SigmaHQ's emoji lists: hundreds of ``*x*`` wildcards) must not
+    take 99 others down with them, every cycle."""
+    light = [p for p in pending if p[1].query is None or len(p[1].query) < HEAVY_QUERY]
+    heavy = [[p] for p in pending if p[1].query is not None and len(p[1].query) >= HEAVY_QUERY]
+    return [list(light[i : i + BATCH]) for i in range(0, len(light), BATCH)] + heavy
+
+
 def run_batched(
     store: Store,
     rules: Sequence[CompiledRule],
@@ -100,8 +115,7 @@ def run_batched(
     pending = [(r, _first_request(r, since, until)) for r in rules if r.query is not None]
     while pending:
         following: list[tuple[CompiledRule, SearchRequest]] = []
-        for first in range(0, len(pending), BATCH):
-            chunk = pending[first : first + BATCH]
+        for chunk in batches_of(pending):
             try:
                 answers = _search(store, [request for _, request in chunk], summary)
             except StoreError as exc:

@@ -198,6 +198,29 @@ def test_a_rejected_rule_fails_alone_without_searching_its_batch_again(
     assert summary.alerts_new >= 80  # the failures rule still raised its alerts
 
 
+def test_a_huge_query_goes_alone_so_a_timeout_cannot_fail_its_batch(
+    es: ElasticStore, failures_rule: Path
+) -> None:
+    # A rule like SigmaHQ's emoji lists (hundreds of contains values) makes a query of over
+    # HEAVY_QUERY characters: it is searched alone, the others in batches of 100 as before.
+    values = "\n".join(f"      - 'tool{i:04d}.exe'" for i in range(700))
+    (failures_rule / "huge.yml").write_text(
+        "title: Huge value list\nid: 0f3e0c8e-0000-4000-8000-0000000000ee\n"
+        "logsource: {product: linux, service: sshd}\n"
+        f"detection:\n  selection:\n    process.command_line|contains:\n{values}\n"
+        "  condition: selection\nlevel: low\n"
+    )
+    stored(es, auth_events(background_per_ip=2))
+    singles = [c for c in pack(es, failures_rule) if not c.bases]
+    huge = [c for c in singles if c.query and len(c.query) >= es_singles.HEAVY_QUERY]
+    assert [c.title for c in huge] == ["Huge value list"]
+    es.request_log.clear()
+    summary = run_compiled(es, singles, None, None, now=NOW)
+    assert not summary.failed
+    searches = es.request_log.matching(r"_msearch")
+    assert len(searches) == math.ceil((len(singles) - 1) / 100) + 1
+
+
 def test_a_cycle_over_a_window_without_events_searches_no_single_rule(
     es: ElasticStore, failures_rule: Path
 ) -> None:
