@@ -96,6 +96,13 @@ class HoldingProxy:
                         kind = exc.headers.get("Content-Type", "application/json")
                     if late:
                         time.sleep(proxy.late_seconds)
+                    if matched:
+                        # no longer in flight once answered: the client may send its next
+                        # request as soon as it reads this answer, before this thread
+                        # would get back to a `finally`
+                        matched = False
+                        with proxy.changed:
+                            proxy.in_flight -= 1
                     try:
                         self.send_response(status)
                         self.send_header("Content-Type", kind)
