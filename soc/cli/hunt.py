@@ -94,7 +94,15 @@ def hunt(
     from soc.cli.ingest import build_options
 
     options = build_options(ctx, None, None, None)
+    from soc.hunt.workers import HuntWorkers, WorkerSettingError, worker_count
+
+    try:
+        workers = worker_count()
+    except WorkerSettingError as exc:
+        raise fail(str(exc)) from None
     with ExitStack() as stack:
+        # Forked first: no store connection and no progress thread is copied into them.
+        pool = stack.enter_context(HuntWorkers(workers))
         scratch = Path(tempfile.mkdtemp(prefix="soc-hunt-"))
         stack.callback(shutil.rmtree, scratch, True)
         if configured:
@@ -143,7 +151,9 @@ def hunt(
             include_pack=False,
             department=settings.get("department"),
             progress=progress,
+            workers=pool,
         )
+        pool.close()  # before the store closes, so that its file is whole when kept
         rows_written = None
         if timeline is not None:
             from soc.hunt import timeline as tl

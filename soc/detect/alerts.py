@@ -7,10 +7,11 @@ whose create semantics turn a repeat into a no-op.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -55,8 +56,25 @@ class Alert:
     description: str = ""
 
     def to_record(self) -> dict[str, Any]:
-        """The JSON document stored for this alert."""
-        return asdict(self)
+        """The JSON document stored for this alert (its lists and mappings copied, so the
+        record and the alert change independently)."""
+        return {
+            "id": self.id,
+            "rule_id": self.rule_id,
+            "rule_title": self.rule_title,
+            "level": self.level,
+            "tags": list(self.tags),
+            "rule_type": self.rule_type,
+            "event_ids": list(self.event_ids),
+            "entities": {name: list(values) for name, values in self.entities.items()},
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "created": self.created,
+            "status": self.status,
+            "group": copy.deepcopy(self.group) if self.group else {},
+            "count": self.count,
+            "description": self.description,
+        }
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Alert:

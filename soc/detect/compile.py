@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sigma.backends.elasticsearch import LuceneBackend
-from sigma.backends.sqlite import sqliteBackend
 from sigma.conversion.base import TextQueryBackend
 from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
-from sigma.exceptions import SigmaConditionError, SigmaError
+from sigma.exceptions import SigmaConditionError, SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaLogSource, SigmaRule
 
-from soc.detect.loader import RAW_ATTRIBUTE, LoadedRule
+from soc.detect.loader import RAW_ATTRIBUTE, LoadedRule, RuleFacts
 from soc.detect.pipelines import (
     LogsourceMapping,
     Variant,
@@ -29,6 +28,7 @@ from soc.detect.pipelines import (
     variant_pipeline,
 )
 from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, open_cache, rule_key
+from soc.detect.sqlite_backend import CitySqliteBackend
 from soc.store.sql_literals import Need, required_literals
 
 Target = Literal["sqlite", "lucene"]
@@ -90,7 +90,7 @@ def _backend(variant: Variant, target: Target) -> TextQueryBackend:
     pipeline = variant_pipeline(variant, target)
     if target == "lucene":
         return LuceneBackend(processing_pipeline=pipeline)
-    return sqliteBackend(processing_pipeline=pipeline)
+    return CitySqliteBackend(processing_pipeline=pipeline)
 
 
 def compile_rule(loaded: LoadedRule, target: Target) -> CompiledRule:
@@ -112,8 +112,10 @@ def _compile(loaded: LoadedRule, target: Target, single: _Single) -> CompiledRul
 
 def _convert_single(loaded: LoadedRule, target: Target) -> CompiledRule:
     """Convert one single-event rule with pySigma (the slow step the cache saves)."""
-    assert isinstance(loaded.rule, SigmaRule)
-    mapping = logsource_mapping(loaded.rule.logsource)
+    # The source dict gives the log source and each variant's rule: the loaded pySigma
+    # object is left unbuilt (a pipeline changes the rule it converts).
+    mapping = logsource_mapping(loaded.logsource)
+    source = loaded.rule.source if loaded.built else SigmaRuleLocation(loaded.path)
     if not mapping.known:
         # Without a known log source the rule would run over every event unconstrained.
         return CompiledRule(
@@ -122,7 +124,7 @@ def _convert_single(loaded: LoadedRule, target: Target) -> CompiledRule:
     queries: list[str] = []
     for variant in mapping.variants:
         try:
-            fresh = SigmaRule.from_dict(loaded.raw, source=loaded.rule.source)
+            fresh = SigmaRule.from_dict(loaded.raw, source=source)
             converted = _backend(variant, target).convert_rule(fresh)
         except SigmaConditionError as exc:
             message = " ".join(str(exc).split())
@@ -206,28 +208,54 @@ def _raw_of(rule: SigmaRule | SigmaCorrelationRule, owner: LoadedRule) -> dict:
     return raw if isinstance(raw, dict) else rule.to_dict()
 
 
+#: A callable converting rule documents afresh, in bulk (e.g. in worker processes): given
+#: (document, file path) pairs and the target, the cache entry of each, in order; see
+#: convert_documents, which is what it must compute.
+BulkConverter = Callable[[list[tuple[dict[str, Any], str]], Target], list[dict[str, Any]]]
+
+#: Fewer conversions than this are not worth handing to a BulkConverter.
+BULK_MINIMUM = 32
+
+
 def compile_all(
     rules: Sequence[LoadedRule],
     target: Target,
     *,
     cache: RuleCache | Path | str | None = DEFAULT_CACHE,
+    convert_many: BulkConverter | None = None,
 ) -> list[CompiledRule]:
     """Compile every rule for a target, in order; statuses tell what can run.
 
     Conversions are cached (soc.detect.rule_cache): a rule whose document, target, pipelines
     and package versions are unchanged is not converted again, by this or any other process.
     ``cache`` is a RuleCache, a cache directory, ``"default"`` (SOC_CACHE_DIR, else the user's
-    cache directory; off with SOC_RULE_CACHE=off) or None for no cache. The result is the same
-    with or without the cache."""
+    cache directory; off with SOC_RULE_CACHE=off) or None for no cache. ``convert_many``,
+    when given, converts the rules missing from the cache all at once (at least BULK_MINIMUM
+    of them; e.g. on several cores) instead of one by one here. The result is the same with
+    or without the cache and the bulk converter."""
     store = open_cache(cache)
-    if store is None:
+    if store is None and convert_many is None:
         return [compile_rule(loaded, target) for loaded in rules]
     try:
         raws = _single_raws(rules)
         # the raws outlive the call: their ids stay theirs
-        keys = {id(raw): rule_key(raw, target, digest) for raw, digest in raws}
-        known = store.get_many(keys.values())
+        if store is not None:
+            keys = {id(raw): rule_key(raw, target, digest) for raw, digest, _ in raws}
+            known = store.get_many(keys.values())
+        else:
+            keys = {id(raw): str(id(raw)) for raw, _, _ in raws}
+            known = {}
         fresh: dict[str, dict[str, Any]] = {}
+        if convert_many is not None:
+            missing: dict[str, tuple[dict[str, Any], str]] = {}
+            for raw, _, path in raws:
+                key = keys[id(raw)]
+                if key not in known and key not in missing:
+                    missing[key] = (raw, path)
+            if len(missing) >= BULK_MINIMUM:
+                entries = convert_many(list(missing.values()), target)
+                for key, entry in zip(missing, entries, strict=True):
+                    known[key] = fresh[key] = entry
 
         def single(loaded: LoadedRule, target: Target) -> CompiledRule:
             """A single-event rule from the cache, else converted and remembered."""
@@ -242,29 +270,47 @@ def compile_all(
             return compiled
 
         result = [_compile(loaded, target, single) for loaded in rules]
-        store.put_many(fresh)
+        if store is not None:
+            store.put_many(fresh)
         return result
     finally:
-        if store is not cache:
+        if store is not None and store is not cache:
             store.close()
 
 
-def _single_raws(rules: Sequence[LoadedRule]) -> list[tuple[dict[str, Any], str | None]]:
+def convert_documents(
+    items: Sequence[tuple[dict[str, Any], str]], target: Target
+) -> list[dict[str, Any]]:
+    """The cache entry of each single-event rule document, converted afresh (what a
+    BulkConverter computes, e.g. in a worker process): same as compile_all would store."""
+    entries: list[dict[str, Any]] = []
+    for raw, path in items:
+        loaded = LoadedRule(raw=raw, path=Path(path), facts=_ANONYMOUS)
+        entries.append(_entry(_convert_single(loaded, target)))
+    return entries
+
+
+#: Facts for a document converted away from its loader (conversion reads only the document).
+_ANONYMOUS = RuleFacts(None, None, None, None, (), "", False)
+
+
+def _single_raws(rules: Sequence[LoadedRule]) -> list[tuple[dict[str, Any], str | None, str]]:
     """The documents of every single-event rule compile_all may convert (correlations'
-    base rules included), with their digests where known, to look them up at once."""
-    raws: list[tuple[dict[str, Any], str | None]] = []
+    base rules included), with their digests where known and their files, to look them up
+    at once."""
+    raws: list[tuple[dict[str, Any], str | None, str]] = []
     for loaded in rules:
         if loaded.errors:
             continue
         if loaded.is_correlation:
             assert isinstance(loaded.rule, SigmaCorrelationRule)
             raws.extend(
-                (_raw_of(ref.rule, loaded), None)
+                (_raw_of(ref.rule, loaded), None, str(loaded.path))
                 for ref in loaded.rule.referenced_rules
                 if isinstance(ref.rule, SigmaRule)
             )
         else:
-            raws.append((loaded.raw, loaded.digest))
+            raws.append((loaded.raw, loaded.digest, str(loaded.path)))
     return raws
 
 

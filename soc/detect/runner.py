@@ -22,7 +22,7 @@ from sigma.correlations import SigmaCorrelationRule
 from soc import clock, ecs
 from soc.detect.alerts import Alert, alert_id, correlation_entities, group_key_text
 from soc.detect.base_matches import BaseMatches, resolver_for
-from soc.detect.compile import CompiledRule, compile_all, target_for
+from soc.detect.compile import BulkConverter, CompiledRule, compile_all, target_for
 from soc.detect.correlation import (
     CorrelationMatch,
     MatchedEvent,
@@ -39,7 +39,7 @@ from soc.detect.emit import (
 )
 from soc.detect.es_correlate import CandidateReader
 from soc.detect.es_singles import run_batched
-from soc.detect.grouped import run_grouped
+from soc.detect.grouped import GroupScanner, run_grouped
 from soc.detect.leases import Lease, merge_watermarks
 from soc.detect.loader import RuleSet, load_rules
 from soc.detect.lockstep import correlate_together
@@ -286,10 +286,12 @@ def run_compiled(
     now: datetime | None = None,
     load_errors: Sequence[Any] = (),
     on_progress: Callable[[int, int], None] | None = None,
+    scanner: GroupScanner | None = None,
 ) -> DetectionSummary:
     """Run every runnable rule over ``[since, until)``; unrunnable rules are reported.
     ``on_progress(done, total)`` is called as rules finish (unrunnable ones count as done
-    from the start), for a progress bar; it changes nothing in how rules are run."""
+    from the start), for a progress bar; it changes nothing in how rules are run.
+    ``scanner`` scans the local store's rule groups elsewhere (see run_grouped)."""
     started = time.perf_counter()
     summary = DetectionSummary(since=since, until=until, rules_loaded=len(compiled))
     for error in load_errors:
@@ -307,7 +309,7 @@ def run_compiled(
             on_progress(skipped + done, total)
 
         progress(0)
-    run_many(store, runnable, since, until, summary, now=now, on_progress=progress)
+    run_many(store, runnable, since, until, summary, now=now, on_progress=progress, scanner=scanner)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -322,6 +324,7 @@ def run_many(
     now: datetime | None = None,
     on_progress: Callable[[int], None] | None = None,
     window_empty: bool = False,
+    scanner: GroupScanner | None = None,
 ) -> list[RuleOutcome]:
     """Run runnable rules over ``[since, until)``; their outcomes, in order. On a store that
     can scan many rules at once (the local store's ``scan_rules``) single-event rules run
@@ -336,7 +339,15 @@ def run_many(
         grouped = {id(r): RuleOutcome(r.id, r.title) for r in rules if not r.bases}
     elif hasattr(store, "scan_rules") and singles:
         emitter = Emitter(store, summary, now or clock.now())
-        grouped = run_grouped(store, singles, since, until, summary, emitter)  # type: ignore[arg-type]
+        grouped = run_grouped(
+            store,  # type: ignore[arg-type]
+            singles,
+            since,
+            until,
+            summary,
+            emitter,
+            scanner=scanner,
+        )
     # --- batched searches (Elasticsearch): see soc.detect.es_singles ---
     elif hasattr(store, "search_many"):
         batched = [r for r in rules if not r.bases]
@@ -394,11 +405,17 @@ def rule_paths(extra: Sequence[Path] = (), *, include_pack: bool = True) -> list
 
 
 def load_and_compile(
-    store_kind: str, rules_paths: Sequence[Path], *, include_pack: bool = True
+    store_kind: str,
+    rules_paths: Sequence[Path],
+    *,
+    include_pack: bool = True,
+    convert_many: BulkConverter | None = None,
 ) -> tuple[RuleSet, list[CompiledRule]]:
-    """Load the rules of the pack and ``rules_paths`` and compile them for a store kind."""
+    """Load the rules of the pack and ``rules_paths`` and compile them for a store kind
+    (rules missing from the cache through ``convert_many`` when given, see compile_all)."""
     ruleset = load_rules(rule_paths(rules_paths, include_pack=include_pack))
-    return ruleset, compile_all(ruleset.rules, target_for(store_kind))
+    target = target_for(store_kind)
+    return ruleset, compile_all(ruleset.rules, target, convert_many=convert_many)
 
 
 def run_detection(

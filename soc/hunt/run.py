@@ -3,104 +3,33 @@ sum up what was found.
 
 The store is whatever the caller opened (a scratch SQLite file by default). Detection runs
 over ``[first event, last event]`` of the events this hunt read, never over "the last 24
-hours", so old evidence is judged like fresh logs.
+hours", so old evidence is judged like fresh logs. With worker processes
+(soc.hunt.workers) and a local store, the files are read on every core while this process
+loads the rules, the rules missing from the compiled-rule cache are converted on the
+workers, and the rule groups are scanned there; the report is the same as without them.
 """
 
 from __future__ import annotations
 
-import socket
+import shutil
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from collectors.pcap.engine import EngineConfig
-from collectors.pcap.ingest import ingest_files
-from collectors.ship import DeadLetterFile, Position, Shipper
-from collectors.sources.logs import IngestOptions, LogIngestor
+from collectors.sources.logs import IngestOptions
 from soc import clock, ecs
 from soc.detect.alerts import LEVELS
+from soc.detect.compile import CompiledRule
+from soc.detect.loader import RuleSet
 from soc.detect.runner import DetectionSummary, load_and_compile, run_compiled
 from soc.hunt.inputs import InputFile
+from soc.hunt.reading import FileOutcome, HuntProgress, ingest
+from soc.hunt.workers import HuntWorkers
 from soc.store.base import Store
-
-
-@dataclass
-class FileOutcome:
-    """What one input file gave: its kind and format, events, dead letters and why, and the
-    time span of its events."""
-
-    display: str
-    kind: str
-    size: int = 0
-    format: str | None = None
-    events: int = 0
-    dead_lettered: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
-    first: str | None = None
-    last: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return {
-            "file": self.display,
-            "kind": self.kind,
-            "format": self.format,
-            "bytes": self.size,
-            "events": self.events,
-            "not_parsed": self.dead_lettered,
-            "reasons": dict(self.reasons.most_common()),
-            "first_event": self.first,
-            "last_event": self.last,
-        }
-
-
-class HuntDeadLetters(DeadLetterFile):
-    """Dead letters written as usual, and their reasons counted per source for the summary."""
-
-    def __init__(self, directory: Path | str) -> None:
-        super().__init__(directory)
-        self.reasons: dict[str, Counter[str]] = {}
-
-    def write(self, source: str, original: str | bytes, reason: str, **kwargs: Any) -> None:
-        """Count the reason (its first clause, so offsets do not split it), then write."""
-        short = reason.split(";")[0].split(" at offset")[0][:120]
-        self.reasons.setdefault(source, Counter())[short] += 1
-        super().write(source, original, reason, **kwargs)
-
-
-class HuntShipper(Shipper):
-    """A Shipper that also keeps the first and last @timestamp of each source."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.spans: dict[str, list[str]] = {}
-
-    def send(self, event: dict[str, Any], *, source: str, position: Position | None = None) -> None:
-        """Queue the event (see Shipper.send) and widen its source's time span."""
-        stamp = event.get("@timestamp")
-        if isinstance(stamp, str) and stamp:
-            span = self.spans.get(source)
-            if span is None:
-                self.spans[source] = [stamp, stamp]
-            elif stamp < span[0]:
-                span[0] = stamp
-            elif stamp > span[1]:
-                span[1] = stamp
-        super().send(event, source=source, position=position)
-
-
-@dataclass
-class HuntProgress:
-    """Callbacks a display may give: a file starts (name, bytes), bytes read, and rules
-    done out of total."""
-
-    on_file: Callable[[str, int], None] | None = None
-    on_bytes: Callable[[int], None] | None = None
-    on_rules: Callable[[int, int], None] | None = None
-    on_phase: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -178,61 +107,6 @@ def _ranked(counts: Counter[str], n: int) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
-def ingest(
-    store: Store,
-    inputs: Sequence[InputFile],
-    *,
-    options: IngestOptions,
-    dead_dir: Path,
-    department: str | None = None,
-    progress: HuntProgress | None = None,
-) -> tuple[list[FileOutcome], HuntShipper]:
-    """Read every input into ``store``; returns the per-file outcomes (in input order)."""
-    progress = progress or HuntProgress()
-    dead = HuntDeadLetters(dead_dir)
-    shipper = HuntShipper(store, dead_letters=dead)
-    logs = LogIngestor(shipper, options, on_bytes=progress.on_bytes)
-    pcap_config = EngineConfig(host_name=socket.gethostname(), department=department)
-    source_of: dict[int, str] = {}
-    try:
-        for index, item in enumerate(inputs):
-            if progress.on_file:
-                progress.on_file(item.display, item.size)
-            if item.kind in ("evtx", "log"):
-                logs.ingest_file(item.path)
-            elif item.kind == "pcap":
-                ingest_files([item.path], shipper, pcap_config)
-                if progress.on_bytes:
-                    progress.on_bytes(item.size)
-            elif progress.on_bytes:
-                progress.on_bytes(item.size)
-            source_of[index] = str(item.path)
-        shipper.close()
-    finally:
-        dead.close()
-    outcomes = []
-    for index, item in enumerate(inputs):
-        source = source_of.get(index, str(item.path))
-        stats = shipper.stats.sources.get(source)
-        outcome = FileOutcome(item.display, item.kind, item.size)
-        if item.reason:
-            outcome.reasons[item.reason] += 0 if item.kind == "empty" else 1
-        if stats is not None:
-            outcome.format = stats.format or (item.kind if item.kind == "pcap" else None)
-            outcome.events = stats.stored + stats.duplicates
-            outcome.dead_lettered = stats.dead_lettered
-            outcome.reasons.update(dead.reasons.get(source, Counter()))
-        elif item.kind == "pcap":
-            outcome.format = "pcap"
-        span = shipper.spans.get(source)
-        if span:
-            outcome.first, outcome.last = span
-        if item.kind == "empty" and not outcome.reasons:
-            outcome.reasons[item.reason or "empty file"] = 0
-        outcomes.append(outcome)
-    return outcomes, shipper
-
-
 def hunt(
     store: Store,
     inputs: Sequence[InputFile],
@@ -243,22 +117,46 @@ def hunt(
     include_pack: bool = True,
     department: str | None = None,
     progress: HuntProgress | None = None,
+    workers: HuntWorkers | None = None,
 ) -> HuntReport:
     """Ingest ``inputs`` into ``store``, then run the pack plus ``rules_paths`` over the
     span of the events read (first to last event, inclusive). Alerts raised by this hunt are
-    in the report; an empty span means no detection ran."""
+    in the report; an empty span means no detection ran. ``workers`` (forked before the
+    store was opened) share the work; the report is the same with or without them."""
     progress = progress or HuntProgress()
     started = clock.now()
     if progress.on_phase:
         progress.on_phase("reading")
-    files, shipper = ingest(
-        store,
-        inputs,
-        options=options,
-        dead_dir=dead_dir,
-        department=department,
-        progress=progress,
-    )
+    pool = workers if workers is not None and workers.active else None
+    store_path = _local_path(store)
+    rules: tuple[RuleSet, list[CompiledRule]] | None = None
+    if pool is not None and store_path is not None:
+        parts = Path(tempfile.mkdtemp(prefix="soc-hunt-parts-"))
+        try:
+            reading = pool.read_files(
+                store_path,
+                inputs,
+                options=options,
+                dead_dir=dead_dir,
+                parts_dir=parts,
+                department=department,
+                progress=progress,
+            )
+            # The rules do not depend on the data: load them while the workers read.
+            rules = _load_rules(store, rules_paths, include_pack, pool)
+            files, events = reading.wait()
+        finally:
+            shutil.rmtree(parts, ignore_errors=True)
+    else:
+        files, shipper = ingest(
+            store,
+            inputs,
+            options=options,
+            dead_dir=dead_dir,
+            department=department,
+            progress=progress,
+        )
+        events = shipper.stats.stored + shipper.stats.duplicates
     firsts = [f.first for f in files if f.first]
     lasts = [f.last for f in files if f.last]
     first = min(firsts) if firsts else None
@@ -268,7 +166,7 @@ def hunt(
         if progress.on_phase:
             progress.on_phase("compiling rules")
         store.refresh()
-        ruleset, compiled = load_and_compile(store.kind, rules_paths, include_pack=include_pack)
+        ruleset, compiled = rules or _load_rules(store, rules_paths, include_pack, pool)
         if progress.on_phase:
             progress.on_phase("detecting")
         since = ecs.parse_timestamp(first)
@@ -280,6 +178,7 @@ def hunt(
             until,
             load_errors=ruleset.errors,
             on_progress=progress.on_rules,
+            scanner=pool.scanner(store_path) if pool is not None and store_path else None,
         )
     alerts = sorted(
         detection.alerts if detection else [], key=lambda a: str(a.get("first_seen", ""))
@@ -291,9 +190,26 @@ def hunt(
         detection=detection,
         alerts=alerts,
         store=_where(store),
-        events=shipper.stats.stored + shipper.stats.duplicates,
+        events=events,
         seconds=(clock.now() - started).total_seconds(),
     )
+
+
+def _load_rules(
+    store: Store, rules_paths: Sequence[Path], include_pack: bool, pool: HuntWorkers | None
+) -> tuple[RuleSet, list[CompiledRule]]:
+    return load_and_compile(
+        store.kind,
+        rules_paths,
+        include_pack=include_pack,
+        convert_many=pool.convert if pool is not None else None,
+    )
+
+
+def _local_path(store: Store) -> Path | None:
+    """The file of a local store (workers open their own connections to it), else None."""
+    path = getattr(store, "path", None)
+    return Path(path) if store.kind == "local" and path is not None else None
 
 
 def _where(store: Store) -> str:

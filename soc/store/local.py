@@ -130,6 +130,9 @@ class LocalStore(LocalRecords, LocalScan):
         self._lock = threading.RLock()
         self._conn = self._open()
         self._columns: dict[str, str] = {}  # lower-cased name -> column name as created
+        self._lookup: dict[str, str | None] = {}  # exact path -> column (see _column_lookup)
+        self._lookup_for: dict[str, str] | None = None
+        self._lookup_size = 0
         self._load_columns()
 
     # --- opening --------------------------------------------------------------------------
@@ -236,10 +239,11 @@ class LocalStore(LocalRecords, LocalScan):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # a failed COMMIT leaves it open too
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     def _ensure_columns(self, paths: Sequence[str], sample: Mapping[str, Any]) -> None:
         """Add a column for every path not yet known (caller holds the write lock)."""
@@ -347,34 +351,72 @@ class LocalStore(LocalRecords, LocalScan):
         return result
 
     def _insert(self, rows: list[tuple[str, int, str, dict[str, Any]]]) -> int:
-        """Insert prepared rows in one transaction; returns how many were new."""
-        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        """Insert prepared rows in one transaction; returns how many were new.
+
+        The rows are laid out by column before the write lock is taken (a field without a
+        column is assumed to get one under its own name); only when a new column turns out
+        otherwise (another process made it, in other case, or the column limit is reached)
+        are they laid out again inside. Other writers wait less that way."""
+        known = self._columns
+        new_paths: dict[str, Any] = {}
+        for _, _, _, flat in rows:
+            for path, value in flat.items():
+                if path not in new_paths and path.lower() not in known:
+                    new_paths[path] = value
+        groups = self._rows_by_columns(rows, new_paths)
         with self._transaction():
-            new_paths: dict[str, Any] = {}
-            for _, _, _, flat in rows:
-                for path, value in flat.items():
-                    if path.lower() not in self._columns and path not in new_paths:
-                        new_paths[path] = value
             if new_paths:
                 self._ensure_columns(list(new_paths), new_paths)
-            for event_id, ts, doc_json, flat in rows:
-                columns: dict[str, Any] = {}
-                for path, value in flat.items():
-                    column = self._columns.get(path.lower())
-                    if column is not None and column not in columns:
-                        columns[column] = _column_value(value)
-                names = tuple(columns)
-                groups.setdefault(names, []).append((event_id, ts, doc_json, *columns.values()))
+                if any(self._columns.get(p.lower()) != p for p in new_paths):
+                    groups = self._rows_by_columns(rows, {})
             inserted = 0
-            for names, values in groups.items():
+            for names, group in groups.items():
                 column_sql = ", ".join(_quote(n) for n in (*_INTERNAL_COLUMNS, *names))
                 marks = ", ".join("?" for _ in range(len(names) + 3))
                 cursor = self._conn.executemany(
                     f"INSERT OR IGNORE INTO {EVENTS_TABLE} ({column_sql}) VALUES ({marks})",
-                    values,
+                    group,
                 )
                 inserted += cursor.rowcount
         return inserted
+
+    def _rows_by_columns(
+        self, rows: list[tuple[str, int, str, dict[str, Any]]], assumed: Mapping[str, Any]
+    ) -> dict[tuple[str, ...], list[tuple[Any, ...]]]:
+        """The rows' values grouped by their column lists; a path in ``assumed`` is taken to
+        have a column of its own name."""
+        column_of = self._column_lookup()
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for event_id, ts, doc_json, flat in rows:
+            columns: dict[str, Any] = {}
+            for path, value in flat.items():
+                column = path if path in assumed else column_of(path)
+                if column is not None and column not in columns:
+                    kind = type(value)
+                    columns[column] = value if kind is str or kind is int else _column_value(value)
+            groups.setdefault(tuple(columns), []).append(
+                (event_id, ts, doc_json, *columns.values())
+            )
+        return groups
+
+    def _column_lookup(self) -> Callable[[str], str | None]:
+        """The column of a field path (None past the column limit), memoized by exact path
+        for as long as the known columns stay the same."""
+        known = self._columns
+        if self._lookup_for is not known or len(known) != self._lookup_size:
+            self._lookup = {}
+            self._lookup_for = known
+            self._lookup_size = len(known)
+        memo = self._lookup
+
+        def column_of(path: str) -> str | None:
+            try:
+                return memo[path]
+            except KeyError:
+                found = memo[path] = known.get(path.lower())
+                return found
+
+        return column_of
 
     @staticmethod
     def _prepare(
@@ -514,7 +556,10 @@ class LocalStore(LocalRecords, LocalScan):
 
     # --- housekeeping ---------------------------------------------------------------------
     def refresh(self) -> None:
-        """Nothing to do: SQLite makes committed writes visible at once."""
+        """See what other connections wrote: SQLite shows committed rows at once; the
+        columns that other processes added are read again."""
+        with self._lock:
+            self._load_columns()
 
     def info(self) -> dict[str, Any]:
         """Kind, file, versions and counts, for `soc doctor`."""

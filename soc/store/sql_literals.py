@@ -48,7 +48,8 @@ WEAK_COLUMNS = frozenset({"winlog.provider_name"})
 
 _TOKEN = re.compile(
     r"\s+|(?P<ident>`(?:[^`]|``)+`)|(?P<text>'(?:[^']|'')*')|(?P<number>-?\d+(?:\.\d+)?)"
-    r"|(?P<word>[A-Za-z_][A-Za-z_0-9.]*)|(?P<op><=|>=|!=|<>|[=<>(),])"
+    r"|(?P<word>[A-Za-z_][A-Za-z_0-9.]*)|(?P<op><=|>=|!=|<>|[=<>(),])|(?P<unknown>.)",
+    re.DOTALL,
 )
 _NUMERIC = re.compile(r"[0-9.+\-eE]*")
 
@@ -66,15 +67,12 @@ class _Unknown(Exception):
 
 def _tokens(query: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(query):
-        found = _TOKEN.match(query, pos)
-        if found is None:
-            raise _Unknown(query[pos : pos + 20])
-        pos = found.end()
+    for found in _TOKEN.finditer(query):
         kind = found.lastgroup
-        if kind is None:
+        if kind is None:  # white space
             continue
+        if kind == "unknown":
+            raise _Unknown(query[found.start() : found.start() + 20])
         value = found.group()
         out.append((kind, value.upper() if kind == "word" else value))
     return out

@@ -65,3 +65,35 @@ def test_suppression_over_many_keys_is_decided_in_a_few_requests(any_store: Stor
     for alert in stored:
         per_address.setdefault(alert["entities"]["source.ip"][0], []).append(alert["first_seen"])
     assert all(len(times) == 2 for times in per_address.values())
+
+
+def test_an_alert_record_holds_every_field_and_is_its_own_copy() -> None:
+    import dataclasses
+
+    from soc.detect.alerts import Alert
+
+    alert = Alert(
+        id="a1",
+        rule_id="r1",
+        rule_title="root login over ssh",
+        level="high",
+        tags=["attack.t1078"],
+        rule_type="event_count",
+        event_ids=["e1", "e2"],
+        entities={"host.name": ["web-01"], "source.ip": ["10.0.0.9"]},
+        first_seen="2026-11-20T08:00:00.000000Z",
+        last_seen="2026-11-20T08:05:00.000000Z",
+        created="2026-11-21T00:00:00.000000Z",
+        group={"source.ip": "10.0.0.9", "nested": {"k": [1]}},
+        count=2,
+        description="d",
+    )
+    record = alert.to_record()
+    assert record == dataclasses.asdict(alert)  # every field, a new one included
+    record["event_ids"].append("e3")
+    record["entities"]["host.name"].append("web-02")
+    record["group"]["nested"]["k"].append(2)
+    assert alert.event_ids == ["e1", "e2"]
+    assert alert.entities["host.name"] == ["web-01"]
+    assert alert.group["nested"]["k"] == [1]
+    assert Alert.from_record(alert.to_record()) == alert

@@ -1,0 +1,267 @@
+"""The worker processes of a hunt: files read on every core at once, rules converted and
+rule groups scanned beside them.
+
+A hunt on a local store forks its workers first, before it opens the store or starts a
+progress display, so that no SQLite connection and no thread is copied into them. Three
+kinds of task go to them, and each gives the same result as the one-process way:
+
+- reading a file: a worker reads one input into the store through its own connection
+  (SQLite in WAL mode lets writers take turns) and writes its dead letters to a part file
+  of its own; the parent appends the parts to the hunt's dead-letter folder in input order.
+  Events are stored by id, so which file stores a shared event first changes no count
+  (the stored copy names, in ``log.file.path``, the file that was read first);
+- converting rules that the compiled-rule cache does not hold (soc.detect.compile's
+  convert_documents), in slices;
+- scanning a rule group (soc.detect.grouped.scan_request): the matched rows come back and
+  the parent raises the alerts, group after group, in the usual order. A group with more
+  than SCAN_ROWS_LIMIT rows is scanned again in the parent, streaming, so memory stays
+  bounded.
+
+``SOC_WORKERS`` sets how many workers (1: none, everything in the one process); by default
+one per CPU this process may use, at most MAX_WORKERS.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from collectors.sources.logs import IngestOptions
+from soc.detect.compile import Target, convert_documents
+from soc.detect.grouped import ScanRequest, ScanResult, scan_request
+from soc.hunt.inputs import InputFile
+from soc.hunt.reading import FileOutcome, HuntProgress, ingest
+
+#: The most workers a hunt starts by default (SQLite takes one writer at a time, so more
+#: readers than this mostly wait).
+MAX_WORKERS = 8
+
+#: Rows a worker carries back for one rule group; a group with more is scanned in the parent.
+SCAN_ROWS_LIMIT = 20_000
+
+#: Rule documents per conversion task.
+CONVERT_SLICE = 24
+
+
+class WorkerSettingError(ValueError):
+    """SOC_WORKERS is not a whole number of at least 1."""
+
+
+def worker_count() -> int:
+    """How many worker processes a hunt uses: SOC_WORKERS when set (1 means none), else the
+    CPUs this process may run on, at most MAX_WORKERS. Raises WorkerSettingError for a
+    SOC_WORKERS that is not a whole number of at least 1."""
+    setting = os.environ.get("SOC_WORKERS", "").strip()
+    if setting:
+        if not setting.isdigit() or int(setting) < 1:
+            raise WorkerSettingError(
+                f"SOC_WORKERS={setting!r}: give a whole number of worker processes (1 = none)"
+            )
+        return int(setting)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_WORKERS))
+
+
+# --- inside a worker ------------------------------------------------------------------------
+
+_STORES: dict[str, Any] = {}
+
+
+def _store(path: str) -> Any:
+    """This worker's own connection to the store file (opened once per worker)."""
+    store = _STORES.get(path)
+    if store is None:
+        from soc.store.local import LocalStore
+
+        store = _STORES[path] = LocalStore(path)
+    return store
+
+
+@dataclass(frozen=True)
+class _ReadTask:
+    index: int
+    item: InputFile
+    store_path: str
+    options: IngestOptions
+    dead_dir: str
+    department: str | None
+
+
+def _read_one(task: _ReadTask) -> tuple[int, FileOutcome, int]:
+    outcomes, shipper = ingest(
+        _store(task.store_path),
+        [task.item],
+        options=task.options,
+        dead_dir=Path(task.dead_dir),
+        department=task.department,
+    )
+    return task.index, outcomes[0], shipper.stats.stored + shipper.stats.duplicates
+
+
+def _convert_slice(args: tuple[list[tuple[dict[str, Any], str]], Target]) -> list[dict[str, Any]]:
+    items, target = args
+    return convert_documents(items, target)
+
+
+def _scan_one(args: tuple[str, ScanRequest]) -> ScanResult | None:
+    store_path, request = args
+    return scan_request(_store(store_path), request, SCAN_ROWS_LIMIT)
+
+
+# --- in the parent --------------------------------------------------------------------------
+
+
+class HuntWorkers:
+    """A pool of forked worker processes for one hunt, or none (``workers`` 1, or a system
+    that cannot fork): then every method does its work in this process. Use it as a
+    context manager, entered before the store is opened."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: Any = None
+        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+            self._pool = multiprocessing.get_context("fork").Pool(workers)
+
+    def __enter__(self) -> HuntWorkers:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        self.close(wait=kind is None)
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the workers (after their tasks when ``wait``, else at once)."""
+        if self._pool is None:
+            return
+        if wait:
+            self._pool.close()
+        else:
+            self._pool.terminate()
+        self._pool.join()
+        self._pool = None
+
+    @property
+    def active(self) -> bool:
+        """True when tasks go to worker processes."""
+        return self._pool is not None
+
+    def read_files(
+        self,
+        store_path: Path,
+        inputs: Sequence[InputFile],
+        *,
+        options: IngestOptions,
+        dead_dir: Path,
+        parts_dir: Path,
+        department: str | None,
+        progress: HuntProgress,
+    ) -> PendingReads:
+        """Start reading every input into the store at ``store_path``, largest first; the
+        returned PendingReads gives the outcomes in input order. Progress is told each file
+        as it is done."""
+        assert self._pool is not None, "read_files needs worker processes"
+        tasks = [
+            _ReadTask(
+                index,
+                item,
+                str(store_path),
+                options,
+                str(parts_dir / str(index)),
+                department,
+            )
+            for index, item in enumerate(inputs)
+        ]
+        tasks.sort(key=lambda t: -t.item.size)
+
+        def done(result: tuple[int, FileOutcome, int]) -> None:
+            item = inputs[result[0]]
+            if progress.on_file:
+                progress.on_file(item.display, item.size)
+            if progress.on_bytes:
+                progress.on_bytes(item.size)
+
+        pending = [self._pool.apply_async(_read_one, (t,), callback=done) for t in tasks]
+        return PendingReads(pending, len(inputs), dead_dir, parts_dir)
+
+    def convert(
+        self, items: list[tuple[dict[str, Any], str]], target: Target
+    ) -> list[dict[str, Any]]:
+        """Cache entries for rule documents (a soc.detect.compile BulkConverter), converted
+        in slices on the workers."""
+        if self._pool is None:
+            return convert_documents(items, target)
+        slices = [
+            (items[i : i + CONVERT_SLICE], target) for i in range(0, len(items), CONVERT_SLICE)
+        ]
+        entries: list[dict[str, Any]] = []
+        for part in self._pool.imap(_convert_slice, slices):
+            entries.extend(part)
+        return entries
+
+    def scanner(self, store_path: Path) -> _PoolScanner | None:
+        """A soc.detect.grouped GroupScanner scanning rule groups of the store at
+        ``store_path`` on the workers; None without workers."""
+        if self._pool is None:
+            return None
+        return _PoolScanner(self._pool, str(store_path))
+
+
+class _PoolScanner:
+    def __init__(self, pool: Any, store_path: str) -> None:
+        self._pool = pool
+        self._path = store_path
+
+    def scan_groups(self, requests: Sequence[ScanRequest]) -> Iterator[ScanResult | None]:
+        """Each request's result in order, scanned on the workers several at once."""
+        return self._pool.imap(_scan_one, [(self._path, r) for r in requests])
+
+
+class PendingReads:
+    """The files being read by the workers."""
+
+    def __init__(self, pending: list[Any], count: int, dead_dir: Path, parts_dir: Path) -> None:
+        self._pending = pending
+        self._count = count
+        self._dead_dir = dead_dir
+        self._parts_dir = parts_dir
+
+    def wait(self) -> tuple[list[FileOutcome], int]:
+        """Every file's outcome in input order and the events read; the workers' dead
+        letters are then in the hunt's dead-letter folder, in input order. Raises what a
+        worker raised (e.g. StoreUnavailable), as reading in one process would."""
+        outcomes: list[FileOutcome | None] = [None] * self._count
+        events = 0
+        for pending in self._pending:
+            index, outcome, read = pending.get()
+            outcomes[index] = outcome
+            events += read
+        _append_parts(self._parts_dir, self._count, self._dead_dir)
+        return [o for o in outcomes if o is not None], events
+
+
+def _append_parts(parts_dir: Path, count: int, dead_dir: Path) -> None:
+    """Append each file's dead-letter part (one folder per input) to the dead-letter folder,
+    in input order, then remove the parts."""
+    if not parts_dir.is_dir():
+        return
+    for index in range(count):
+        part = parts_dir / str(index)
+        if not part.is_dir():
+            continue
+        for day_file in sorted(part.glob("*.ndjson")):
+            dead_dir.mkdir(parents=True, exist_ok=True)
+            with open(day_file, "rb") as source, open(dead_dir / day_file.name, "ab") as target:
+                shutil.copyfileobj(source, target)
+                target.flush()
+                os.fsync(target.fileno())
+    shutil.rmtree(parts_dir, ignore_errors=True)
+
+
+__all__ = ["HuntWorkers", "PendingReads", "WorkerSettingError", "worker_count"]

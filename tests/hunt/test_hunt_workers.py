@@ -1,0 +1,122 @@
+"""`soc hunt` on several worker processes: the same report, the same store and the same dead
+letters as in one process (SOC_WORKERS=1), whatever order the workers finish in."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_runner import soc
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+PARSERS = FIXTURES / "parsers"
+
+
+def _bundle(tmp_path: Path) -> Path:
+    """Every parser fixture, a gzip'd copy and a plain copy of auth.log (the same events
+    twice: duplicates), and two files that give dead letters."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(PARSERS, bundle)
+    shutil.copy(PARSERS / "auth.log", bundle / "auth-copy.log")
+    with gzip.open(bundle / "auth.2.gz", "wb") as gz:
+        gz.write((PARSERS / "auth.log").read_bytes())
+    (bundle / "broken.jsonl").write_text(
+        '{"@timestamp": "2026-11-20T08:00:00Z", "message": "fine"}\n{not json\n[1, 2]\n',
+        encoding="utf-8",
+    )
+    (bundle / "truncated.evtx").write_bytes(b"ElfFile\x00" + bytes(100))
+    return bundle
+
+
+def _hunt(bundle: Path, keep: Path, workers: int, *extra: str) -> dict[str, Any]:
+    result = soc(
+        "hunt", str(bundle), "--keep", str(keep), "--json", *extra,
+        # frozen: lines without a year or a time take theirs from the clock
+        env={"SOC_WORKERS": str(workers), "SOC_CLOCK": "2026-11-25T12:00:00+07:00"},
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr
+    report = json.loads(result.stdout)
+    report.pop("seconds")
+    report.pop("store")
+    report["detection"].pop("seconds")
+    for outcome in report["detection"].get("outcomes", []):
+        outcome.pop("seconds", None)
+    return report
+
+
+def _dead_letters(keep: Path) -> list[dict[str, Any]]:
+    letters = []
+    for day in sorted((keep / "deadletter").glob("*.ndjson")):
+        for line in day.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            record.pop("time")
+            letters.append(record)
+    return letters
+
+
+def _events(keep: Path) -> list[tuple[str, str]]:
+    """Every stored event: id and document, without the time it reached the store and the
+    file it was read from (an event in several files is stored once, from whichever file
+    was read first)."""
+    with sqlite3.connect(keep / "soc.db") as conn:
+        rows = conn.execute("SELECT _id, _doc FROM events ORDER BY _id").fetchall()
+    events = []
+    for event_id, doc in rows:
+        parsed = json.loads(doc)
+        parsed.get("event", {}).pop("ingested", None)
+        parsed.get("log", {}).pop("file", None)
+        events.append((event_id, json.dumps(parsed, sort_keys=True)))
+    return events
+
+
+def test_workers_give_the_same_hunt_as_one_process(data_dir: Path, tmp_path: Path) -> None:
+    bundle = _bundle(tmp_path)
+    alone, shared = tmp_path / "alone", tmp_path / "shared"
+    one = _hunt(bundle, alone, 1)
+    three = _hunt(bundle, shared, 3)
+    assert three == one
+    assert one["events"] > 100 and one["alerts"] > 0
+    files = {Path(f["file"]).name: f for f in one["files"]}
+    assert files["auth-copy.log"]["events"] == files["auth.log"]["events"] == 30
+    assert files["broken.jsonl"]["not_parsed"] == 2
+    assert _dead_letters(shared) == _dead_letters(alone)
+    assert len(_dead_letters(alone)) >= 3
+    assert _events(shared) == _events(alone)
+    # the kept store is whole in its file: nothing left in a write-ahead log
+    wal = shared / "soc.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+@pytest.mark.conformance
+def test_workers_give_the_same_hunt_over_evtx_and_sigmahq_rules(
+    data_dir: Path, corpus_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EVTX files and SigmaHQ rules converted cold on the workers (an empty rule cache each
+    time): the same alerts as one process converting them itself."""
+    evtx = sorted(corpus_dir.joinpath("evtx").rglob("*.evtx"))[:40]
+    bundle = tmp_path / "evtx"
+    bundle.mkdir()
+    for index, path in enumerate(evtx):
+        shutil.copy(path, bundle / f"{index:02d}-{path.name}")
+    rules = corpus_dir / "sigma" / "rules" / "windows" / "process_creation"
+    reports = []
+    for workers in (1, 2):
+        monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / f"cache-{workers}"))
+        reports.append(_hunt(bundle, tmp_path / f"keep-{workers}", workers, "--rules", str(rules)))
+    assert reports[1] == reports[0]
+    assert reports[0]["alerts"] > 0
+    assert reports[0]["detection"]["rules_run"] > 1000
+
+
+def test_a_bad_worker_setting_is_one_line(data_dir: Path) -> None:
+    result = soc("hunt", str(PARSERS / "auth.log"), env={"SOC_WORKERS": "many"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "soc: error: SOC_WORKERS='many': give a whole number of worker processes (1 = none)"
+    )
+    assert "Traceback" not in result.stderr
