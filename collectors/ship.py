@@ -41,11 +41,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from collectors.checkpoint import CheckpointRegistry
 from soc import clock, ecs
 from soc.store.base import ID_FIELD, Store, StoreUnavailable, WriteResult
+
+_T = TypeVar("_T")
 
 #: How much of a dead record's original text a dead letter keeps.
 DEAD_LETTER_ORIGINAL_LIMIT = 4096
@@ -397,10 +399,22 @@ class Shipper:
                 groups.setdefault(item.source, []).append(item.event)
             written: set[str] = set()
             try:
-                for source, events in groups.items():
-                    result = self._write_with_retry(events)
-                    written.add(source)
-                    self._account(source, result)
+                if hasattr(self.store, "write_event_groups"):
+                    # one transaction for every source of the batch (the local store)
+                    lists = list(groups.values())
+                    results = self._write_with_retry(
+                        lambda: self.store.write_event_groups(lists)  # type: ignore[attr-defined]
+                    )
+                    for source, result in zip(groups, results, strict=True):
+                        written.add(source)
+                        self._account(source, result)
+                else:
+                    for source, events in groups.items():
+                        result = self._write_with_retry(
+                            lambda events=events: self.store.write_events(events)
+                        )
+                        written.add(source)
+                        self._account(source, result)
             except BaseException:
                 # Keep what was not written queued, so a later flush retries it; the
                 # positions stay pending too, so no checkpoint moves past unwritten events.
@@ -419,11 +433,12 @@ class Shipper:
         if wrote and self.on_batch is not None:
             self.on_batch(self.stats)
 
-    def _write_with_retry(self, events: list[dict[str, Any]]) -> WriteResult:
+    def _write_with_retry(self, write: Callable[[], _T]) -> _T:
+        """``write()`` (a store write), retried while the store is unavailable."""
         delays = self.retry.delays()
         while True:
             try:
-                return self.store.write_events(events)
+                return write()
             except StoreUnavailable:
                 delay = next(delays, None)
                 if delay is None:

@@ -8,7 +8,7 @@ path use flatten().
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,24 +54,25 @@ def set_field(doc: dict[str, Any], path: str, value: Any) -> None:
 
 def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """All leaf values by dotted path; lists and scalars are leaves, objects are descended."""
-    return dict(_walk(doc, prefix))
+    flat: dict[str, Any] = {}
+    _fill(flat, doc, prefix)
+    return flat
+
+
+def _fill(flat: dict[str, Any], doc: Mapping[str, Any], prefix: str) -> None:
+    # The hot path of every store write: exact type tests first (much cheaper than
+    # isinstance(value, Mapping)), plain dicts and scalars being nearly all we see.
+    for key, value in doc.items():
+        kind = type(value)
+        if kind is dict:
+            _fill(flat, value, prefix + key + ".")
+        elif kind in _LEAF_TYPES or not isinstance(value, Mapping):
+            flat[prefix + key] = value
+        else:
+            _fill(flat, value, prefix + key + ".")
 
 
 _LEAF_TYPES = frozenset({str, int, float, bool, list, type(None)})
-
-
-def _walk(doc: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
-    for key, value in doc.items():
-        path = prefix + key
-        # Exact type tests first: they are much cheaper than isinstance(value, Mapping) on
-        # this hot path of every store write, and plain dicts and scalars are nearly all we see.
-        kind = type(value)
-        if kind is dict:
-            yield from _walk(value, path + ".")
-        elif kind in _LEAF_TYPES or not isinstance(value, Mapping):
-            yield path, value
-        else:
-            yield from _walk(value, path + ".")
 
 
 def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,9 +5,11 @@ A hunt on a local store forks its workers first, before it opens the store or st
 progress display, so that no SQLite connection and no thread is copied into them. Three
 kinds of task go to them, and each gives the same result as the one-process way:
 
-- reading a file: a worker reads one input into the store through its own connection
-  (SQLite in WAL mode lets writers take turns) and writes its dead letters to a part file
-  of its own; the parent appends the parts to the hunt's dead-letter folder in input order.
+- reading a slice of the inputs (consecutive files of about equal total size, a few per
+  worker): a worker reads them into the store through its own connection, a batch of
+  events (of any number of files) per transaction (SQLite in WAL mode lets writers take
+  turns), and writes their dead letters to a part folder of its own; the parent appends
+  the parts to the hunt's dead-letter folder in input order.
   Events are stored by id, so which file stores a shared event first changes no count
   (the stored copy names, in ``log.file.path``, the file that was read first);
 - converting rules that the compiled-rule cache does not hold (soc.detect.compile's
@@ -46,6 +48,11 @@ SCAN_ROWS_LIMIT = 20_000
 
 #: Rule documents per conversion task.
 CONVERT_SLICE = 24
+
+#: Slices of the inputs per worker: each slice is read by one worker with one shipper
+#: (a transaction per batch of events, not per file), and a few per worker even out
+#: the load.
+SLICES_PER_WORKER = 4
 
 
 class WorkerSettingError(ValueError):
@@ -87,23 +94,42 @@ def _store(path: str) -> Any:
 
 @dataclass(frozen=True)
 class _ReadTask:
-    index: int
-    item: InputFile
+    start: int  # index of the first input of the slice
+    items: list[InputFile]
     store_path: str
     options: IngestOptions
     dead_dir: str
     department: str | None
 
 
-def _read_one(task: _ReadTask) -> tuple[int, FileOutcome, int]:
+def _read_slice(task: _ReadTask) -> tuple[int, list[FileOutcome], int]:
     outcomes, shipper = ingest(
         _store(task.store_path),
-        [task.item],
+        task.items,
         options=task.options,
         dead_dir=Path(task.dead_dir),
         department=task.department,
     )
-    return task.index, outcomes[0], shipper.stats.stored + shipper.stats.duplicates
+    return task.start, outcomes, shipper.stats.stored + shipper.stats.duplicates
+
+
+def slices_of(sizes: Sequence[int], count: int) -> list[tuple[int, int]]:
+    """``sizes`` cut into at most ``count`` runs of consecutive items of about equal total
+    size, as (start, end) index pairs covering every item in order."""
+    if not sizes:
+        return []
+    count = max(1, min(count, len(sizes)))
+    total = sum(max(1, size) for size in sizes)
+    runs: list[tuple[int, int]] = []
+    start, done = 0, 0
+    for index, size in enumerate(sizes):
+        done += max(1, size)
+        if done * count >= total * (len(runs) + 1) and len(runs) < count - 1:
+            runs.append((start, index + 1))
+            start = index + 1
+    if start < len(sizes):
+        runs.append((start, len(sizes)))
+    return runs
 
 
 def _convert_slice(args: tuple[list[tuple[dict[str, Any], str]], Target]) -> list[dict[str, Any]]:
@@ -167,27 +193,28 @@ class HuntWorkers:
         returned PendingReads gives the outcomes in input order. Progress is told each file
         as it is done."""
         assert self._pool is not None, "read_files needs worker processes"
+        runs = slices_of([item.size for item in inputs], self.workers * SLICES_PER_WORKER)
         tasks = [
             _ReadTask(
-                index,
-                item,
+                start,
+                list(inputs[start:end]),
                 str(store_path),
                 options,
-                str(parts_dir / str(index)),
+                str(parts_dir / str(start)),
                 department,
             )
-            for index, item in enumerate(inputs)
+            for start, end in runs
         ]
-        tasks.sort(key=lambda t: -t.item.size)
 
-        def done(result: tuple[int, FileOutcome, int]) -> None:
-            item = inputs[result[0]]
-            if progress.on_file:
-                progress.on_file(item.display, item.size)
-            if progress.on_bytes:
-                progress.on_bytes(item.size)
+        def done(result: tuple[int, list[FileOutcome], int]) -> None:
+            start = result[0]
+            for item in inputs[start : start + len(result[1])]:
+                if progress.on_file:
+                    progress.on_file(item.display, item.size)
+                if progress.on_bytes:
+                    progress.on_bytes(item.size)
 
-        pending = [self._pool.apply_async(_read_one, (t,), callback=done) for t in tasks]
+        pending = [self._pool.apply_async(_read_slice, (t,), callback=done) for t in tasks]
         return PendingReads(pending, len(inputs), dead_dir, parts_dir)
 
     def convert(
@@ -239,16 +266,16 @@ class PendingReads:
         outcomes: list[FileOutcome | None] = [None] * self._count
         events = 0
         for pending in self._pending:
-            index, outcome, read = pending.get()
-            outcomes[index] = outcome
+            start, read_outcomes, read = pending.get()
+            outcomes[start : start + len(read_outcomes)] = read_outcomes
             events += read
         _append_parts(self._parts_dir, self._count, self._dead_dir)
         return [o for o in outcomes if o is not None], events
 
 
 def _append_parts(parts_dir: Path, count: int, dead_dir: Path) -> None:
-    """Append each file's dead-letter part (one folder per input) to the dead-letter folder,
-    in input order, then remove the parts."""
+    """Append each slice's dead-letter part (a folder named by the index of its first input)
+    to the dead-letter folder, in input order, then remove the parts."""
     if not parts_dir.is_dir():
         return
     for index in range(count):

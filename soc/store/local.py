@@ -332,26 +332,36 @@ class LocalStore(LocalRecords, LocalScan):
     # --- events ---------------------------------------------------------------------------
     def write_events(self, events: Sequence[Mapping[str, Any]]) -> WriteResult:
         """Store events by ``_id``; an id already stored is a duplicate and left as it was."""
-        result = WriteResult()
-        rows: list[tuple[str, int, str, dict[str, Any]]] = []
-        for event in events:
-            prepared = self._prepare(event, result)
-            if prepared is not None:
-                rows.append(prepared)
-        if not rows:
-            return result
+        return self.write_event_groups([events])[0]
+
+    def write_event_groups(
+        self, groups: Sequence[Sequence[Mapping[str, Any]]]
+    ) -> list[WriteResult]:
+        """Store several lists of events (e.g. one per source) in one transaction, as
+        write_events would one after another: a result per list. One transaction is cheaper
+        for this process and for other writers than one per list."""
+        results: list[WriteResult] = []
+        prepared: list[list[tuple[str, int, str, dict[str, Any]]]] = []
+        for events in groups:
+            result = WriteResult()
+            rows = [row for event in events if (row := self._prepare(event, result)) is not None]
+            results.append(result)
+            prepared.append(rows)
+        if not any(prepared):
+            return results
         try:
-            inserted = self._insert(rows)
+            inserted = self._insert(prepared)
         except sqlite3.OperationalError as exc:
             # Busy or locked beyond the timeout, disk full...: the batch was rolled back
             # whole, so the caller may retry it.
             raise StoreUnavailable(f"{self.path}: cannot write events: {exc}") from None
-        result.stored = inserted
-        result.duplicates = len(rows) - inserted
-        return result
+        for result, rows, count in zip(results, prepared, inserted, strict=True):
+            result.stored = count
+            result.duplicates = len(rows) - count
+        return results
 
-    def _insert(self, rows: list[tuple[str, int, str, dict[str, Any]]]) -> int:
-        """Insert prepared rows in one transaction; returns how many were new.
+    def _insert(self, prepared: list[list[tuple[str, int, str, dict[str, Any]]]]) -> list[int]:
+        """Insert lists of prepared rows in one transaction; how many of each were new.
 
         The rows are laid out by column before the write lock is taken (a field without a
         column is assumed to get one under its own name); only when a new column turns out
@@ -359,26 +369,30 @@ class LocalStore(LocalRecords, LocalScan):
         are they laid out again inside. Other writers wait less that way."""
         known = self._columns
         new_paths: dict[str, Any] = {}
-        for _, _, _, flat in rows:
-            for path, value in flat.items():
-                if path not in new_paths and path.lower() not in known:
-                    new_paths[path] = value
-        groups = self._rows_by_columns(rows, new_paths)
+        for rows in prepared:
+            for _, _, _, flat in rows:
+                for path, value in flat.items():
+                    if path not in new_paths and path.lower() not in known:
+                        new_paths[path] = value
+        layouts = [self._rows_by_columns(rows, new_paths) for rows in prepared]
         with self._transaction():
             if new_paths:
                 self._ensure_columns(list(new_paths), new_paths)
                 if any(self._columns.get(p.lower()) != p for p in new_paths):
-                    groups = self._rows_by_columns(rows, {})
-            inserted = 0
-            for names, group in groups.items():
-                column_sql = ", ".join(_quote(n) for n in (*_INTERNAL_COLUMNS, *names))
-                marks = ", ".join("?" for _ in range(len(names) + 3))
-                cursor = self._conn.executemany(
-                    f"INSERT OR IGNORE INTO {EVENTS_TABLE} ({column_sql}) VALUES ({marks})",
-                    group,
-                )
-                inserted += cursor.rowcount
-        return inserted
+                    layouts = [self._rows_by_columns(rows, {}) for rows in prepared]
+            counts = []
+            for layout in layouts:
+                inserted = 0
+                for names, group in layout.items():
+                    column_sql = ", ".join(_quote(n) for n in (*_INTERNAL_COLUMNS, *names))
+                    marks = ", ".join("?" for _ in range(len(names) + 3))
+                    cursor = self._conn.executemany(
+                        f"INSERT OR IGNORE INTO {EVENTS_TABLE} ({column_sql}) VALUES ({marks})",
+                        group,
+                    )
+                    inserted += cursor.rowcount
+                counts.append(inserted)
+        return counts
 
     def _rows_by_columns(
         self, rows: list[tuple[str, int, str, dict[str, Any]]], assumed: Mapping[str, Any]
