@@ -6,12 +6,16 @@ With the corpus: how soon an unchanged SigmaHQ Windows rule set starts matching.
 run --rules <corpus>/sigma/rules/windows --no-pack` over an empty store does everything a run
 does before its first scan (start, load, compile) and nothing after it but empty scans: its
 wall and CPU time, first with empty caches (YAML parsed, rules converted), then the best of
-several warm runs (the load and compiled-rule caches filled). Goal: warm within 2 s."""
+several warm runs (the load and compiled-rule caches filled). Goal: warm within 2 s.
+
+Then `soc hunt` end to end over the corpus EVTX, in one process and on the default workers,
+and Zircolite beside it when SOC_BENCH_ZIRCOLITE names its command (see _hunt_end_to_end)."""
 
 from __future__ import annotations
 
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -77,16 +81,68 @@ def _time_to_matching(exe: str, env: dict[str, str], corpus: Path, tmp: Path) ->
 
 def _hunt_end_to_end(exe: str, env: dict[str, str], corpus: Path, tmp: Path) -> None:
     """`soc hunt` over the corpus EVTX files with the SigmaHQ Windows rules: ingestion into a
-    scratch store, detection, summary; what a Zircolite run does. Cold, then warm."""
+    scratch store, detection, summary; what a Zircolite run does. Cold (empty caches), then
+    warm, in one process (SOC_WORKERS=1) and with the default workers (one per CPU). With
+    SOC_BENCH_ZIRCOLITE (the command that runs Zircolite, e.g. "python zircolite.py -c
+    config.yaml"), the peer on the same files and rules, and the ratios."""
+    from soc.hunt.workers import worker_count
+
     rules = corpus / "sigma" / "rules" / "windows"
-    env = {**env, "SOC_CACHE_DIR": str(tmp / "hunt-cache"), "SOC_RULE_CACHE": "on"}
     args = [exe, "hunt", str(corpus / "evtx"), "--rules", str(rules), "--no-pack", "--json"]
-    cold, warm = cold_and_warm(args, env, 3)
-    print(
-        f"soc hunt, corpus EVTX (10,015 events) x SigmaHQ Windows rules, end to end: cold "
-        f"{cold[0]:.2f} s wall / {cold[1]:.2f} s CPU, warm {warm[0]:.2f} s wall / "
-        f"{warm[1]:.2f} s CPU (best of 2)"
-    )
+    ours: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}
+    counts = sorted({1, worker_count()})
+    for count in counts:
+        run_env = {
+            **env,
+            "SOC_CACHE_DIR": str(tmp / f"hunt-cache-{count}"),
+            "SOC_RULE_CACHE": "on",
+            "SOC_WORKERS": str(count),
+        }
+        cold, warm = cold_and_warm(args, run_env, 3)
+        label = "1 process" if count == 1 else f"{count} workers"
+        ours[label] = (cold, warm)
+        print(
+            f"soc hunt, corpus EVTX (10,015 events) x SigmaHQ Windows rules, end to end, "
+            f"{label}: cold {cold[0]:.2f} s wall / {cold[1]:.2f} s CPU, warm {warm[0]:.2f} s "
+            f"wall / {warm[1]:.2f} s CPU (best of 2)"
+        )
+    peer = os.environ.get("SOC_BENCH_ZIRCOLITE")
+    if peer:
+        _zircolite_side_by_side(shlex.split(peer), corpus, rules, tmp, ours)
+
+
+def _zircolite_side_by_side(
+    command: list[str],
+    corpus: Path,
+    rules: Path,
+    tmp: Path,
+    ours: dict[str, tuple[tuple[float, float], tuple[float, float]]],
+) -> None:
+    """Zircolite on the same EVTX files: cold (it converts the YAML rules with pySigma and
+    saves the converted ruleset), then warm (from that saved ruleset, as its users run it);
+    best of 3 each, and our wall time against it."""
+    workdir = tmp / "zircolite"
+    workdir.mkdir()
+    evtx = ["-e", str(corpus / "evtx"), "-n"]
+    yaml_rules = ["-r", str(rules), "-p", "sysmon", "-p", "windows-logsources"]
+    cold = min(_wall(command + evtx + yaml_rules + ["-sr"], workdir) for _ in range(3))
+    saved = sorted(workdir.glob("*.json"))
+    if not saved:
+        print("Zircolite: no converted ruleset was saved; warm run skipped")
+        return
+    warm = min(_wall(command + evtx + ["-r", str(saved[0])], workdir) for _ in range(3))
+    print(f"Zircolite, same files and rules: cold {cold:.2f} s wall, warm {warm:.2f} s wall")
+    for label, (our_cold, our_warm) in ours.items():
+        print(
+            f"  soc hunt ({label}) against Zircolite: cold {cold / our_cold[0]:.2f}x, "
+            f"warm {warm / our_warm[0]:.2f}x as fast (goal 3x)"
+        )
+
+
+def _wall(args: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(args, cwd=cwd, capture_output=True, check=False)
+    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -228,3 +228,34 @@ def test_put_record_if_decides_between_processes(tmp_path: Path) -> None:
     with pytest.raises(Conflict):
         two.put_record_if("state", "lease", {"owner": "two"}, seen[1])
     assert two.get_record("state", "lease") == {"owner": "one", "renewed": True}
+
+
+def test_groups_of_events_in_one_transaction_count_as_written_one_by_one(
+    tmp_path: Path,
+) -> None:
+    """write_event_groups: a result per list, duplicates across the lists counted in the
+    later one, columns a later list brings added, a bad event failing alone; and another
+    process that added a column in other case meanwhile is followed, not doubled."""
+    store = LocalStore(tmp_path / "soc.db")
+    other = LocalStore(tmp_path / "soc.db")
+    other.write_events([_event(99, **{"winlog.event_data.servicename": "x"})])
+    first = [_event(1, **{"user.name": "a"}), _event(2, **{"user.name": "b"})]
+    second = [
+        _event(2, **{"user.name": "b"}),
+        _event(3, **{"winlog.event_data.ServiceName": "PSEXESVC"}),
+        {"_id": "no-time"},
+    ]
+    results = store.write_event_groups([first, [], second])
+    assert [(r.stored, r.duplicates, r.failed) for r in results] == [
+        (2, 0, 0),
+        (0, 0, 0),
+        (1, 1, 1),
+    ]
+    assert store.count("`winlog.event_data.ServiceName` = 'psexesvc'") == 1
+    columns = [
+        r[1]
+        for r in sqlite3.connect(tmp_path / "soc.db").execute("PRAGMA table_info(events)")
+        if r[1].lower() == "winlog.event_data.servicename"
+    ]
+    assert columns == ["winlog.event_data.servicename"]
+    assert store.count() == 4

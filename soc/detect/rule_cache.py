@@ -43,6 +43,7 @@ _PACKAGES = ("citysoc", "pysigma", "pysigma-backend-sqlite", "pysigma-backend-el
 _SHAPING_MODULES = (
     "soc.detect.pipelines",
     "soc.detect.compile",
+    "soc.detect.sqlite_backend",
     "soc.ecs",
     "soc.store.sql_literals",
     "soc.detect.loader",

@@ -108,17 +108,18 @@ class _Reader:
 
     def conjunction(self) -> Need:
         logsource = self.names_dataset()
-        needs = [self.factor()]
+        needs = [(self.peek()[1] == "(", self.factor())]
         while self.peek() == ("word", "AND"):
             self.take()
             logsource = logsource or self.names_dataset()
-            needs.append(self.factor())
+            needs.append((self.peek()[1] == "(", self.factor()))
         if logsource:
-            # The log-source condition our pipelines add, (dataset AND channel AND event
-            # id): the scan's prefilter holds it; its event ids would only crowd out the
-            # rule's own literals.
-            return None
-        clauses = {clause for need in needs if need for clause in need}
+            # The log-source condition our pipelines add (dataset AND channel AND event
+            # id), alone or beside the rule's own condition in parentheses: the scan's
+            # prefilter holds it, and its event ids would only crowd out the rule's own
+            # literals; what the parenthesized condition needs is kept.
+            needs = [(grouped, need) for grouped, need in needs if grouped]
+        clauses = {clause for _, need in needs if need for clause in need}
         best = sorted(clauses, key=_quality, reverse=True)[:MAX_CLAUSES]
         return tuple(best) or None
 
