@@ -94,7 +94,7 @@ def hunt(
     from soc.cli.ingest import build_options
 
     options = build_options(ctx, None, None, None)
-    from soc.hunt.workers import HuntWorkers, WorkerSettingError, worker_count
+    from soc.hunt.workers import HuntWorkers, WorkerLost, WorkerSettingError, worker_count
 
     try:
         workers = worker_count()
@@ -142,17 +142,22 @@ def hunt(
                 bar.update(rules_task[0], description="detecting", completed=done, total=total)
 
             progress = HuntProgress(on_file=on_file, on_rules=on_rules, on_phase=on_phase)
-        report = run_hunt(
-            store,
-            inputs,
-            options=options,
-            dead_dir=dead_dir,
-            rules_paths=rule_paths,
-            include_pack=False,
-            department=settings.get("department"),
-            progress=progress,
-            workers=pool,
-        )
+        try:
+            report = run_hunt(
+                store,
+                inputs,
+                options=options,
+                dead_dir=dead_dir,
+                rules_paths=rule_paths,
+                include_pack=False,
+                department=settings.get("department"),
+                progress=progress,
+                workers=pool,
+            )
+        except WorkerLost as exc:
+            if bar is not None:
+                bar.stop()
+            raise fail(str(exc)) from None
         pool.close()  # before the store closes, so that its file is whole when kept
         rows_written = None
         if timeline is not None:

@@ -28,7 +28,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,17 @@ SLICES_PER_WORKER = 4
 
 class WorkerSettingError(ValueError):
     """SOC_WORKERS is not a whole number of at least 1."""
+
+
+class WorkerLost(RuntimeError):
+    """A worker process stopped before it finished a task (killed, out of memory, a crash):
+    the hunt stops with this error instead of waiting for it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a worker process stopped before finishing its work (killed or crashed); "
+            "SOC_WORKERS=1 runs the hunt in one process"
+        )
 
 
 def worker_count() -> int:
@@ -145,16 +158,25 @@ def _scan_one(args: tuple[str, ScanRequest]) -> ScanResult | None:
 # --- in the parent --------------------------------------------------------------------------
 
 
+def _ready() -> int:
+    return os.getpid()
+
+
 class HuntWorkers:
     """A pool of forked worker processes for one hunt, or none (``workers`` 1, or a system
     that cannot fork): then every method does its work in this process. Use it as a
-    context manager, entered before the store is opened."""
+    context manager, entered before the store is opened. A worker that dies raises
+    WorkerLost where its result was awaited."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._pool: Any = None
+        self._pool: ProcessPoolExecutor | None = None
         if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-            self._pool = multiprocessing.get_context("fork").Pool(workers)
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+            # With fork, the pool starts all its processes at its first task: now, before a
+            # store connection or a thread exists in this process.
+            pool.submit(_ready).result()
+            self._pool = pool
 
     def __enter__(self) -> HuntWorkers:
         return self
@@ -163,14 +185,10 @@ class HuntWorkers:
         self.close(wait=kind is None)
 
     def close(self, *, wait: bool = True) -> None:
-        """Stop the workers (after their tasks when ``wait``, else at once)."""
+        """Stop the workers (after their tasks when ``wait``, else dropping what waits)."""
         if self._pool is None:
             return
-        if wait:
-            self._pool.close()
-        else:
-            self._pool.terminate()
-        self._pool.join()
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
         self._pool = None
 
     @property
@@ -206,15 +224,19 @@ class HuntWorkers:
             for start, end in runs
         ]
 
-        def done(result: tuple[int, list[FileOutcome], int]) -> None:
-            start = result[0]
-            for item in inputs[start : start + len(result[1])]:
+        def done(future: Future[tuple[int, list[FileOutcome], int]]) -> None:
+            if future.cancelled() or future.exception() is not None:
+                return
+            start, outcomes, _ = future.result()
+            for item in inputs[start : start + len(outcomes)]:
                 if progress.on_file:
                     progress.on_file(item.display, item.size)
                 if progress.on_bytes:
                     progress.on_bytes(item.size)
 
-        pending = [self._pool.apply_async(_read_slice, (t,), callback=done) for t in tasks]
+        pending = [self._pool.submit(_read_slice, t) for t in tasks]
+        for future in pending:
+            future.add_done_callback(done)
         return PendingReads(pending, len(inputs), dead_dir, parts_dir)
 
     def convert(
@@ -228,7 +250,7 @@ class HuntWorkers:
             (items[i : i + CONVERT_SLICE], target) for i in range(0, len(items), CONVERT_SLICE)
         ]
         entries: list[dict[str, Any]] = []
-        for part in self._pool.imap(_convert_slice, slices):
+        for part in _in_order(self._pool.map(_convert_slice, slices)):
             entries.extend(part)
         return entries
 
@@ -241,19 +263,36 @@ class HuntWorkers:
 
 
 class _PoolScanner:
-    def __init__(self, pool: Any, store_path: str) -> None:
+    def __init__(self, pool: ProcessPoolExecutor, store_path: str) -> None:
         self._pool = pool
         self._path = store_path
 
     def scan_groups(self, requests: Sequence[ScanRequest]) -> Iterator[ScanResult | None]:
         """Each request's result in order, scanned on the workers several at once."""
-        return self._pool.imap(_scan_one, [(self._path, r) for r in requests])
+        return _in_order(self._pool.map(_scan_one, [(self._path, r) for r in requests]))
+
+
+def _in_order(results: Iterable[Any]) -> Iterator[Any]:
+    """The results of a pool's map, a lost worker raised as WorkerLost."""
+    try:
+        yield from results
+    except BrokenProcessPool:
+        raise WorkerLost() from None
+
+
+def _result(future: Future[Any]) -> Any:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise WorkerLost() from None
 
 
 class PendingReads:
     """The files being read by the workers."""
 
-    def __init__(self, pending: list[Any], count: int, dead_dir: Path, parts_dir: Path) -> None:
+    def __init__(
+        self, pending: list[Future[Any]], count: int, dead_dir: Path, parts_dir: Path
+    ) -> None:
         self._pending = pending
         self._count = count
         self._dead_dir = dead_dir
@@ -266,7 +305,7 @@ class PendingReads:
         outcomes: list[FileOutcome | None] = [None] * self._count
         events = 0
         for pending in self._pending:
-            start, read_outcomes, read = pending.get()
+            start, read_outcomes, read = _result(pending)
             outcomes[start : start + len(read_outcomes)] = read_outcomes
             events += read
         _append_parts(self._parts_dir, self._count, self._dead_dir)
@@ -291,4 +330,4 @@ def _append_parts(parts_dir: Path, count: int, dead_dir: Path) -> None:
     shutil.rmtree(parts_dir, ignore_errors=True)
 
 
-__all__ = ["HuntWorkers", "PendingReads", "WorkerSettingError", "worker_count"]
+__all__ = ["HuntWorkers", "PendingReads", "WorkerLost", "WorkerSettingError", "worker_count"]

@@ -120,3 +120,21 @@ def test_a_bad_worker_setting_is_one_line(data_dir: Path) -> None:
         "soc: error: SOC_WORKERS='many': give a whole number of worker processes (1 = none)"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_a_lost_worker_is_an_error_not_a_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker killed or crashed mid-task (here it exits at once) stops the work with
+    WorkerLost, which `soc hunt` prints as one line, instead of waiting for it forever."""
+    import os
+
+    from soc.hunt import workers
+
+    def die(items: object, target: object) -> None:
+        os._exit(3)
+
+    monkeypatch.setattr(workers, "convert_documents", die)  # before the fork: theirs too
+    with workers.HuntWorkers(2) as pool:
+        if not pool.active:
+            pytest.skip("no fork on this system")
+        with pytest.raises(workers.WorkerLost, match="SOC_WORKERS=1"):
+            pool.convert([({"title": "x"}, "x.yml")] * 40, "sqlite")
