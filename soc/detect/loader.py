@@ -246,6 +246,27 @@ def load_rules(
     return result
 
 
+def files_to_load(paths: Sequence[Path], cache: RuleCache | Path | str | None) -> list[Path]:
+    """The rule files under ``paths`` whose content the load cache does not hold (all of
+    them without a cache): what a load_rules of ``paths`` would parse."""
+    files = list(iter_rule_files(paths))
+    store = open_cache(cache)
+    if store is None:
+        return files
+    try:
+        keys: dict[Path, str] = {}
+        for path in files:
+            try:
+                keys[path] = _content_key(path.read_bytes())
+            except OSError:
+                continue
+        present = store.present(keys.values())
+    finally:
+        if store is not cache:
+            store.close()
+    return [path for path in files if keys.get(path) not in present]
+
+
 def load_text(text: str, path: Path | None = None) -> RuleSet:
     """Load the Sigma documents of one YAML text (tests and `soc rules check` of a snippet)."""
     result = RuleSet(files=1)

@@ -175,6 +175,26 @@ class RuleCache:
         self.misses += len(wanted) - len(found)
         return found
 
+    def present(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` have an entry (without reading the entries)."""
+        wanted = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        if self._conn is None or not wanted:
+            return found
+        try:
+            with self._lock:
+                for i in range(0, len(wanted), 500):
+                    chunk = wanted[i : i + 500]
+                    marks = ", ".join("?" for _ in chunk)
+                    rows = self._conn.execute(
+                        f"SELECT key FROM compiled WHERE stamp = ? AND key IN ({marks})",
+                        [self.stamp, *chunk],
+                    ).fetchall()
+                    found.update(k for (k,) in rows)
+        except sqlite3.Error:
+            return set()
+        return found
+
     def put_many(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
         """Store entries in one transaction; gives up quietly if the file stays locked."""
         if self._conn is None or not entries:

@@ -23,9 +23,9 @@ from typing import Any
 from collectors.sources.logs import IngestOptions
 from soc import clock, ecs
 from soc.detect.alerts import LEVELS
-from soc.detect.compile import CompiledRule
+from soc.detect.compile import CompiledRule, target_for
 from soc.detect.loader import RuleSet
-from soc.detect.runner import DetectionSummary, load_and_compile, run_compiled
+from soc.detect.runner import DetectionSummary, load_and_compile, rule_paths, run_compiled
 from soc.hunt.inputs import InputFile
 from soc.hunt.reading import FileOutcome, HuntProgress, ingest
 from soc.hunt.workers import HuntWorkers
@@ -198,6 +198,10 @@ def hunt(
 def _load_rules(
     store: Store, rules_paths: Sequence[Path], include_pack: bool, pool: HuntWorkers | None
 ) -> tuple[RuleSet, list[CompiledRule]]:
+    if pool is not None:
+        # rule files new to the caches are loaded and converted on the workers first
+        paths = rule_paths(rules_paths, include_pack=include_pack)
+        pool.warm_rules(paths, target_for(store.kind))
     return load_and_compile(
         store.kind,
         rules_paths,

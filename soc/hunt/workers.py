@@ -12,8 +12,10 @@ kinds of task go to them, and each gives the same result as the one-process way:
   the parts to the hunt's dead-letter folder in input order.
   Events are stored by id, so which file stores a shared event first changes no count
   (the stored copy names, in ``log.file.path``, the file that was read first);
-- converting rules that the compiled-rule cache does not hold (soc.detect.compile's
-  convert_documents), in slices;
+- loading and converting the rule files that the caches do not hold (warm_rules: each task
+  loads 24 files and converts their single-event rules, filling the load and compiled-rule
+  caches, which this process then reads), or, with the cache off, converting the rule
+  documents this process loaded (convert, soc.detect.compile's convert_documents);
 - scanning a rule group (soc.detect.grouped.scan_request): the matched rows come back and
   the parent raises the alerts, group after group, in the usual order. A group with more
   than SCAN_ROWS_LIMIT rows is scanned again in the parent, streaming, so memory stays
@@ -36,8 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from collectors.sources.logs import IngestOptions
-from soc.detect.compile import Target, convert_documents
+from soc.detect.compile import BULK_MINIMUM, Target, compile_all, convert_documents
 from soc.detect.grouped import ScanRequest, ScanResult, scan_request
+from soc.detect.loader import files_to_load, load_rules
+from soc.detect.rule_cache import DEFAULT_CACHE, open_cache
 from soc.hunt.inputs import InputFile
 from soc.hunt.reading import FileOutcome, HuntProgress, ingest
 
@@ -150,6 +154,14 @@ def _convert_slice(args: tuple[list[tuple[dict[str, Any], str]], Target]) -> lis
     return convert_documents(items, target)
 
 
+def _warm_slice(args: tuple[list[Path], Target]) -> int:
+    files, target = args
+    ruleset = load_rules(files)  # fills the load cache
+    singles = [r for r in ruleset.rules if not r.is_correlation and not r.errors]
+    compile_all(singles, target)  # fills the compiled-rule cache
+    return len(singles)
+
+
 def _scan_one(args: tuple[str, ScanRequest]) -> ScanResult | None:
     store_path, request = args
     return scan_request(_store(store_path), request, SCAN_ROWS_LIMIT)
@@ -238,6 +250,23 @@ class HuntWorkers:
         for future in pending:
             future.add_done_callback(done)
         return PendingReads(pending, len(inputs), dead_dir, parts_dir)
+
+    def warm_rules(self, paths: Sequence[Path], target: Target) -> int:
+        """Load and convert, on the workers, the rule files under ``paths`` that the load
+        cache does not hold (24 files to a task), so that loading them here afterwards
+        reads the caches only; how many files that was. Nothing to do without workers,
+        with the rule cache off, or for fewer than BULK_MINIMUM files."""
+        if self._pool is None or open_cache(DEFAULT_CACHE) is None:
+            return 0
+        files = files_to_load(paths, DEFAULT_CACHE)
+        if len(files) < BULK_MINIMUM:
+            return 0
+        slices = [
+            (files[i : i + CONVERT_SLICE], target) for i in range(0, len(files), CONVERT_SLICE)
+        ]
+        for _ in _in_order(self._pool.map(_warm_slice, slices)):
+            pass
+        return len(files)
 
     def convert(
         self, items: list[tuple[dict[str, Any], str]], target: Target

@@ -113,6 +113,38 @@ def test_workers_give_the_same_hunt_over_evtx_and_sigmahq_rules(
     assert reports[0]["detection"]["rules_run"] > 1000
 
 
+def test_workers_convert_the_rules_with_the_rule_cache_off(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the rule cache the workers convert the documents this process loaded
+    (convert_many) instead of filling the caches: the same hunt still."""
+    monkeypatch.setenv("SOC_RULE_CACHE", "off")
+    bundle = _bundle(tmp_path)
+    one = _hunt(bundle, tmp_path / "alone", 1)
+    two = _hunt(bundle, tmp_path / "shared", 2)
+    assert two == one and one["alerts"] > 0
+
+
+def test_rule_files_new_to_the_cache_are_loaded_on_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from soc.detect.loader import files_to_load, iter_rule_files
+    from soc.hunt.workers import HuntWorkers
+    from soc.resources import rules_dir
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SOC_CACHE_DIR", str(cache))  # before the fork: the workers' too
+    pack = list(iter_rule_files([rules_dir()]))
+    assert files_to_load([rules_dir()], cache) == pack  # an empty cache holds none
+    assert files_to_load([rules_dir()], None) == pack
+    with HuntWorkers(2) as pool:
+        if not pool.active:
+            pytest.skip("no fork on this system")
+        assert pool.warm_rules([rules_dir()], "sqlite") == len(pack)
+        assert files_to_load([rules_dir()], cache) == []
+        assert pool.warm_rules([rules_dir()], "sqlite") == 0  # nothing left to do
+
+
 def test_a_bad_worker_setting_is_one_line(data_dir: Path) -> None:
     result = soc("hunt", str(PARSERS / "auth.log"), env={"SOC_WORKERS": "many"})
     assert result.returncode == 2
