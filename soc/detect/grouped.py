@@ -203,19 +203,22 @@ def _request(
     )
 
 
+def _scan(store: ScanningStore, request: ScanRequest) -> Any:
+    return store.scan_rules(
+        request.queries,
+        prefilter=request.prefilter,
+        start=request.start,
+        end=request.end,
+        literals=request.literals,
+    )
+
+
 def scan_request(store: ScanningStore, request: ScanRequest, limit: int) -> ScanResult | None:
     """Run one ScanRequest on ``store`` (in a worker): its rows, the store's error, or None
     when it gives more than ``limit`` rows (the caller then scans it streaming)."""
     rows: list[tuple[Hit, list[int]]] = []
     try:
-        scan = store.scan_rules(
-            request.queries,
-            prefilter=request.prefilter,
-            start=request.start,
-            end=request.end,
-            literals=request.literals,
-        )
-        for hit, matched in scan:
+        for hit, matched in _scan(store, request):
             rows.append((hit, list(matched)))
             if len(rows) > limit:
                 return None
@@ -254,17 +257,10 @@ def _run_chunk(
     outcomes: dict[int, RuleOutcome],
 ) -> None:
     started = time.perf_counter()
-    queries = [r.query or "0" for r in chunk]
     metas = [meta_of(r.loaded) for r in chunk]
     pending = _Pending(chunk, emitter, outcomes)
     try:
-        scan = store.scan_rules(
-            queries,
-            prefilter=prefilter_of(chunk[0].variants),
-            start=since,
-            end=until,
-            literals=[r.literals for r in chunk],
-        )
+        scan = _scan(store, _request(chunk, since, until))
         summary.round_trips += 1
         for hit, matched in scan:
             _collect(hit, matched, chunk, metas, pending, emitter, outcomes)

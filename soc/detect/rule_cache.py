@@ -156,19 +156,8 @@ class RuleCache:
     def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The cached entries among ``keys`` (key -> entry)."""
         wanted = list(dict.fromkeys(keys))
-        found: dict[str, dict[str, Any]] = {}
-        if self._conn is None or not wanted:
-            return found
         try:
-            with self._lock:
-                for i in range(0, len(wanted), 500):
-                    chunk = wanted[i : i + 500]
-                    marks = ", ".join("?" for _ in chunk)
-                    rows = self._conn.execute(
-                        f"SELECT key, entry FROM compiled WHERE stamp = ? AND key IN ({marks})",
-                        [self.stamp, *chunk],
-                    ).fetchall()
-                    found.update((k, json.loads(e)) for k, e in rows)
+            found = {k: json.loads(e) for k, e in self._rows("key, entry", wanted)}
         except (sqlite3.Error, ValueError):
             return {}
         self.hits += len(found)
@@ -177,23 +166,27 @@ class RuleCache:
 
     def present(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` have an entry (without reading the entries)."""
-        wanted = list(dict.fromkeys(keys))
-        found: set[str] = set()
-        if self._conn is None or not wanted:
-            return found
         try:
-            with self._lock:
-                for i in range(0, len(wanted), 500):
-                    chunk = wanted[i : i + 500]
-                    marks = ", ".join("?" for _ in chunk)
-                    rows = self._conn.execute(
-                        f"SELECT key FROM compiled WHERE stamp = ? AND key IN ({marks})",
-                        [self.stamp, *chunk],
-                    ).fetchall()
-                    found.update(k for (k,) in rows)
+            return {k for (k,) in self._rows("key", list(dict.fromkeys(keys)))}
         except sqlite3.Error:
             return set()
-        return found
+
+    def _rows(self, columns: str, keys: list[str]) -> list[tuple[Any, ...]]:
+        """``columns`` of the entries of this fingerprint among ``keys``, 500 keys a query."""
+        rows: list[tuple[Any, ...]] = []
+        if self._conn is None or not keys:
+            return rows
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                marks = ", ".join("?" for _ in chunk)
+                rows.extend(
+                    self._conn.execute(
+                        f"SELECT {columns} FROM compiled WHERE stamp = ? AND key IN ({marks})",
+                        [self.stamp, *chunk],
+                    ).fetchall()
+                )
+        return rows
 
     def put_many(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
         """Store entries in one transaction; gives up quietly if the file stays locked."""
