@@ -18,8 +18,9 @@ kinds of task go to them, and each gives the same result as the one-process way:
   documents this process loaded (convert, soc.detect.compile's convert_documents);
 - scanning a rule group (soc.detect.grouped.scan_request): the matched rows come back and
   the parent raises the alerts, group after group, in the usual order. A group with more
-  than SCAN_ROWS_LIMIT rows is scanned again in the parent, streaming, so memory stays
-  bounded.
+  than SCAN_ROWS_LIMIT rows is scanned again in the parent, streaming, and at most
+  SCAN_AHEAD scans per worker run ahead of the one the parent waits for, so memory stays
+  bounded (a few groups' rows).
 
 ``SOC_WORKERS`` sets how many workers (1: none, everything in the one process); by default
 one per CPU this process may use, at most MAX_WORKERS.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -50,7 +52,10 @@ from soc.hunt.reading import FileOutcome, HuntProgress, ingest
 MAX_WORKERS = 8
 
 #: Rows a worker carries back for one rule group; a group with more is scanned in the parent.
-SCAN_ROWS_LIMIT = 20_000
+SCAN_ROWS_LIMIT = 5_000
+#: Group scans handed out ahead of the one the parent waits for, per worker: results wait
+#: in memory until their turn, so this bounds them (with SCAN_ROWS_LIMIT).
+SCAN_AHEAD = 2
 
 #: Rule documents per conversion task.
 CONVERT_SLICE = 24
@@ -288,17 +293,40 @@ class HuntWorkers:
         ``store_path`` on the workers; None without workers."""
         if self._pool is None:
             return None
-        return _PoolScanner(self._pool, str(store_path))
+        return _PoolScanner(self._pool, str(store_path), self.workers)
 
 
 class _PoolScanner:
-    def __init__(self, pool: ProcessPoolExecutor, store_path: str) -> None:
+    def __init__(self, pool: ProcessPoolExecutor, store_path: str, workers: int) -> None:
         self._pool = pool
         self._path = store_path
+        self._workers = workers
 
     def scan_groups(self, requests: Sequence[ScanRequest]) -> Iterator[ScanResult | None]:
         """Each request's result in order, scanned on the workers several at once."""
-        return _in_order(self._pool.map(_scan_one, [(self._path, r) for r in requests]))
+        tasks = [(self._path, r) for r in requests]
+        ahead = max(1, self._workers * SCAN_AHEAD)
+        return _in_order(_ordered_window(self._pool, _scan_one, tasks, ahead))
+
+
+def _ordered_window(
+    pool: ProcessPoolExecutor, function: Any, tasks: Sequence[Any], ahead: int
+) -> Iterator[Any]:
+    """``function(task)`` for each task on the pool, results in order, with at most
+    ``ahead`` tasks submitted and not yet taken besides the result being handed over (so
+    at most that many results wait)."""
+    waiting: deque[Future[Any]] = deque()
+    upcoming = iter(tasks)
+    for task in upcoming:
+        waiting.append(pool.submit(function, task))
+        if len(waiting) >= ahead:
+            break
+    while waiting:
+        result = waiting.popleft().result()
+        for task in upcoming:
+            waiting.append(pool.submit(function, task))
+            break
+        yield result
 
 
 def _in_order(results: Iterable[Any]) -> Iterator[Any]:

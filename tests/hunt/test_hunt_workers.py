@@ -170,3 +170,34 @@ def test_a_lost_worker_is_an_error_not_a_wait(monkeypatch: pytest.MonkeyPatch) -
             pytest.skip("no fork on this system")
         with pytest.raises(workers.WorkerLost, match="SOC_WORKERS=1"):
             pool.convert([({"title": "x"}, "x.yml")] * 40, "sqlite")
+
+
+def test_group_scans_run_ahead_a_bounded_number_in_order() -> None:
+    """Results of the workers wait in memory until their turn: besides the one being taken,
+    at most ``ahead`` are handed out and not yet taken; they come back in the order asked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from soc.hunt.workers import _ordered_window
+
+    taken = 0
+    submitted = 0
+    most_ahead = 0
+
+    class CountingPool:
+        def __init__(self) -> None:
+            self.threads = ThreadPoolExecutor(4)
+
+        def submit(self, function, task):  # type: ignore[no-untyped-def]
+            nonlocal submitted, most_ahead
+            submitted += 1
+            most_ahead = max(most_ahead, submitted - taken)
+            return self.threads.submit(function, task)
+
+    pool = CountingPool()
+    results = []
+    for result in _ordered_window(pool, lambda n: n * n, list(range(50)), ahead=3):  # type: ignore[arg-type]
+        taken += 1
+        results.append(result)
+    pool.threads.shutdown()
+    assert results == [n * n for n in range(50)]
+    assert most_ahead == 3 + 1  # the next task goes out as one result is handed over
