@@ -105,28 +105,51 @@ def run(
         raise fail(f"--since/--until: {exc}") from None
     if start >= end:
         raise fail("--since must be before --until")
+    from soc.detect.compile import target_for
     from soc.detect.runner import load_and_compile, run_compiled
+    from soc.hunt.workers import HuntWorkers, WorkerLost, WorkerSettingError, worker_count
 
     paths = gather_rule_paths(ctx, rules, no_pack)
-    store = state(ctx).store
-    bar = progress_bar(not as_json)
-    with bar if bar is not None else contextlib.nullcontext():
-        task = bar.add_task("compiling rules", total=None) if bar is not None else None
-        ruleset, compiled = load_and_compile(store.kind, paths, include_pack=False)
+    try:
+        workers = worker_count()
+    except WorkerSettingError as exc:
+        raise fail(str(exc)) from None
+    # Forked before the store is opened and the progress display starts (see soc.hunt.workers):
+    # they load and convert the rules new to the caches and scan the local store's groups.
+    with HuntWorkers(workers) as pool:
+        store = state(ctx).store
+        local = Path(store.path) if store.kind == "local" else None  # type: ignore[attr-defined]
+        bar = progress_bar(not as_json)
+        with bar if bar is not None else contextlib.nullcontext():
+            task = bar.add_task("compiling rules", total=None) if bar is not None else None
 
-        def on_progress(done: int, total: int) -> None:
-            if bar is not None:
-                bar.update(task, description="detecting", completed=done, total=total)
+            def on_progress(done: int, total: int) -> None:
+                if bar is not None:
+                    bar.update(task, description="detecting", completed=done, total=total)
 
-        summary = run_compiled(
-            store,
-            compiled,
-            start,
-            end,
-            now=now,
-            load_errors=ruleset.errors,
-            on_progress=on_progress,
-        )
+            try:
+                if pool.active:
+                    pool.warm_rules(paths, target_for(store.kind))
+                ruleset, compiled = load_and_compile(
+                    store.kind,
+                    paths,
+                    include_pack=False,
+                    convert_many=pool.convert if pool.active else None,
+                )
+                summary = run_compiled(
+                    store,
+                    compiled,
+                    start,
+                    end,
+                    now=now,
+                    load_errors=ruleset.errors,
+                    on_progress=on_progress,
+                    scanner=pool.scanner(local) if local is not None else None,
+                )
+            except WorkerLost as exc:
+                if bar is not None:
+                    bar.stop()
+                raise fail(str(exc)) from None
     empty_window = _empty_window_hint(store, start, end) if not summary.alerts_new else None
     if as_json:
         out = summary.to_dict()

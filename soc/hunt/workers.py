@@ -1,5 +1,5 @@
-"""The worker processes of a hunt: files read on every core at once, rules converted and
-rule groups scanned beside them.
+"""The worker processes of a hunt (and of `soc detect run`): files read on every core at
+once, rules converted and rule groups scanned beside them.
 
 A hunt on a local store forks its workers first, before it opens the store or starts a
 progress display, so that no SQLite connection and no thread is copied into them. Three
@@ -37,15 +37,17 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from collectors.sources.logs import IngestOptions
 from soc.detect.compile import BULK_MINIMUM, Target, compile_all, convert_documents
 from soc.detect.grouped import ScanRequest, ScanResult, scan_request
 from soc.detect.loader import files_to_load, load_rules
 from soc.detect.rule_cache import DEFAULT_CACHE, open_cache
-from soc.hunt.inputs import InputFile
-from soc.hunt.reading import FileOutcome, HuntProgress, ingest
+
+if TYPE_CHECKING:  # reading files is a hunt's, imported by it before the workers fork
+    from collectors.sources.logs import IngestOptions
+    from soc.hunt.inputs import InputFile
+    from soc.hunt.reading import FileOutcome, HuntProgress
 
 #: The most workers a hunt starts by default (SQLite takes one writer at a time, so more
 #: readers than this mostly wait).
@@ -125,6 +127,8 @@ class _ReadTask:
 
 
 def _read_slice(task: _ReadTask) -> tuple[int, list[FileOutcome], int]:
+    from soc.hunt.reading import ingest
+
     outcomes, shipper = ingest(
         _store(task.store_path),
         task.items,

@@ -244,3 +244,44 @@ def test_detect_schedule_stops_cleanly_on_sigterm(data_dir: Path) -> None:
         assert len(store.list_records("alerts")) == 1
     finally:
         store.close()
+
+
+def test_detect_run_on_workers_raises_what_one_process_raises(tmp_path: Path) -> None:
+    """`soc detect run` converts and scans on worker processes (SOC_WORKERS): the same
+    summary and the same alerts as in one process."""
+    from rule_pack_events import pack_events
+
+    events = pack_events()
+    summaries = []
+    alerts = []
+    for workers in ("1", "2"):
+        home = tmp_path / f"data-{workers}"
+        store = LocalStore(home / LOCAL_DB_NAME)
+        assert not store.write_events(events).failures
+        store.close()
+        env = {
+            **os.environ,
+            "SOC_DATA_DIR": str(home),
+            "SOC_WORKERS": workers,
+            "SOC_CACHE_DIR": str(tmp_path / f"cache-{workers}"),
+            "SOC_CLOCK": "2026-11-25T12:00:00+07:00",
+        }
+        exe = Path(sys.executable).with_name("soc")
+        result = subprocess.run(
+            [str(exe), "detect", "run", "--since", "100000d", "--until", "2100-01-01", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert result.returncode in (0, 1), result.stderr
+        summary = json.loads(result.stdout)
+        summary.pop("seconds")
+        for outcome in summary.get("outcomes", []):
+            outcome.pop("seconds", None)
+        summaries.append(summary)
+        store = LocalStore(home / LOCAL_DB_NAME)
+        alerts.append(sorted((a["id"], a["rule_id"]) for a in store.list_records("alerts")))
+        store.close()
+    assert summaries[1] == summaries[0]
+    assert alerts[1] == alerts[0] and len(alerts[0]) > 10
