@@ -50,8 +50,9 @@ if TYPE_CHECKING:  # reading files is a hunt's, imported by it before the worker
     from soc.hunt.reading import FileOutcome, HuntProgress
 
 #: The most workers a hunt starts by default (SQLite takes one writer at a time, so more
-#: readers than this mostly wait).
+#: readers than this mostly wait), and the most SOC_WORKERS may ask for.
 MAX_WORKERS = 8
+MAX_SETTING = 64
 
 #: Rows a worker carries back for one rule group; a group with more is scanned in the parent.
 SCAN_ROWS_LIMIT = 5_000
@@ -69,7 +70,7 @@ SLICES_PER_WORKER = 4
 
 
 class WorkerSettingError(ValueError):
-    """SOC_WORKERS is not a whole number of at least 1."""
+    """SOC_WORKERS is not a whole number from 1 to MAX_SETTING."""
 
 
 class WorkerLost(RuntimeError):
@@ -79,19 +80,20 @@ class WorkerLost(RuntimeError):
     def __init__(self) -> None:
         super().__init__(
             "a worker process stopped before finishing its work (killed or crashed); "
-            "SOC_WORKERS=1 runs the hunt in one process"
+            "SOC_WORKERS=1 runs everything in one process"
         )
 
 
 def worker_count() -> int:
     """How many worker processes a hunt uses: SOC_WORKERS when set (1 means none), else the
     CPUs this process may run on, at most MAX_WORKERS. Raises WorkerSettingError for a
-    SOC_WORKERS that is not a whole number of at least 1."""
+    SOC_WORKERS that is not a whole number from 1 to MAX_SETTING."""
     setting = os.environ.get("SOC_WORKERS", "").strip()
     if setting:
-        if not setting.isdigit() or int(setting) < 1:
+        if not setting.isdigit() or not 1 <= int(setting) <= MAX_SETTING:
             raise WorkerSettingError(
-                f"SOC_WORKERS={setting!r}: give a whole number of worker processes (1 = none)"
+                f"SOC_WORKERS={setting!r}: give a whole number of worker processes from 1 "
+                f"(none) to {MAX_SETTING}"
             )
         return int(setting)
     try:

@@ -146,12 +146,14 @@ def test_rule_files_new_to_the_cache_are_loaded_on_the_workers(
 
 
 def test_a_bad_worker_setting_is_one_line(data_dir: Path) -> None:
-    result = soc("hunt", str(PARSERS / "auth.log"), env={"SOC_WORKERS": "many"})
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "soc: error: SOC_WORKERS='many': give a whole number of worker processes (1 = none)"
-    )
-    assert "Traceback" not in result.stderr
+    for setting in ("many", "0", "1000"):
+        result = soc("hunt", str(PARSERS / "auth.log"), env={"SOC_WORKERS": setting})
+        assert result.returncode == 2
+        assert result.stderr.strip() == (
+            f"soc: error: SOC_WORKERS='{setting}': give a whole number of worker processes "
+            "from 1 (none) to 64"
+        )
+        assert "Traceback" not in result.stderr
 
 
 def test_a_lost_worker_is_an_error_not_a_wait(monkeypatch: pytest.MonkeyPatch) -> None:
