@@ -38,6 +38,8 @@ class Chromium:
     """A headless Chromium driven over the DevTools pipe."""
 
     def __init__(self, executable: str, profile: Path) -> None:
+        profile.mkdir(parents=True, exist_ok=True)
+        self.log = profile / "chromium-stderr.log"
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
 
@@ -48,14 +50,18 @@ class Chromium:
                     os.dup2(source, target)
                 os.set_inheritable(target, True)
 
-        self.proc = subprocess.Popen(
-            [executable, *chromium_flags(profile), "--remote-debugging-pipe", "about:blank"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=wire,
-            close_fds=False,
-        )
+        # preexec_fn runs before the child closes its other descriptors, so only the two
+        # pipe ends (now 3 and 4) and the log reach Chromium.
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [executable, *chromium_flags(profile), "--remote-debugging-pipe", "about:blank"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                preexec_fn=wire,
+                close_fds=True,
+                pass_fds=(3, 4),
+            )
         os.close(to_child_r)
         os.close(from_child_w)
         self._buffer = b""
@@ -75,6 +81,14 @@ class Chromium:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+    def log_tail(self, lines: int = 5) -> str:
+        """The last lines Chromium wrote to stdout/stderr, for an error message."""
+        try:
+            tail = self.log.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return ""
+        return "; Chromium said: " + " | ".join(tail) if tail else ""
+
     def _read_message(self, deadline: float) -> dict[str, Any] | None:
         while b"\0" not in self._buffer:
             remaining = deadline - time.monotonic()
@@ -85,7 +99,7 @@ class Chromium:
                 return None
             chunk = os.read(self._from_child, 1 << 20)
             if not chunk:
-                raise CdpError("Chromium closed the DevTools pipe")
+                raise CdpError(f"Chromium closed the DevTools pipe{self.log_tail()}")
             self._buffer += chunk
         raw, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(raw)
@@ -107,7 +121,7 @@ class Chromium:
         while True:
             reply = self._read_message(deadline)
             if reply is None:
-                raise CdpError(f"no answer to {method} within {timeout} s")
+                raise CdpError(f"no answer to {method} within {timeout} s{self.log_tail()}")
             if reply.get("id") == self._next_id:
                 if "error" in reply:
                     raise CdpError(f"{method}: {reply['error']}")
@@ -172,17 +186,33 @@ document.fonts.ready.then(() => JSON.stringify({
 """
 
 
+def _start_with_tab(executable: str, profile: Path) -> tuple[Chromium, str]:
+    """A started browser and the session of a blank tab attached to it.
+
+    A browser that does not come up (no answer, or its pipe closes before the tab exists) is
+    started once more in a fresh profile: that is the browser failing to start on a busy
+    machine, not the page under test. Both failures are named when the second also fails."""
+    failures: list[str] = []
+    for attempt in (1, 2):
+        browser = Chromium(executable, profile / f"start-{attempt}")
+        try:
+            browser.send("Browser.getVersion", timeout=60)
+            target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+            attached = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})
+            return browser, attached["sessionId"]
+        except CdpError as error:
+            failures.append(f"start {attempt}: {error}")
+            browser.close()
+    raise CdpError("Chromium did not start: " + "; ".join(failures))
+
+
 def load_page(
     executable: str, profile: Path, page: Path, width: int = 900, media: str = "screen"
 ) -> PageLoad:
     """Open ``page`` in headless Chromium (``width`` CSS pixels wide, ``media`` "screen" or
     "print"), record what it did, screenshot its first page."""
-    browser = Chromium(executable, profile)
+    browser, session = _start_with_tab(executable, profile)
     try:
-        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
-            "sessionId"
-        ]
         for domain in ("Page", "Network", "Runtime", "Log"):
             browser.send(f"{domain}.enable", session=session)
         browser.send(
