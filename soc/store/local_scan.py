@@ -47,6 +47,10 @@ PAIRS_PER_STATEMENT = 20_000
 #: subset into Python once (a few microseconds a row), where SQLite evaluates a query on a
 #: row in about one.
 MIN_NARROWED = 8
+#: Most events whose candidates the narrowed pass holds at once: a subset larger than this is
+#: read in consecutive time slices of this many events of the range, so that the memory of
+#: the candidate pass stays the same however much data the range holds.
+SLICE_ROWS = 50_000
 
 
 class LocalScan:
@@ -80,11 +84,11 @@ class LocalScan:
         ``literals`` gives, per query, the (column, text) pairs one of which an event
         matching it holds (soc.store.sql_literals.required_literals), or None. The subset is
         then (when at least MIN_NARROWED queries have them) read once for all the columns
-        they name, one automaton finds which queries each
-        event may match, and each query is evaluated on its candidates only (their row ids
-        are held in memory: give literals for rule groups, not for one query over a large
-        range). The queries without literals are evaluated on every row of the subset,
-        MAX_QUERIES_PER_SCAN to a statement. A query the store rejects raises QueryError."""
+        they name, one automaton finds which queries each event may match, and each query is
+        evaluated on its candidates only. Their row ids are held in memory for at most
+        SLICE_ROWS events of the range at a time. The queries without literals are evaluated
+        on every row of the subset, MAX_QUERIES_PER_SCAN to a statement. A query the store
+        rejects raises QueryError."""
         if not queries:
             return
         clauses, params = self._where(prefilter, filters, start, end)
@@ -98,7 +102,7 @@ class LocalScan:
             part = wide[at : at + MAX_QUERIES_PER_SCAN]
             yield from self._scan_wide(queries, part, clauses, params)
         if narrowed:
-            yield from self._scan_narrowed(queries, narrowed, needs, clauses, params)
+            yield from self._scan_narrowed(queries, narrowed, needs, clauses, params, start, end)
 
     def _scan_wide(
         self, queries: Sequence[str], indexes: list[int], clauses: list[str], params: list[Any]
@@ -127,6 +131,8 @@ class LocalScan:
         needs: Sequence[Need],
         clauses: list[str],
         params: list[Any],
+        start: datetime | None,
+        end: datetime | None,
     ) -> Iterator[tuple[Hit, list[int]]]:
         """The rows matching each of ``indexes``' queries, each query evaluated only on the
         rows that satisfy its literal clauses: one statement per NARROWED_PER_STATEMENT
@@ -134,25 +140,69 @@ class LocalScan:
         row and evaluates the query it is a candidate for (a CASE on the query number)."""
         cursor = self._scan_cursor()
         try:
-            candidates = self._stable_candidates(cursor, indexes, needs, clauses, params)
-            for part in _statements(candidates):
-                pairs = "[" + ",".join(f"[{k},{rid}]" for k in part for rid in candidates[k]) + "]"
-                cases = " ".join(
-                    f"WHEN {k} THEN coalesce(({like_any.rewrite(queries[k])}), 0)" for k in part
+            for more, more_params in self._slices(cursor, clauses, params, start, end):
+                candidates = self._stable_candidates(
+                    cursor, indexes, needs, [*clauses, *more], [*params, *more_params]
                 )
-                sql = (
-                    "SELECT e._id, e._ts, e._doc, c.k FROM (SELECT json_extract(value, '$[0]') "
-                    "AS k, json_extract(value, '$[1]') AS rid FROM json_each(?)) AS c "
-                    f"JOIN events AS e ON e.rowid = c.rid WHERE CASE c.k {cases} ELSE 0 END "
-                    "ORDER BY c.k, e._ts, e._id"
-                )
-                self._execute_scan(cursor, sql, [pairs])
-                for row in _stream(cursor):
-                    yield _hit(row), [row[3]]
+                yield from self._evaluate(cursor, queries, candidates)
         except sqlite3.Error as exc:
             raise QueryError(f"local store rejected the query: {exc}") from None
         finally:
             cursor.close()
+
+    def _slices(
+        self,
+        cursor: sqlite3.Cursor,
+        clauses: list[str],
+        params: list[Any],
+        start: datetime | None,
+        end: datetime | None,
+    ) -> Iterator[tuple[list[str], list[Any]]]:
+        """Clauses (and their parameters) that cut the subset into consecutive slices,
+        oldest first: none when it holds at most SLICE_ROWS events, else slices of SLICE_ROWS
+        events of the whole range each, bounded by (@timestamp, id) so that no event falls in
+        two slices. Each bound is found on the (_ts, _id) index."""
+        where = " AND ".join(clauses) or "1"
+        subset = cursor.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()
+        if subset[0] <= SLICE_ROWS:
+            yield [], []
+            return
+        span, span_params = self._where(None, None, start, end)
+        lower: list[str] = []
+        lower_params: list[Any] = []
+        while True:
+            bound = " AND ".join([*span, *lower]) or "1"
+            row = cursor.execute(
+                f"SELECT _ts, _id FROM events WHERE {bound} ORDER BY _ts, _id LIMIT 1 OFFSET ?",
+                [*span_params, *lower_params, SLICE_ROWS],
+            ).fetchone()
+            if row is None:
+                yield lower, lower_params
+                return
+            # "_ts <= ?" beside the row value lets the indexes on (field, _ts) serve the range
+            upper = ["_ts <= ?", "(_ts, _id) < (?, ?)"]
+            yield [*lower, *upper], [*lower_params, row[0], row[0], row[1]]
+            lower = ["_ts >= ?", "(_ts, _id) >= (?, ?)"]
+            lower_params = [row[0], row[0], row[1]]
+
+    def _evaluate(
+        self, cursor: sqlite3.Cursor, queries: Sequence[str], candidates: dict[int, array[int]]
+    ) -> Iterator[tuple[Hit, list[int]]]:
+        """Each query evaluated on its candidate rows: its matches, oldest first."""
+        for part in _statements(candidates):
+            pairs = "[" + ",".join(f"[{k},{rid}]" for k in part for rid in candidates[k]) + "]"
+            cases = " ".join(
+                f"WHEN {k} THEN coalesce(({like_any.rewrite(queries[k])}), 0)" for k in part
+            )
+            sql = (
+                "SELECT e._id, e._ts, e._doc, c.k FROM (SELECT json_extract(value, '$[0]') "
+                "AS k, json_extract(value, '$[1]') AS rid FROM json_each(?)) AS c "
+                f"JOIN events AS e ON e.rowid = c.rid WHERE CASE c.k {cases} ELSE 0 END "
+                "ORDER BY c.k, e._ts, e._id"
+            )
+            self._execute_scan(cursor, sql, [pairs])
+            for row in _stream(cursor):
+                yield _hit(row), [row[3]]
 
     def _stable_candidates(
         self,
