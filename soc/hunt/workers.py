@@ -28,9 +28,12 @@ one per CPU this process may use, at most MAX_WORKERS.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -185,17 +188,45 @@ def _ready() -> int:
     return os.getpid()
 
 
+def _start_worker(parent: int, finish_on_stop: bool) -> None:
+    """Set up a worker as it starts. On Linux it is killed when the parent dies (even by
+    SIGKILL), so that no worker outlives its command. With ``finish_on_stop`` (a
+    long-running command) it ignores SIGINT, which Ctrl-C sends to the whole foreground
+    process group: the parent finishes the work in hand, then closes the pool. SIGTERM keeps
+    its default: the pool itself stops its workers with it when one of them is lost."""
+    if finish_on_stop:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+#: prctl option: the signal a process receives when its parent dies (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
+
+
 class HuntWorkers:
     """A pool of forked worker processes for one hunt, or none (``workers`` 1, or a system
     that cannot fork): then every method does its work in this process. Use it as a
     context manager, entered before the store is opened. A worker that dies raises
     WorkerLost where its result was awaited."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, finish_on_stop: bool = False) -> None:
+        """Fork ``workers`` processes now (none when 1), from this thread: on Linux a worker
+        is killed when the thread that forked it ends, so create the pool on the thread that
+        outlives it (the main one). With ``finish_on_stop`` they ignore SIGINT (Ctrl-C): the
+        parent, which stops after the work in hand, closes them."""
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
         if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+            pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_worker,
+                initargs=(os.getpid(), finish_on_stop),
+            )
             # With fork, the pool starts all its processes at its first task: now, before a
             # store connection or a thread exists in this process.
             pool.submit(_ready).result()
