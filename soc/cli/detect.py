@@ -33,7 +33,10 @@ from soc.store.base import Store, StoreError
 from soc.timespec import parse_duration, parse_moment
 
 if TYPE_CHECKING:
-    from soc.detect.runner import DetectionSummary
+    from soc.detect.compile import CompiledRule
+    from soc.detect.grouped import GroupScanner
+    from soc.detect.leases import Lease
+    from soc.detect.runner import DetectionSummary, Schedule
 
 
 #: The shortest default lease: a scheduler that runs its cycles back to back still holds
@@ -269,10 +272,10 @@ def schedule(
     Each rule keeps a watermark in the store; a restart resumes where it stopped. Several
     schedulers on one store share the rules (leases renewed every cycle); the rules of one
     that stops are taken over when its lease expires."""
-    from soc.detect.compile import compile_all, target_for
+    from soc.detect.compile import target_for
     from soc.detect.leases import Lease, default_scheduler_id
-    from soc.detect.loader import load_rules
-    from soc.detect.runner import Schedule, run_cycle
+    from soc.detect.runner import Schedule, load_and_compile
+    from soc.hunt.workers import HuntWorkers, WorkerLost, WorkerSettingError, worker_count
 
     try:
         period = parse_duration(every)
@@ -283,10 +286,55 @@ def schedule(
     if held <= period:
         raise fail(f"--lease {lease}: must be longer than --every {every}")
     paths = gather_rule_paths(ctx, rules, no_pack)
-    store = state(ctx).store
-    ruleset = load_rules(paths)
-    compiled = compile_all(ruleset.rules, target_for(store.kind))
-    claim = Lease(store, scheduler_id or default_scheduler_id(), held)
+    try:
+        workers = worker_count()
+    except WorkerSettingError as exc:
+        raise fail(str(exc)) from None
+    # Forked before the store is opened or a thread starts (see soc.hunt.workers); they
+    # convert the rules new to the caches, then scan the local store's rule groups of every
+    # cycle. They ignore SIGINT (Ctrl-C): this process finishes the cycle, then closes them.
+    with HuntWorkers(workers, finish_on_stop=True) as pool:
+        store = state(ctx).store
+        try:
+            if pool.active:
+                pool.warm_rules(paths, target_for(store.kind))
+            _ruleset, compiled = load_and_compile(
+                store.kind,
+                paths,
+                include_pack=False,
+                convert_many=pool.convert if pool.active else None,
+            )
+        except WorkerLost as exc:
+            raise fail(str(exc)) from None
+        local = Path(store.path) if store.kind == "local" else None  # type: ignore[attr-defined]
+        scanner = pool.scanner(local) if local is not None else None
+        claim = Lease(store, scheduler_id or default_scheduler_id(), held)
+        _run_cycles(
+            ctx, store, compiled, plan, claim, scanner, period=period, cycles=cycles,
+            as_json=as_json,
+        )  # fmt: skip
+    raise typer.Exit(EXIT_OK)
+
+
+def _run_cycles(
+    ctx: typer.Context,
+    store: Store,
+    compiled: list[CompiledRule],
+    plan: Schedule,
+    claim: Lease,
+    scanner: GroupScanner | None,
+    *,
+    period: timedelta,
+    cycles: int,
+    as_json: bool,
+) -> None:
+    """The cycles of `soc detect schedule`, one per period until stopped (SIGTERM/SIGINT:
+    after the cycle in progress) or ``cycles`` are done; then the lease is released and a
+    closing line printed. A cycle that fails (the store, a lost worker) is reported and the
+    next one resumes from the watermarks; after a lost worker, cycles run in this process."""
+    from soc.detect.runner import run_cycle
+    from soc.hunt.workers import WorkerLost
+
     stop = threading.Event()
 
     def _stop(signum: int, frame: object) -> None:
@@ -307,9 +355,11 @@ def schedule(
         while not stop.is_set():
             started = time.monotonic()
             try:
-                summary = run_cycle(store, compiled, clock.now(), plan, claim)
-            except StoreError as exc:  # keep running: the next cycle resumes from watermarks
-                err_console.print(f"soc: cycle failed: {exc}", markup=False)
+                summary = run_cycle(store, compiled, clock.now(), plan, claim, scanner=scanner)
+            except (StoreError, WorkerLost) as exc:  # the next cycle resumes from watermarks
+                err_console.print(f"soc: cycle failed: {exc}", markup=False, soft_wrap=True)
+                if isinstance(exc, WorkerLost):
+                    scanner = None
                 done += 1
                 if cycles and done >= cycles:
                     break
@@ -347,7 +397,6 @@ def schedule(
             markup=False,
             soft_wrap=True,
         )
-    raise typer.Exit(EXIT_OK)
 
 
 def cycle_line(number: int, summary: DetectionSummary, now: datetime) -> str:

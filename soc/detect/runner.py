@@ -465,6 +465,7 @@ def run_cycle(
     now: datetime,
     schedule: Schedule = Schedule(),
     lease: Lease | None = None,
+    scanner: GroupScanner | None = None,
 ) -> DetectionSummary:
     """One scheduled cycle at time ``now``: each rule runs over
     ``[watermark - overlap, now - settle)`` (or ``[now - lookback, ...)`` the first time) and
@@ -477,7 +478,8 @@ def run_cycle(
 
     With a ``lease`` (soc.detect.leases) the scheduler renews it first and runs only its
     share of the rules; watermark writes are conditional and keep each rule's later mark, so
-    schedulers sharing a store never move one back."""
+    schedulers sharing a store never move one back. ``scanner`` scans the local store's rule
+    groups elsewhere (see run_grouped)."""
     started = time.perf_counter()
     end = now - schedule.settle
     summary = DetectionSummary(since=None, until=end, rules_loaded=len(compiled))
@@ -515,7 +517,9 @@ def run_cycle(
         # needs no search per single-event rule: one count says so.
         empty = store.count(start=start, end=end) == 0
         summary.round_trips += 1
-        outcomes = run_many(store, rules, start, end, summary, now=now, window_empty=empty)
+        outcomes = run_many(
+            store, rules, start, end, summary, now=now, window_empty=empty, scanner=scanner
+        )
         for rule, outcome in zip(rules, outcomes, strict=True):
             if outcome.error is not None:
                 continue

@@ -285,3 +285,123 @@ def test_detect_run_on_workers_raises_what_one_process_raises(tmp_path: Path) ->
         store.close()
     assert summaries[1] == summaries[0]
     assert alerts[1] == alerts[0] and len(alerts[0]) > 10
+
+
+def test_detect_schedule_on_workers_raises_what_one_process_raises(tmp_path: Path) -> None:
+    """`soc detect schedule` scans each cycle's rule groups on worker processes: its cycle
+    gives the same summary, alerts and watermarks as in one process."""
+    from rule_pack_events import pack_events
+
+    events = pack_events()
+    results = []
+    for workers in ("1", "2"):
+        home = tmp_path / f"data-{workers}"
+        store = LocalStore(home / LOCAL_DB_NAME)
+        assert not store.write_events(events).failures
+        store.close()
+        env = {
+            **os.environ,
+            "SOC_DATA_DIR": str(home),
+            "SOC_WORKERS": workers,
+            "SOC_CACHE_DIR": str(tmp_path / f"cache-{workers}"),
+            "SOC_CLOCK": "2026-12-25T12:00:00+07:00",
+        }
+        exe = Path(sys.executable).with_name("soc")
+        args = ["detect", "schedule", "--cycles", "1", "--lookback", "3650d", "--json",
+                "--scheduler-id", "test:1"]  # fmt: skip
+        done = subprocess.run(
+            [str(exe), *args], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        cycle = json.loads(done.stdout.strip().splitlines()[-1])
+        cycle.pop("seconds")
+        for outcome in cycle.get("outcomes", []):
+            outcome.pop("seconds", None)
+        store = LocalStore(home / LOCAL_DB_NAME)
+        alerts = sorted((a["id"], a["rule_id"]) for a in store.list_records("alerts"))
+        results.append((cycle, alerts, read_watermarks(store)))
+        store.close()
+    assert results[1] == results[0]
+    assert len(results[0][1]) > 10 and len(results[0][2]) > 100
+
+
+def test_detect_schedule_on_workers_finishes_its_cycle_when_the_group_is_stopped(
+    data_dir: Path,
+) -> None:
+    # SIGINT to the whole process group (as Ctrl-C sends it): the workers leave the stop to
+    # the scheduler, which ends cleanly, its watermarks and alerts stored.
+    seed(data_dir)
+    exe = Path(sys.executable).with_name("soc")
+    args = [str(exe), "detect", "schedule", "--every", "1s", "--no-pack", "--rules",
+            str(FIXTURES / "brute_force.yml"), "--json"]  # fmt: skip
+    env = {**os.environ, "SOC_WORKERS": "2"}
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["alerts_new"] == 1  # one cycle done
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "cycle failed" not in err
+    assert "stop requested" in err
+    store = LocalStore(data_dir / LOCAL_DB_NAME)
+    try:
+        assert "7c1e0f4a-1d35-4d6b-9e0c-6a3b2b9d0002" in read_watermarks(store)
+        assert len(store.list_records("alerts")) == 1
+    finally:
+        store.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_detect_schedule_goes_on_in_one_process_after_losing_a_worker(data_dir: Path) -> None:
+    import threading
+
+    seed(data_dir)
+    exe = Path(sys.executable).with_name("soc")
+    # The pack, whose single-event rules are scanned on the workers; the overlap re-reads
+    # the seeded hour every cycle, so every cycle scans.
+    args = [str(exe), "detect", "schedule", "--every", "1s", "--overlap", "2h", "--json"]
+    env = {**os.environ, "SOC_WORKERS": "2"}
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    errors: list[str] = []
+    reader = threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    cycles_after: list[dict[str, Any]] = []  # cycles that ran to their end after the failure
+    try:
+        raised = json.loads(proc.stdout.readline())["alerts_new"]
+        assert raised >= 2
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 2
+        os.kill(int(children[0]), signal.SIGKILL)
+        for _ in range(20):  # the failed cycle is the first to use the pool after the kill
+            line = proc.stdout.readline()
+            if any("cycle failed" in e for e in errors):
+                cycles_after.append(json.loads(line))
+                break
+        proc.send_signal(signal.SIGTERM)
+        watchdog = threading.Timer(60, proc.kill)  # a scheduler that does not stop fails
+        watchdog.start()
+        proc.stdout.read()  # drained, so that no write of the scheduler blocks its exit
+        proc.wait()
+        watchdog.cancel()
+        reader.join(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = "".join(errors)
+    assert proc.returncode == 0, err
+    assert cycles_after, err
+    assert cycles_after[0]["alerts_new"] == 0 and cycles_after[0]["alerts_existing"] == raised
+    assert not cycles_after[0]["failed"]
+    failures = [line for line in errors if "cycle failed" in line]
+    assert len(failures) == 1 and "worker process stopped" in failures[0]
+    assert "Traceback" not in err

@@ -203,3 +203,76 @@ def test_group_scans_run_ahead_a_bounded_number_in_order() -> None:
     pool.threads.shutdown()
     assert results == [n * n for n in range(50)]
     assert most_ahead == 3 + 1  # the next task goes out as one result is handed over
+
+
+@pytest.mark.parametrize("finish_on_stop", [True, False])
+def test_workers_of_a_long_running_command_leave_ctrl_c_to_it(finish_on_stop: bool) -> None:
+    """`soc detect schedule` finishes its cycle on Ctrl-C, which reaches every process of
+    the terminal's group: its workers (finish_on_stop) ignore SIGINT and keep working; other
+    workers stop at once, as before."""
+    import os
+    import signal
+    import time
+
+    from soc.hunt import workers
+
+    with workers.HuntWorkers(2, finish_on_stop=finish_on_stop) as pool:
+        if not pool.active:
+            pytest.skip("no fork on this system")
+        pids = list(pool._pool._processes)  # type: ignore[union-attr]
+        assert len(pids) == 2
+        for pid in pids:
+            os.kill(pid, signal.SIGINT)
+        rule = {
+            "title": "x",
+            "logsource": {"product": "linux"},
+            "detection": {"selection": {"message": "x"}, "condition": "selection"},
+        }
+        documents = [(rule, "x.yml")] * 40
+        if finish_on_stop:
+            time.sleep(0.2)  # time for a signal to act (none does)
+            assert len(pool.convert(documents, "sqlite")) == 40
+        else:
+            with pytest.raises(workers.WorkerLost):
+                pool.convert(documents, "sqlite")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_no_worker_outlives_its_command() -> None:
+    """A command killed outright (SIGKILL, the OOM killer) leaves no worker behind, even one
+    that ignores stop signals (a scheduler's run until stopped)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import time\n"
+        "from soc.hunt.workers import HuntWorkers\n"
+        "pool = HuntWorkers(2, finish_on_stop=True)\n"
+        "print(' '.join(str(p) for p in pool._pool._processes), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    assert len(pids) == 2
+
+    def running(pid: int) -> bool:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+        return "\nState:\tZ" not in status  # a zombie has stopped: nothing reaped it yet
+
+    assert all(running(p) for p in pids)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while any(running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [p for p in pids if running(p)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
