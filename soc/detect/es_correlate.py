@@ -16,14 +16,20 @@ which the window code then separates the true groups. When a correlation cannot 
 (a ``lt``/``lte``/``neq`` condition, or a group-by or counted field with more than one
 possible path) every matching event is read, still with only the needed fields.
 
-A base query used by several correlations is read once per run for each group (over the
-widest range any of them asks for; each keeps the events of its own range).
+A base query that only one correlation uses is streamed: each search of its candidate
+groups is paged oldest first (search_after), the pages merged as the windows consume them,
+so memory holds about one page of hits (PAGE in all, at least MIN_STREAM_PAGE per search)
+and the windows of the groups in hand, not every candidate event of the range. A base query
+used by several correlations is read once per run for each group and kept (over the widest
+range any of them asks for; each takes the events of its own range).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import heapq
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +43,7 @@ from soc.detect.alerts import event_time
 from soc.detect.base_matches import needed_paths
 from soc.detect.compile import CompiledRule
 from soc.detect.correlation import MatchedEvent, _aliases, _counted_fields, timespan_of
-from soc.store.base import Hit, SearchRequest, Store
+from soc.store.base import Hit, SearchPage, SearchRequest, Store
 
 #: Hits asked for per search (the server's result window); fuller groups are paged.
 PAGE = 10_000
@@ -45,6 +51,8 @@ PAGE = 10_000
 BATCH = 100
 #: Candidate groups asked for in one search (terms filters of this many values at most).
 GROUPS_PER_SEARCH = 500
+#: Least page size of one search of a streamed base query (PAGE is shared among its searches).
+MIN_STREAM_PAGE = 500
 
 Key = tuple[Any, ...]
 
@@ -139,6 +147,7 @@ class CandidateReader:
         self.requests = 0
         self._uses: dict[str, _Use] = {}
         self._read: dict[tuple[str, tuple[str, ...]], _Read] = {}
+        self._users: Counter[str] = Counter()  # base query -> how many bases use it
         for compiled in correlations:
             corr = compiled.loaded.rule
             assert isinstance(corr, SigmaCorrelationRule)
@@ -147,6 +156,7 @@ class CandidateReader:
             for base in compiled.bases:
                 if base.query is None:
                     continue
+                self._users[base.query] += 1
                 use = self._uses.setdefault(base.query, _Use())
                 use.paths |= paths
                 if fetch_from is None:
@@ -162,31 +172,28 @@ class CandidateReader:
 
     def events(
         self, compiled: CompiledRule, start: datetime | None, end: datetime | None
-    ) -> list[MatchedEvent]:
+    ) -> Iterator[MatchedEvent]:
         """The events of ``compiled``'s base rules in ``[start, end)`` that belong to a group
-        able to fire (all of them when the correlation cannot be pruned), oldest first per
-        base rule, each event once per base rule."""
+        able to fire (all of them when the correlation cannot be pruned), in (time, id)
+        order over all its base rules, each event once per base rule. The reading is lazy:
+        a base query no other correlation uses is searched as the events are taken."""
         plan = plan_of(compiled)
         wanted: list[list[Key | None]]
         if plan is None:
             wanted = [[None] for _ in compiled.bases]
         else:
             wanted = self._candidates(compiled, plan, start, end)
-        events: list[MatchedEvent] = []
+        streams: list[Iterator[MatchedEvent]] = []
         for index, base in enumerate(compiled.bases):
             assert base.query is not None
             paths = plan.group_paths[index] if plan is not None else ()
-            hits = self._hits(base.query, paths, wanted[index], end)
-            seen: set[str] = set()
-            for hit in sorted(hits, key=lambda h: h.sort):
-                moment = event_time(hit.source)
-                if moment is None or hit.id in seen:
-                    continue
-                if start is not None and moment < start:
-                    continue
-                seen.add(hit.id)
-                events.append(MatchedEvent(hit.id, moment, hit.source, index))
-        return events
+            if self._users[base.query] > 1:
+                kept = self._hits(base.query, paths, wanted[index], end)
+                hits: Iterable[Hit] = sorted(kept, key=lambda h: h.sort)
+            else:
+                hits = self._stream(base.query, paths, wanted[index], end)
+            streams.append(_in_order(hits, index, start))
+        return heapq.merge(*streams, key=lambda e: e.key)
 
     def _candidates(
         self,
@@ -237,21 +244,45 @@ class CandidateReader:
             use = self._uses.get(query, _Use())
             fields = tuple(sorted(use.paths)) if use.paths else None
             start = self._range_of(query, None)
-            filters: list[dict[str, Any] | None] = []
-            if None in missing:
-                filters.append(None)
-            grouped = sorted((k for k in missing if k is not None), key=str)
-            for first in range(0, len(grouped), GROUPS_PER_SEARCH):
-                chunk = grouped[first : first + GROUPS_PER_SEARCH]
-                filters.append(
-                    {path: sorted({k[j] for k in chunk}, key=str) for j, path in enumerate(paths)}
-                )
+            filters = _filters(paths, missing)
             for hit in self._read_all(query, filters, start, end, fields):
                 if hit.id not in read.ids:
                     read.ids.add(hit.id)
                     read.hits.append(hit)
             read.keys.update(missing)
         return read.hits
+
+    def _stream(
+        self, query: str, paths: tuple[str, ...], keys: Sequence[Key | None], end: datetime | None
+    ) -> Iterator[Hit]:
+        """The hits of ``query`` in the groups ``keys`` (None: every hit), with only the
+        needed fields, ordered by their timestamp sort value: the first page of every search
+        in one search_many round, then each search's next page when its hits are taken."""
+        use = self._uses.get(query, _Use())
+        fields = tuple(sorted(use.paths)) if use.paths else None
+        start = self._range_of(query, None)
+        filters = _filters(paths, keys)
+        size = max(MIN_STREAM_PAGE, PAGE // max(1, len(filters)))
+        requests = [
+            SearchRequest(query, start, end, size=size, fields=fields, filters=f) for f in filters
+        ]
+        firsts: list[SearchPage] = []
+        for first in range(0, len(requests), BATCH):
+            self.requests += 1
+            results = self.store.search_many(requests[first : first + BATCH])
+            firsts.extend(r.page for r in results)
+        pages = [self._pages(r, p) for r, p in zip(requests, firsts, strict=True)]
+        return heapq.merge(*pages, key=lambda h: h.sort[:1])
+
+    def _pages(self, request: SearchRequest, page: SearchPage) -> Iterator[Hit]:
+        """The hits of ``page`` and of the pages after it, each asked for when needed."""
+        while True:
+            yield from page.hits
+            if page.next_after is None:
+                return
+            self.requests += 1
+            following = replace(request, after=page.next_after)
+            page = self.store.search_many([following])[0].page
 
     def _read_all(
         self,
@@ -283,3 +314,39 @@ class CandidateReader:
                         following.append((i, request(i, result.page.next_after)))
             pending = following
         return hits
+
+
+def _filters(paths: tuple[str, ...], keys: Sequence[Key | None]) -> list[dict[str, Any] | None]:
+    """The search filters that cover the groups ``keys`` (None: no filter, every hit):
+    GROUPS_PER_SEARCH groups to a search, each group-by path filtered on their values (a
+    superset of them when there are several paths: the windows are exact whatever extra
+    events come along)."""
+    filters: list[dict[str, Any] | None] = []
+    if None in keys:
+        filters.append(None)
+    grouped = sorted((k for k in keys if k is not None), key=str)
+    for first in range(0, len(grouped), GROUPS_PER_SEARCH):
+        chunk = grouped[first : first + GROUPS_PER_SEARCH]
+        filters.append(
+            {path: sorted({k[j] for k in chunk}, key=str) for j, path in enumerate(paths)}
+        )
+    return filters
+
+
+def _in_order(hits: Iterable[Hit], base: int, start: datetime | None) -> Iterator[MatchedEvent]:
+    """Hits ordered by their timestamp sort value as MatchedEvents of ``base`` in (time,
+    id) order, each once, none before ``start``. Hits of one sort value (one millisecond, or
+    one instant) are gathered and sorted: the sort value is the timestamp truncated, and a
+    hit found by two searches may come twice among them."""
+    run: dict[str, MatchedEvent] = {}
+    value: tuple[Any, ...] | None = None
+    for hit in hits:
+        if hit.sort[:1] != value:
+            yield from sorted(run.values(), key=lambda e: e.key)
+            run = {}
+            value = hit.sort[:1]
+        moment = event_time(hit.source)
+        if moment is None or (start is not None and moment < start) or hit.id in run:
+            continue
+        run[hit.id] = MatchedEvent(hit.id, moment, hit.source, base)
+    yield from sorted(run.values(), key=lambda e: e.key)

@@ -139,13 +139,13 @@ def _run_correlation(
         return (hit for hit, _ in scan([query], start=start, end=end, filters=scope))
 
     events: Iterable[MatchedEvent] = ()
+    requests_before = candidates.requests if candidates is not None else 0
     if found is not None:
         pass  # the windows were decided in lock step (soc.detect.lockstep)
     elif candidates is not None:
         # --- candidate groups first (Elasticsearch): see soc.detect.es_correlate ---
-        before = candidates.requests
-        events = sorted(candidates.events(compiled, fetch_from, until), key=lambda e: e.key)
-        counter.calls += candidates.requests - before
+        # (read as the windows take the events: the requests are counted below)
+        events = candidates.events(compiled, fetch_from, until)
     elif hasattr(store, "scan_rules"):
         # Each base query's events stream oldest first: merged, they feed the windows as
         # they come, and memory holds one window per group (soc.detect.correlation).
@@ -168,6 +168,8 @@ def _run_correlation(
         matches = list(
             correlate_stream(corr, events, resolver, anchors_from=anchors_from, anchors_until=until)
         )
+        if candidates is not None:
+            counter.calls += candidates.requests - requests_before
     matches.sort(key=lambda m: m.anchor.key)
     meta = meta_of(compiled.loaded)
     batch: list[tuple[Alert, Mapping[str, Any]]] = []

@@ -306,3 +306,88 @@ def test_correlations_match_the_local_store_over_thousands_of_addresses(
     finally:
         es.close()
         local.close()
+
+
+STREAMED_RULES = """
+title: SSH login failed (streamed)
+id: 9a3c51e0-7d1b-4c2e-8f10-000000000001
+name: streamed_ssh_failed
+logsource: {product: linux, service: sshd}
+detection:
+  selection:
+    event.action: ssh_login
+    event.outcome: failure
+  condition: selection
+level: low
+---
+title: Three failures from one address in ten minutes
+id: 9a3c51e0-7d1b-4c2e-8f10-000000000002
+correlation:
+  type: event_count
+  rules: streamed_ssh_failed
+  group-by: [source.ip]
+  timespan: 10m
+  condition: {gte: 3}
+level: medium
+"""
+
+
+def test_a_correlation_streams_its_candidate_events_page_by_page(
+    tmp_path: Path, es_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forty addresses failing nine times 20 minutes apart (candidates over the day, never
+    three in a window) and one burst: with tiny pages and three groups to a search, the
+    candidate events are read as the windows take them, never much more than a page of
+    each search ahead, and the alerts are those of the local store."""
+    from soc.detect import es_correlate
+    from soc.detect.es_correlate import CandidateReader
+
+    monkeypatch.setattr(es_correlate, "PAGE", 20)
+    monkeypatch.setattr(es_correlate, "MIN_STREAM_PAGE", 2)
+    monkeypatch.setattr(es_correlate, "GROUPS_PER_SEARCH", 3)
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "streamed.yml").write_text(STREAMED_RULES)
+    events = auth_events(background_per_ip=9)
+    es = ElasticStore(es_url, index_prefix="streamed")
+    local = LocalStore(tmp_path / "streamed.db")
+    try:
+        stored(es, events)
+        stored(local, events)
+        rules = {
+            s.kind: load_and_compile(s.kind, [folder], include_pack=False)[1] for s in (es, local)
+        }
+        corr = next(c for c in rules["elasticsearch"] if c.bases)
+
+        fetched = 0
+        search_many = es.search_many
+
+        def counting(requests):  # type: ignore[no-untyped-def]
+            nonlocal fetched
+            results = search_many(requests)
+            fetched += sum(len(r.page.hits) for r in results)
+            return results
+
+        monkeypatch.setattr(es, "search_many", counting)
+        reader = CandidateReader(es, [corr], None)
+        taken = 0
+        most_ahead = 0
+        for event in reader.events(corr, None, None):
+            taken += 1
+            most_ahead = max(most_ahead, fetched - taken)
+            assert event.doc["source"]["ip"]
+        assert taken == 40 * 9 + 12  # every failure of a candidate group, once
+        searches = math.ceil(41 / 3)
+        assert reader.requests > searches  # pages were asked for one by one
+        assert most_ahead <= searches * 2 + 2  # a page of each search, no more
+        monkeypatch.setattr(es, "search_many", search_many)
+
+        for store in (es, local):
+            summary = run_compiled(store, rules[store.kind], None, None, now=NOW)
+            assert summary.ok, summary.failed
+        fired = [a for a in alerts_of(es) if a[1] == corr.id]
+        assert len(fired) == 1 and fired[0][3] >= 3
+        assert alerts_of(es) == alerts_of(local)
+    finally:
+        es.close()
+        local.close()
