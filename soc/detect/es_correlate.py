@@ -18,16 +18,17 @@ possible path) every matching event is read, still with only the needed fields.
 
 A base query that only one correlation uses is streamed: each search of its candidate
 groups is paged oldest first (search_after), the pages merged as the windows consume them,
-so memory holds about one page of hits (PAGE in all, at least MIN_STREAM_PAGE per search)
-and the windows of the groups in hand, not every candidate event of the range. A base query
-used by several correlations is read once per run for each group and kept (over the widest
-range any of them asks for; each takes the events of its own range).
+so memory holds at most one and a half pages of hits per search (a page is PAGE shared
+among the searches, at least MIN_STREAM_PAGE) and the windows of the groups in hand, not
+every candidate event of the range. A base query used by several correlations is read
+once per run for each group and kept (over the widest range any of them asks for; each
+takes the events of its own range).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -43,7 +44,7 @@ from soc.detect.alerts import event_time
 from soc.detect.base_matches import needed_paths
 from soc.detect.compile import CompiledRule
 from soc.detect.correlation import MatchedEvent, _aliases, _counted_fields, timespan_of
-from soc.store.base import Hit, SearchPage, SearchRequest, Store
+from soc.store.base import Hit, SearchRequest, Store
 
 #: Hits asked for per search (the server's result window); fuller groups are paged.
 PAGE = 10_000
@@ -135,6 +136,50 @@ class _Read:
     keys: set[Key | None] = field(default_factory=set)
     ids: set[str] = field(default_factory=set)
     hits: list[Hit] = field(default_factory=list)
+
+
+class _Searches:
+    """Searches of one base query read together, page by page, as their hits are taken:
+    the first pages in one search_many round; when a search's page is used up, the next
+    pages of it and of every other search with half a page or less left, in one round. So
+    each search holds at most one and a half pages, and the searches, which move through
+    time together, share their requests."""
+
+    def __init__(self, reader: CandidateReader, requests: list[SearchRequest]) -> None:
+        self.reader = reader
+        self.requests = requests
+        self.buffers: list[deque[Hit]] = [deque() for _ in requests]
+        self.done = [False] * len(requests)
+        self.fetch(list(range(len(requests))))
+
+    def fetch(self, which: list[int]) -> None:
+        """The next page of each search in ``which``, BATCH to a search_many."""
+        for first in range(0, len(which), BATCH):
+            chunk = which[first : first + BATCH]
+            self.reader.requests += 1
+            results = self.reader.store.search_many([self.requests[i] for i in chunk])
+            for i, result in zip(chunk, results, strict=True):
+                self.buffers[i].extend(result.page.hits)
+                after = result.page.next_after
+                self.done[i] = after is None
+                if after is not None:
+                    self.requests[i] = replace(self.requests[i], after=after)
+
+    def hits(self, index: int) -> Iterator[Hit]:
+        """The hits of search ``index``, in the server's order."""
+        buffer = self.buffers[index]
+        while True:
+            while buffer:
+                yield buffer.popleft()
+            if self.done[index]:
+                return
+            self.fetch(
+                [
+                    i
+                    for i, left in enumerate(self.buffers)
+                    if not self.done[i] and len(left) <= self.requests[i].size // 2
+                ]
+            )
 
 
 class CandidateReader:
@@ -256,8 +301,8 @@ class CandidateReader:
         self, query: str, paths: tuple[str, ...], keys: Sequence[Key | None], end: datetime | None
     ) -> Iterator[Hit]:
         """The hits of ``query`` in the groups ``keys`` (None: every hit), with only the
-        needed fields, ordered by their timestamp sort value: the first page of every search
-        in one search_many round, then each search's next page when its hits are taken."""
+        needed fields, ordered by their timestamp sort value, read page by page as they are
+        taken (see _Searches)."""
         use = self._uses.get(query, _Use())
         fields = tuple(sorted(use.paths)) if use.paths else None
         start = self._range_of(query, None)
@@ -266,23 +311,10 @@ class CandidateReader:
         requests = [
             SearchRequest(query, start, end, size=size, fields=fields, filters=f) for f in filters
         ]
-        firsts: list[SearchPage] = []
-        for first in range(0, len(requests), BATCH):
-            self.requests += 1
-            results = self.store.search_many(requests[first : first + BATCH])
-            firsts.extend(r.page for r in results)
-        pages = [self._pages(r, p) for r, p in zip(requests, firsts, strict=True)]
-        return heapq.merge(*pages, key=lambda h: h.sort[:1])
-
-    def _pages(self, request: SearchRequest, page: SearchPage) -> Iterator[Hit]:
-        """The hits of ``page`` and of the pages after it, each asked for when needed."""
-        while True:
-            yield from page.hits
-            if page.next_after is None:
-                return
-            self.requests += 1
-            following = replace(request, after=page.next_after)
-            page = self.store.search_many([following])[0].page
+        searches = _Searches(self, requests)
+        return heapq.merge(
+            *(searches.hits(i) for i in range(len(filters))), key=lambda h: h.sort[:1]
+        )
 
     def _read_all(
         self,
