@@ -20,9 +20,11 @@ A base query that only one correlation uses is streamed: each search of its cand
 groups is paged oldest first (search_after), the pages merged as the windows consume them,
 so memory holds at most one and a half pages of hits per search (a page is PAGE shared
 among the searches, at least MIN_STREAM_PAGE) and the windows of the groups in hand, not
-every candidate event of the range. A base query used by several correlations is read
-once per run for each group and kept (over the widest range any of them asks for; each
-takes the events of its own range).
+every candidate event of the range. A base query used by several correlations, with at
+most KEEP_LIMIT hits over the widest range any of them asks for (one count), is read once
+per run for each group and kept (each correlation takes the events of its own range); with
+more, it is streamed for each correlation, so memory stays bounded at the price of reading
+its events again.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ BATCH = 100
 GROUPS_PER_SEARCH = 500
 #: Least page size of one search of a streamed base query (PAGE is shared among its searches).
 MIN_STREAM_PAGE = 500
+#: Most hits of a base query, shared by several correlations, that a run reads once and
+#: keeps for all of them; a base query with more is streamed for each correlation instead.
+KEEP_LIMIT = 50_000
 
 Key = tuple[Any, ...]
 
@@ -193,6 +198,7 @@ class CandidateReader:
         self._uses: dict[str, _Use] = {}
         self._read: dict[tuple[str, tuple[str, ...]], _Read] = {}
         self._users: Counter[str] = Counter()  # base query -> how many bases use it
+        self._totals: dict[str, int] = {}  # shared base query -> its hits over its range
         for compiled in correlations:
             corr = compiled.loaded.rule
             assert isinstance(corr, SigmaCorrelationRule)
@@ -221,7 +227,8 @@ class CandidateReader:
         """The events of ``compiled``'s base rules in ``[start, end)`` that belong to a group
         able to fire (all of them when the correlation cannot be pruned), in (time, id)
         order over all its base rules, each event once per base rule. The reading is lazy:
-        a base query no other correlation uses is searched as the events are taken."""
+        a base query that is not kept for other correlations (see _keep) is searched as the
+        events are taken."""
         plan = plan_of(compiled)
         wanted: list[list[Key | None]]
         if plan is None:
@@ -232,13 +239,25 @@ class CandidateReader:
         for index, base in enumerate(compiled.bases):
             assert base.query is not None
             paths = plan.group_paths[index] if plan is not None else ()
-            if self._users[base.query] > 1:
+            if self._keep(base.query, end):
                 kept = self._hits(base.query, paths, wanted[index], end)
                 hits: Iterable[Hit] = sorted(kept, key=lambda h: h.sort)
             else:
                 hits = self._stream(base.query, paths, wanted[index], end)
             streams.append(_in_order(hits, index, start))
         return heapq.merge(*streams, key=lambda e: e.key)
+
+    def _keep(self, query: str, end: datetime | None) -> bool:
+        """True when ``query`` is shared by several correlations and has at most KEEP_LIMIT
+        hits over its widest range (one count per run): it is then read once and kept."""
+        if self._users[query] < 2:
+            return False
+        if query not in self._totals:
+            self.requests += 1
+            self._totals[query] = self.store.count(
+                query, start=self._range_of(query, None), end=end
+            )
+        return self._totals[query] <= KEEP_LIMIT
 
     def _candidates(
         self,

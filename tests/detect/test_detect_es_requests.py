@@ -392,3 +392,61 @@ def test_a_correlation_streams_its_candidate_events_page_by_page(
     finally:
         es.close()
         local.close()
+
+
+SECOND_CORRELATION = """
+---
+title: Five failures from one address in an hour
+id: 9a3c51e0-7d1b-4c2e-8f10-000000000003
+correlation:
+  type: event_count
+  rules: streamed_ssh_failed
+  group-by: [source.ip]
+  timespan: 1h
+  condition: {gte: 5}
+level: medium
+"""
+
+
+def test_a_shared_base_query_past_the_keep_limit_streams_for_each_correlation(
+    tmp_path: Path, es_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two correlations over one base rule: under KEEP_LIMIT its events are read once and
+    kept for both; past it each correlation streams them (read twice, never all held),
+    and both ways give the alerts of the local store."""
+    from soc.detect import es_correlate
+    from soc.detect.es_correlate import CandidateReader
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "shared.yml").write_text(STREAMED_RULES + SECOND_CORRELATION)
+    events = auth_events(background_per_ip=9)
+    local = LocalStore(tmp_path / "shared.db")
+    try:
+        stored(local, events)
+        compiled = load_and_compile(local.kind, [folder], include_pack=False)[1]
+        assert run_compiled(local, compiled, None, None, now=NOW).ok
+        expected = alerts_of(local)
+    finally:
+        local.close()
+    assert len({a[1] for a in expected}) == 2  # both correlations fired
+    store = ElasticStore(es_url, index_prefix="keep")
+    try:
+        stored(store, events)
+        compiled = load_and_compile(store.kind, [folder], include_pack=False)[1]
+        correlations = [c for c in compiled if c.bases]
+        searched = {}
+        default = es_correlate.KEEP_LIMIT
+        for limit in (default, 10):
+            monkeypatch.setattr(es_correlate, "KEEP_LIMIT", limit)
+            reader = CandidateReader(store, correlations, None)
+            taken = [len(list(reader.events(c, None, None))) for c in correlations]
+            assert taken[0] == taken[1] == 40 * 9 + 12
+            store.request_log.clear()
+            list(reader.events(correlations[1], None, None))  # the second, once more
+            searched[limit] = len(store.request_log.matching(r"_search|_msearch"))
+            assert run_compiled(store, compiled, None, None, now=NOW).ok
+            assert alerts_of(store) == expected
+        assert searched == {default: 1, 10: 2}  # group counts; group counts and events
+    finally:
+        store.close()
