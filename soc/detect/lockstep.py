@@ -83,6 +83,12 @@ def correlate_together(
             users.setdefault(query, []).append(_User(id(compiled), index, start))
             paths.setdefault(query, set()).update(needed)
     together = Together({key: [] for key in engines}, statements=len(users))
+    prepare = getattr(store, "prepare_queries", None)
+    if prepare is not None:  # before any stream opens (see LocalStore.prepare_queries)
+        try:
+            prepare(list(users))
+        except (QueryError, StoreError):
+            return None
     streams = [
         _stream(store, query, _widest(readers), until, paths[query])
         for query, readers in users.items()

@@ -54,7 +54,8 @@ SLICE_ROWS = 50_000
 
 
 class LocalScan:
-    """The batch reads of LocalStore: ``scan_rules``, ``search_many``, ``group_counts``."""
+    """The batch reads of LocalStore: ``scan_rules`` (and ``prepare_queries`` for scans
+    that stream side by side), ``search_many``, ``group_counts``."""
 
     path: Path
     _run_query: Callable[[Callable[[], tuple[str, list[Any]]]], list[tuple[Any, ...]]]
@@ -103,6 +104,15 @@ class LocalScan:
             yield from self._scan_wide(queries, part, clauses, params)
         if narrowed:
             yield from self._scan_narrowed(queries, narrowed, needs, clauses, params, start, end)
+
+    def prepare_queries(self, queries: Sequence[str]) -> None:
+        """Add the columns that ``queries`` name and no event has had yet (such a query
+        matches nothing there), so that scans of them can then stream side by side: the
+        scan connection does not see a column added while one of its statements is open.
+        Raises QueryError for a query the store rejects."""
+        for query in dict.fromkeys(queries):
+            sql = f"SELECT 1 FROM events WHERE ({query}) LIMIT 0"
+            self._run_query(lambda sql=sql: (sql, []))
 
     def _scan_wide(
         self, queries: Sequence[str], indexes: list[int], clauses: list[str], params: list[Any]

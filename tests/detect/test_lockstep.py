@@ -100,3 +100,47 @@ def test_lock_step_holds_windows_not_the_base_rule_matches(tmp_path: Path) -> No
     # times what the lock step needs at its peak
     assert streamed * 3 < listed
     store.close()
+
+
+UNSEEN_FIELD_RULE = """
+---
+title: password logins failed
+name: ssh_password_failed
+logsource: {product: linux, service: sshd}
+detection:
+  selection: {event.outcome: failure, system.auth.ssh.method: password}
+  condition: selection
+---
+title: password brute force
+id: 1b2c3d4e-0000-4000-8000-000000000003
+correlation:
+  type: event_count
+  rules: ssh_password_failed
+  group-by: [source.ip]
+  timespan: 5m
+  condition: {gte: 3}
+"""
+
+
+def test_a_base_rule_naming_a_field_no_event_has_keeps_the_lock_step(tmp_path: Path) -> None:
+    # On a fresh store no event has had system.auth.ssh.method: the column is added before
+    # the streams open, so the lock step goes on (it fell back to one rule at a time, holding
+    # the shared base rule's matches, when the column came while another stream was open).
+    store = LocalStore(tmp_path / "fresh.db")
+    alone = LocalStore(tmp_path / "alone.db")
+    try:
+        events = failures(600, timedelta(seconds=7))
+        for target in (store, alone):
+            assert not target.write_events(events).failures
+        compiled = compile_all(load_text(RULES + UNSEEN_FIELD_RULE).rules, "sqlite", cache=None)
+        correlations = [c for c in compiled if c.bases]
+        assert len({b.query for c in correlations for b in c.bases}) == 2
+        together = correlate_together(store, correlations, None, None)
+        assert together is not None and together.statements == 2
+        assert run_compiled(store, compiled, None, None, now=T0 + timedelta(days=1)).ok
+        for rule in correlations:
+            run_rule(alone, rule, None, None, DetectionSummary(None, None), now=T0)
+        assert alerts(store) == alerts(alone) and alerts(store)
+    finally:
+        store.close()
+        alone.close()
