@@ -85,9 +85,10 @@ def test_index_day_reads_both_layouts_names() -> None:
 def test_prune_deletes_whole_indices_older_than_the_period(
     store: ElasticStore, es_url: str, tmp_path: Path, clock_at: Callable[[str], datetime]
 ) -> None:
-    for day in ("2026-08-01", "2026-09-01", "2026-09-02", "2026-11-30"):
+    # one event a day, each with its own id (str hashes vary between runs and may collide)
+    for number, day in enumerate(("2026-08-01", "2026-09-01", "2026-09-02", "2026-11-30")):
         clock_at(f"{day}T12:00:00Z")
-        store.write_events([auth_event(hash(day) % 1000, f"{day}T11:00:00Z")])
+        store.write_events([auth_event(number, f"{day}T11:00:00Z")])
     clock_at("2026-12-01T08:00:00Z")
     dry = soc(es_url, tmp_path, "store", "prune", "--older-than", "90d", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
