@@ -288,7 +288,10 @@ class HuntWorkers:
                 if progress.on_bytes:
                     progress.on_bytes(item.size)
 
-        pending = [self._pool.submit(_read_slice, t) for t in tasks]
+        try:
+            pending = [self._pool.submit(_read_slice, t) for t in tasks]
+        except BrokenProcessPool:  # a worker was lost before these tasks
+            raise WorkerLost() from None
         for future in pending:
             future.add_done_callback(done)
         return PendingReads(pending, len(inputs), dead_dir, parts_dir)
@@ -306,7 +309,7 @@ class HuntWorkers:
         slices = [
             (files[i : i + CONVERT_SLICE], target) for i in range(0, len(files), CONVERT_SLICE)
         ]
-        for _ in _in_order(self._pool.map(_warm_slice, slices)):
+        for _ in _map_in_order(self._pool, _warm_slice, slices):
             pass
         return len(files)
 
@@ -321,7 +324,7 @@ class HuntWorkers:
             (items[i : i + CONVERT_SLICE], target) for i in range(0, len(items), CONVERT_SLICE)
         ]
         entries: list[dict[str, Any]] = []
-        for part in _in_order(self._pool.map(_convert_slice, slices)):
+        for part in _map_in_order(self._pool, _convert_slice, slices):
             entries.extend(part)
         return entries
 
@@ -370,6 +373,15 @@ def _in_order(results: Iterable[Any]) -> Iterator[Any]:
     """The results of a pool's map, a lost worker raised as WorkerLost."""
     try:
         yield from results
+    except BrokenProcessPool:
+        raise WorkerLost() from None
+
+
+def _map_in_order(pool: ProcessPoolExecutor, function: Any, items: Sequence[Any]) -> Iterator[Any]:
+    """``function(item)`` for each item on the pool, in order; a worker lost before or
+    during the tasks raised as WorkerLost."""
+    try:
+        yield from pool.map(function, items)
     except BrokenProcessPool:
         raise WorkerLost() from None
 

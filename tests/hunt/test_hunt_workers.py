@@ -205,6 +205,15 @@ def test_group_scans_run_ahead_a_bounded_number_in_order() -> None:
     assert most_ahead == 3 + 1  # the next task goes out as one result is handed over
 
 
+def _ignores_sigint(pid: int) -> bool:
+    """True once process ``pid`` has set SIGINT to be ignored (/proc's SigIgn mask)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) & (1 << (2 - 1)))
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("finish_on_stop", [True, False])
 def test_workers_of_a_long_running_command_leave_ctrl_c_to_it(finish_on_stop: bool) -> None:
     """`soc detect schedule` finishes its cycle on Ctrl-C, which reaches every process of
@@ -219,9 +228,13 @@ def test_workers_of_a_long_running_command_leave_ctrl_c_to_it(finish_on_stop: bo
     with workers.HuntWorkers(2, finish_on_stop=finish_on_stop) as pool:
         if not pool.active:
             pytest.skip("no fork on this system")
-        pids = list(pool._pool._processes)  # type: ignore[union-attr]
-        assert len(pids) == 2
-        for pid in pids:
+        processes = pool._pool._processes  # type: ignore[union-attr]
+        assert len(processes) == 2
+        deadline = time.monotonic() + 30
+        while finish_on_stop and not all(_ignores_sigint(p) for p in processes):
+            assert time.monotonic() < deadline, "the workers never set SIGINT aside"
+            time.sleep(0.01)
+        for pid in processes:
             os.kill(pid, signal.SIGINT)
         rule = {
             "title": "x",
@@ -230,9 +243,11 @@ def test_workers_of_a_long_running_command_leave_ctrl_c_to_it(finish_on_stop: bo
         }
         documents = [(rule, "x.yml")] * 40
         if finish_on_stop:
-            time.sleep(0.2)  # time for a signal to act (none does)
             assert len(pool.convert(documents, "sqlite")) == 40
+            assert all(process.is_alive() for process in processes.values())
         else:
+            for process in processes.values():
+                process.join(timeout=30)  # KeyboardInterrupt ends each
             with pytest.raises(workers.WorkerLost):
                 pool.convert(documents, "sqlite")
 
