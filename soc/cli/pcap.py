@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from collectors.pcap.engine import Engine, EngineConfig
-from collectors.pcap.ingest import FileResult, ingest_files, summary
 from collectors.ship import DeadLetterError, DeadLetterFile, Shipper
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, console, err_console, fail, print_json, state
 from soc.cli.waiting import stop_on_signals, wait_for_store
 from soc.store.base import StoreError
+
+if TYPE_CHECKING:
+    from collectors.pcap.engine import EngineConfig
+    from collectors.pcap.ingest import FileResult
+
+# The capture engine (and scapy under it) is imported by the commands that use it, so that
+# every other command starts without it.
 
 #: Names a capture file found in a directory may have (files named on the command line are
 #: always read).
@@ -65,6 +70,8 @@ def _config(
     host: str | None,
     closed: float = 5.0,
 ) -> EngineConfig:
+    from collectors.pcap.engine import EngineConfig
+
     settings = state(ctx).settings
     return EngineConfig(
         idle_timeout=idle,
@@ -121,6 +128,8 @@ def ingest_pcap(
     1 when a file could not be read, was cut short or corrupt, or events were dead-lettered,
     2 on a usage error (a path that does not exist) or when the store is unreachable.
     """
+    from collectors.pcap.ingest import ingest_files, summary
+
     paths = _expand(files)
     config = _config(ctx, idle_timeout, active_timeout, max_flows, department, host, closed_timeout)
     app_state = state(ctx)
@@ -198,6 +207,7 @@ def collect_pcap(
     some were dead-lettered, 2 when the interface cannot be opened or the store fails
     mid-run past the retries.
     """
+    from collectors.pcap.engine import Engine
     from collectors.pcap.live import CaptureUnavailable, capture, open_interface
 
     config = _config(ctx, idle_timeout, active_timeout, max_flows, department, host, closed_timeout)

@@ -23,6 +23,7 @@ then converted as if there were none.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import sqlite3
@@ -72,9 +73,10 @@ def fingerprint() -> str:
             versions[package] = "-"
     sources: list[bytes] = []
     for name in _SHAPING_MODULES:
-        module = sys.modules.get(name) or __import__(name, fromlist=["_"])
-        source = getattr(module, "__file__", None)
-        if source:
+        # found, not imported: a run whose rules are all cached never loads the backends
+        spec = importlib.util.find_spec(name)
+        source = spec.origin if spec is not None else None
+        if source and spec is not None and spec.has_location:
             sources.append(Path(source).read_bytes())
     return compute_fingerprint(versions, sources)
 

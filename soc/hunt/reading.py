@@ -11,14 +11,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from collectors.pcap.engine import EngineConfig
-from collectors.pcap.ingest import ingest_files
 from collectors.ship import DeadLetterFile, Position, Shipper
 from collectors.sources.logs import IngestOptions, LogIngestor
 from soc.hunt.inputs import InputFile
 from soc.store.base import Store
+
+if TYPE_CHECKING:
+    from collectors.pcap.engine import EngineConfig
 
 
 @dataclass
@@ -111,7 +112,7 @@ def ingest(
     dead = HuntDeadLetters(dead_dir)
     shipper = HuntShipper(store, dead_letters=dead)
     logs = LogIngestor(shipper, options, on_bytes=progress.on_bytes)
-    pcap_config = EngineConfig(host_name=socket.gethostname(), department=department)
+    pcap_config: EngineConfig | None = None
     source_of: dict[int, str] = {}
     try:
         for index, item in enumerate(inputs):
@@ -120,6 +121,14 @@ def ingest(
             if item.kind in ("evtx", "log"):
                 logs.ingest_file(item.path)
             elif item.kind == "pcap":
+                # the capture engine is imported for captures only (evtx and logs are most)
+                from collectors.pcap.engine import EngineConfig
+                from collectors.pcap.ingest import ingest_files
+
+                if pcap_config is None:
+                    pcap_config = EngineConfig(
+                        host_name=socket.gethostname(), department=department
+                    )
                 ingest_files([item.path], shipper, pcap_config)
                 if progress.on_bytes:
                     progress.on_bytes(item.size)

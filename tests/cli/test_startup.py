@@ -1,8 +1,10 @@
-"""Start-up: `soc --help` and `soc alerts list` import only what they need, and every command
-of the lazily loaded table exists and answers --help."""
+"""Start-up: `soc --help`, `soc alerts list` and a `soc hunt` whose rules are all in the
+compiled-rule cache import only what they need, and every command of the lazily loaded table
+exists and answers --help."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from soc.cli.lazy import COMMANDS
+from soc.resources import demo_data_dir
 
 HEAVY = ("sigma", "collectors", "soc.detect.compile", "soc.report", "soc.triage.runner", "jinja2")
 
@@ -26,9 +29,9 @@ sys.stderr.write("HEAVY=" + ",".join(heavy) + "\\n")
 """
 
 
-def loaded_heavy(argv: list[str], data_dir: Path) -> list[str]:
+def loaded_heavy(argv: list[str], data_dir: Path, heavy: tuple[str, ...] = HEAVY) -> list[str]:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)],
+        [sys.executable, "-c", PROBE.format(argv=argv, heavy=heavy)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -43,6 +46,26 @@ def test_help_imports_no_command_module(data_dir: Path) -> None:
 
 def test_alerts_list_imports_no_detection_engine(data_dir: Path) -> None:
     assert loaded_heavy(["soc", "alerts", "list"], data_dir) == []
+
+
+#: What a run needs only to convert rules (pySigma's backends) or to read packet captures.
+CONVERSION_AND_CAPTURE = ("sigma.backends", "soc.detect.sqlite_backend", "collectors.pcap", "scapy")
+
+
+def test_warm_hunt_of_a_log_imports_no_backend_and_no_capture_engine(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second hunt of a log takes every rule from the compiled-rule cache: it starts
+    without pySigma's backends and without the capture engine (a fifth of a second each)."""
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "rule-cache"))
+    monkeypatch.setenv("SOC_WORKERS", "1")  # conversions would happen in this very process
+    log = tmp_path / "auth.log"
+    shutil.copy(demo_data_dir() / "tc-app01-auth.log", log)
+    argv = ["soc", "hunt", str(log), "--json"]
+    cold = loaded_heavy(argv, data_dir, CONVERSION_AND_CAPTURE)
+    assert "sigma.backends.sqlite" in cold  # the first run converted the pack
+    warm = loaded_heavy(argv, data_dir, CONVERSION_AND_CAPTURE)
+    assert warm == [], warm
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
