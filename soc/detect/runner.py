@@ -22,6 +22,7 @@ from sigma.correlations import SigmaCorrelationRule
 from soc import clock, ecs
 from soc.detect.alerts import Alert, alert_id, correlation_entities, group_key_text
 from soc.detect.base_matches import BaseMatches, resolver_for
+from soc.detect.collector import fewer_collections
 from soc.detect.compile import BulkConverter, CompiledRule, compile_all, target_for
 from soc.detect.correlation import (
     CorrelationMatch,
@@ -311,7 +312,10 @@ def run_compiled(
             on_progress(skipped + done, total)
 
         progress(0)
-    run_many(store, runnable, since, until, summary, now=now, on_progress=progress, scanner=scanner)
+    with fewer_collections():
+        run_many(
+            store, runnable, since, until, summary, now=now, on_progress=progress, scanner=scanner
+        )
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -519,9 +523,10 @@ def run_cycle(
         # needs no search per single-event rule: one count says so.
         empty = store.count(start=start, end=end) == 0
         summary.round_trips += 1
-        outcomes = run_many(
-            store, rules, start, end, summary, now=now, window_empty=empty, scanner=scanner
-        )
+        with fewer_collections():
+            outcomes = run_many(
+                store, rules, start, end, summary, now=now, window_empty=empty, scanner=scanner
+            )
         for rule, outcome in zip(rules, outcomes, strict=True):
             if outcome.error is not None:
                 continue
