@@ -125,14 +125,19 @@ def hunt(
     store was opened) share the work; the report is the same with or without them."""
     progress = progress or HuntProgress()
     started = clock.now()
-    if progress.on_phase:
-        progress.on_phase("reading")
     pool = workers if workers is not None and workers.active else None
     store_path = _local_path(store)
     rules: tuple[RuleSet, list[CompiledRule]] | None = None
     if pool is not None and store_path is not None:
         parts = Path(tempfile.mkdtemp(prefix="soc-hunt-parts-"))
         try:
+            # Rule files new to the caches are converted on the workers first, the files
+            # read after them: this process then loads the rules from the caches while
+            # the workers read, instead of after.
+            paths = rule_paths(rules_paths, include_pack=include_pack)
+            warming = pool.start_warming(paths, target_for(store.kind))
+            if progress.on_phase:
+                progress.on_phase("compiling rules" if warming.files else "reading")
             reading = pool.read_files(
                 store_path,
                 inputs,
@@ -142,12 +147,17 @@ def hunt(
                 department=department,
                 progress=progress,
             )
+            warming.wait()
+            if warming.files and progress.on_phase:
+                progress.on_phase("reading")
             # The rules do not depend on the data: load them while the workers read.
-            rules = _load_rules(store, rules_paths, include_pack, pool)
+            rules = _load_rules(store, rules_paths, include_pack, pool=None, convert=pool)
             files, events = reading.wait()
         finally:
             shutil.rmtree(parts, ignore_errors=True)
     else:
+        if progress.on_phase:
+            progress.on_phase("reading")
         files, shipper = ingest(
             store,
             inputs,
@@ -196,17 +206,24 @@ def hunt(
 
 
 def _load_rules(
-    store: Store, rules_paths: Sequence[Path], include_pack: bool, pool: HuntWorkers | None
+    store: Store,
+    rules_paths: Sequence[Path],
+    include_pack: bool,
+    pool: HuntWorkers | None,
+    convert: HuntWorkers | None = None,
 ) -> tuple[RuleSet, list[CompiledRule]]:
+    """The rules loaded and compiled for the store; with ``pool``, the rule files new to the
+    caches are first loaded and converted on its workers; with ``convert`` (or ``pool``),
+    rules still missing from the compiled-rule cache are converted on those workers."""
     if pool is not None:
-        # rule files new to the caches are loaded and converted on the workers first
         paths = rule_paths(rules_paths, include_pack=include_pack)
         pool.warm_rules(paths, target_for(store.kind))
+    bulk = convert or pool
     return load_and_compile(
         store.kind,
         rules_paths,
         include_pack=include_pack,
-        convert_many=pool.convert if pool is not None else None,
+        convert_many=bulk.convert if bulk is not None else None,
     )
 
 

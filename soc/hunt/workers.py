@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from soc.detect.compile import BULK_MINIMUM, Target, compile_all, convert_documents
 from soc.detect.grouped import ScanRequest, ScanResult, scan_request
 from soc.detect.loader import files_to_load, load_rules
-from soc.detect.rule_cache import DEFAULT_CACHE, open_cache
+from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, open_cache
 
 if TYPE_CHECKING:  # reading files is a hunt's, imported by it before the workers fork
     from collectors.sources.logs import IngestOptions
@@ -168,11 +168,23 @@ def _convert_slice(args: tuple[list[tuple[dict[str, Any], str]], Target]) -> lis
     return convert_documents(items, target)
 
 
+_CACHES: dict[str, RuleCache | None] = {}
+
+
+def _rule_cache() -> RuleCache | None:
+    """This worker's own connection to the rule cache, opened once per worker (a connection
+    per task cost more than a tenth of the conversion's time), or None when it is off."""
+    if DEFAULT_CACHE not in _CACHES:
+        _CACHES[DEFAULT_CACHE] = open_cache(DEFAULT_CACHE)
+    return _CACHES[DEFAULT_CACHE]
+
+
 def _warm_slice(args: tuple[list[Path], Target]) -> int:
     files, target = args
-    ruleset = load_rules(files)  # fills the load cache
+    cache = _rule_cache()
+    ruleset = load_rules(files, cache=cache)  # fills the load cache
     singles = [r for r in ruleset.rules if not r.is_correlation and not r.errors]
-    compile_all(singles, target)  # fills the compiled-rule cache
+    compile_all(singles, target, cache=cache)  # fills the compiled-rule cache
     return len(singles)
 
 
@@ -301,17 +313,25 @@ class HuntWorkers:
         cache does not hold (24 files to a task), so that loading them here afterwards
         reads the caches only; how many files that was. Nothing to do without workers,
         with the rule cache off, or for fewer than BULK_MINIMUM files."""
+        return self.start_warming(paths, target).wait()
+
+    def start_warming(self, paths: Sequence[Path], target: Target) -> PendingWarm:
+        """As warm_rules, but only hands the tasks to the workers: tasks given after these
+        (e.g. reading files) run once they are taken, and ``wait()`` on the result waits
+        for the conversions alone."""
         if self._pool is None or open_cache(DEFAULT_CACHE) is None:
-            return 0
+            return PendingWarm([], 0)
         files = files_to_load(paths, DEFAULT_CACHE)
         if len(files) < BULK_MINIMUM:
-            return 0
+            return PendingWarm([], 0)
         slices = [
             (files[i : i + CONVERT_SLICE], target) for i in range(0, len(files), CONVERT_SLICE)
         ]
-        for _ in _map_in_order(self._pool, _warm_slice, slices):
-            pass
-        return len(files)
+        try:
+            pending = [self._pool.submit(_warm_slice, part) for part in slices]
+        except BrokenProcessPool:  # a worker was lost before these tasks
+            raise WorkerLost() from None
+        return PendingWarm(pending, len(files))
 
     def convert(
         self, items: list[tuple[dict[str, Any], str]], target: Target
@@ -393,6 +413,21 @@ def _result(future: Future[Any]) -> Any:
         raise WorkerLost() from None
 
 
+class PendingWarm:
+    """Rule files being loaded and converted by the workers (HuntWorkers.start_warming)."""
+
+    def __init__(self, pending: list[Future[Any]], files: int) -> None:
+        self._pending = pending
+        self.files = files
+
+    def wait(self) -> int:
+        """Wait until the caches hold every file; how many files the workers loaded. Raises
+        WorkerLost when a worker was lost."""
+        for pending in self._pending:
+            _result(pending)
+        return self.files
+
+
 class PendingReads:
     """The files being read by the workers."""
 
@@ -436,4 +471,11 @@ def _append_parts(parts_dir: Path, count: int, dead_dir: Path) -> None:
     shutil.rmtree(parts_dir, ignore_errors=True)
 
 
-__all__ = ["HuntWorkers", "PendingReads", "WorkerLost", "WorkerSettingError", "worker_count"]
+__all__ = [
+    "HuntWorkers",
+    "PendingReads",
+    "PendingWarm",
+    "WorkerLost",
+    "WorkerSettingError",
+    "worker_count",
+]

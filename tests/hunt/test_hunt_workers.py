@@ -140,7 +140,9 @@ def test_rule_files_new_to_the_cache_are_loaded_on_the_workers(
     with HuntWorkers(2) as pool:
         if not pool.active:
             pytest.skip("no fork on this system")
-        assert pool.warm_rules([rules_dir()], "sqlite") == len(pack)
+        warming = pool.start_warming([rules_dir()], "sqlite")  # handed over, not waited for
+        assert warming.files == len(pack)
+        assert warming.wait() == len(pack)
         assert files_to_load([rules_dir()], cache) == []
         assert pool.warm_rules([rules_dir()], "sqlite") == 0  # nothing left to do
 
