@@ -131,13 +131,12 @@ def hunt(
     if pool is not None and store_path is not None:
         parts = Path(tempfile.mkdtemp(prefix="soc-hunt-parts-"))
         try:
-            # Rule files new to the caches are converted on the workers first, the files
-            # read after them: this process then loads the rules from the caches while
-            # the workers read, instead of after.
-            paths = rule_paths(rules_paths, include_pack=include_pack)
-            warming = pool.start_warming(paths, target_for(store.kind))
+            # Each worker starts on a slice of the files; rule files new to the caches are
+            # converted next, and the rest of the files read after them: this process
+            # then loads the rules from the caches while the workers read, instead of
+            # after (and finding which rule files are new delays no reading).
             if progress.on_phase:
-                progress.on_phase("compiling rules" if warming.files else "reading")
+                progress.on_phase("reading")
             reading = pool.read_files(
                 store_path,
                 inputs,
@@ -146,10 +145,12 @@ def hunt(
                 parts_dir=parts,
                 department=department,
                 progress=progress,
+                first=pool.workers,
             )
+            paths = rule_paths(rules_paths, include_pack=include_pack)
+            warming = pool.start_warming(paths, target_for(store.kind))
+            reading.hand_out_rest()
             warming.wait()
-            if warming.files and progress.on_phase:
-                progress.on_phase("reading")
             # The rules do not depend on the data: load them while the workers read.
             rules = _load_rules(store, rules_paths, include_pack, pool=None, convert=pool)
             files, events = reading.wait()

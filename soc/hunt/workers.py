@@ -35,7 +35,7 @@ import shutil
 import signal
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -272,10 +272,13 @@ class HuntWorkers:
         parts_dir: Path,
         department: str | None,
         progress: HuntProgress,
+        first: int | None = None,
     ) -> PendingReads:
         """Start reading every input into the store at ``store_path``, largest first; the
         returned PendingReads gives the outcomes in input order. Progress is told each file
-        as it is done."""
+        as it is done. With ``first``, only that many slices are handed out now, the others
+        by ``PendingReads.hand_out_rest`` (or ``wait``): tasks given in between run before
+        them."""
         assert self._pool is not None, "read_files needs worker processes"
         runs = slices_of([item.size for item in inputs], self.workers * SLICES_PER_WORKER)
         tasks = [
@@ -300,13 +303,21 @@ class HuntWorkers:
                 if progress.on_bytes:
                     progress.on_bytes(item.size)
 
-        try:
-            pending = [self._pool.submit(_read_slice, t) for t in tasks]
-        except BrokenProcessPool:  # a worker was lost before these tasks
-            raise WorkerLost() from None
-        for future in pending:
-            future.add_done_callback(done)
-        return PendingReads(pending, len(inputs), dead_dir, parts_dir)
+        pool = self._pool
+
+        def hand_out(chosen: list[_ReadTask]) -> list[Future[Any]]:
+            try:
+                futures = [pool.submit(_read_slice, t) for t in chosen]
+            except BrokenProcessPool:  # a worker was lost before these tasks
+                raise WorkerLost() from None
+            for future in futures:
+                future.add_done_callback(done)
+            return futures
+
+        now = len(tasks) if first is None else max(0, first)
+        reads = PendingReads(hand_out(tasks[:now]), len(inputs), dead_dir, parts_dir)
+        reads.held = (hand_out, tasks[now:])
+        return reads
 
     def warm_rules(self, paths: Sequence[Path], target: Target) -> int:
         """Load and convert, on the workers, the rule files under ``paths`` that the load
@@ -438,11 +449,21 @@ class PendingReads:
         self._count = count
         self._dead_dir = dead_dir
         self._parts_dir = parts_dir
+        #: The slices not handed out yet, and how to hand them out (see read_files).
+        self.held: tuple[Callable[[list[Any]], list[Future[Any]]], list[Any]] | None = None
+
+    def hand_out_rest(self) -> None:
+        """Hand the slices held back by ``read_files(first=...)`` to the workers."""
+        if self.held is not None:
+            hand_out, rest = self.held
+            self.held = None
+            self._pending.extend(hand_out(rest))
 
     def wait(self) -> tuple[list[FileOutcome], int]:
         """Every file's outcome in input order and the events read; the workers' dead
         letters are then in the hunt's dead-letter folder, in input order. Raises what a
         worker raised (e.g. StoreUnavailable), as reading in one process would."""
+        self.hand_out_rest()
         outcomes: list[FileOutcome | None] = [None] * self._count
         events = 0
         for pending in self._pending:

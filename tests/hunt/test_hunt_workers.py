@@ -293,3 +293,42 @@ def test_no_worker_outlives_its_command() -> None:
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == []
+
+
+def test_slices_held_back_are_read_when_handed_out_or_waited_for(tmp_path: Path) -> None:
+    """read_files(first=...) hands the workers only the first slices; the others go when
+    hand_out_rest is called (the hunt gives the rule conversions in between) or, at the
+    latest, by wait: every file is read either way, with the same outcomes."""
+    from collectors.sources.logs import IngestOptions
+    from soc.hunt.inputs import classify
+    from soc.hunt.reading import HuntProgress
+    from soc.hunt.workers import HuntWorkers
+    from soc.store.local import LocalStore
+
+    bundle = _bundle(tmp_path)
+    inputs = classify(sorted(p for p in bundle.rglob("*") if p.is_file()), tmp_path / "scratch")
+    results = []
+    with HuntWorkers(2) as pool:
+        if not pool.active:
+            pytest.skip("no fork on this system")
+        for first, hand_out in ((None, False), (0, False), (1, True)):
+            name = f"first-{first}-{hand_out}"
+            LocalStore(tmp_path / f"{name}.db").close()  # made here, as a hunt does
+            reading = pool.read_files(
+                tmp_path / f"{name}.db",
+                inputs,
+                options=IngestOptions(),
+                dead_dir=tmp_path / name / "dead",
+                parts_dir=tmp_path / name / "parts",
+                department=None,
+                progress=HuntProgress(),
+                first=first,
+            )
+            assert (reading.held is not None and len(reading.held[1]) > 0) == (first is not None)
+            if hand_out:
+                reading.hand_out_rest()
+                assert reading.held is None
+            files, events = reading.wait()
+            results.append(([(f.display, f.events, f.dead_lettered) for f in files], events))
+    assert results[0][1] > 100
+    assert results[1] == results[0] and results[2] == results[0]
