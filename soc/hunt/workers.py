@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from soc.detect.collector import fewer_collections
 from soc.detect.compile import BULK_MINIMUM, Target, compile_all, convert_documents
 from soc.detect.grouped import ScanRequest, ScanResult, scan_request
 from soc.detect.loader import files_to_load, load_rules
@@ -134,13 +135,14 @@ class _ReadTask:
 def _read_slice(task: _ReadTask) -> tuple[int, list[FileOutcome], int]:
     from soc.hunt.reading import ingest
 
-    outcomes, shipper = ingest(
-        _store(task.store_path),
-        task.items,
-        options=task.options,
-        dead_dir=Path(task.dead_dir),
-        department=task.department,
-    )
+    with fewer_collections():  # events are made and dropped by the thousand (see there)
+        outcomes, shipper = ingest(
+            _store(task.store_path),
+            task.items,
+            options=task.options,
+            dead_dir=Path(task.dead_dir),
+            department=task.department,
+        )
     return task.start, outcomes, shipper.stats.stored + shipper.stats.duplicates
 
 
@@ -190,7 +192,8 @@ def _warm_slice(args: tuple[list[Path], Target]) -> int:
 
 def _scan_one(args: tuple[str, ScanRequest]) -> ScanResult | None:
     store_path, request = args
-    return scan_request(_store(store_path), request, SCAN_ROWS_LIMIT)
+    with fewer_collections():  # as detection in the parent (soc.detect.collector)
+        return scan_request(_store(store_path), request, SCAN_ROWS_LIMIT)
 
 
 # --- in the parent --------------------------------------------------------------------------
