@@ -108,6 +108,57 @@ def test_the_backend_without_unused_regexes_writes_the_same_sql(
     assert compared > 100
 
 
+#: Values of every shape: text with a ``*`` at one end, both or none (CitySqliteBackend's
+#: own way), and the library's cases (inner or lone wildcards, ``?``, LIKE's own signs).
+_SHAPES = [
+    "plain",
+    "it's",
+    "50%",
+    "a_b",
+    "C:\\x",
+    "pre*",
+    "*post",
+    "*in*",
+    "*",
+    "**",
+    "?",
+    "a*b",
+    "*a*b",
+    "a*b*",
+    "*a?",
+    "a?*",
+    "*C:\\Windows\\*",
+    "*\\*",
+    "*%*",
+    "\\*",
+    "",
+]
+
+
+@pytest.mark.parametrize("modifier", ["", "|contains", "|startswith", "|endswith", "|cased"])
+def test_the_backend_writes_the_librarys_sql_for_every_value_shape(modifier: str) -> None:
+    rule = {
+        "title": "shapes",
+        "logsource": {"category": "process_creation", "product": "windows"},
+        "detection": {
+            **{f"s{i}": {f"CommandLine{modifier}": value} for i, value in enumerate(_SHAPES)},
+            "condition": "1 of s*",
+        },
+    }
+    for variant in compile_module.logsource_mapping(
+        compile_module.SigmaLogSource("process_creation", "windows")
+    ).variants:
+        pipeline = variant_pipeline(variant, "sqlite")
+        library = sqliteBackend(processing_pipeline=pipeline)
+        ours = CitySqliteBackend(processing_pipeline=pipeline)
+        converted = [
+            backend.convert_rule(compile_module.SigmaRule.from_dict(rule))
+            for backend in (library, ours)
+        ]
+        assert converted[0] == converted[1]
+        assert ("GLOB" if modifier == "|cased" else "LIKE") in converted[1][0]
+
+
 class _HereAndThere:
     """Scans in this process as a worker would, sends every third group back (None) and
     makes one group fail as a store error would."""
