@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 try:  # the pattern parser of the re module (CPython's, as re itself uses it)
     from re import _constants as re_constants  # type: ignore[attr-defined]
@@ -46,11 +47,25 @@ LOGSOURCE_COLUMNS = frozenset({"event.dataset", "winlog.channel"})
 #: a literal on them is used only when no other operand of an AND has one.
 WEAK_COLUMNS = frozenset({"winlog.provider_name"})
 
+# (possessive runs: the regex engine takes a run of plain characters at once)
+_IDENT = r"`(?:[^`]++|``)++`"
+_TEXT = r"'[^']*+(?:''[^']*+)*+'"
+_NUMBER = r"-?\d+(?:\.\d+)?"
+#: The query's tokens. The two comparisons the backend writes most (a quoted column LIKE a
+#: pattern with the escape ``\``, a quoted column = a text or number) are one token each:
+#: reading them whole is most of what makes the reader fast enough.
 _TOKEN = re.compile(
-    r"\s+|(?P<ident>`(?:[^`]|``)+`)|(?P<text>'(?:[^']|'')*')|(?P<number>-?\d+(?:\.\d+)?)"
-    r"|(?P<word>[A-Za-z_][A-Za-z_0-9.]*)|(?P<op><=|>=|!=|<>|[=<>(),])|(?P<unknown>.)",
+    rf"\s+"
+    rf"|(?P<like>(?P<like_column>{_IDENT})\s+(?i:LIKE)\s+(?P<like_pattern>{_TEXT})"
+    rf"\s+(?i:ESCAPE)\s+'\\')"
+    rf"|(?P<equals>(?P<eq_column>{_IDENT})\s*=\s*(?:(?P<eq_text>{_TEXT})|(?P<eq_number>{_NUMBER})))"
+    rf"|(?P<ident>{_IDENT})|(?P<text>{_TEXT})|(?P<number>{_NUMBER})"
+    rf"|(?P<word>[A-Za-z_][A-Za-z_0-9.]*)|(?P<op><=|>=|!=|<>|[=<>(),])|(?P<unknown>.)",
     re.DOTALL,
 )
+#: A LIKE pattern's fixed runs: escaped characters and characters other than wildcards.
+_FIXED_RUN = re.compile(r"(?:\\.|[^%_\\])+", re.DOTALL)
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
 _NUMERIC = re.compile(r"[0-9.+\-eE]*")
 
 #: A clause: (column, text) pairs, one of which a matching event holds.
@@ -65,30 +80,48 @@ class _Unknown(Exception):
     """The query holds a construct this reader does not know: it needs nothing known."""
 
 
-def _tokens(query: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+#: A token: its kind and text; a whole comparison ("like", "equals") holds instead the
+#: column's name and what it is compared with (a LIKE pattern; a text, or None and a number).
+_Token = tuple[str, Any]
+
+
+def _tokens(query: str) -> list[_Token]:
+    out: list[_Token] = []
     for found in _TOKEN.finditer(query):
         kind = found.lastgroup
         if kind is None:  # white space
             continue
-        if kind == "unknown":
+        if kind == "like":
+            column, pattern = found.group("like_column", "like_pattern")
+            out.append((kind, (_column(column), _text(("text", pattern)))))
+        elif kind == "equals":
+            column, text, number = found.group("eq_column", "eq_text", "eq_number")
+            compared = _text(("text", text)) if text is not None else None
+            out.append((kind, (_column(column), compared, number)))
+        elif kind == "unknown":
             raise _Unknown(query[found.start() : found.start() + 20])
-        value = found.group()
-        out.append((kind, value.upper() if kind == "word" else value))
+        else:
+            value = found.group()
+            out.append((kind, value.upper() if kind == "word" else value))
     return out
+
+
+def _column(ident: str) -> str:
+    """The name of a backquoted column."""
+    return ident[1:-1].replace("``", "`")
 
 
 class _Reader:
     """A recursive-descent reader of the backend's SQL subset, computing what a query needs."""
 
-    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+    def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
         self.at = 0
 
-    def peek(self) -> tuple[str, str]:
+    def peek(self) -> _Token:
         return self.tokens[self.at] if self.at < len(self.tokens) else ("end", "")
 
-    def take(self, value: str | None = None) -> tuple[str, str]:
+    def take(self, value: str | None = None) -> _Token:
         token = self.peek()
         if token[0] == "end" or (value is not None and token[1] != value):
             raise _Unknown(f"expected {value!r} at {token[1]!r}")
@@ -113,6 +146,10 @@ class _Reader:
             self.take()
             logsource = logsource or self.names_dataset()
             needs.append((self.peek()[1] == "(", self.factor()))
+        if len(needs) == 1 and not logsource:
+            # One factor (most are: each operand of an OR): its need is already its best
+            # clauses, best first.
+            return needs[0][1]
         if logsource:
             # The log-source condition our pipelines add (dataset AND channel AND event
             # id), alone or beside the rule's own condition in parentheses: the scan's
@@ -126,6 +163,8 @@ class _Reader:
     def names_dataset(self) -> bool:
         """Whether the next factor is a comparison on ``event.dataset``."""
         kind, value = self.peek()
+        if kind in ("like", "equals"):
+            return value[0] == "event.dataset"
         return kind == "ident" and value[1:-1] == "event.dataset"
 
     def factor(self) -> Need:
@@ -147,13 +186,20 @@ class _Reader:
             fallback = self.take()
             self.take(")")
             return need if fallback == ("number", "0") else None
+        if kind == "like":
+            self.at += 1
+            column, pattern = value
+            return None if column in LOGSOURCE_COLUMNS else _need(column, _longest_run(pattern))
+        if kind == "equals":
+            self.at += 1
+            return _equals_need(*value)
         if kind in ("ident", "word"):
             return self.comparison()
         raise _Unknown(value)
 
     def comparison(self) -> Need:
         kind, column = self.take()
-        name = column[1:-1].replace("``", "`") if kind == "ident" else column.lower()
+        name = _column(column) if kind == "ident" else column.lower()
         _, operator = self.take()
         if operator == "LIKE":
             pattern = _text(self.take())
@@ -164,15 +210,9 @@ class _Reader:
             return None if name in LOGSOURCE_COLUMNS else _need(name, _longest_run(pattern))
         if operator == "=":
             kind, value = self.take()
-            if name in LOGSOURCE_COLUMNS:
-                return None
-            if kind == "number" and value.isdigit():
-                # The stored value equals this integer: as text (an INTEGER, a REAL n.0, a
-                # TEXT column's converted value) it holds its digits.
-                return (frozenset({(name, str(int(value)))}),)
-            if kind != "text":
-                return None
-            return _need(name, _text((kind, value)))
+            if kind == "text":
+                return _equals_need(name, _text((kind, value)), None)
+            return _equals_need(name, None, value if kind == "number" else None)
         if operator == "REGEXP":
             pattern = _text(self.take())
             return None if name in LOGSOURCE_COLUMNS else _need(name, _regex_run(pattern))
@@ -187,7 +227,20 @@ class _Reader:
         raise _Unknown(operator)
 
 
-def _text(token: tuple[str, str]) -> str:
+def _equals_need(column: str, text: str | None, number: str | None) -> Need:
+    """What ``column = text`` (or ``= number``) needs."""
+    if column in LOGSOURCE_COLUMNS:
+        return None
+    if number is not None and number.isdigit():
+        # The stored value equals this integer: as text (an INTEGER, a REAL n.0, a TEXT
+        # column's converted value) it holds its digits.
+        return (frozenset({(column, str(int(number)))}),)
+    if text is None:
+        return None
+    return _need(column, text)
+
+
+def _text(token: _Token) -> str:
     kind, value = token
     if kind != "text":
         raise _Unknown(value)
@@ -195,20 +248,10 @@ def _text(token: tuple[str, str]) -> str:
 
 
 def _longest_run(pattern: str) -> str:
-    """The longest fixed run of a LIKE pattern whose escape character is ``\\``."""
-    pieces: list[str] = []
-    current: list[str] = []
-    chars = iter(pattern)
-    for char in chars:
-        if char == "\\":
-            current.append(next(chars, ""))
-        elif char in "%_":
-            pieces.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    pieces.append("".join(current))
-    return max(pieces, key=len)
+    """The longest fixed run of a LIKE pattern whose escape character is ``\\`` (the
+    first of the longest; a lone ``\\`` at the end stands for nothing)."""
+    runs = [_ESCAPED.sub(r"\1", run) for run in _FIXED_RUN.findall(pattern)]
+    return max(runs, key=len, default="")
 
 
 def _regex_run(pattern: str) -> str:

@@ -42,6 +42,26 @@ def test_like_needs_its_longest_fixed_run_and_or_needs_every_branch() -> None:
     ]
 
 
+def test_a_comparison_read_whole_needs_what_it_needs_read_token_by_token() -> None:
+    # The reader takes `column` LIKE '...' ESCAPE '\\' and `column`='...' as one token:
+    # written in lower case, spaced out, unquoted or with another escape they are read
+    # token by token, and each way gives the same need.
+    whole = f"`a``b` LIKE '%x\\_it''s\\%%' {LIKE} AND `c`='Don''t' AND `d`=4688"
+    # (the two rarest-looking clauses: the longest literals)
+    assert texts(whole) == [{("a`b", "x_it's%")}, {("c", "Don't")}]
+    spaced = "`a``b`  like  '%x\\_it''s\\%%'  escape  '\\' AND `c` = 'Don''t' AND `d` = 4688"
+    assert texts(spaced) == texts(whole)
+    assert texts("a LIKE '%xyz%' ESCAPE '\\'") == [{("a", "xyz")}]  # unquoted: lowered
+    assert texts("`a` LIKE '%xyz%' ESCAPE '!'") is None  # another escape: unknown
+    # a lone escape at the end of a pattern stands for nothing; the first longest run wins
+    assert texts(f"`a` LIKE 'abc\\' {LIKE}") == [{("a", "abc")}]
+    assert texts(f"`a` LIKE 'abc%xyz' {LIKE}") == [{("a", "abc")}]
+    # the log-source conjunct is recognized read whole or not
+    assert texts("`event.dataset`='x' AND `winlog.channel`='y' AND (`a`='long text')") == [
+        {("a", "long text")}
+    ]
+
+
 def test_negations_regex_flags_and_numbers() -> None:
     # what only negates needs nothing; an OR with one such branch needs nothing
     assert texts(f"NOT COALESCE((`a` LIKE '%x%' {LIKE}), 0)") is None
