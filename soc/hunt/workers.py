@@ -18,9 +18,10 @@ kinds of task go to them, and each gives the same result as the one-process way:
   documents this process loaded (convert, soc.detect.compile's convert_documents);
 - scanning a rule group (soc.detect.grouped.scan_request): the matched rows come back and
   the parent raises the alerts, group after group, in the usual order. A group with more
-  than SCAN_ROWS_LIMIT rows is scanned again in the parent, streaming, and at most
-  SCAN_AHEAD scans per worker run ahead of the one the parent waits for, so memory stays
-  bounded (a few groups' rows).
+  than SCAN_ROWS_LIMIT rows is scanned again in the parent, streaming. At most SCAN_AHEAD
+  scans per worker are handed out at once, and the workers go on with the next groups
+  while the parent waits for a long one, until the results waiting for their turn hold
+  SCAN_HELD_ROWS rows: memory stays bounded (a few groups' rows).
 
 ``SOC_WORKERS`` sets how many workers (1: none, everything in the one process); by default
 one per CPU this process may use, at most MAX_WORKERS.
@@ -36,7 +37,7 @@ import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,9 +61,11 @@ MAX_SETTING = 64
 
 #: Rows a worker carries back for one rule group; a group with more is scanned in the parent.
 SCAN_ROWS_LIMIT = 5_000
-#: Group scans handed out ahead of the one the parent waits for, per worker: results wait
-#: in memory until their turn, so this bounds them (with SCAN_ROWS_LIMIT).
+#: Group scans handed out and not finished, per worker (one running, one queued).
 SCAN_AHEAD = 2
+#: Rows of finished scans waiting for their turn beyond which no further scan is handed
+#: out: with SCAN_AHEAD and SCAN_ROWS_LIMIT, this bounds what waits in memory.
+SCAN_HELD_ROWS = 10_000
 
 #: Rule documents per conversion task.
 CONVERT_SLICE = 24
@@ -380,27 +383,60 @@ class _PoolScanner:
         """Each request's result in order, scanned on the workers several at once."""
         tasks = [(self._path, r) for r in requests]
         ahead = max(1, self._workers * SCAN_AHEAD)
-        return _in_order(_ordered_window(self._pool, _scan_one, tasks, ahead))
+        window = _ordered_window(
+            self._pool, _scan_one, tasks, ahead, held_rows=SCAN_HELD_ROWS, rows=_rows_of
+        )
+        return _in_order(window)
+
+
+def _rows_of(result: ScanResult | None) -> int:
+    return len(result.rows) if result is not None else 0
 
 
 def _ordered_window(
-    pool: ProcessPoolExecutor, function: Any, tasks: Sequence[Any], ahead: int
+    pool: ProcessPoolExecutor,
+    function: Any,
+    tasks: Sequence[Any],
+    ahead: int,
+    *,
+    held_rows: int | None = None,
+    rows: Callable[[Any], int] = lambda result: 1,
 ) -> Iterator[Any]:
-    """``function(task)`` for each task on the pool, results in order, with at most
-    ``ahead`` tasks submitted and not yet taken besides the result being handed over (so
-    at most that many results wait)."""
+    """``function(task)`` for each task on the pool, results in order. At most ``ahead``
+    tasks are handed out and unfinished at any time; finished ones wait for their turn
+    while the workers go on with the next tasks (a long task at the head does not stop
+    them), unless the waiting results hold more than ``held_rows`` (``rows(result)``
+    each): then no task is handed out until the head's turn frees some. None: no limit."""
     waiting: deque[Future[Any]] = deque()
     upcoming = iter(tasks)
-    for task in upcoming:
-        waiting.append(pool.submit(function, task))
-        if len(waiting) >= ahead:
-            break
-    while waiting:
-        result = waiting.popleft().result()
-        for task in upcoming:
-            waiting.append(pool.submit(function, task))
-            break
-        yield result
+    more = True
+    while True:
+        running = [f for f in waiting if not f.done()]
+        held = sum(_weight(f, rows) for f in waiting if f.done())
+        while more and len(running) < ahead and (held_rows is None or held <= held_rows):
+            task = next(upcoming, _NO_TASK)
+            if task is _NO_TASK:
+                more = False
+                break
+            future = pool.submit(function, task)
+            waiting.append(future)
+            running.append(future)
+        if not waiting:
+            return
+        if waiting[0].done():
+            yield waiting.popleft().result()
+        else:
+            wait(running, return_when=FIRST_COMPLETED)
+
+
+_NO_TASK = object()
+
+
+def _weight(future: Future[Any], rows: Callable[[Any], int]) -> int:
+    """``rows`` of a finished task's result (0 when it raised: that is raised in its turn)."""
+    if future.cancelled() or future.exception() is not None:
+        return 0
+    return rows(future.result())
 
 
 def _in_order(results: Iterable[Any]) -> Iterator[Any]:

@@ -7,6 +7,8 @@ import gzip
 import json
 import shutil
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -176,35 +178,63 @@ def test_a_lost_worker_is_an_error_not_a_wait(monkeypatch: pytest.MonkeyPatch) -
             pool.convert([({"title": "x"}, "x.yml")] * 40, "sqlite")
 
 
-def test_group_scans_run_ahead_a_bounded_number_in_order() -> None:
-    """Results of the workers wait in memory until their turn: besides the one being taken,
-    at most ``ahead`` are handed out and not yet taken; they come back in the order asked."""
+def test_group_scans_come_in_order_with_bounded_work_in_hand() -> None:
+    """Results come back in the order asked. At most ``ahead`` tasks are handed out and
+    unfinished at once; while a long task holds the head, the workers go on with the next
+    ones, until the results waiting for their turn hold more than ``held_rows``."""
     from concurrent.futures import ThreadPoolExecutor
 
     from soc.hunt.workers import _ordered_window
 
-    taken = 0
-    submitted = 0
-    most_ahead = 0
+    head_may_finish = threading.Event()
+    lock = threading.Lock()
+    unfinished = 0
+    most_unfinished = 0
+    finished_while_head_ran: list[int] = []
+
+    def task(n: int) -> list[int]:
+        nonlocal unfinished
+        if n == 0:  # the long one: it waits until the others have gone on
+            assert head_may_finish.wait(timeout=30)
+        else:
+            with lock:
+                if not head_may_finish.is_set():
+                    finished_while_head_ran.append(n)
+        with lock:
+            unfinished -= 1
+        return [n] * 4  # four rows per result
 
     class CountingPool:
         def __init__(self) -> None:
             self.threads = ThreadPoolExecutor(4)
 
-        def submit(self, function, task):  # type: ignore[no-untyped-def]
-            nonlocal submitted, most_ahead
-            submitted += 1
-            most_ahead = max(most_ahead, submitted - taken)
-            return self.threads.submit(function, task)
+        def submit(self, function, n):  # type: ignore[no-untyped-def]
+            nonlocal unfinished, most_unfinished
+            with lock:
+                unfinished += 1
+                most_unfinished = max(most_unfinished, unfinished)
+            return self.threads.submit(function, n)
 
+    def release_when_stalled() -> None:
+        # more tasks than ``ahead`` finish while the head runs (the workers go on)
+        while len(finished_while_head_ran) < 3:
+            time.sleep(0.01)
+        time.sleep(0.2)  # time for any task the window would (wrongly) still hand out
+        head_may_finish.set()
+
+    releaser = threading.Thread(target=release_when_stalled)
+    releaser.start()
     pool = CountingPool()
-    results = []
-    for result in _ordered_window(pool, lambda n: n * n, list(range(50)), ahead=3):  # type: ignore[arg-type]
-        taken += 1
-        results.append(result)
+    window = _ordered_window(pool, task, list(range(30)), ahead=3, held_rows=10, rows=len)  # type: ignore[arg-type]
+    results = list(window)
+    releaser.join()
     pool.threads.shutdown()
-    assert results == [n * n for n in range(50)]
-    assert most_ahead == 3 + 1  # the next task goes out as one result is handed over
+    assert results == [[n] * 4 for n in range(30)]
+    assert most_unfinished <= 3
+    # once three results (12 rows) wait, nothing more is handed out: at most the two
+    # tasks already in hand besides the head finish after them
+    done = sorted(finished_while_head_ran)
+    assert 3 <= len(done) <= 5 and done == list(range(1, len(done) + 1))
 
 
 def _ignores_sigint(pid: int) -> bool:
