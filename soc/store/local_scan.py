@@ -16,6 +16,7 @@ import sqlite3
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ class LocalScan:
     _reader_setup: Callable[[sqlite3.Connection], None]
     _scan_reader: sqlite3.Connection | None
     _columns: dict[str, str]
+    _scan_columns: tuple[int, dict[str, str]]
     search: Callable[..., SearchPage]
     count: Callable[..., int]
 
@@ -99,9 +101,14 @@ class LocalScan:
             narrowed = []
         chosen = set(narrowed)
         wide = [i for i in range(len(queries)) if i not in chosen]
+        # The rows of the subset first, by the indexes the prefilter names: beside the
+        # rules' own conditions (a dataset every event shares, an OR of channels) SQLite
+        # may otherwise pick an index that reads the whole range.
+        subset = [f"rowid IN (SELECT rowid FROM events WHERE {' AND '.join(clauses)})"]
+        wide_clauses = subset if prefilter and clauses else clauses
         for at in range(0, len(wide), MAX_QUERIES_PER_SCAN):
             part = wide[at : at + MAX_QUERIES_PER_SCAN]
-            yield from self._scan_wide(queries, part, clauses, params)
+            yield from self._scan_wide(queries, part, wide_clauses, params)
         if narrowed:
             yield from self._scan_narrowed(queries, narrowed, needs, clauses, params, start, end)
 
@@ -228,18 +235,24 @@ class LocalScan:
         wanted = {
             column.lower() for i in indexes for clause in needs[i] or () for column, _ in clause
         }
-        present = self._table_columns(cursor)
+        version, present = self._table_columns(cursor)
         while True:
             candidates = self._candidates(cursor, indexes, needs, present, clauses, params)
-            after = self._table_columns(cursor)
-            if not (wanted & (after.keys() - present.keys())):
+            after_version, after = self._table_columns(cursor)
+            if after_version == version or not (wanted & (after.keys() - present.keys())):
                 return candidates
-            present = after
+            version, present = after_version, after
 
-    @staticmethod
-    def _table_columns(cursor: sqlite3.Cursor) -> dict[str, str]:
+    def _table_columns(self, cursor: sqlite3.Cursor) -> tuple[int, dict[str, str]]:
+        """The schema's version and the events table's columns (lower-case name -> name),
+        read again only when the version changed (a table of hundreds of columns)."""
+        version = cursor.execute("PRAGMA schema_version").fetchone()[0]
+        known: tuple[int, dict[str, str]] | None = getattr(self, "_scan_columns", None)
+        if known is not None and known[0] == version:
+            return known
         rows = cursor.execute("PRAGMA table_info(events)").fetchall()
-        return {row[1].lower(): row[1] for row in rows}
+        self._scan_columns = (version, {row[1].lower(): row[1] for row in rows})
+        return self._scan_columns
 
     def _candidates(
         self,
@@ -275,14 +288,18 @@ class LocalScan:
         found: dict[int, array[int]] = {}
         if not first:
             return found
+        selected = ", ".join(quote_identifier(c) for c in columns)
+        where = " AND ".join(clauses) or "1"
+        cursor.execute(f"SELECT rowid, {selected} FROM events WHERE {where}", params)
+        rows = _stream(cursor)
+        first_row = next(rows, None)
+        if first_row is None:  # no event to look at: the automaton is not worth building
+            return found
         automaton = ahocorasick.Automaton()
         for text, number in numbers.items():
             automaton.add_word(text, number)
         automaton.make_automaton()
-        selected = ", ".join(quote_identifier(c) for c in columns)
-        where = " AND ".join(clauses) or "1"
-        cursor.execute(f"SELECT rowid, {selected} FROM events WHERE {where}", params)
-        for row in _stream(cursor):
+        for row in chain([first_row], rows):
             text = "\x00".join(_as_text(v) for v in row[1:] if v is not None)
             seen = {number for _, number in automaton.iter(like_any.ascii_lower(text))}
             taken: set[int] = set()

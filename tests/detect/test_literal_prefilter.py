@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -211,3 +212,26 @@ def test_sigmahq_windows_rules_match_the_same_corpus_events(
     assert len(with_prefilter) > 1000
     assert with_prefilter == _matches(store, singles, False)
     store.close()
+
+
+def test_a_scan_sees_the_columns_another_writer_added_since_the_last_one(tmp_path: Path) -> None:
+    """The scan keeps the table's columns between scans (there are hundreds) until the
+    schema changes: a field first written by another process after a scan is looked for
+    in the next one."""
+    path = tmp_path / "soc.db"
+    scanner, writer = LocalStore(path), LocalStore(path)
+
+    def event(n: int, **fields: Any) -> dict:
+        return {"_id": f"e{n}", "@timestamp": f"2026-11-20T10:00:0{n}Z", **fields}
+
+    writer.write_events([event(1, process={"command_line": "whoami /all"})])
+    queries = [f"`process.command_line` LIKE '%tool{i}%' {LIKE}" for i in range(8)]
+    queries.append(f"`process.title` LIKE '%mimikatz%' {LIKE}")
+    literals = [required_literals(q) for q in queries]
+
+    def matched() -> list[tuple[str, list[int]]]:
+        return [(hit.id, rules) for hit, rules in scanner.scan_rules(queries, literals=literals)]
+
+    assert matched() == []
+    writer.write_events([event(2, process={"title": "MIMIKATZ 2.2"})])
+    assert matched() == [("e2", [8])]
