@@ -400,17 +400,24 @@ class LocalStore(LocalRecords, LocalScan):
         """The rows' values grouped by their column lists; a path in ``assumed`` is taken to
         have a column of its own name."""
         column_of = self._column_lookup()
+        # Events of one kind have the same paths in the same order: their columns (and which
+        # of their values go to a column; the first path of a column wins) are worked out
+        # once per layout.
+        layouts: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[int, ...]]] = {}
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for event_id, ts, doc_json, flat in rows:
-            columns: dict[str, Any] = {}
-            for path, value in flat.items():
-                column = path if path in assumed else column_of(path)
-                if column is not None and column not in columns:
-                    kind = type(value)
-                    columns[column] = value if kind is str or kind is int else _column_value(value)
-            groups.setdefault(tuple(columns), []).append(
-                (event_id, ts, doc_json, *columns.values())
-            )
+            paths = tuple(flat)
+            layout = layouts.get(paths)
+            if layout is None:
+                layout = layouts[paths] = _layout(paths, assumed, column_of)
+            names, picks = layout
+            values = list(flat.values())
+            row: list[Any] = [event_id, ts, doc_json]
+            for index in picks:
+                value = values[index]
+                kind = type(value)
+                row.append(value if kind is str or kind is int else _column_value(value))
+            groups.setdefault(names, []).append(tuple(row))
         return groups
 
     def _column_lookup(self) -> Callable[[str], str | None]:
@@ -602,6 +609,20 @@ class LocalStore(LocalRecords, LocalScan):
         with self._lock:
             self._close_scan_reader()
             self._conn.close()
+
+
+def _layout(
+    paths: tuple[str, ...], assumed: Mapping[str, Any], column_of: Callable[[str], str | None]
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The columns an event with these field paths fills, and the index of the path whose
+    value each one takes (the first path of a column; a path in ``assumed`` is taken to
+    have a column of its own name, a path without a column is left to the document)."""
+    names: dict[str, int] = {}
+    for index, path in enumerate(paths):
+        column = path if path in assumed else column_of(path)
+        if column is not None and column not in names:
+            names[column] = index
+    return tuple(names), tuple(names.values())
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
