@@ -16,21 +16,21 @@ which the window code then separates the true groups. When a correlation cannot 
 (a ``lt``/``lte``/``neq`` condition, or a group-by or counted field with more than one
 possible path) every matching event is read, still with only the needed fields.
 
-A base query that only one correlation uses is streamed: each search of its candidate
-groups is paged oldest first (search_after), the pages merged as the windows consume them,
-so memory holds at most one and a half pages of hits per search (a page is PAGE shared
-among the searches, at least MIN_STREAM_PAGE) and the windows of the groups in hand, not
-every candidate event of the range. A base query used by several correlations, with at
-most KEEP_LIMIT hits over the widest range any of them asks for (one count), is read once
-per run for each group and kept (each correlation takes the events of its own range); with
-more, it is streamed for each correlation, so memory stays bounded at the price of reading
-its events again.
+The events are streamed: each search of a base query's candidate groups is paged oldest
+first (search_after), the pages merged as the windows consume them, so memory holds at most
+one and a half pages of hits per search (a page is PAGE shared among the searches, at least
+MIN_STREAM_PAGE) and the windows of the groups in hand, not every candidate event of the
+range. A run's correlations read their base queries in lock step (soc.detect.lockstep,
+``CandidateReader.open_streams``): each base query once, however many correlations use it,
+over the widest range they ask for, its searches covering the candidate groups of all of
+them (when they group it by the same fields; else all its events); the next pages of every
+search that has half a page or less left go out together in one search_many.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -46,6 +46,7 @@ from soc.detect.alerts import event_time
 from soc.detect.base_matches import needed_paths
 from soc.detect.compile import CompiledRule
 from soc.detect.correlation import MatchedEvent, _aliases, _counted_fields, timespan_of
+from soc.detect.lockstep import BaseQuery, StreamItem
 from soc.store.base import Hit, SearchRequest, Store
 
 #: Hits asked for per search (the server's result window); fuller groups are paged.
@@ -54,11 +55,9 @@ PAGE = 10_000
 BATCH = 100
 #: Candidate groups asked for in one search (terms filters of this many values at most).
 GROUPS_PER_SEARCH = 500
-#: Least page size of one search of a streamed base query (PAGE is shared among its searches).
+#: Least page size of one search of a streamed base query (PAGE is shared among the searches
+#: read together).
 MIN_STREAM_PAGE = 500
-#: Most hits of a base query, shared by several correlations, that a run reads once and
-#: keeps for all of them; a base query with more is streamed for each correlation instead.
-KEEP_LIMIT = 50_000
 
 Key = tuple[Any, ...]
 
@@ -134,15 +133,6 @@ class _Use:
     unbounded: bool = False
 
 
-@dataclass
-class _Read:
-    """What has been read of one base query for one set of group-by paths."""
-
-    keys: set[Key | None] = field(default_factory=set)
-    ids: set[str] = field(default_factory=set)
-    hits: list[Hit] = field(default_factory=list)
-
-
 class _Searches:
     """Searches of one base query read together, page by page, as their hits are taken:
     the first pages in one search_many round; when a search's page is used up, the next
@@ -195,10 +185,9 @@ class CandidateReader:
     ) -> None:
         self.store = store
         self.requests = 0
+        self._since = since
         self._uses: dict[str, _Use] = {}
-        self._read: dict[tuple[str, tuple[str, ...]], _Read] = {}
-        self._users: Counter[str] = Counter()  # base query -> how many bases use it
-        self._totals: dict[str, int] = {}  # shared base query -> its hits over its range
+        self._wanted: dict[int, list[list[Key | None]]] = {}  # id(correlation) -> per base
         for compiled in correlations:
             corr = compiled.loaded.rule
             assert isinstance(corr, SigmaCorrelationRule)
@@ -207,7 +196,6 @@ class CandidateReader:
             for base in compiled.bases:
                 if base.query is None:
                     continue
-                self._users[base.query] += 1
                 use = self._uses.setdefault(base.query, _Use())
                 use.paths |= paths
                 if fetch_from is None:
@@ -226,38 +214,84 @@ class CandidateReader:
     ) -> Iterator[MatchedEvent]:
         """The events of ``compiled``'s base rules in ``[start, end)`` that belong to a group
         able to fire (all of them when the correlation cannot be pruned), in (time, id)
-        order over all its base rules, each event once per base rule. The reading is lazy:
-        a base query that is not kept for other correlations (see _keep) is searched as the
-        events are taken."""
+        order over all its base rules, each event once per base rule, searched as they are
+        taken. (One correlation alone; a run reads them together with open_streams.)"""
+        wanted = self._wanted_of(compiled, start, end)
         plan = plan_of(compiled)
-        wanted: list[list[Key | None]]
-        if plan is None:
-            wanted = [[None] for _ in compiled.bases]
-        else:
-            wanted = self._candidates(compiled, plan, start, end)
         streams: list[Iterator[MatchedEvent]] = []
         for index, base in enumerate(compiled.bases):
             assert base.query is not None
             paths = plan.group_paths[index] if plan is not None else ()
-            if self._keep(base.query, end):
-                kept = self._hits(base.query, paths, wanted[index], end)
-                hits: Iterable[Hit] = sorted(kept, key=lambda h: h.sort)
-            else:
-                hits = self._stream(base.query, paths, wanted[index], end)
+            hits = self._stream(base.query, paths, wanted[index], end)
             streams.append(_in_order(hits, index, start))
         return heapq.merge(*streams, key=lambda e: e.key)
 
-    def _keep(self, query: str, end: datetime | None) -> bool:
-        """True when ``query`` is shared by several correlations and has at most KEEP_LIMIT
-        hits over its widest range (one count per run): it is then read once and kept."""
-        if self._users[query] < 2:
-            return False
-        if query not in self._totals:
-            self.requests += 1
-            self._totals[query] = self.store.count(
-                query, start=self._range_of(query, None), end=end
+    def open_streams(
+        self, bases: Sequence[BaseQuery], end: datetime | None
+    ) -> list[Iterator[StreamItem]]:
+        """The lock-step streams of a run's base queries (soc.detect.lockstep.StreamSource):
+        per base query, its events in ``[start, end)`` of the candidate groups of every
+        correlation using it, in (time, id) order, each once. Its searches are read
+        together: the first pages of all of them in one round of search_many calls, then
+        the next pages of every search with half a page or less left whenever one runs
+        out."""
+        filters = [self._shared_filters(base, end) for base in bases]
+        size = max(MIN_STREAM_PAGE, PAGE // max(1, sum(len(f) for f in filters)))
+        requests: list[SearchRequest] = []
+        owners: list[int] = []
+        for index, (base, chosen) in enumerate(zip(bases, filters, strict=True)):
+            fields = tuple(sorted(base.paths)) if base.paths else None
+            for one in chosen:
+                requests.append(
+                    SearchRequest(
+                        base.query, base.start, end, size=size, fields=fields, filters=one
+                    )
+                )
+                owners.append(index)
+        searches = _Searches(self, requests) if requests else None
+        streams: list[Iterator[StreamItem]] = []
+        for index, base in enumerate(bases):
+            mine = [k for k, owner in enumerate(owners) if owner == index]
+            assert searches is not None or not mine
+            hits = heapq.merge(
+                *(searches.hits(k) for k in mine if searches is not None),
+                key=lambda h: h.sort[:1],
             )
-        return self._totals[query] <= KEEP_LIMIT
+            streams.append(_items(_in_order(hits, 0, base.start), base.query))
+        return streams
+
+    def _shared_filters(self, base: BaseQuery, end: datetime | None) -> list[dict[str, Any] | None]:
+        """The searches that cover what every user of ``base`` may need: the union of their
+        candidate groups when they all group it by the same fields, else all its events."""
+        paths: set[tuple[str, ...]] = set()
+        keys: set[Key | None] = set()
+        for compiled, index in base.users:
+            plan = plan_of(compiled)
+            if plan is None:
+                return [None]
+            corr = compiled.loaded.rule
+            assert isinstance(corr, SigmaCorrelationRule)
+            start = self._since - 2 * timespan_of(corr) if self._since is not None else None
+            paths.add(plan.group_paths[index])
+            keys.update(self._wanted_of(compiled, start, end)[index])
+        if len(paths) != 1:
+            return [None]
+        return _filters(paths.pop(), sorted(keys, key=str))
+
+    def _wanted_of(
+        self, compiled: CompiledRule, start: datetime | None, end: datetime | None
+    ) -> list[list[Key | None]]:
+        """Per base rule of ``compiled``, the groups worth reading (None: every event),
+        found once per correlation and run."""
+        wanted = self._wanted.get(id(compiled))
+        if wanted is None:
+            plan = plan_of(compiled)
+            if plan is None:
+                wanted = [[None] for _ in compiled.bases]
+            else:
+                wanted = self._candidates(compiled, plan, start, end)
+            self._wanted[id(compiled)] = wanted
+        return wanted
 
     def _candidates(
         self,
@@ -294,28 +328,6 @@ class CandidateReader:
         able = {key for key, total in combined.items() if total >= plan.threshold}
         return [sorted((k for k in counts if k in able), key=str) for counts in per_base]
 
-    def _hits(
-        self, query: str, paths: tuple[str, ...], keys: Sequence[Key | None], end: datetime | None
-    ) -> list[Hit]:
-        """The hits of ``query`` in the groups ``keys`` (None: every hit), read at most once
-        per run over the widest range, with only the needed fields. Groups are asked for
-        GROUPS_PER_SEARCH at a time, each group-by field filtered on the values of those
-        groups (a superset of them when there are several fields: the windows are exact
-        whatever extra events come along)."""
-        read = self._read.setdefault((query, paths), _Read())
-        missing = [k for k in keys if k not in read.keys]
-        if missing:
-            use = self._uses.get(query, _Use())
-            fields = tuple(sorted(use.paths)) if use.paths else None
-            start = self._range_of(query, None)
-            filters = _filters(paths, missing)
-            for hit in self._read_all(query, filters, start, end, fields):
-                if hit.id not in read.ids:
-                    read.ids.add(hit.id)
-                    read.hits.append(hit)
-            read.keys.update(missing)
-        return read.hits
-
     def _stream(
         self, query: str, paths: tuple[str, ...], keys: Sequence[Key | None], end: datetime | None
     ) -> Iterator[Hit]:
@@ -335,36 +347,11 @@ class CandidateReader:
             *(searches.hits(i) for i in range(len(filters))), key=lambda h: h.sort[:1]
         )
 
-    def _read_all(
-        self,
-        query: str,
-        filters: Sequence[dict[str, Any] | None],
-        start: datetime | None,
-        end: datetime | None,
-        fields: tuple[str, ...] | None,
-    ) -> list[Hit]:
-        """Every hit of ``query`` under each of ``filters``: one search_many round for all
-        of them (one _msearch per 100), then more rounds only for the searches with more."""
-        hits: list[Hit] = []
 
-        def request(i: int, after: tuple[Any, ...] | None) -> SearchRequest:
-            return SearchRequest(
-                query, start, end, size=PAGE, fields=fields, after=after, filters=filters[i]
-            )
-
-        pending = [(i, request(i, None)) for i in range(len(filters))]
-        while pending:
-            following: list[tuple[int, SearchRequest]] = []
-            for first in range(0, len(pending), BATCH):
-                chunk = pending[first : first + BATCH]
-                self.requests += 1
-                results = self.store.search_many([r for _, r in chunk])
-                for (i, _), result in zip(chunk, results, strict=True):
-                    hits.extend(result.page.hits)
-                    if result.page.next_after is not None:
-                        following.append((i, request(i, result.page.next_after)))
-            pending = following
-        return hits
+def _items(events: Iterable[MatchedEvent], query: str) -> Iterator[StreamItem]:
+    """A base query's events as lock-step stream items."""
+    for event in events:
+        yield event.id, event.time, dict(event.doc), query
 
 
 def _filters(paths: tuple[str, ...], keys: Sequence[Key | None]) -> list[dict[str, Any] | None]:

@@ -1,7 +1,8 @@
-"""The correlations of one run on a store that scans (the local store), in lock step: every
-distinct base query is read once, as one statement streaming its events oldest first; the
-streams are merged in time order and each event is handed to the correlations that use the
-query (soc.detect.correlation.CorrelationEngine), which decide their windows as they go.
+"""The correlations of one run, in lock step: every distinct base query is read once,
+streaming its events oldest first (on the local store one statement; on Elasticsearch the
+paged searches of soc.detect.es_correlate, a ``StreamSource``); the streams are merged in
+time order and each event is handed to the correlations that use the query
+(soc.detect.correlation.CorrelationEngine), which decide their windows as they go.
 
 A base rule shared by several correlations is thus evaluated once per run and nothing of it
 is kept: memory is the correlations' windows (one timespan of events per active group), not
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -40,9 +41,40 @@ class ScanningStore(Protocol):
 class _User:
     """One correlation reading a base query: as which base rule, and from when."""
 
-    rule: int  # id() of the correlation
+    compiled: CompiledRule
     base: int
     start: datetime | None
+
+    @property
+    def rule(self) -> int:
+        """id() of the correlation."""
+        return id(self.compiled)
+
+
+@dataclass
+class BaseQuery:
+    """One base query of the run's correlations: who reads it (correlation, base index),
+    from when at the earliest (None: from the first event) and the fields they need."""
+
+    query: str
+    users: list[tuple[CompiledRule, int]]
+    start: datetime | None
+    paths: set[str]
+
+
+#: One stream's items: (event id, event time, the fields needed, base query), oldest first.
+StreamItem = tuple[str, datetime, dict[str, Any], str]
+
+
+class StreamSource(Protocol):
+    """Opens the streams of the base queries on a store that does not scan (Elasticsearch)."""
+
+    def open_streams(
+        self, bases: Sequence[BaseQuery], end: datetime | None
+    ) -> list[Iterator[StreamItem]]:
+        """One stream per base query, in order: its events in ``[start, end)`` that the
+        correlations may need, (time, id) order; may raise QueryError or StoreError."""
+        ...
 
 
 @dataclass
@@ -55,14 +87,17 @@ class Together:
 
 
 def correlate_together(
-    store: ScanningStore,
+    store: Any,
     correlations: Sequence[CompiledRule],
     since: datetime | None,
     until: datetime | None,
+    source: StreamSource | None = None,
 ) -> Together | None:
     """The fired windows of every correlation over ``[since, until)`` (each reads from two
     timespans before ``since``, its anchors from one), or None when the store rejected a base
-    query: the caller then runs the correlations one by one, which reports the rule."""
+    query: the caller then runs the correlations one by one, which reports the rule. The
+    base queries are read with the store's ``scan_rules`` (a ScanningStore), or opened by
+    ``source``."""
     engines: dict[int, CorrelationEngine] = {}
     users: dict[str, list[_User]] = {}
     paths: dict[str, set[str]] = {}
@@ -80,7 +115,7 @@ def correlate_together(
         needed = needed_paths(compiled)
         for index, base in enumerate(compiled.bases):
             query = base.query or "0"
-            users.setdefault(query, []).append(_User(id(compiled), index, start))
+            users.setdefault(query, []).append(_User(compiled, index, start))
             paths.setdefault(query, set()).update(needed)
     together = Together({key: [] for key in engines}, statements=len(users))
     prepare = getattr(store, "prepare_queries", None)
@@ -89,11 +124,18 @@ def correlate_together(
             prepare(list(users))
         except (QueryError, StoreError):
             return None
-    streams = [
-        _stream(store, query, _widest(readers), until, paths[query])
+    bases = [
+        BaseQuery(query, [(u.compiled, u.base) for u in readers], _widest(readers), paths[query])
         for query, readers in users.items()
     ]
     try:
+        if source is None:
+            streams = [_stream(store, b.query, b.start, until, b.paths) for b in bases]
+        else:
+            streams = [
+                _checked(s, b.query)
+                for b, s in zip(bases, source.open_streams(bases, until), strict=True)
+            ]
         merged = heapq.merge(*streams, key=lambda item: (item[1], item[0]))
         for _, same in itertools.groupby(merged, key=lambda item: (item[1], item[0])):
             deliveries: list[tuple[int, int, MatchedEvent]] = []
@@ -131,15 +173,25 @@ def _stream(
     """(id, time, the fields the correlations need, query) of the query's events, oldest
     first, an event read twice in a row once; _OutOfOrder if the store's order and the
     events' times ever disagree."""
+
+    def read() -> Iterator[StreamItem]:
+        for hit, _ in store.scan_rules([query], start=start, end=end):
+            moment = event_time(hit.source)
+            if moment is not None:
+                yield hit.id, moment, project(hit.source, paths), query
+
+    return _checked(read(), query)
+
+
+def _checked(items: Iterable[StreamItem], query: str) -> Iterator[StreamItem]:
+    """A stream's items, an event given twice in a row once; _OutOfOrder if they ever go
+    back in (time, id)."""
     last: tuple[datetime, str] | None = None
-    for hit, _ in store.scan_rules([query], start=start, end=end):
-        moment = event_time(hit.source)
-        if moment is None:
-            continue
-        key = (moment, hit.id)
+    for item in items:
+        key = (item[1], item[0])
         if last is not None and key <= last:
             if key == last:
                 continue
             raise _OutOfOrder(query)
         last = key
-        yield hit.id, moment, project(hit.source, paths), query
+        yield item

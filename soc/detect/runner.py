@@ -366,11 +366,17 @@ def run_many(
     candidates = None
     together = None
     if hasattr(store, "scan_rules") and correlations:
-        together = correlate_together(store, correlations, since, until)  # type: ignore[arg-type]
+        together = correlate_together(store, correlations, since, until)
         if together is not None:
             summary.round_trips += together.statements
     elif not hasattr(store, "scan_rules") and hasattr(store, "group_counts"):
+        # Elasticsearch: candidate groups first, then every base query read once, in lock
+        # step (soc.detect.es_correlate); one by one only if the store rejects a query.
         candidates = CandidateReader(store, correlations, since)
+        if correlations:
+            together = correlate_together(store, correlations, since, until, source=candidates)
+            summary.round_trips += candidates.requests
+            candidates.requests = 0
     done = len(grouped)
     if on_progress is not None and done:
         on_progress(done)

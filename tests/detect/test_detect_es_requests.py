@@ -408,15 +408,17 @@ level: medium
 """
 
 
-def test_a_shared_base_query_past_the_keep_limit_streams_for_each_correlation(
+def test_a_shared_base_query_is_streamed_once_for_all_its_correlations(
     tmp_path: Path, es_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two correlations over one base rule: under KEEP_LIMIT its events are read once and
-    kept for both; past it each correlation streams them (read twice, never all held),
-    and both ways give the alerts of the local store."""
+    """Two correlations over one base rule, read in lock step with tiny pages: the base
+    query's candidate events are fetched once for both (never all held: page by page as
+    the windows take them), and the alerts are those of the local store."""
     from soc.detect import es_correlate
-    from soc.detect.es_correlate import CandidateReader
 
+    monkeypatch.setattr(es_correlate, "PAGE", 20)
+    monkeypatch.setattr(es_correlate, "MIN_STREAM_PAGE", 2)
+    monkeypatch.setattr(es_correlate, "GROUPS_PER_SEARCH", 3)
     folder = tmp_path / "rules"
     folder.mkdir()
     (folder / "shared.yml").write_text(STREAMED_RULES + SECOND_CORRELATION)
@@ -430,23 +432,28 @@ def test_a_shared_base_query_past_the_keep_limit_streams_for_each_correlation(
     finally:
         local.close()
     assert len({a[1] for a in expected}) == 2  # both correlations fired
-    store = ElasticStore(es_url, index_prefix="keep")
+    store = ElasticStore(es_url, index_prefix="shared")
     try:
         stored(store, events)
         compiled = load_and_compile(store.kind, [folder], include_pack=False)[1]
-        correlations = [c for c in compiled if c.bases]
-        searched = {}
-        default = es_correlate.KEEP_LIMIT
-        for limit in (default, 10):
-            monkeypatch.setattr(es_correlate, "KEEP_LIMIT", limit)
-            reader = CandidateReader(store, correlations, None)
-            taken = [len(list(reader.events(c, None, None))) for c in correlations]
-            assert taken[0] == taken[1] == 40 * 9 + 12
-            store.request_log.clear()
-            list(reader.events(correlations[1], None, None))  # the second, once more
-            searched[limit] = len(store.request_log.matching(r"_search|_msearch"))
-            assert run_compiled(store, compiled, None, None, now=NOW).ok
-            assert alerts_of(store) == expected
-        assert searched == {default: 1, 10: 2}  # group counts; group counts and events
+        fetched = 0
+        largest = 0
+        search_many = store.search_many
+
+        def counting(requests):  # type: ignore[no-untyped-def]
+            nonlocal fetched, largest
+            results = search_many(requests)
+            hits = sum(len(r.page.hits) for r in results)
+            fetched += hits
+            largest = max(largest, hits)
+            return results
+
+        monkeypatch.setattr(store, "search_many", counting)
+        summary = run_compiled(store, compiled, None, None, now=NOW)
+        assert summary.ok, summary.failed
+        assert alerts_of(store) == expected
+        # every failure of a candidate group (40 addresses and the burst), once for both
+        assert fetched == 40 * 9 + 12
+        assert largest <= math.ceil(41 / 3) * 2  # one page of each search at a time
     finally:
         store.close()
