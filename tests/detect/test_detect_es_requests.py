@@ -457,3 +457,72 @@ def test_a_shared_base_query_is_streamed_once_for_all_its_correlations(
         assert largest <= math.ceil(41 / 3) * 2  # one page of each search at a time
     finally:
         store.close()
+
+
+REJECTED_CORRELATION = """
+---
+title: SSH login succeeded (its searches rejected below)
+id: 9a3c51e0-7d1b-4c2e-8f10-000000000004
+name: streamed_ssh_ok
+logsource: {product: linux, service: sshd}
+detection:
+  selection:
+    event.action: ssh_login
+    event.outcome: success
+  condition: selection
+level: low
+---
+title: Many logins from one address
+id: 9a3c51e0-7d1b-4c2e-8f10-000000000005
+correlation:
+  type: event_count
+  rules: streamed_ssh_ok
+  group-by: [source.ip]
+  timespan: 10m
+  condition: {gte: 2}
+level: medium
+"""
+
+
+def test_a_rejected_base_query_fails_its_correlation_alone(
+    tmp_path: Path, es_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the server rejects the searches of one base query, the lock step gives way to
+    the correlations one by one: that correlation is reported failed with the server's
+    message, the other raises the alerts the local store raises."""
+    from soc.store.base import QueryError
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "two.yml").write_text(STREAMED_RULES + REJECTED_CORRELATION)
+    events = auth_events(background_per_ip=9)
+    local = LocalStore(tmp_path / "two.db")
+    try:
+        stored(local, events)
+        compiled = load_and_compile(local.kind, [folder], include_pack=False)[1]
+        assert run_compiled(local, compiled, None, None, now=NOW).ok
+        burst = "9a3c51e0-7d1b-4c2e-8f10-000000000002"
+        expected = [a for a in alerts_of(local) if a[1] == burst]
+    finally:
+        local.close()
+    assert expected
+    store = ElasticStore(es_url, index_prefix="rejected")
+    try:
+        stored(store, events)
+        compiled = load_and_compile(store.kind, [folder], include_pack=False)[1]
+        rejected = next(c for c in compiled if c.id.endswith("0005"))
+        refused = rejected.bases[0].query
+        group_counts = store.group_counts
+
+        def refusing(query, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if query == refused:
+                raise QueryError("search rejected: too many clauses")
+            return group_counts(query, *args, **kwargs)
+
+        monkeypatch.setattr(store, "group_counts", refusing)
+        summary = run_compiled(store, compiled, None, None, now=NOW)
+        assert [f["id"] for f in summary.failed] == [rejected.id]
+        assert "too many clauses" in summary.failed[0]["error"]
+        assert alerts_of(store) == expected
+    finally:
+        store.close()
