@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-calendar bench lint format clean fuzz
+.PHONY: demo test test-calendar bench lint format clean fuzz bytecode
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +15,20 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Bytecode of the project's own modules, written even where PYTHONDONTWRITEBYTECODE is set
+# (an editable install gets none at install time): without it every `soc` command compiles
+# again the 60 or so modules it imports, about 0.1 s of each start. Only files changed since
+# are compiled again; Python checks each file's time and size before using its bytecode.
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q soc collectors bench
+
+demo: $(STAMP) bytecode
 	SOC_DATA_DIR=$${SOC_DATA_DIR:-.soc-demo} $(BIN)/soc demo
 
 # The suite runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= auto
 
-test: $(STAMP)
+test: $(STAMP) bytecode
 	$(BIN)/ruff check soc collectors tests bench scripts
 	$(BIN)/ruff format --check soc collectors tests bench scripts
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
@@ -52,7 +59,7 @@ FUZZ_EXAMPLES ?= 1000000
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python tests/fuzz/fuzz.py
 
-bench: $(STAMP)
+bench: $(STAMP) bytecode
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
@@ -64,3 +71,4 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .soc-demo .pytest_cache .fuzz build dist
+	find soc collectors bench -name __pycache__ -type d -prune -exec rm -rf {} +
