@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import chain
@@ -263,28 +264,29 @@ class LocalScan:
         clauses: list[str],
         params: list[Any],
     ) -> dict[int, array[int]]:
-        """For each query index, the rowids of the subset that satisfy all its clauses (a
-        literal is looked for in all the columns the literals name; a column the table
-        lacks holds nothing)."""
-        columns: dict[str, None] = {}
+        """For each query index, the rowids of the subset that satisfy all its clauses: a
+        (column, text) literal holds when that column's value contains the text, ignoring
+        ASCII case as LIKE does (a column the table lacks holds nothing)."""
+        columns: dict[str, int] = {}  # column -> its place among the selected ones
         numbers: dict[str, int] = {}  # folded text -> literal number
-        plans: list[tuple[int, list[frozenset[int]]]] = []
+        plans: list[tuple[int, list[frozenset[tuple[int, int]]]]] = []
         for i in indexes:
-            plan: list[frozenset[int]] = []
+            plan: list[frozenset[tuple[int, int]]] = []
             for clause in needs[i] or ():
-                ids: set[int] = set()
+                pairs: set[tuple[int, int]] = set()
                 for column, text in clause:
                     actual = present.get(column.lower())
                     if actual is not None:
-                        columns[actual] = None
-                        ids.add(numbers.setdefault(like_any.ascii_lower(text), len(numbers)))
-                plan.append(frozenset(ids))
+                        place = columns.setdefault(actual, len(columns))
+                        number = numbers.setdefault(like_any.ascii_lower(text), len(numbers))
+                        pairs.add((place, number))
+                plan.append(frozenset(pairs))
             plans.append((i, plan))
-        first: dict[int, list[tuple[int, list[frozenset[int]]]]] = {}
+        first: dict[tuple[int, int], list[tuple[int, list[frozenset[tuple[int, int]]]]]] = {}
         for i, plan in plans:
             if all(plan):  # a clause whose columns no event has: the query matches nothing
-                for number in plan[0]:
-                    first.setdefault(number, []).append((i, plan[1:]))
+                for pair in plan[0]:
+                    first.setdefault(pair, []).append((i, plan[1:]))
         found: dict[int, array[int]] = {}
         if not first:
             return found
@@ -300,11 +302,10 @@ class LocalScan:
             automaton.add_word(text, number)
         automaton.make_automaton()
         for row in chain([first_row], rows):
-            text = "\x00".join(_as_text(v) for v in row[1:] if v is not None)
-            seen = {number for _, number in automaton.iter(like_any.ascii_lower(text))}
+            seen = _literals_seen(automaton, row[1:])
             taken: set[int] = set()
-            for number in seen:
-                for i, rest in first.get(number, ()):
+            for pair in seen:
+                for i, rest in first.get(pair, ()):
                     if i not in taken and all(not clause.isdisjoint(seen) for clause in rest):
                         taken.add(i)
                         found.setdefault(i, array("q")).append(row[0])
@@ -464,6 +465,26 @@ def _as_text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
+
+
+def _literals_seen(automaton: Any, values: Sequence[Any]) -> set[tuple[int, int]]:
+    """The (column place, literal number) pairs found in one row's ``values``: the values
+    are searched as one text, NUL between them, and each match is credited to the value it
+    ends in. A match inside a value ends in it, so none is missed; one across a NUL could
+    only add a candidate, which the query itself then rejects."""
+    parts: list[str] = []
+    ends: list[int] = []  # the index of the NUL after each part
+    places: list[int] = []
+    end = -1
+    for place, value in enumerate(values):
+        if value is not None:
+            text = _as_text(value)
+            parts.append(text)
+            end += len(text) + 1
+            ends.append(end)
+            places.append(place)
+    text = like_any.ascii_lower("\x00".join(parts))
+    return {(places[bisect_left(ends, at)], number) for at, number in automaton.iter(text)}
 
 
 def _project(hit: Hit, fields: Sequence[str]) -> Hit:

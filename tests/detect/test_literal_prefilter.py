@@ -235,3 +235,43 @@ def test_a_scan_sees_the_columns_another_writer_added_since_the_last_one(tmp_pat
     assert matched() == []
     writer.write_events([event(2, process={"title": "MIMIKATZ 2.2"})])
     assert matched() == [("e2", [8])]
+
+
+def test_a_literal_counts_only_in_the_column_that_needs_it(tmp_path: Path) -> None:
+    """A row is a candidate of a query only when each needed text is in the column named
+    with it: the same text in another column of the row does not make it one."""
+    import ahocorasick
+
+    from soc.store.local_scan import _literals_seen
+
+    automaton = ahocorasick.Automaton()
+    for number, text in enumerate(["mimikatz", "4688", "ab"]):
+        automaton.add_word(text, number)
+    automaton.make_automaton()
+    values = ["run MIMIKATZ.exe", None, "Đặng ab", 4688, "cmd.exe"]
+    assert _literals_seen(automaton, values) == {(0, 0), (2, 2), (3, 1)}
+
+    store = LocalStore(tmp_path / "soc.db")
+    store.write_events(
+        [
+            {
+                "_id": "in-command-line",
+                "@timestamp": "2026-11-20T10:00:01Z",
+                "process": {"name": "cmd.exe", "command_line": "cmd /c mimikatz.exe"},
+            },
+            {
+                "_id": "in-name",
+                "@timestamp": "2026-11-20T10:00:02Z",
+                "process": {"name": "MimiKatz.exe", "command_line": "x"},
+            },
+        ]
+    )
+    query = f"`process.name` LIKE '%mimikatz%' {LIKE}"
+    cursor = store._conn.cursor()
+    present = {"process.name": "process.name", "process.command_line": "process.command_line"}
+    candidates = store._candidates(cursor, [0], [required_literals(query)], present, [], [])
+    rowids = dict(store._conn.execute("SELECT _id, rowid FROM events").fetchall())
+    assert list(candidates[0]) == [rowids["in-name"]]
+    scan = store.scan_rules([query], literals=[required_literals(query)])
+    assert [(hit.id, rules) for hit, rules in scan] == [("in-name", [0])]
+    store.close()
