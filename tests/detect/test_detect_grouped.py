@@ -94,3 +94,52 @@ def test_scan_with_a_field_no_event_has_and_a_long_value_list(local_store: Local
     assert sorted(hit.id for hit, _ in rows) == sorted(
         hit.id for hit in local_store.search(likes, size=10_000).hits
     )
+
+
+class _Recording(LocalStore):
+    """A local store that notes the order of group scans and alert writes."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[str] = []
+
+    def scan_rules(self, *args, **kwargs):
+        self.calls.append("scan")
+        return super().scan_rules(*args, **kwargs)
+
+    def create_records(self, kind, records):
+        self.calls.append("write")
+        return super().create_records(kind, records)
+
+
+def test_alerts_are_written_in_batches_over_the_groups(tmp_path, monkeypatch) -> None:
+    """Alert writes wait until a batch has gathered over the groups (each write makes the
+    scanning connections drop their page caches), all are written before the run returns,
+    and the alerts are the same as when each rule's are written at once."""
+    import soc.detect.grouped as grouped
+
+    rules = [c for c in compile_all(load_rules([rules_dir()]).rules, "sqlite") if c.runnable]
+    singles = [r for r in rules if not r.bases]
+    assert len(groups_of(singles)) > 3
+
+    def run(name: str) -> tuple[list[str], list[tuple], DetectionSummary]:
+        store = _Recording(tmp_path / f"{name}.db")
+        store.write_events(pack_events())
+        summary = DetectionSummary(None, None)
+        run_grouped(store, singles, None, None, summary, Emitter(store, summary, NOW))
+        found = alerts(store)
+        store.close()
+        return store.calls, found, summary
+
+    calls, gathered, summary = run("gathered")
+    assert 0 < summary.alerts_new < grouped.ALERT_BATCH
+    last_scan = max(i for i, c in enumerate(calls) if c == "scan")
+    assert "write" in calls and "write" not in calls[:last_scan]
+
+    monkeypatch.setattr(grouped, "ALERT_BATCH", 1)
+    calls, at_once, summary_at_once = run("at-once")
+    assert "write" in calls[: max(i for i, c in enumerate(calls) if c == "scan")]
+    assert at_once == gathered
+    assert sorted(a["id"] for a in summary_at_once.alerts) == sorted(
+        a["id"] for a in summary.alerts
+    )
