@@ -187,8 +187,46 @@ class Emitter:
     ) -> None:
         """Store a batch of (alert, document its suppression key is read from), oldest
         first, unless they exist already or are suppressed; tally the outcome."""
-        if not self.enabled or not batch:
+        self.emit_many([(compiled, batch, outcome)])
+
+    def emit_many(
+        self,
+        items: Sequence[
+            tuple[CompiledRule, Sequence[tuple[Alert, Mapping[str, Any]]], RuleOutcome]
+        ],
+    ) -> None:
+        """As emit for each (rule, batch, outcome) in turn, with the new alerts of all of
+        them created in one create_records (one transaction on the local store)."""
+        if not self.enabled:
             return
+        decided = [
+            (outcome, self._decide(compiled, batch, outcome))
+            for compiled, batch, outcome in items
+            if batch
+        ]
+        to_create = {key: record for _, chosen in decided for key, record in chosen.items()}
+        if not to_create:
+            return
+        created = create_records(self.store, "alerts", to_create)
+        self.summary.round_trips += 1
+        for outcome, chosen in decided:
+            for alert_key, record in chosen.items():
+                if alert_key in created:
+                    outcome.alerts_new += 1
+                    self.summary.alerts_new += 1
+                    self.summary.alerts.append(record)
+                else:
+                    outcome.alerts_existing += 1
+                    self.summary.alerts_existing += 1
+
+    def _decide(
+        self,
+        compiled: CompiledRule,
+        batch: Sequence[tuple[Alert, Mapping[str, Any]]],
+        outcome: RuleOutcome,
+    ) -> dict[str, dict[str, Any]]:
+        """The records of ``batch`` to create: neither stored already (counted as existing)
+        nor suppressed (counted)."""
         suppression = suppression_of(compiled.loaded)
         records: dict[str, dict[str, Any]] = {}
         for alert, key_doc in batch:
@@ -221,18 +259,7 @@ class Emitter:
                     continue
                 bisect.insort(raised, moment)
                 to_create[alert_key] = record
-        if not to_create:
-            return
-        created = create_records(self.store, "alerts", to_create)
-        self.summary.round_trips += 1
-        for alert_key, record in to_create.items():
-            if alert_key in created:
-                outcome.alerts_new += 1
-                self.summary.alerts_new += 1
-                self.summary.alerts.append(record)
-            else:
-                outcome.alerts_existing += 1
-                self.summary.alerts_existing += 1
+        return to_create
 
 
 def meta_of(loaded: LoadedRule) -> dict[str, Any]:

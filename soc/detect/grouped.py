@@ -316,10 +316,10 @@ class _AlertWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Write the queued alerts, in the order they were queued."""
+        """Write the queued alerts, decided in the order they were queued, in one
+        transaction."""
         queued, self._queued, self._total = self._queued, [], 0
-        for rule, batch, outcome in queued:
-            self.emitter.emit(rule, batch, outcome)
+        self.emitter.emit_many(queued)
 
 
 class _Pending:
