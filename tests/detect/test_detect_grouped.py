@@ -114,8 +114,9 @@ class _Recording(LocalStore):
 
 def test_alerts_are_written_in_batches_over_the_groups(tmp_path, monkeypatch) -> None:
     """Alert writes wait until a batch has gathered over the groups (each write makes the
-    scanning connections drop their page caches), all are written before the run returns,
-    and the alerts are the same as when each rule's are written at once."""
+    scanning connections drop their page caches) and are then one write for all the rules,
+    all are written before the run returns, and the alerts are the same as when each
+    rule's are written at once."""
     import soc.detect.grouped as grouped
 
     rules = [c for c in compile_all(load_rules([rules_dir()]).rules, "sqlite") if c.runnable]
@@ -134,7 +135,8 @@ def test_alerts_are_written_in_batches_over_the_groups(tmp_path, monkeypatch) ->
     calls, gathered, summary = run("gathered")
     assert 0 < summary.alerts_new < grouped.ALERT_BATCH
     last_scan = max(i for i, c in enumerate(calls) if c == "scan")
-    assert "write" in calls and "write" not in calls[:last_scan]
+    assert "write" not in calls[:last_scan]
+    assert calls.count("write") == 1  # the alerts of every rule in one create_records
 
     monkeypatch.setattr(grouped, "ALERT_BATCH", 1)
     calls, at_once, summary_at_once = run("at-once")
