@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +11,7 @@ import typer
 from soc import __version__, clock
 from soc.cli.common import EXIT_ERROR, fail, state
 from soc.cli.lazy import LazyGroup
+from soc.detect.collector import tune_for_commands
 
 app = typer.Typer(
     cls=LazyGroup,
@@ -71,23 +71,10 @@ def root(
     ctx.call_on_close(app_state.close)
 
 
-#: The cyclic garbage collector's thresholds for a command (CPython's default: 700, 10, 10).
-#: A command makes millions of short-lived dicts and lists (events, rows, alerts) and few
-#: reference cycles, which reference counting cannot free; at the default, the collector
-#: looked through them about 650 times in a hunt of 10,000 EVTX records, 7% of its CPU
-#: time. Fewer, larger collections still free every cycle.
-GC_THRESHOLDS = (50_000, 20, 100)
-
-
-def tune_collector() -> None:
-    """Set GC_THRESHOLDS for this process (worker processes forked later inherit them)."""
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
 def main() -> None:
     """Console-script entry: run the app; any failure becomes one line on stderr and exit 2
     (SOC_DEBUG=1 shows the traceback instead)."""
-    tune_collector()
+    tune_for_commands()  # fewer cycle collections (see soc.detect.collector)
     try:
         clock.now()  # a bad SOC_CLOCK is one line before any work starts
         app()

@@ -10,7 +10,9 @@ garbage, which was about 1,700 objects in the whole run.
 
 ``fewer_collections`` raises the first threshold for a block and puts the old thresholds
 back after it, whatever happens: cyclic garbage made meanwhile (little) waits longer, and
-nothing else changes.
+nothing else changes. ``tune_for_commands`` raises it for the whole of a `soc` command
+(soc.cli.main), so that reading files, loading rules and writing alerts outside those
+blocks run with it too.
 """
 
 from __future__ import annotations
@@ -35,3 +37,10 @@ def fewer_collections(threshold: int = DETECTION_THRESHOLD) -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
+
+
+def tune_for_commands() -> None:
+    """Raise the collector's first threshold to DETECTION_THRESHOLD for the rest of this
+    process (worker processes forked later inherit it); the older generations' thresholds
+    stay as they were."""
+    gc.set_threshold(max(DETECTION_THRESHOLD, gc.get_threshold()[0]), *gc.get_threshold()[1:])
