@@ -77,3 +77,22 @@ level: low
     assert len(summary.alerts) == 5  # one per matching event
     assert seen and all(t == (DETECTION_THRESHOLD, 10, 10) for t in seen)
     assert gc.get_threshold() == default_thresholds
+
+
+def test_a_soc_command_runs_with_the_higher_threshold(tmp_path) -> None:
+    """`soc` (its console entry) raises the first threshold for the whole command: outside
+    detection blocks (reading files in one process, loading rules, writing alerts) a
+    command collects as rarely as detection does."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import gc, sys\n"
+        "import soc.cli.main as m\n"
+        "m.app = lambda: print(gc.get_threshold())\n"
+        "m.main()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout
+    assert out.strip() == str((DETECTION_THRESHOLD, 10, 10))
