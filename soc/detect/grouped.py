@@ -298,9 +298,10 @@ class _AlertWriter:
     A write to the local store makes every other connection to it drop its page cache at
     its next read (SQLite's WAL mode does so after another connection's commit). Written
     after each group, the alerts made the scanning connections (one per worker process)
-    read the same pages of the store again for nearly every group: 148,000 page reads in a
-    hunt of the corpus EVTX, 105,000 with the writes gathered. Memory holds at most two
-    batches of alerts and their events (this writer's and a group's _Pending)."""
+    read the same pages of the store again for nearly every group: a hunt of the corpus
+    EVTX made 151,000 page reads, and 127,000-135,000 with the writes gathered (see
+    docs/detection.md). Memory holds at most two batches of alerts and their events (this
+    writer's and a group's _Pending)."""
 
     def __init__(self, emitter: Emitter) -> None:
         self.emitter = emitter
