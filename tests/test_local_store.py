@@ -9,7 +9,7 @@ import pytest
 
 from soc import ecs
 from soc.store.base import Conflict, StoreUnavailable
-from soc.store.local import SCHEMA_VERSION, LocalStore
+from soc.store.local import PAGE_SIZE, SCHEMA_VERSION, LocalStore
 
 
 def _event(i: int, **fields: object) -> dict[str, object]:
@@ -71,6 +71,27 @@ def test_reopening_keeps_data_and_schema_version(tmp_path: Path) -> None:
     again = LocalStore(path)
     assert again.count(filters={"user.name": "lan"}) == 1
     assert again.info()["schema_version"] == SCHEMA_VERSION
+
+
+def test_a_new_store_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    """Large pages keep a Windows event's row (document and columns) on one page; a store
+    made with SQLite's default pages is read and written as it is, never rebuilt."""
+    new = tmp_path / "new.db"
+    LocalStore(new).write_events([_event(1, **{"event.original": "x" * 6000})])
+    assert sqlite3.connect(new).execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE > 4096
+    assert LocalStore(new).count(filters={"_id": ecs.event_id("local-test", 1)}) == 1
+
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("PRAGMA user_version = 0")
+    conn.execute("VACUUM")
+    conn.close()
+    store = LocalStore(old)
+    store.write_events([_event(i, **{"user.name": f"u{i}"}) for i in range(3)])
+    store.close()
+    assert sqlite3.connect(old).execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert LocalStore(old).count(filters={"user.name": "u2"}) == 1
 
 
 def test_a_file_that_is_not_sqlite_is_refused_in_one_line(tmp_path: Path) -> None:
