@@ -373,4 +373,9 @@ def _clauses(stored: Any) -> Need:
     """The literal clauses of a cache entry (lists of [column, text] pairs)."""
     if not stored:
         return None
-    return tuple(frozenset((str(c), str(t)) for c, t in clause) for clause in stored)
+    return tuple(frozenset(map(_pair, clause)) for clause in stored)
+
+
+def _pair(item: Sequence[Any]) -> tuple[str, str]:
+    column, text = item
+    return str(column), str(text)

@@ -221,7 +221,9 @@ def load_rules(
     try:
         contents = [(path, _read(path, result)) for path in iter_rule_files(paths)]
         keys = {path: _content_key(data) for path, data in contents if data is not None}
-        known = store.get_many(keys.values()) if store is not None else {}
+        known = (
+            store.get_many(keys.values(), object_hook=raw_codec.revive) if store is not None else {}
+        )
         fresh: dict[str, dict[str, Any]] = {}
         for path, data in contents:
             result.files += 1
@@ -334,7 +336,7 @@ def _from_entry(entry: Mapping[str, Any], path: Path, result: RuleSet) -> bool:
             facts = RuleFacts(
                 sigma_id, name, title, level, tuple(tags), str(description), bool(correlation)
             )
-            raw = raw_codec.decode(document["raw"])
+            raw = document["raw"]  # decoded by raw_codec.revive as the entry was read
             errors = [str(e) for e in document["errors"]]
             digest = str(document["digest"])
             rules.append(LoadedRule(raw=raw, path=path, errors=errors, facts=facts, digest=digest))

@@ -29,7 +29,7 @@ import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -155,11 +155,19 @@ class RuleCache:
         """False when the cache file could not be opened (everything is then a miss)."""
         return self._conn is not None
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The cached entries among ``keys`` (key -> entry)."""
+    def get_many(
+        self,
+        keys: Iterable[str],
+        object_hook: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """The cached entries among ``keys`` (key -> entry), each JSON object of an entry
+        passed through ``object_hook`` when given (as ``json.loads`` does)."""
         wanted = list(dict.fromkeys(keys))
         try:
-            found = {k: json.loads(e) for k, e in self._rows("key, entry", wanted)}
+            found = {
+                k: json.loads(e, object_hook=object_hook)
+                for k, e in self._rows("key, entry", wanted)
+            }
         except (sqlite3.Error, ValueError):
             return {}
         self.hits += len(found)
