@@ -62,7 +62,7 @@ _READ_TUNING = ("cache_size = -65536", "mmap_size = 0")
 #: Page size of a new store file (SQLite's default is 4 KiB; an existing file keeps the size
 #: it was made with). An event row holds its JSON document and a few dozen columns, 4-6 KB for
 #: a Windows event: with 4 KiB pages most rows spill onto overflow pages, which a scan of any
-#: later column must walk. With 32 KiB pages, writing the corpus EVTX took a quarter less CPU
+#: later column must walk. With 32 KiB pages, writing the corpus EVTX took a fifth less CPU
 #: and scanning every SigmaHQ Windows rule group a seventh less (docs/detection.md).
 PAGE_SIZE = 32768
 
