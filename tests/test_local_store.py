@@ -141,8 +141,9 @@ def test_a_bad_query_names_the_store_and_the_problem(tmp_path: Path) -> None:
         store.count("`user.name` = = 'x'")
 
 
+@pytest.mark.parametrize("fields", [5, 40], ids=["few-new-fields", "many-new-fields"])
 def test_fields_beyond_the_column_limit_stay_in_the_document(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fields: int
 ) -> None:
     from soc.store import local
     from soc.store.base import QueryError
@@ -150,13 +151,86 @@ def test_fields_beyond_the_column_limit_stay_in_the_document(
     store = LocalStore(tmp_path / "soc.db")
     base = store.info()["field_columns"]
     monkeypatch.setattr(local, "MAX_FIELD_COLUMNS", base + 2)
-    wide = {f"json.k{i}": f"v{i}" for i in range(5)}
+    wide = {f"json.k{i}": f"v{i}" for i in range(fields)}
     result = store.write_events([_event(1, **wide)])
     assert result.stored == 1
-    assert store.get_event(ecs.event_id("local-test", 1))["json"]["k4"] == "v4"
+    assert store.info()["field_columns"] == base + 2
+    assert store.get_event(ecs.event_id("local-test", 1))["json"][f"k{fields - 1}"] == (
+        f"v{fields - 1}"
+    )
     assert store.count("`json.k0` = 'v0'") == 1
     with pytest.raises(QueryError, match="column limit"):
-        store.count("`json.k4` = 'v4'")
+        store.count(f"`json.k{fields - 1}` = 'v{fields - 1}'")
+
+
+def _schema(path: Path) -> tuple[int, dict[str, str], set[str]]:
+    """The file's schema version (bumped by every schema change), its events columns with
+    their declared types, and the names of the events table's indexes."""
+    conn = sqlite3.connect(path)
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    columns = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(events)")}
+    indexes = {r[1] for r in conn.execute("PRAGMA index_list(events)")}
+    conn.close()
+    return version, columns, indexes
+
+
+def test_many_new_fields_get_their_columns_in_one_schema_change(tmp_path: Path) -> None:
+    """A new store's first Windows events bring hundreds of fields: their columns are made
+    in one schema change, not one per field, with the types and indexes the one-by-one way
+    gives, in an empty store and in one that holds events; a connection opened before
+    still reads and writes, and the file stays sound."""
+    path = tmp_path / "soc.db"
+    store, other = LocalStore(path), LocalStore(path)
+    version, _, indexes = _schema(path)
+    fields: dict[str, object] = {f"winlog.event_data.Field{i}": f"v{i}" for i in range(600)}
+    fields |= {"winlog.event_data.Count": 7, "winlog.event_id": 4688, "user.name": "alice"}
+    assert store.write_events([_event(1, **fields)]).stored == 1
+
+    changed, columns, now_indexed = _schema(path)
+    assert changed - version < 5
+    assert now_indexed == indexes
+    assert columns["winlog.event_data.Field599"] == "TEXT"
+    assert columns["winlog.event_data.Count"] == "NUMERIC"
+    assert store.count("`winlog.event_data.Field599` = 'V599'") == 1  # COLLATE NOCASE
+    assert store.count(filters={"winlog.event_id": 4688, "user.name": "alice"}) == 1
+
+    second = {"winlog.event_data.Field3": "x", "winlog.event_data.Extra": "y"}
+    assert other.write_events([_event(2, **second)]).stored == 1
+    assert other.count(filters={"winlog.event_data.Field3": "x"}) == 1
+    assert store.count("`winlog.event_data.Extra` = 'y'") == 1
+
+    later = {f"process.env.V{i}": f"w{i}" for i in range(40)}
+    before_later = _schema(path)[0]
+    assert store.write_events([_event(3, **later)]).stored == 1
+    assert _schema(path)[0] - before_later < 5
+    assert store.count() == 3
+    assert store.count("`process.env.V39` = 'w39'") == 1
+    assert other.count("`process.env.V0` = 'w0'") == 1
+    assert store.get_event(ecs.event_id("local-test", 1))["winlog"]["event_data"]["Field5"] == "v5"
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def test_new_columns_are_added_one_by_one_where_sqlite_refuses_schema_edits(
+    tmp_path: Path,
+) -> None:
+    """A SQLite that does not let a connection set its schema version (an authorizer here,
+    or a build in defensive mode) still gets every column, through ALTER TABLE: the edit
+    of the schema table made before the refusal is undone."""
+    path = tmp_path / "soc.db"
+    store = LocalStore(path)
+
+    def no_schema_edits(action: int, name: str | None, value: str | None, *_: object) -> int:
+        setting = action == sqlite3.SQLITE_PRAGMA and name == "schema_version" and value
+        return sqlite3.SQLITE_DENY if setting else sqlite3.SQLITE_OK
+
+    store._conn.set_authorizer(no_schema_edits)
+    version = _schema(path)[0]
+    fields = {f"json.k{i}": f"v{i}" for i in range(30)}
+    assert store.write_events([_event(1, **fields)]).stored == 1
+    assert _schema(path)[0] - version >= 30
+    assert store.count("`json.k29` = 'v29'") == 1
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
 def _open_and_write(path: str, worker: int) -> int:

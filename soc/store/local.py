@@ -67,6 +67,9 @@ _READ_TUNING = ("cache_size = -65536", "mmap_size = 0")
 PAGE_SIZE = 32768
 
 EVENTS_TABLE = "events"
+#: New columns of one batch from which they are added in one schema change instead of
+#: one ALTER TABLE each (LocalStore._add_columns_at_once).
+COLUMNS_AT_ONCE = 8
 _INTERNAL_COLUMNS = ("_id", "_ts", "_doc")
 _SQL_TYPES = {
     "date": "TEXT",
@@ -255,6 +258,8 @@ class LocalStore(LocalRecords, LocalScan):
 
     def _ensure_columns(self, paths: Sequence[str], sample: Mapping[str, Any]) -> None:
         """Add a column for every path not yet known (caller holds the write lock)."""
+        if len(paths) >= COLUMNS_AT_ONCE and self._add_columns_at_once(paths, sample):
+            return
         for path in paths:
             if path.lower() in self._columns:
                 continue
@@ -271,6 +276,58 @@ class LocalStore(LocalRecords, LocalScan):
                 self._load_columns()  # another process added it meanwhile
                 continue
             self._columns[path.lower()] = path
+
+    def _add_columns_at_once(self, paths: Sequence[str], sample: Mapping[str, Any]) -> bool:
+        """Add the columns of every path not yet known in one schema change; False, with
+        nothing changed, when SQLite refuses it (the caller then adds them one by one).
+
+        Each ALTER TABLE ADD COLUMN makes SQLite parse the whole schema again, so adding
+        the 500 columns of a first batch of Windows events one by one costs time that grows
+        with the square of their number (0.2 s of CPU, holding the write lock). ADD COLUMN
+        itself only appends the column's definition to the table's CREATE statement in
+        sqlite_schema and bumps the schema version: existing rows are left as they are and
+        read the new columns as NULL. This does the same for all the columns at once, the
+        procedure SQLite documents for schema changes that leave the file's content alone
+        ("Making Other Kinds Of Table Schema Changes"). Caller holds the write lock."""
+        conn = self._conn
+        self._load_columns()  # another process may have added some meanwhile
+        additions: dict[str, str] = {}  # lower-cased name -> column definition
+        room = MAX_FIELD_COLUMNS + len(_INTERNAL_COLUMNS) - len(self._columns)
+        for path in paths:
+            key = path.lower()
+            if key in self._columns or key in additions or len(additions) >= room:
+                continue
+            additions[key] = f"{_quote(path)} {self._sql_type(path, sample.get(path))}"
+        if not additions:
+            return True
+        row = conn.execute(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", (EVENTS_TABLE,)
+        ).fetchone()
+        table_sql = str(row[0]).rstrip() if row else ""
+        if not table_sql.endswith(")"):  # not a table this store made
+            return False
+        conn.execute("SAVEPOINT add_columns")
+        try:
+            version = conn.execute("PRAGMA schema_version").fetchone()[0]
+            conn.execute("PRAGMA writable_schema = ON")
+            try:
+                conn.execute(
+                    "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = ?",
+                    (f"{table_sql[:-1]}, {', '.join(additions.values())})", EVENTS_TABLE),
+                )
+                conn.execute(f"PRAGMA schema_version = {version + 1}")
+            finally:
+                conn.execute("PRAGMA writable_schema = OFF")
+            self._load_columns()
+            if any(key not in self._columns for key in additions):
+                raise sqlite3.OperationalError("the new columns did not appear")
+        except sqlite3.Error:  # e.g. a SQLite built to refuse writes to its schema
+            conn.execute("ROLLBACK TO add_columns")
+            conn.execute("RELEASE add_columns")
+            self._load_columns()
+            return False
+        conn.execute("RELEASE add_columns")
+        return True
 
     @staticmethod
     def _sql_type(path: str, value: Any) -> str:
