@@ -15,7 +15,6 @@ A record that cannot be mapped to ECS is dead-lettered with its JSON.
 
 from __future__ import annotations
 
-import json
 import struct
 import warnings
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from evtx import PyEvtxParser
 
 from collectors.evtx_ecs import EvtxRecordError, record_to_ecs
 from collectors.ship import Shipper
+from soc import fast_json
 from soc.ecs import event_id
 
 EVTX_MAGIC = b"ElfFile\x00"
@@ -107,7 +107,7 @@ def ingest_evtx(
                 data = record["data"]
                 try:
                     doc = record_to_ecs(
-                        json.loads(data),
+                        fast_json.loads(data),
                         original=data if keep_original else None,
                         department=department,
                     )

@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from soc import ecs
+from soc import ecs, fast_json
 from soc.store import like_any
 from soc.store.base import (
     ID_FIELD,
@@ -525,7 +525,7 @@ class LocalStore(LocalRecords, LocalScan):
             )
             return None
         try:
-            doc_json = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+            doc_json = fast_json.dumps(doc)
         except (TypeError, ValueError) as exc:
             result.failures.append(EventFailure(event_id, f"not JSON: {exc}", event))
             return None
@@ -558,7 +558,7 @@ class LocalStore(LocalRecords, LocalScan):
             return sql, [*params, size]
 
         rows = self._run_query(build)
-        hits = [Hit(id=r[0], source=json.loads(r[2]), sort=(r[1], r[0])) for r in rows]
+        hits = [Hit(id=r[0], source=fast_json.loads(r[2]), sort=(r[1], r[0])) for r in rows]
         next_after = hits[-1].sort if len(hits) == size and hits else None
         return SearchPage(hits=hits, next_after=next_after)
 
@@ -638,7 +638,7 @@ class LocalStore(LocalRecords, LocalScan):
             row = self._conn.execute(
                 f"SELECT _doc FROM {EVENTS_TABLE} WHERE _id = ?", (event_id,)
             ).fetchone()
-        return json.loads(row[0]) if row else None
+        return fast_json.loads(row[0]) if row else None
 
     # --- housekeeping ---------------------------------------------------------------------
     def refresh(self) -> None:

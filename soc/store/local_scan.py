@@ -11,7 +11,6 @@ memory stays bounded by one fetch. Mixed into LocalStore.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from array import array
 from bisect import bisect_left
@@ -21,7 +20,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from soc import ecs
+from soc import ecs, fast_json
 from soc.store import like_any
 from soc.store.base import Bucket, Hit, QueryError, SearchPage, SearchRequest, SearchResult
 from soc.store.sql_literals import Need
@@ -448,7 +447,7 @@ def _beyond(need: Need, prefilter: str | None) -> Need:
 
 def _hit(row: tuple[Any, ...]) -> Hit:
     """The hit of a row that starts with (_id, _ts, _doc)."""
-    return Hit(id=row[0], source=json.loads(row[2]), sort=(row[1], row[0]))
+    return Hit(id=row[0], source=fast_json.loads(row[2]), sort=(row[1], row[0]))
 
 
 def _stream(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
