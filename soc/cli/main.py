@@ -11,7 +11,7 @@ import typer
 from soc import __version__, clock
 from soc.cli.common import EXIT_ERROR, fail, state
 from soc.cli.lazy import LazyGroup
-from soc.detect.collector import tune_for_commands
+from soc.detect.collector import skip_final_collection, tune_for_commands
 
 app = typer.Typer(
     cls=LazyGroup,
@@ -84,6 +84,8 @@ def main() -> None:
         if os.environ.get("SOC_DEBUG"):
             raise
         raise SystemExit(_report(exc)) from None
+    finally:
+        skip_final_collection()  # the command is done (see soc.detect.collector)
 
 
 def _report(exc: Exception) -> int:
