@@ -94,6 +94,19 @@ def test_a_new_store_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path
     assert LocalStore(old).count(filters={"user.name": "u2"}) == 1
 
 
+def test_a_scratch_store_does_not_wait_for_the_disk(tmp_path: Path) -> None:
+    """A store opened as scratch (a hunt's, deleted after it) is written without waiting for
+    the disk (SQLite's synchronous OFF); a store is durable by default (NORMAL, with WAL:
+    safe at each checkpoint). Both store and find the same events."""
+    scratch = LocalStore(tmp_path / "scratch.db", durable=False)
+    kept = LocalStore(tmp_path / "kept.db")
+    assert scratch._conn.execute("PRAGMA synchronous").fetchone()[0] == 0
+    assert kept._conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    for store in (scratch, kept):
+        assert store.write_events([_event(1, **{"user.name": "lan"})]).stored == 1
+        assert store.count(filters={"user.name": "lan"}) == 1
+
+
 def test_a_file_that_is_not_sqlite_is_refused_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "soc.db"
     path.write_bytes(b"this is not a database\n" * 100)

@@ -117,7 +117,8 @@ def hunt(
                 home.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise fail(f"--keep {home}: {exc.strerror or exc}") from None
-            store = LocalStore(home / LOCAL_DB_NAME)
+            # A scratch store is deleted with the hunt: it need not wait for the disk.
+            store = LocalStore(home / LOCAL_DB_NAME, durable=keep is not None)
             stack.callback(store.close)
             dead_dir = home / DEAD_LETTER_DIR
         inputs = classify(list(files), scratch, displays=files)

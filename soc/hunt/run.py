@@ -146,6 +146,7 @@ def hunt(
                 department=department,
                 progress=progress,
                 first=pool.workers,
+                durable=getattr(store, "durable", True),
             )
             paths = rule_paths(rules_paths, include_pack=include_pack)
             warming = pool.start_warming(paths, target_for(store.kind))

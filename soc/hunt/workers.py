@@ -115,13 +115,14 @@ def worker_count() -> int:
 _STORES: dict[str, Any] = {}
 
 
-def _store(path: str) -> Any:
-    """This worker's own connection to the store file (opened once per worker)."""
+def _store(path: str, durable: bool = True) -> Any:
+    """This worker's own connection to the store file (opened once per worker, as durable
+    as the caller's: see LocalStore)."""
     store = _STORES.get(path)
     if store is None:
         from soc.store.local import LocalStore
 
-        store = _STORES[path] = LocalStore(path)
+        store = _STORES[path] = LocalStore(path, durable=durable)
     return store
 
 
@@ -133,6 +134,7 @@ class _ReadTask:
     options: IngestOptions
     dead_dir: str
     department: str | None
+    durable: bool = True
 
 
 def _read_slice(task: _ReadTask) -> tuple[int, list[FileOutcome], int]:
@@ -140,7 +142,7 @@ def _read_slice(task: _ReadTask) -> tuple[int, list[FileOutcome], int]:
 
     with fewer_collections():  # events are made and dropped by the thousand (see there)
         outcomes, shipper = ingest(
-            _store(task.store_path),
+            _store(task.store_path, task.durable),
             task.items,
             options=task.options,
             dead_dir=Path(task.dead_dir),
@@ -279,12 +281,13 @@ class HuntWorkers:
         department: str | None,
         progress: HuntProgress,
         first: int | None = None,
+        durable: bool = True,
     ) -> PendingReads:
         """Start reading every input into the store at ``store_path``, largest first; the
         returned PendingReads gives the outcomes in input order. Progress is told each file
         as it is done. With ``first``, only that many slices are handed out now, the others
         by ``PendingReads.hand_out_rest`` (or ``wait``): tasks given in between run before
-        them."""
+        them. ``durable``: as the caller's store (LocalStore), for the workers' connections."""
         assert self._pool is not None, "read_files needs worker processes"
         runs = slices_of([item.size for item in inputs], self.workers * SLICES_PER_WORKER)
         tasks = [
@@ -295,6 +298,7 @@ class HuntWorkers:
                 options,
                 str(parts_dir / str(start)),
                 department,
+                durable,
             )
             for start, end in runs
         ]

@@ -134,8 +134,13 @@ class LocalStore(LocalRecords, LocalScan):
 
     kind = "local"
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, durable: bool = True) -> None:
+        """Open (creating it when new) the store file at ``path``. ``durable=False`` is for
+        a scratch store deleted after use (a hunt's): this connection never waits for the
+        disk (SQLite's ``synchronous = OFF``), so a crash of the machine, not of the
+        process, may damage the file; see docs/detection.md, "SQLite settings"."""
         self.path = Path(path)
+        self.durable = durable
         self.read_only = False
         self._lock = threading.RLock()
         self._conn = self._open()
@@ -161,7 +166,7 @@ class LocalStore(LocalRecords, LocalScan):
             self._reader_setup(conn)
             self._check_and_migrate(conn)
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA synchronous = {'NORMAL' if self.durable else 'OFF'}")
         except sqlite3.Error as exc:
             readonly = self._open_read_only()
             if readonly is not None:

@@ -62,6 +62,34 @@ def test_hunt_keep_store(data_dir: Path, tmp_path: Path) -> None:
     assert len(json.loads(listed.stdout)) == json.loads(result.stdout)["alerts"]
 
 
+def test_only_a_kept_hunt_store_waits_for_the_disk(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scratch store of a hunt is deleted with it, so it is opened not durable (no
+    waiting for the disk); one kept with --keep is durable, as any store."""
+    from typer.testing import CliRunner
+
+    from soc.cli.main import app
+    from soc.store import local
+
+    opened: list[bool] = []
+
+    class Recording(local.LocalStore):
+        def __init__(self, path: Path | str, *, durable: bool = True) -> None:
+            opened.append(durable)
+            super().__init__(path, durable=durable)
+
+    monkeypatch.setattr(local, "LocalStore", Recording)
+    runner = CliRunner()
+    env = {"SOC_WORKERS": "1"}
+    scratch = runner.invoke(app, ["hunt", str(AUTH), "--json"], env=env)
+    assert scratch.exit_code == 0, scratch.output
+    assert opened == [False]
+    kept = runner.invoke(app, ["hunt", str(AUTH), "--keep", str(tmp_path / "k"), "--json"], env=env)
+    assert kept.exit_code == 0, kept.output
+    assert opened == [False, True]
+
+
 def test_hunt_kinds_by_content_archives_and_what_was_not_parsed(
     data_dir: Path, tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ from cli_runner import soc
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PARSERS = FIXTURES / "parsers"
+AUTH_LOG = PARSERS / "auth.log"
 
 
 def _bundle(tmp_path: Path) -> Path:
@@ -362,3 +363,27 @@ def test_slices_held_back_are_read_when_handed_out_or_waited_for(tmp_path: Path)
             results.append(([(f.display, f.events, f.dead_lettered) for f in files], events))
     assert results[0][1] > 100
     assert results[1] == results[0] and results[2] == results[0]
+
+
+def test_workers_open_the_store_as_durable_as_the_hunt_does(tmp_path: Path) -> None:
+    """A slice read for a scratch store goes through a worker connection that does not wait
+    for the disk either; one for a kept store through a durable one."""
+    from collectors.sources.logs import IngestOptions
+    from soc.hunt import workers
+    from soc.hunt.inputs import classify
+
+    inputs = classify([AUTH_LOG], tmp_path / "scratch")
+    for name, durable in (("scratch.db", False), ("kept.db", True)):
+        path = str(tmp_path / name)
+        task = workers._ReadTask(
+            0, inputs, path, IngestOptions(), str(tmp_path / name / "dead"), None, durable
+        )
+        try:
+            _, _, events = workers._read_slice(task)
+            store = workers._STORES[path]
+            assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == (1 if durable else 0)
+            assert events == 30 and store.count() == 30
+        finally:
+            found = workers._STORES.pop(path, None)
+            if found is not None:
+                found.close()
