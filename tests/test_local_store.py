@@ -193,7 +193,7 @@ def test_many_new_fields_get_their_columns_in_one_schema_change(tmp_path: Path) 
     gives, in an empty store and in one that holds events; a connection opened before
     still reads and writes, and the file stays sound."""
     path = tmp_path / "soc.db"
-    store, other = LocalStore(path), LocalStore(path)
+    store, other, stale = LocalStore(path), LocalStore(path), LocalStore(path)
     version, _, indexes = _schema(path)
     fields: dict[str, object] = {f"winlog.event_data.Field{i}": f"v{i}" for i in range(600)}
     fields |= {"winlog.event_data.Count": 7, "winlog.event_id": 4688, "user.name": "alice"}
@@ -211,12 +211,18 @@ def test_many_new_fields_get_their_columns_in_one_schema_change(tmp_path: Path) 
     assert other.write_events([_event(2, **second)]).stored == 1
     assert other.count(filters={"winlog.event_data.Field3": "x"}) == 1
     assert store.count("`winlog.event_data.Extra` = 'y'") == 1
+    # a connection that has not written since the 600 columns came brings many fields of
+    # which some exist: only the others are added
+    overlap = {f"winlog.event_data.Field{i}": f"o{i}" for i in range(590, 620)}
+    assert stale.write_events([_event(4, **overlap)]).stored == 1
+    assert stale.count("`winlog.event_data.Field619` = 'o619'") == 1
+    assert store.count("`winlog.event_data.Field595` = 'o595'") == 1
 
     later = {f"process.env.V{i}": f"w{i}" for i in range(40)}
     before_later = _schema(path)[0]
     assert store.write_events([_event(3, **later)]).stored == 1
     assert _schema(path)[0] - before_later < 5
-    assert store.count() == 3
+    assert store.count() == 4
     assert store.count("`process.env.V39` = 'w39'") == 1
     assert other.count("`process.env.V0` = 'w0'") == 1
     assert store.get_event(ecs.event_id("local-test", 1))["winlog"]["event_data"]["Field5"] == "v5"

@@ -295,7 +295,16 @@ class LocalStore(LocalRecords, LocalScan):
         procedure SQLite documents for schema changes that leave the file's content alone
         ("Making Other Kinds Of Table Schema Changes"). Caller holds the write lock."""
         conn = self._conn
-        self._load_columns()  # another process may have added some meanwhile
+        # Read from the schema table first: a statement on it makes this connection load
+        # the schema again when another process changed it, so the columns read next are
+        # those of the table's current text (no column is then added twice).
+        row = conn.execute(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", (EVENTS_TABLE,)
+        ).fetchone()
+        table_sql = str(row[0]).rstrip() if row else ""
+        if not table_sql.endswith(")"):  # not a table this store made
+            return False
+        self._load_columns()
         additions: dict[str, str] = {}  # lower-cased name -> column definition
         room = MAX_FIELD_COLUMNS + len(_INTERNAL_COLUMNS) - len(self._columns)
         for path in paths:
@@ -305,12 +314,6 @@ class LocalStore(LocalRecords, LocalScan):
             additions[key] = f"{_quote(path)} {self._sql_type(path, sample.get(path))}"
         if not additions:
             return True
-        row = conn.execute(
-            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", (EVENTS_TABLE,)
-        ).fetchone()
-        table_sql = str(row[0]).rstrip() if row else ""
-        if not table_sql.endswith(")"):  # not a table this store made
-            return False
         conn.execute("SAVEPOINT add_columns")
         try:
             version = conn.execute("PRAGMA schema_version").fetchone()[0]
