@@ -41,13 +41,14 @@ from soc.store.base import (
     WriteResult,
 )
 from soc.store.local_readonly import ReadOnlyConnection
-from soc.store.local_records import LocalRecords, migrate_records_v3
+from soc.store.local_records import LocalRecords
 from soc.store.local_scan import LocalScan
 from soc.store.local_scan import quote_identifier as _quote
+from soc.store.local_schema import EVENTS_TABLE, MIGRATIONS, append_columns, events_table_sql
 
 #: Marks a SQLite file as a citysoc store (PRAGMA application_id), ASCII "CSOC".
 APPLICATION_ID = 0x43534F43
-#: Current schema version (PRAGMA user_version); see _MIGRATIONS.
+#: Current schema version (PRAGMA user_version); see soc.store.local_schema.MIGRATIONS.
 SCHEMA_VERSION = 3
 #: SQLite allows 2000 columns per table; beyond this many, new fields live only in the JSON.
 MAX_FIELD_COLUMNS = 1900
@@ -66,7 +67,6 @@ _READ_TUNING = ("cache_size = -65536", "mmap_size = 0")
 #: and scanning every SigmaHQ Windows rule group a seventh less (docs/detection.md).
 PAGE_SIZE = 32768
 
-EVENTS_TABLE = "events"
 #: New columns of one batch from which they are added in one schema change instead of
 #: one ALTER TABLE each (LocalStore._add_columns_at_once).
 COLUMNS_AT_ONCE = 8
@@ -79,8 +79,6 @@ _SQL_TYPES = {
     "text": "TEXT COLLATE NOCASE",
     "keyword": "TEXT COLLATE NOCASE",
 }
-#: Columns created with the table so that common filters have indexes from the start.
-_INDEXED_FIELDS = ("event.dataset", "event.action", "source.ip", "user.name", "host.name")
 _MISSING_COLUMN = re.compile(r"no such column: (.+)$")
 
 T = TypeVar("T")
@@ -234,7 +232,7 @@ class LocalStore(LocalRecords, LocalScan):
                     f"understands ({SCHEMA_VERSION}); upgrade citysoc"
                 )
             for target in range(version + 1, SCHEMA_VERSION + 1):
-                _MIGRATIONS[target](conn)
+                MIGRATIONS[target](conn)
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version = {target}")
             conn.execute("COMMIT")
@@ -283,27 +281,10 @@ class LocalStore(LocalRecords, LocalScan):
             self._columns[path.lower()] = path
 
     def _add_columns_at_once(self, paths: Sequence[str], sample: Mapping[str, Any]) -> bool:
-        """Add the columns of every path not yet known in one schema change; False, with
-        nothing changed, when SQLite refuses it (the caller then adds them one by one).
-
-        Each ALTER TABLE ADD COLUMN makes SQLite parse the whole schema again, so adding
-        the 500 columns of a first batch of Windows events one by one costs time that grows
-        with the square of their number (0.2 s of CPU, holding the write lock). ADD COLUMN
-        itself only appends the column's definition to the table's CREATE statement in
-        sqlite_schema and bumps the schema version: existing rows are left as they are and
-        read the new columns as NULL. This does the same for all the columns at once, the
-        procedure SQLite documents for schema changes that leave the file's content alone
-        ("Making Other Kinds Of Table Schema Changes"). Caller holds the write lock."""
-        conn = self._conn
-        # Read from the schema table first: a statement on it makes this connection load
-        # the schema again when another process changed it, so the columns read next are
-        # those of the table's current text (no column is then added twice).
-        row = conn.execute(
-            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", (EVENTS_TABLE,)
-        ).fetchone()
-        table_sql = str(row[0]).rstrip() if row else ""
-        if not table_sql.endswith(")"):  # not a table this store made
-            return False
+        """Add the columns of every path not yet known in one schema change
+        (soc.store.local_schema.append_columns); False, with nothing changed, when SQLite
+        refuses it (the caller then adds them one by one). Caller holds the write lock."""
+        table_sql = events_table_sql(self._conn)  # first: the columns read next are current
         self._load_columns()
         additions: dict[str, str] = {}  # lower-cased name -> column definition
         room = MAX_FIELD_COLUMNS + len(_INTERNAL_COLUMNS) - len(self._columns)
@@ -314,28 +295,9 @@ class LocalStore(LocalRecords, LocalScan):
             additions[key] = f"{_quote(path)} {self._sql_type(path, sample.get(path))}"
         if not additions:
             return True
-        conn.execute("SAVEPOINT add_columns")
-        try:
-            version = conn.execute("PRAGMA schema_version").fetchone()[0]
-            conn.execute("PRAGMA writable_schema = ON")
-            try:
-                conn.execute(
-                    "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = ?",
-                    (f"{table_sql[:-1]}, {', '.join(additions.values())})", EVENTS_TABLE),
-                )
-                conn.execute(f"PRAGMA schema_version = {version + 1}")
-            finally:
-                conn.execute("PRAGMA writable_schema = OFF")
-            self._load_columns()
-            if any(key not in self._columns for key in additions):
-                raise sqlite3.OperationalError("the new columns did not appear")
-        except sqlite3.Error:  # e.g. a SQLite built to refuse writes to its schema
-            conn.execute("ROLLBACK TO add_columns")
-            conn.execute("RELEASE add_columns")
-            self._load_columns()
-            return False
-        conn.execute("RELEASE add_columns")
-        return True
+        added = append_columns(self._conn, table_sql, additions)
+        self._load_columns()
+        return added
 
     @staticmethod
     def _sql_type(path: str, value: Any) -> str:
@@ -696,41 +658,3 @@ def _layout(
         if column is not None and column not in names:
             names[column] = index
     return tuple(names), tuple(names.values())
-
-
-def _create_schema(conn: sqlite3.Connection) -> None:
-    indexed = ", ".join(f"{_quote(f)} TEXT COLLATE NOCASE" for f in _INDEXED_FIELDS)
-    conn.execute(
-        f"CREATE TABLE {EVENTS_TABLE} (_id TEXT PRIMARY KEY, _ts INTEGER NOT NULL, "
-        f'_doc TEXT NOT NULL, "@timestamp" TEXT, {indexed})'
-    )
-    conn.execute(f"CREATE INDEX events_ts ON {EVENTS_TABLE} (_ts, _id)")
-    conn.execute(
-        "CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, "
-        "PRIMARY KEY (kind, id))"
-    )
-    for i, name in enumerate(_INDEXED_FIELDS):
-        conn.execute(f"CREATE INDEX events_f{i} ON {EVENTS_TABLE} ({_quote(name)}, _ts)")
-
-
-def _index_windows_fields(conn: sqlite3.Connection) -> None:
-    # Windows rules select by channel and event id first; without these indexes each of
-    # thousands of rules scans the table. Events may have added the columns already.
-    present = {row[1].lower() for row in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")}
-    for i, (name, sql_type) in enumerate(_WINDOWS_INDEXED):
-        if name.lower() not in present:
-            conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {_quote(name)} {sql_type}")
-        conn.execute(f"CREATE INDEX events_w{i} ON {EVENTS_TABLE} ({_quote(name)}, _ts)")
-
-
-_WINDOWS_INDEXED = (
-    ("winlog.event_id", "NUMERIC COLLATE NOCASE"),
-    ("winlog.channel", "TEXT COLLATE NOCASE"),
-)
-
-#: The step that brings the schema from version N-1 to N.
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    1: _create_schema,
-    2: _index_windows_fields,
-    3: migrate_records_v3,
-}
