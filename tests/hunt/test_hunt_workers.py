@@ -258,31 +258,38 @@ def test_workers_of_a_long_running_command_leave_ctrl_c_to_it(finish_on_stop: bo
 
     from soc.hunt import workers
 
-    with workers.HuntWorkers(2, finish_on_stop=finish_on_stop) as pool:
-        if not pool.active:
-            pytest.skip("no fork on this system")
-        processes = pool._pool._processes  # type: ignore[union-attr]
-        assert len(processes) == 2
-        deadline = time.monotonic() + 30
-        while finish_on_stop and not all(_ignores_sigint(p) for p in processes):
-            assert time.monotonic() < deadline, "the workers never set SIGINT aside"
-            time.sleep(0.01)
-        for pid in processes:
-            os.kill(pid, signal.SIGINT)
-        rule = {
-            "title": "x",
-            "logsource": {"product": "linux"},
-            "detection": {"selection": {"message": "x"}, "condition": "selection"},
-        }
-        documents = [(rule, "x.yml")] * 40
-        if finish_on_stop:
-            assert len(pool.convert(documents, "sqlite")) == 40
-            assert all(process.is_alive() for process in processes.values())
-        else:
-            for process in processes.values():
-                process.join(timeout=30)  # KeyboardInterrupt ends each
-            with pytest.raises(workers.WorkerLost):
-                pool.convert(documents, "sqlite")
+    # As a command started from a terminal has it: a test runner started in the background
+    # of a shell script ignores SIGINT, and its forked workers would inherit that.
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with workers.HuntWorkers(2, finish_on_stop=finish_on_stop) as pool:
+            if not pool.active:
+                pytest.skip("no fork on this system")
+            processes = pool._pool._processes  # type: ignore[union-attr]
+            assert len(processes) == 2
+            deadline = time.monotonic() + 30
+            while finish_on_stop and not all(_ignores_sigint(p) for p in processes):
+                assert time.monotonic() < deadline, "the workers never set SIGINT aside"
+                time.sleep(0.01)
+            assert finish_on_stop or not any(_ignores_sigint(p) for p in processes)
+            for pid in processes:
+                os.kill(pid, signal.SIGINT)
+            rule = {
+                "title": "x",
+                "logsource": {"product": "linux"},
+                "detection": {"selection": {"message": "x"}, "condition": "selection"},
+            }
+            documents = [(rule, "x.yml")] * 40
+            if finish_on_stop:
+                assert len(pool.convert(documents, "sqlite")) == 40
+                assert all(process.is_alive() for process in processes.values())
+            else:
+                for process in processes.values():
+                    process.join(timeout=30)  # KeyboardInterrupt ends each
+                with pytest.raises(workers.WorkerLost):
+                    pool.convert(documents, "sqlite")
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
