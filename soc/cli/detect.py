@@ -34,7 +34,7 @@ from soc.timespec import parse_duration, parse_moment
 
 if TYPE_CHECKING:
     from soc.detect.compile import CompiledRule
-    from soc.detect.grouped import GroupScanner
+    from soc.detect.group_scan import GroupScanner
     from soc.detect.leases import Lease
     from soc.detect.runner import DetectionSummary, Schedule
 

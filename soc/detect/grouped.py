@@ -16,10 +16,9 @@ faulty rule stands alone and is reported as failed with the store's message; the
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from soc.detect.alerts import Alert
 from soc.detect.compile import CompiledRule
@@ -31,27 +30,10 @@ from soc.detect.emit import (
     meta_of,
     single_alert,
 )
+from soc.detect.group_scan import GroupScanner, ScanningStore, ScanRequest, ScanResult
+from soc.detect.group_scan import scan as scan_rows
 from soc.detect.pipelines import Variant
 from soc.store.base import Hit, QueryError, StoreError
-from soc.store.sql_literals import Need
-
-
-class ScanningStore(Protocol):
-    """A store that can evaluate many rule queries in one pass (the local store)."""
-
-    def scan_rules(
-        self,
-        queries: Sequence[str],
-        *,
-        prefilter: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        filters: Mapping[str, Any] | None = None,
-        literals: Sequence[Need] | None = None,
-    ) -> Any:
-        """Rows matching any query with the indexes of the queries matched; each query's
-        rows oldest first."""
-        ...
 
 
 def _literal(value: Any) -> str | None:
@@ -127,35 +109,6 @@ def groups_of(
     return parts
 
 
-@dataclass(frozen=True)
-class ScanRequest:
-    """One group's scan (the arguments of ``scan_rules``), to run in another process."""
-
-    queries: list[str]
-    prefilter: str | None
-    start: datetime | None
-    end: datetime | None
-    literals: list[Need]
-
-
-@dataclass
-class ScanResult:
-    """What a group's scan gave in another process: every (event, matched rule indexes)
-    row in the store's order, or the store's error. A scanner answers None instead when the
-    group is better scanned here (e.g. too many rows to carry back)."""
-
-    rows: list[tuple[Hit, list[int]]]
-    error: str | None = None
-
-
-class GroupScanner(Protocol):
-    """Scans groups elsewhere (e.g. worker processes), answering in the order asked."""
-
-    def scan_groups(self, requests: Sequence[ScanRequest]) -> Iterator[ScanResult | None]:
-        """One result (or None) per request, in order, as they come."""
-        ...
-
-
 def run_grouped(
     store: ScanningStore,
     rules: Sequence[CompiledRule],
@@ -206,30 +159,6 @@ def _request(
     )
 
 
-def _scan(store: ScanningStore, request: ScanRequest) -> Any:
-    return store.scan_rules(
-        request.queries,
-        prefilter=request.prefilter,
-        start=request.start,
-        end=request.end,
-        literals=request.literals,
-    )
-
-
-def scan_request(store: ScanningStore, request: ScanRequest, limit: int) -> ScanResult | None:
-    """Run one ScanRequest on ``store`` (in a worker): its rows, the store's error, or None
-    when it gives more than ``limit`` rows (the caller then scans it streaming)."""
-    rows: list[tuple[Hit, list[int]]] = []
-    try:
-        for hit, matched in _scan(store, request):
-            rows.append((hit, list(matched)))
-            if len(rows) > limit:
-                return None
-    except (QueryError, StoreError) as exc:
-        return ScanResult([], error=str(exc))
-    return ScanResult(rows)
-
-
 def _take_result(
     chunk: list[CompiledRule],
     result: ScanResult,
@@ -263,7 +192,7 @@ def _run_chunk(
     metas = [meta_of(r.loaded) for r in chunk]
     pending = _Pending(chunk, writer, outcomes)
     try:
-        scan = _scan(store, _request(chunk, since, until))
+        scan = scan_rows(store, _request(chunk, since, until))
         summary.round_trips += 1
         for hit, matched in scan:
             _collect(hit, matched, chunk, metas, pending, writer.emitter, outcomes)

@@ -40,7 +40,8 @@ from soc.detect.emit import (
 )
 from soc.detect.es_correlate import CandidateReader
 from soc.detect.es_singles import run_batched
-from soc.detect.grouped import GroupScanner, run_grouped
+from soc.detect.group_scan import GroupScanner
+from soc.detect.grouped import run_grouped
 from soc.detect.leases import Lease, merge_watermarks
 from soc.detect.loader import RuleSet, load_rules
 from soc.detect.lockstep import correlate_together

@@ -16,7 +16,7 @@ kinds of task go to them, and each gives the same result as the one-process way:
   loads 24 files and converts their single-event rules, filling the load and compiled-rule
   caches, which this process then reads), or, with the cache off, converting the rule
   documents this process loaded (convert, soc.detect.compile's convert_documents);
-- scanning a rule group (soc.detect.grouped.scan_request): the matched rows come back and
+- scanning a rule group (soc.detect.group_scan.scan_request): the matched rows come back and
   the parent raises the alerts, group after group, in the usual order. A group with more
   than SCAN_ROWS_LIMIT rows is scanned again in the parent, streaming. At most SCAN_AHEAD
   scans per worker are handed out at once, and the workers go on with the next groups
@@ -44,13 +44,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from soc.detect.collector import fewer_collections
-from soc.detect.compile import BULK_MINIMUM, Target, compile_all, convert_documents
-from soc.detect.grouped import ScanRequest, ScanResult, scan_request
-from soc.detect.loader import files_to_load, load_rules
+from soc.detect.group_scan import ScanRequest, ScanResult, scan_request
 from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, open_cache
 
+# The rule compiler and loader (pySigma) are imported where a task needs them, not here: a
+# hunt forks its workers before it imports pySigma, so that they start reading at once.
 if TYPE_CHECKING:  # reading files is a hunt's, imported by it before the workers fork
     from collectors.sources.logs import IngestOptions
+    from soc.detect.compile import Target
     from soc.hunt.inputs import InputFile
     from soc.hunt.reading import FileOutcome, HuntProgress
 
@@ -171,6 +172,8 @@ def slices_of(sizes: Sequence[int], count: int) -> list[tuple[int, int]]:
 
 
 def _convert_slice(args: tuple[list[tuple[dict[str, Any], str]], Target]) -> list[dict[str, Any]]:
+    from soc.detect.compile import convert_documents
+
     items, target = args
     return convert_documents(items, target)
 
@@ -187,6 +190,9 @@ def _rule_cache() -> RuleCache | None:
 
 
 def _warm_slice(args: tuple[list[Path], Target]) -> int:
+    from soc.detect.compile import compile_all
+    from soc.detect.loader import load_rules
+
     files, target = args
     cache = _rule_cache()
     ruleset = load_rules(files, cache=cache)  # fills the load cache
@@ -340,6 +346,9 @@ class HuntWorkers:
         """As warm_rules, but only hands the tasks to the workers: tasks given after these
         (e.g. reading files) run once they are taken, and ``wait()`` on the result waits
         for the conversions alone."""
+        from soc.detect.compile import BULK_MINIMUM
+        from soc.detect.loader import files_to_load
+
         if self._pool is None or open_cache(DEFAULT_CACHE) is None:
             return PendingWarm([], 0)
         files = files_to_load(paths, DEFAULT_CACHE)
@@ -359,6 +368,8 @@ class HuntWorkers:
     ) -> list[dict[str, Any]]:
         """Cache entries for rule documents (a soc.detect.compile BulkConverter), converted
         in slices on the workers."""
+        from soc.detect.compile import convert_documents
+
         if self._pool is None:
             return convert_documents(items, target)
         slices = [
@@ -370,7 +381,7 @@ class HuntWorkers:
         return entries
 
     def scanner(self, store_path: Path) -> _PoolScanner | None:
-        """A soc.detect.grouped GroupScanner scanning rule groups of the store at
+        """A soc.detect.group_scan GroupScanner scanning rule groups of the store at
         ``store_path`` on the workers; None without workers."""
         if self._pool is None:
             return None

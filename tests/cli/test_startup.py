@@ -101,3 +101,63 @@ sys.stderr.write(f"FROZEN={{gc.get_freeze_count()}}\\n")
     line = next(x for x in result.stderr.splitlines() if x.startswith("FROZEN="))
     assert int(line[7:]) > 1000
     assert written.read_text() == "flushed at exit"
+
+
+#: Runs a `soc hunt` and reports whether pySigma was imported when its workers were forked,
+#: when they were given their first files, and in the workers by the end.
+HUNT_PROBE = """
+import sys
+sys.argv = {argv!r}
+import soc.hunt.workers as workers
+seen = {{}}
+
+def sigma_in_worker():
+    return "sigma" in sys.modules
+
+def watch(name, label, before=None):
+    original = getattr(workers.HuntWorkers, name)
+    def watched(self, *args, **kwargs):
+        if before is None:
+            seen[label] = "sigma" in sys.modules
+            return original(self, *args, **kwargs)
+        if self.active:
+            seen[label] = any(self._pool.submit(sigma_in_worker).result() for _ in range(4))
+        return original(self, *args, **kwargs)
+    setattr(workers.HuntWorkers, name, watched)
+
+watch("__init__", "fork")
+watch("read_files", "reading")
+watch("close", "workers", before=True)
+from soc.cli.main import main
+try:
+    main()
+except SystemExit:
+    pass
+sys.stderr.write("SEEN=" + ",".join(f"{{k}}:{{v}}" for k, v in sorted(seen.items())) + "\\n")
+"""
+
+
+def test_a_warm_hunt_gives_its_workers_files_before_it_imports_pysigma(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Importing pySigma takes 0.1-0.2 s. A hunt forks its workers and hands them their
+    first files before it imports pySigma (to load the rules), so they read meanwhile; on a
+    warm run the workers never import it (their group scans need only the store)."""
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "rule-cache"))
+    monkeypatch.setenv("SOC_WORKERS", "2")
+    log = tmp_path / "auth.log"
+    shutil.copy(demo_data_dir() / "tc-app01-auth.log", log)
+    probe = HUNT_PROBE.format(argv=["soc", "hunt", str(log), "--json"])
+
+    def seen() -> dict[str, str]:
+        result = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300
+        )
+        line = next((x for x in result.stderr.splitlines() if x.startswith("SEEN=")), None)
+        assert line is not None, result.stderr
+        return dict(item.split(":") for item in line[5:].split(","))
+
+    cold = seen()  # fills the caches (converting on the workers, with pySigma there)
+    assert (cold["fork"], cold["reading"]) == ("False", "False")
+    warm = seen()
+    assert warm == {"fork": "False", "reading": "False", "workers": "False"}

@@ -17,13 +17,8 @@ from sigma.backends.sqlite import sqliteBackend
 from soc.detect import compile as compile_module
 from soc.detect.compile import compile_all, convert_documents
 from soc.detect.emit import DetectionSummary, Emitter
-from soc.detect.grouped import (
-    ScanRequest,
-    ScanResult,
-    groups_of,
-    run_grouped,
-    scan_request,
-)
+from soc.detect.group_scan import ScanRequest, ScanResult, scan_request
+from soc.detect.grouped import groups_of, run_grouped
 from soc.detect.loader import load_rules
 from soc.detect.pipelines import variant_pipeline
 from soc.detect.sqlite_backend import CitySqliteBackend

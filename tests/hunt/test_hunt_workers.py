@@ -166,12 +166,14 @@ def test_a_lost_worker_is_an_error_not_a_wait(monkeypatch: pytest.MonkeyPatch) -
     WorkerLost, which `soc hunt` prints as one line, instead of waiting for it forever."""
     import os
 
+    from soc.detect import compile as compile_module
     from soc.hunt import workers
 
     def die(items: object, target: object) -> None:
         os._exit(3)
 
-    monkeypatch.setattr(workers, "convert_documents", die)  # before the fork: theirs too
+    # before the fork, so in the workers too (they import the compiler for their task)
+    monkeypatch.setattr(compile_module, "convert_documents", die)
     with workers.HuntWorkers(2) as pool:
         if not pool.active:
             pytest.skip("no fork on this system")
