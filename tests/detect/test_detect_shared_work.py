@@ -18,7 +18,7 @@ from soc.detect import compile as compile_module
 from soc.detect.compile import compile_all, convert_documents
 from soc.detect.emit import DetectionSummary, Emitter
 from soc.detect.group_scan import ScanRequest, ScanResult, scan_request
-from soc.detect.grouped import groups_of, run_grouped
+from soc.detect.grouped import groups_of, largest_first, run_grouped
 from soc.detect.loader import load_rules
 from soc.detect.pipelines import variant_pipeline
 from soc.detect.sqlite_backend import CitySqliteBackend
@@ -244,3 +244,38 @@ def test_large_groups_are_cut_in_nearly_equal_parts() -> None:
     for group in whole:  # a group's parts differ in size by one at most
         parts = [g for g in cut if g[0].variants == group[0].variants]
         assert max(len(p) for p in parts) - min(len(p) for p in parts) <= 1
+
+
+class _Recording:
+    """Scans in this process and keeps the requests in the order they were asked for."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+        self.requests: list[ScanRequest] = []
+
+    def scan_groups(self, requests: Sequence[ScanRequest]) -> Iterator[ScanResult | None]:
+        for request in requests:
+            self.requests.append(request)
+            yield scan_request(self.store, request, limit=10_000)
+
+
+def test_the_workers_get_the_largest_groups_first(local_store: LocalStore) -> None:
+    """Workers start on the groups with the most rules, so that a long scan does not start
+    last while the others wait; every rule is still scanned once and the alerts are the
+    same as in first-appearance order."""
+    rules = [
+        r
+        for r in compile_all(load_rules([rules_dir()]).rules, "sqlite")
+        if r.runnable and not r.bases and r.loaded.standalone
+    ]
+    local_store.write_events(pack_events())
+    scanner = _Recording(local_store)
+    summary = DetectionSummary(None, None)
+    run_grouped(
+        local_store, rules, None, None, summary, Emitter(local_store, summary, NOW), scanner
+    )
+    sizes = [len(r.queries) for r in scanner.requests]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1]
+    assert sum(sizes) == len(rules)
+    assert [len(g) for g in largest_first(groups_of(rules))] == sizes
+    assert summary.alerts_new > 10
