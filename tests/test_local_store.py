@@ -61,6 +61,19 @@ def test_fields_differing_only_in_case_share_a_column(tmp_path: Path) -> None:
     )
     assert result.stored == 2
     assert store.count("`winlog.event_data.Image` IN ('a.exe', 'b.exe')") == 2
+    # in a later batch too, after the first spelling is known to have its column
+    later = store.write_events(
+        [
+            _event(3, **{"winlog.event_data.Image": "c.exe"}),
+            _event(4, **{"winlog.event_data.IMAGE": "d.exe"}),
+        ]
+    )
+    assert later.stored == 2
+    assert store.count("`winlog.event_data.image` IN ('c.exe', 'd.exe')") == 2
+    columns = _schema(tmp_path / "soc.db")[1]
+    assert [c for c in columns if c.lower() == "winlog.event_data.image"] == [
+        "winlog.event_data.Image"
+    ]
 
 
 def test_reopening_keeps_data_and_schema_version(tmp_path: Path) -> None:

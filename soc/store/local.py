@@ -146,6 +146,9 @@ class LocalStore(LocalRecords, LocalScan):
         self._lookup: dict[str, str | None] = {}  # exact path -> column (see _column_lookup)
         self._lookup_for: dict[str, str] | None = None
         self._lookup_size = 0
+        #: Exact field paths known to have a column (columns are never dropped): a row whose
+        #: paths are all here needs no per-path check for new columns (see _insert).
+        self._paths_with_columns: set[str] = set()
         self._load_columns()
 
     # --- opening --------------------------------------------------------------------------
@@ -403,11 +406,18 @@ class LocalStore(LocalRecords, LocalScan):
         otherwise (another process made it, in other case, or the column limit is reached)
         are they laid out again inside. Other writers wait less that way."""
         known = self._columns
+        verified = self._paths_with_columns
         new_paths: dict[str, Any] = {}
         for rows in prepared:
             for _, _, _, flat in rows:
+                if not flat.keys() - verified:  # the usual case, one set operation
+                    continue
                 for path, value in flat.items():
-                    if path not in new_paths and path.lower() not in known:
+                    if path in verified or path in new_paths:
+                        continue
+                    if path.lower() in known:
+                        verified.add(path)
+                    else:
                         new_paths[path] = value
         layouts = [self._rows_by_columns(rows, new_paths) for rows in prepared]
         with self._transaction():
