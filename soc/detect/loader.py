@@ -221,9 +221,7 @@ def load_rules(
     try:
         contents = [(path, _read(path, result)) for path in iter_rule_files(paths)]
         keys = {path: _content_key(data) for path, data in contents if data is not None}
-        known = (
-            store.get_many(keys.values(), object_hook=raw_codec.revive) if store is not None else {}
-        )
+        known = store.get_many(keys.values()) if store is not None else {}
         fresh: dict[str, dict[str, Any]] = {}
         for path, data in contents:
             result.files += 1
@@ -303,13 +301,14 @@ def _entry(rules: list[LoadedRule], errors: list[LoadError]) -> dict[str, Any] |
     errors), or None when a document cannot be kept exactly."""
     documents: list[dict[str, Any]] = []
     for loaded in rules:
-        raw = raw_codec.encode(loaded.raw)
-        if raw is None:
+        encoded = raw_codec.encode(loaded.raw)
+        if encoded is None:
             return None
         facts = loaded.facts
         documents.append(
             {
-                "raw": raw,
+                "raw": encoded.data,
+                "dates": encoded.dates,
                 "errors": loaded.errors,
                 "digest": loaded.digest,
                 "facts": [
@@ -336,7 +335,7 @@ def _from_entry(entry: Mapping[str, Any], path: Path, result: RuleSet) -> bool:
             facts = RuleFacts(
                 sigma_id, name, title, level, tuple(tags), str(description), bool(correlation)
             )
-            raw = document["raw"]  # decoded by raw_codec.revive as the entry was read
+            raw = raw_codec.revive(document["raw"], document["dates"])
             errors = [str(e) for e in document["errors"]]
             digest = str(document["digest"])
             rules.append(LoadedRule(raw=raw, path=path, errors=errors, facts=facts, digest=digest))

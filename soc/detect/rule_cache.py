@@ -29,13 +29,13 @@ import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from soc import clock
+from soc import clock, fast_json
 
 CACHE_FILE = "compiled-rules.sqlite"
 #: How many fingerprints (code/package versions) keep their entries; older ones are pruned.
@@ -155,19 +155,11 @@ class RuleCache:
         """False when the cache file could not be opened (everything is then a miss)."""
         return self._conn is not None
 
-    def get_many(
-        self,
-        keys: Iterable[str],
-        object_hook: Callable[[dict[str, Any]], Any] | None = None,
-    ) -> dict[str, dict[str, Any]]:
-        """The cached entries among ``keys`` (key -> entry), each JSON object of an entry
-        passed through ``object_hook`` when given (as ``json.loads`` does)."""
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The cached entries among ``keys`` (key -> entry)."""
         wanted = list(dict.fromkeys(keys))
         try:
-            found = {
-                k: json.loads(e, object_hook=object_hook)
-                for k, e in self._rows("key, entry", wanted)
-            }
+            found = {k: fast_json.loads(e) for k, e in self._rows("key, entry", wanted)}
         except (sqlite3.Error, ValueError):
             return {}
         self.hits += len(found)

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from rule_pack_events import pack_events
 
 from soc.detect import raw_codec
@@ -103,6 +104,52 @@ def test_a_changed_file_is_read_again_and_only_it(tmp_path: Path, monkeypatch) -
 def test_documents_the_cache_cannot_keep_exactly_are_not_kept() -> None:
     assert raw_codec.encode({1: "a"}) is None  # a key that is not text
     assert raw_codec.encode({"a": b"x"}) is None  # binary data
-    doc = {"date": date(2024, 1, 2), "at": datetime(2024, 1, 2, 3, 4), "x": [1, 2.5, None]}
-    text = json.dumps(raw_codec.encode(doc))
-    assert json.loads(text, object_hook=raw_codec.revive) == doc
+    assert raw_codec.encode({"a": {"$citysoc-date": "2024-01-02"}}) is None  # looks tagged
+
+
+def test_dates_come_back_as_dates_wherever_they_are() -> None:
+    doc = {
+        "date": date(2024, 1, 2),
+        "at": datetime(2024, 1, 2, 3, 4),
+        "x": [1, 2.5, None, {"deep": [date(2023, 5, 6)]}],
+        "text": "2024-01-02",
+    }
+    encoded = raw_codec.encode(doc)
+    assert encoded is not None and len(encoded.dates) == 3
+    back = raw_codec.revive(json.loads(json.dumps(encoded.data)), encoded.dates)
+    assert back == doc
+    assert type(back["at"]) is datetime and type(back["x"][3]["deep"][0]) is date
+    assert type(back["text"]) is str  # text that reads as a date stays text
+    whole = raw_codec.encode(date(2024, 1, 2))
+    assert whole is not None
+    assert raw_codec.revive(json.loads(json.dumps(whole.data)), whole.dates) == date(2024, 1, 2)
+
+
+def test_an_entry_whose_dates_are_not_where_it_says_is_refused() -> None:
+    encoded = raw_codec.encode({"date": date(2024, 1, 2), "title": "t"})
+    assert encoded is not None
+    with pytest.raises(raw_codec.MisplacedDate):
+        raw_codec.revive(json.loads(json.dumps(encoded.data)), [["title"]])
+    with pytest.raises(raw_codec.MisplacedDate):
+        raw_codec.revive(json.loads(json.dumps(encoded.data)), [["nowhere", 0]])
+
+
+def test_an_entry_without_the_places_of_its_dates_is_read_again(tmp_path: Path) -> None:
+    """An entry that does not say where its dates are (as written before they were listed)
+    is not used with its tagged dates left in: the file is parsed again."""
+    from soc.detect.loader import _content_key
+    from soc.detect.rule_cache import RuleCache
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "whoami.yml").write_text(WHOAMI)
+    cache = RuleCache(tmp_path / "cache")
+    load_rules([folder], cache=cache)
+    key = _content_key((folder / "whoami.yml").read_bytes())
+    entry = cache.get_many([key])[key]
+    for document in entry["documents"]:
+        del document["dates"]
+    cache.put_many({key: entry})
+    again = load_rules([folder], cache=cache)
+    assert again.rules[0].raw["date"] == date(2024, 5, 1)
+    assert "dates" in cache.get_many([key])[key]["documents"][0]  # and kept anew
