@@ -9,7 +9,8 @@ wall and CPU time, first with empty caches (YAML parsed, rules converted), then 
 several warm runs (the load and compiled-rule caches filled). Goal: warm within 2 s.
 
 Then `soc hunt` end to end over the corpus EVTX, in one process and on the default workers,
-and Zircolite beside it when SOC_BENCH_ZIRCOLITE names its command (see _hunt_end_to_end)."""
+and Zircolite beside it when SOC_BENCH_ZIRCOLITE names its command, in interleaved rounds
+(see _hunt_end_to_end and _zircolite_side_by_side)."""
 
 from __future__ import annotations
 
@@ -84,12 +85,12 @@ def _hunt_end_to_end(exe: str, env: dict[str, str], corpus: Path, tmp: Path) -> 
     scratch store, detection, summary; what a Zircolite run does. Cold (empty caches), then
     warm, in one process (SOC_WORKERS=1) and with the default workers (one per CPU). With
     SOC_BENCH_ZIRCOLITE (the command that runs Zircolite, e.g. "python zircolite.py -c
-    config.yaml"), the peer on the same files and rules, and the ratios."""
+    config.yaml"), the peer on the same files and rules in interleaved rounds with our
+    default workers, and the ratios."""
     from soc.hunt.workers import worker_count
 
     rules = corpus / "sigma" / "rules" / "windows"
     args = [exe, "hunt", str(corpus / "evtx"), "--rules", str(rules), "--no-pack", "--json"]
-    ours: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}
     counts = sorted({1, worker_count()})
     for count in counts:
         run_env = {
@@ -100,7 +101,6 @@ def _hunt_end_to_end(exe: str, env: dict[str, str], corpus: Path, tmp: Path) -> 
         }
         cold, warm = cold_and_warm(args, run_env, 3)
         label = "1 process" if count == 1 else f"{count} workers"
-        ours[label] = (cold, warm)
         print(
             f"soc hunt, corpus EVTX (10,015 events) x SigmaHQ Windows rules, end to end, "
             f"{label}: cold {cold[0]:.2f} s wall / {cold[1]:.2f} s CPU, warm {warm[0]:.2f} s "
@@ -108,40 +108,76 @@ def _hunt_end_to_end(exe: str, env: dict[str, str], corpus: Path, tmp: Path) -> 
         )
     peer = os.environ.get("SOC_BENCH_ZIRCOLITE")
     if peer:
-        _zircolite_side_by_side(shlex.split(peer), corpus, rules, tmp, ours)
+        count = worker_count()
+        default = {**env, "SOC_RULE_CACHE": "on", "SOC_WORKERS": str(count)}
+        _zircolite_side_by_side(shlex.split(peer), args, default, corpus, rules, tmp)
+
+
+#: Rounds of the side-by-side comparison. In each, our run and Zircolite's follow each other,
+#: so that both fall in the same minutes of a machine whose speed drifts by 10-30%.
+SIDE_BY_SIDE_ROUNDS = 3
 
 
 def _zircolite_side_by_side(
     command: list[str],
+    ours: list[str],
+    env: dict[str, str],
     corpus: Path,
     rules: Path,
     tmp: Path,
-    ours: dict[str, tuple[tuple[float, float], tuple[float, float]]],
 ) -> None:
-    """Zircolite on the same EVTX files: cold (it converts the YAML rules with pySigma and
-    saves the converted ruleset), then warm (from that saved ruleset, as its users run it);
-    best of 3 each, and our wall time against it."""
+    """Zircolite and `soc hunt` (default workers) on the same EVTX files and rules, in
+    interleaved rounds: cold (Zircolite converts the YAML rules with pySigma and saves the
+    converted ruleset; we start with empty caches, a new cache folder each round), then warm
+    (Zircolite from its saved ruleset, as its users run it; we from our caches). Printed:
+    each round's times and ratio, and the ratio of the best times."""
     workdir = tmp / "zircolite"
     workdir.mkdir()
     evtx = ["-e", str(corpus / "evtx"), "-n"]
     yaml_rules = ["-r", str(rules), "-p", "sysmon", "-p", "windows-logsources"]
-    cold = min(_wall(command + evtx + yaml_rules + ["-sr"], workdir) for _ in range(3))
+    caches = [tmp / f"side-by-side-cache-{index}" for index in range(SIDE_BY_SIDE_ROUNDS)]
+    cold = [
+        (
+            _wall(ours, tmp, {**env, "SOC_CACHE_DIR": str(cache)}),
+            _wall(command + evtx + yaml_rules + ["-sr"], workdir),
+        )
+        for cache in caches
+    ]
+    label = f"{env['SOC_WORKERS']} workers" if env["SOC_WORKERS"] != "1" else "1 process"
+    _print_rounds("cold", label, cold)
     saved = sorted(workdir.glob("*.json"))
     if not saved:
-        print("Zircolite: no converted ruleset was saved; warm run skipped")
+        print("Zircolite: no converted ruleset was saved; warm rounds skipped")
         return
-    warm = min(_wall(command + evtx + ["-r", str(saved[0])], workdir) for _ in range(3))
-    print(f"Zircolite, same files and rules: cold {cold:.2f} s wall, warm {warm:.2f} s wall")
-    for label, (our_cold, our_warm) in ours.items():
+    warm_env = {**env, "SOC_CACHE_DIR": str(caches[0])}
+    warm = [
+        (_wall(ours, tmp, warm_env), _wall(command + evtx + ["-r", str(saved[0])], workdir))
+        for _ in range(SIDE_BY_SIDE_ROUNDS)
+    ]
+    _print_rounds("warm", label, warm)
+
+
+def _print_rounds(kind: str, label: str, rounds: list[tuple[float, float]]) -> None:
+    """One line per round (ours, Zircolite, ratio) and the ratio of the best times."""
+    for index, (ours, peer) in enumerate(rounds, 1):
         print(
-            f"  soc hunt ({label}) against Zircolite: cold {cold / our_cold[0]:.2f}x, "
-            f"warm {warm / our_warm[0]:.2f}x as fast (goal 3x)"
+            f"  {kind} round {index}: soc hunt {ours:.2f} s wall, Zircolite {peer:.2f} s wall: "
+            f"{peer / ours:.2f}x as fast"
         )
+    best_ours = min(ours for ours, _ in rounds)
+    best_peer = min(peer for _, peer in rounds)
+    ratios = sorted(peer / ours for ours, peer in rounds)
+    print(
+        f"soc hunt ({label}) against Zircolite 3.7.0, {kind}, best of "
+        f"{len(rounds)} interleaved rounds: {best_ours:.2f} s against {best_peer:.2f} s, "
+        f"{best_peer / best_ours:.2f}x as fast (rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x; "
+        "goal 3x)"
+    )
 
 
-def _wall(args: list[str], cwd: Path) -> float:
+def _wall(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(args, cwd=cwd, capture_output=True, check=False)
+    subprocess.run(args, cwd=cwd, env=env, capture_output=True, check=False)
     return time.perf_counter() - started
 
 
