@@ -38,6 +38,11 @@ from typing import Any
 from soc import clock, fast_json
 
 CACHE_FILE = "compiled-rules.sqlite"
+#: The page cache of a connection to the cache file, in KiB. Entries are looked up by hash,
+#: so in no particular order of their pages: with SQLite's default 2 MiB a warm load of the
+#: SigmaHQ Windows rules read each page of their entries 3.4 times on average (18,500 reads of
+#: 5,500 pages), with this once.
+CACHE_KIB = 65536
 #: How many fingerprints (code/package versions) keep their entries; older ones are pruned.
 KEEP_FINGERPRINTS = 4
 _PACKAGES = ("citysoc", "pysigma", "pysigma-backend-sqlite", "pysigma-backend-elasticsearch")
@@ -139,6 +144,7 @@ class RuleCache:
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS compiled (stamp TEXT NOT NULL, key TEXT NOT NULL, "
                 "entry TEXT NOT NULL, PRIMARY KEY (stamp, key)) WITHOUT ROWID"
