@@ -108,7 +108,7 @@ def run(
         raise fail(f"--since/--until: {exc}") from None
     if start >= end:
         raise fail("--since must be before --until")
-    from soc.detect.compile import target_for
+    from soc.detect.rule_cache import target_for
     from soc.detect.runner import load_and_compile, run_compiled
     from soc.hunt.workers import HuntWorkers, WorkerLost, WorkerSettingError, worker_count
 
@@ -272,8 +272,8 @@ def schedule(
     Each rule keeps a watermark in the store; a restart resumes where it stopped. Several
     schedulers on one store share the rules (leases renewed every cycle); the rules of one
     that stops are taken over when its lease expires."""
-    from soc.detect.compile import target_for
     from soc.detect.leases import Lease, default_scheduler_id
+    from soc.detect.rule_cache import target_for
     from soc.detect.runner import Schedule, load_and_compile
     from soc.hunt.workers import HuntWorkers, WorkerLost, WorkerSettingError, worker_count
 

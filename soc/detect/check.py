@@ -15,8 +15,9 @@ from typing import Any
 
 from sigma.validators.core import validators as core_validators
 
-from soc.detect.compile import Target, compile_rule
+from soc.detect.compile import compile_rule
 from soc.detect.loader import RuleSet
+from soc.detect.rule_cache import Target
 
 #: Validators left out: they download catalogues from the internet.
 OFFLINE_EXCLUDED = frozenset({"attacktag", "d3_fendtag"})

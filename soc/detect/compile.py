@@ -25,21 +25,15 @@ from soc.detect.pipelines import (
     resolve_paths,
     variant_pipeline,
 )
-from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, open_cache, rule_key
+from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, Target, open_cache, rule_key
 from soc.store.sql_literals import Need, required_literals
 
 if TYPE_CHECKING:
     from sigma.conversion.base import TextQueryBackend
 
-Target = Literal["sqlite", "lucene"]
 Status = Literal["converted", "not_convertible", "invalid"]
 
 _SQL_PREFIX = "SELECT * FROM logs WHERE "
-
-
-def target_for(store_kind: str) -> Target:
-    """The backend target for a store kind ("local" -> sqlite, "elasticsearch" -> lucene)."""
-    return "lucene" if store_kind == "elasticsearch" else "sqlite"
 
 
 @dataclass

@@ -7,9 +7,8 @@ file loaded together.
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,13 @@ from sigma.rule import SigmaLogSource, SigmaRule
 
 from soc.detect import raw_codec
 from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, document_digest, open_cache
+from soc.detect.rule_files import content_key, iter_rule_files
 
 try:  # the C loader is several times faster on a SigmaHQ checkout
     _Loader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Loader = yaml.SafeLoader
 
-RULE_SUFFIXES = (".yml", ".yaml")
 #: Attribute under which each loaded rule object keeps its source dict (compilation of a
 #: correlation's base rules starts again from it).
 RAW_ATTRIBUTE = "_citysoc_raw"
@@ -190,17 +189,6 @@ class RuleSet:
         return [r for r in self.rules if r.valid]
 
 
-def iter_rule_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Every .yml/.yaml file under the given folders (recursively, sorted) or given directly."""
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(
-                p for p in path.rglob("*") if p.suffix.lower() in RULE_SUFFIXES and p.is_file()
-            )
-        elif path.is_file():
-            yield path
-
-
 def load_rules(
     paths: Sequence[Path], *, cache: RuleCache | Path | str | None = DEFAULT_CACHE
 ) -> RuleSet:
@@ -220,7 +208,7 @@ def load_rules(
     store = open_cache(cache)
     try:
         contents = [(path, _read(path, result)) for path in iter_rule_files(paths)]
-        keys = {path: _content_key(data) for path, data in contents if data is not None}
+        keys = {path: content_key(data) for path, data in contents if data is not None}
         known = store.get_many(keys.values()) if store is not None else {}
         fresh: dict[str, dict[str, Any]] = {}
         for path, data in contents:
@@ -246,27 +234,6 @@ def load_rules(
     return result
 
 
-def files_to_load(paths: Sequence[Path], cache: RuleCache | Path | str | None) -> list[Path]:
-    """The rule files under ``paths`` whose content the load cache does not hold (all of
-    them without a cache): what a load_rules of ``paths`` would parse."""
-    files = list(iter_rule_files(paths))
-    store = open_cache(cache)
-    if store is None:
-        return files
-    try:
-        keys: dict[Path, str] = {}
-        for path in files:
-            try:
-                keys[path] = _content_key(path.read_bytes())
-            except OSError:
-                continue
-        present = store.present(keys.values())
-    finally:
-        if store is not cache:
-            store.close()
-    return [path for path in files if keys.get(path) not in present]
-
-
 def load_text(text: str, path: Path | None = None) -> RuleSet:
     """Load the Sigma documents of one YAML text (tests and `soc rules check` of a snippet)."""
     result = RuleSet(files=1)
@@ -281,10 +248,6 @@ def _read(path: Path, result: RuleSet) -> bytes | None:
     except OSError as exc:
         result.errors.append(LoadError(path, f"cannot read: {exc}"))
         return None
-
-
-def _content_key(data: bytes) -> str:
-    return "load:" + hashlib.sha256(data).hexdigest()
 
 
 def _load_bytes(data: bytes, path: Path, result: RuleSet) -> None:

@@ -33,11 +33,21 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from soc import clock, fast_json
 
 CACHE_FILE = "compiled-rules.sqlite"
+
+#: The backend a rule is compiled for: part of each compiled entry's key.
+Target = Literal["sqlite", "lucene"]
+
+
+def target_for(store_kind: str) -> Target:
+    """The backend target for a store kind ("local" -> sqlite, "elasticsearch" -> lucene)."""
+    return "lucene" if store_kind == "elasticsearch" else "sqlite"
+
+
 #: The page cache of a connection to the cache file, in KiB. Entries are looked up by hash,
 #: so in no particular order of their pages: with SQLite's default 2 MiB a warm load of the
 #: SigmaHQ Windows rules read each page of their entries 3.4 times on average (18,500 reads of

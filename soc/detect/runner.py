@@ -23,7 +23,7 @@ from soc import clock, ecs
 from soc.detect.alerts import Alert, alert_id, correlation_entities, group_key_text
 from soc.detect.base_matches import BaseMatches, resolver_for
 from soc.detect.collector import fewer_collections
-from soc.detect.compile import BulkConverter, CompiledRule, compile_all, target_for
+from soc.detect.compile import BulkConverter, CompiledRule, compile_all
 from soc.detect.correlation import (
     CorrelationMatch,
     MatchedEvent,
@@ -45,7 +45,8 @@ from soc.detect.grouped import run_grouped
 from soc.detect.leases import Lease, merge_watermarks
 from soc.detect.loader import RuleSet, load_rules
 from soc.detect.lockstep import correlate_together
-from soc.resources import rules_dir
+from soc.detect.rule_cache import target_for
+from soc.detect.rule_files import rule_paths
 from soc.store.base import Hit, QueryError, Store, StoreError
 
 PAGE_SIZE = 1000
@@ -404,17 +405,6 @@ def run_many(
             summary.outcomes.append(outcome)
         outcomes.append(outcome)
     return outcomes
-
-
-def rule_paths(extra: Sequence[Path] = (), *, include_pack: bool = True) -> list[Path]:
-    """The city rule pack (unless excluded) followed by the extra folders, without repeats."""
-    paths: list[Path] = []
-    if include_pack and rules_dir().is_dir():
-        paths.append(rules_dir())
-    for p in extra:
-        if p not in paths:
-            paths.append(p)
-    return paths
 
 
 def load_and_compile(

@@ -24,8 +24,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from soc import ecs
-from soc.detect.compile import CompiledRule, Target, compile_rule
+from soc.detect.compile import CompiledRule, compile_rule
 from soc.detect.loader import LoadedRule, RuleSet
+from soc.detect.rule_cache import Target
 from soc.detect.runner import DetectionSummary, run_rule
 from soc.store.base import Store
 

@@ -24,14 +24,16 @@ from typing import TYPE_CHECKING, Any
 from collectors.sources.logs import IngestOptions
 from soc import clock, ecs
 from soc.detect.alerts import LEVELS
+from soc.detect.rule_cache import target_for
+from soc.detect.rule_files import rule_paths
 from soc.hunt.inputs import InputFile
 from soc.hunt.reading import FileOutcome, HuntProgress, ingest
 from soc.hunt.workers import HuntWorkers
 from soc.store.base import Store
 
 # Detection (soc.detect.runner and what it imports: pySigma) is imported by hunt() once the
-# workers have their first files: importing pySigma takes 0.1-0.2 s, which they spend
-# reading instead of waiting.
+# workers have every file (or, on a cold run, the conversions first): importing pySigma
+# takes 0.1-0.2 s, which they spend reading instead of waiting.
 if TYPE_CHECKING:
     from soc.detect.compile import CompiledRule
     from soc.detect.loader import RuleSet
@@ -140,7 +142,8 @@ def hunt(
             # Each worker starts on a slice of the files; rule files new to the caches are
             # converted next, and the rest of the files read after them: this process
             # then loads the rules from the caches while the workers read, instead of
-            # after (and finding which rule files are new delays no reading).
+            # after. Finding which rule files are new needs no pySigma (soc.detect.
+            # rule_files) and takes less than a slice, so no worker waits for the rest.
             if progress.on_phase:
                 progress.on_phase("reading")
             reading = pool.read_files(
@@ -154,9 +157,6 @@ def hunt(
                 first=pool.workers,
                 durable=getattr(store, "durable", True),
             )
-            from soc.detect.compile import target_for
-            from soc.detect.runner import rule_paths
-
             paths = rule_paths(rules_paths, include_pack=include_pack)
             warming = pool.start_warming(paths, target_for(store.kind))
             reading.hand_out_rest()
@@ -228,8 +228,7 @@ def _load_rules(
     """The rules loaded and compiled for the store; with ``pool``, the rule files new to the
     caches are first loaded and converted on its workers; with ``convert`` (or ``pool``),
     rules still missing from the compiled-rule cache are converted on those workers."""
-    from soc.detect.compile import target_for
-    from soc.detect.runner import load_and_compile, rule_paths
+    from soc.detect.runner import load_and_compile
 
     if pool is not None:
         paths = rule_paths(rules_paths, include_pack=include_pack)

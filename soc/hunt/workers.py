@@ -46,12 +46,13 @@ from typing import TYPE_CHECKING, Any
 from soc.detect.collector import fewer_collections
 from soc.detect.group_scan import ScanRequest, ScanResult, scan_request
 from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, open_cache
+from soc.detect.rule_files import files_to_load
 
 # The rule compiler and loader (pySigma) are imported where a task needs them, not here: a
 # hunt forks its workers before it imports pySigma, so that they start reading at once.
 if TYPE_CHECKING:  # reading files is a hunt's, imported by it before the workers fork
     from collectors.sources.logs import IngestOptions
-    from soc.detect.compile import Target
+    from soc.detect.rule_cache import Target
     from soc.hunt.inputs import InputFile
     from soc.hunt.reading import FileOutcome, HuntProgress
 
@@ -346,12 +347,13 @@ class HuntWorkers:
         """As warm_rules, but only hands the tasks to the workers: tasks given after these
         (e.g. reading files) run once they are taken, and ``wait()`` on the result waits
         for the conversions alone."""
-        from soc.detect.compile import BULK_MINIMUM
-        from soc.detect.loader import files_to_load
-
         if self._pool is None or open_cache(DEFAULT_CACHE) is None:
             return PendingWarm([], 0)
         files = files_to_load(paths, DEFAULT_CACHE)
+        if not files:  # all cached: pySigma (the compiler) need not be imported here
+            return PendingWarm([], 0)
+        from soc.detect.compile import BULK_MINIMUM
+
         if len(files) < BULK_MINIMUM:
             return PendingWarm([], 0)
         slices = [

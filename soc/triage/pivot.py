@@ -47,8 +47,9 @@ def compile_pivot(
     whose templates are already filled in; raises PivotError with the compiler's reason."""
     from sigma.exceptions import SigmaError
 
-    from soc.detect.compile import compile_rule, target_for
+    from soc.detect.compile import compile_rule
     from soc.detect.loader import LoadedRule
+    from soc.detect.rule_cache import target_for
 
     try:
         doc, rule = _sigma_rule(detection, logsource)

@@ -104,7 +104,7 @@ sys.stderr.write(f"FROZEN={{gc.get_freeze_count()}}\\n")
 
 
 #: Runs a `soc hunt` and reports whether pySigma was imported when its workers were forked,
-#: when they were given their first files, and in the workers by the end.
+#: when they were given their first files and the rest, and in the workers by the end.
 HUNT_PROBE = """
 import sys
 sys.argv = {argv!r}
@@ -128,6 +128,14 @@ def watch(name, label, before=None):
 watch("__init__", "fork")
 watch("read_files", "reading")
 watch("close", "workers", before=True)
+hand_out_rest = workers.PendingReads.hand_out_rest
+
+def watched_hand_out(self):
+    if self.held is not None:
+        seen["rest"] = "sigma" in sys.modules
+    return hand_out_rest(self)
+
+workers.PendingReads.hand_out_rest = watched_hand_out
 from soc.cli.main import main
 try:
     main()
@@ -137,12 +145,12 @@ sys.stderr.write("SEEN=" + ",".join(f"{{k}}:{{v}}" for k, v in sorted(seen.items
 """
 
 
-def test_a_warm_hunt_gives_its_workers_files_before_it_imports_pysigma(
+def test_a_warm_hunt_gives_its_workers_every_file_before_it_imports_pysigma(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Importing pySigma takes 0.1-0.2 s. A hunt forks its workers and hands them their
-    first files before it imports pySigma (to load the rules), so they read meanwhile; on a
-    warm run the workers never import it (their group scans need only the store)."""
+    files before it imports pySigma (to load the rules), so they read meanwhile; on a warm
+    run the workers never import it (their group scans need only the store)."""
     monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "rule-cache"))
     monkeypatch.setenv("SOC_WORKERS", "2")
     log = tmp_path / "auth.log"
@@ -160,4 +168,4 @@ def test_a_warm_hunt_gives_its_workers_files_before_it_imports_pysigma(
     cold = seen()  # fills the caches (converting on the workers, with pySigma there)
     assert (cold["fork"], cold["reading"]) == ("False", "False")
     warm = seen()
-    assert warm == {"fork": "False", "reading": "False", "workers": "False"}
+    assert warm == {"fork": "False", "reading": "False", "rest": "False", "workers": "False"}

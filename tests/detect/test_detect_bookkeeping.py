@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from soc import ecs
-from soc.detect.compile import compile_all, target_for
+from soc.detect.compile import compile_all
 from soc.detect.loader import load_text
+from soc.detect.rule_cache import target_for
 from soc.detect.runner import run_compiled
 from soc.store.base import Store
 

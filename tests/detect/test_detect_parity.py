@@ -11,8 +11,9 @@ from rule_pack_events import pack_events
 
 from collectors.ship import DeadLetterFile, Shipper
 from soc import ecs
-from soc.detect.compile import compile_all, compile_rule, target_for
+from soc.detect.compile import compile_all, compile_rule
 from soc.detect.loader import load_rules, load_text
+from soc.detect.rule_cache import target_for
 from soc.detect.runner import run_compiled
 from soc.resources import rules_dir
 from soc.store.base import Store

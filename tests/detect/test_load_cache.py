@@ -137,15 +137,15 @@ def test_an_entry_whose_dates_are_not_where_it_says_is_refused() -> None:
 def test_an_entry_without_the_places_of_its_dates_is_read_again(tmp_path: Path) -> None:
     """An entry that does not say where its dates are (as written before they were listed)
     is not used with its tagged dates left in: the file is parsed again."""
-    from soc.detect.loader import _content_key
     from soc.detect.rule_cache import RuleCache
+    from soc.detect.rule_files import content_key
 
     folder = tmp_path / "rules"
     folder.mkdir()
     (folder / "whoami.yml").write_text(WHOAMI)
     cache = RuleCache(tmp_path / "cache")
     load_rules([folder], cache=cache)
-    key = _content_key((folder / "whoami.yml").read_bytes())
+    key = content_key((folder / "whoami.yml").read_bytes())
     entry = cache.get_many([key])[key]
     for document in entry["documents"]:
         del document["dates"]

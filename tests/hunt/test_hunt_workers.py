@@ -131,7 +131,7 @@ def test_workers_convert_the_rules_with_the_rule_cache_off(
 def test_rule_files_new_to_the_cache_are_loaded_on_the_workers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from soc.detect.loader import files_to_load, iter_rule_files
+    from soc.detect.rule_files import files_to_load, iter_rule_files
     from soc.hunt.workers import HuntWorkers
     from soc.resources import rules_dir
 

@@ -1,0 +1,65 @@
+"""Rule files on disk: which files a set of rule paths holds, the key of each file's
+content in the load cache, and which of them the cache lacks.
+
+Nothing here needs pySigma, so a hunt can find which rule files are new to the caches (and
+hand their conversion to its workers) before it imports pySigma (see soc.hunt.run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from soc.detect.rule_cache import RuleCache, open_cache
+from soc.resources import rules_dir
+
+RULE_SUFFIXES = (".yml", ".yaml")
+
+
+def rule_paths(extra: Sequence[Path] = (), *, include_pack: bool = True) -> list[Path]:
+    """The city rule pack (unless excluded) followed by the extra folders, without repeats."""
+    paths: list[Path] = []
+    if include_pack and rules_dir().is_dir():
+        paths.append(rules_dir())
+    for p in extra:
+        if p not in paths:
+            paths.append(p)
+    return paths
+
+
+def iter_rule_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Every .yml/.yaml file under the given folders (recursively, sorted) or given directly."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(
+                p for p in path.rglob("*") if p.suffix.lower() in RULE_SUFFIXES and p.is_file()
+            )
+        elif path.is_file():
+            yield path
+
+
+def content_key(data: bytes) -> str:
+    """The load cache's key for a rule file with these bytes."""
+    return "load:" + hashlib.sha256(data).hexdigest()
+
+
+def files_to_load(paths: Sequence[Path], cache: RuleCache | Path | str | None) -> list[Path]:
+    """The rule files under ``paths`` whose content the load cache does not hold (all of
+    them without a cache): what a load_rules of ``paths`` would parse."""
+    files = list(iter_rule_files(paths))
+    store = open_cache(cache)
+    if store is None:
+        return files
+    try:
+        keys: dict[Path, str] = {}
+        for path in files:
+            try:
+                keys[path] = content_key(path.read_bytes())
+            except OSError:
+                continue
+        present = store.present(keys.values())
+    finally:
+        if store is not cache:
+            store.close()
+    return [path for path in files if keys.get(path) not in present]
