@@ -110,11 +110,20 @@ def groups_of(
 
 
 def largest_first(chunks: list[list[CompiledRule]]) -> list[list[CompiledRule]]:
-    """The groups in the order their scans start: most rules first (ties in their order).
-    On several workers the long scans (the 400-rule process-creation parts) then start
-    early and the short ones fill in at the end; in first-appearance order one of those
-    parts came last and the other workers waited for it."""
-    return sorted(chunks, key=len, reverse=True)
+    """The groups in the order their scans start: those whose log source is broadest first
+    (the fewest conditions its events must meet: a keyword rule over every Windows event
+    before a channel, a channel before one of its event ids), then those with the most
+    rules (ties in their order). On several workers the long scans then start early and the
+    short ones fill in at the end. In first-appearance order one of the 400-rule
+    process-creation parts came last while the other worker had nothing left; by rules
+    alone, a one-rule keyword scan of every event did."""
+    return sorted(chunks, key=lambda chunk: (_narrowness(chunk), -len(chunk)))
+
+
+def _narrowness(chunk: list[CompiledRule]) -> int:
+    """How many log-source conditions the group's broadest variant sets (none: 0)."""
+    variants = chunk[0].variants
+    return min((len(v.conditions) for v in variants), default=0)
 
 
 def run_grouped(

@@ -259,10 +259,11 @@ class _Recording:
             yield scan_request(self.store, request, limit=10_000)
 
 
-def test_the_workers_get_the_largest_groups_first(local_store: LocalStore) -> None:
-    """Workers start on the groups with the most rules, so that a long scan does not start
-    last while the others wait; every rule is still scanned once and the alerts are the
-    same as in first-appearance order."""
+def test_the_workers_get_the_broadest_and_largest_groups_first(local_store: LocalStore) -> None:
+    """Workers start on the groups whose scans read the most: the broadest log source
+    first (a dataset before one of its channels, a channel before one of its event ids),
+    then the most rules, so that a long scan does not start last while the others wait;
+    every rule is still scanned once and the alerts are raised."""
     rules = [
         r
         for r in compile_all(load_rules([rules_dir()]).rules, "sqlite")
@@ -274,8 +275,18 @@ def test_the_workers_get_the_largest_groups_first(local_store: LocalStore) -> No
     run_grouped(
         local_store, rules, None, None, summary, Emitter(local_store, summary, NOW), scanner
     )
-    sizes = [len(r.queries) for r in scanner.requests]
-    assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1]
-    assert sum(sizes) == len(rules)
-    assert [len(g) for g in largest_first(groups_of(rules))] == sizes
+    by_rule = {r.query or "0": r for r in rules}
+    order = [
+        (
+            min(len(v.conditions) for v in by_rule[request.queries[0]].variants),
+            -len(request.queries),
+        )
+        for request in scanner.requests
+    ]
+    assert order == sorted(order)
+    assert order[0][0] < order[-1][0]  # broad and narrow groups both present, broad first
+    assert sum(len(r.queries) for r in scanner.requests) == len(rules)
+    assert [len(g) for g in largest_first(groups_of(rules))] == [
+        len(r.queries) for r in scanner.requests
+    ]
     assert summary.alerts_new > 10
