@@ -18,7 +18,7 @@ from typing import Any
 
 from collectors.parsers._common import add_related, check_line, clean_ip, new_event
 from collectors.parsers.base import ParseContext
-from collectors.parsers.syslog import HeaderReader, SyslogHeader, sniff_header, syslog_fields
+from collectors.parsers.syslog_header import HeaderReader, SyslogHeader, sniff_header, syslog_fields
 
 _REPEATED = re.compile(r"message repeated (\d+) times: \[ ?(.*)\]$", re.S)
 

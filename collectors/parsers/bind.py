@@ -25,7 +25,7 @@ from collectors.parsers._common import (
     utc_minute_prefix,
 )
 from collectors.parsers.base import ParseContext, ParseError
-from collectors.parsers.syslog import HeaderReader, sniff_header, syslog_fields
+from collectors.parsers.syslog_header import HeaderReader, sniff_header, syslog_fields
 
 _TIME = re.compile(r"(\d\d?)-(\w{3})-(\d{4}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? (.*)", re.S)
 _QUERY = re.compile(

@@ -18,7 +18,7 @@ from typing import Any
 
 from collectors.parsers._common import add_related, check_line, clean_ip, new_event
 from collectors.parsers.base import ParseContext, ParseError
-from collectors.parsers.syslog import (
+from collectors.parsers.syslog_header import (
     HeaderReader,
     SyslogHeader,
     sniff_header,
