@@ -13,7 +13,7 @@ from collectors.sources.logs import IngestOptions
 from collectors.sources.tail import FileFollower
 from soc.cli import pcap
 from soc.cli.common import EXIT_OK, EXIT_PARTIAL, err_console, fail, print_json, state
-from soc.cli.ingest import build_options, print_summary
+from soc.cli.ingestion import build_options, print_summary
 from soc.cli.waiting import stop_on_signals, wait_for_store
 
 app = typer.Typer(

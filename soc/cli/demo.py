@@ -11,7 +11,7 @@ from rich.text import Text
 
 from soc import ecs
 from soc.cli.common import console, print_json, state
-from soc.cli.ingest import print_summary
+from soc.cli.ingestion import print_summary
 from soc.demo import DEMO_SOURCES, open_demo_store, run_demo
 from soc.safe_text import visible
 from soc.triage.console import ConsoleOutput

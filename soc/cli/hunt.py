@@ -91,7 +91,7 @@ def hunt(
     except UnknownLanguage as exc:
         raise fail(f"--lang: {exc}") from None
     rule_paths = gather_rule_paths(ctx, rules, no_pack)
-    from soc.cli.ingest import build_options
+    from soc.cli.ingestion import build_options
 
     options = build_options(ctx, None, None, None)
     from soc.hunt.workers import HuntWorkers, WorkerLost, WorkerSettingError, worker_count

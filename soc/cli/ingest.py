@@ -6,7 +6,6 @@ import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.progress import (
@@ -17,9 +16,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
-from collectors.parsers import get_parser
 from collectors.ship import DeadLetterError, DeadLetterFile, Shipper, ShipStats
 from collectors.sources.files import STDIN, InputError, expand_paths
 from collectors.sources.logs import IngestOptions, LogIngestor
@@ -27,14 +24,12 @@ from soc.cli import pcap
 from soc.cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
-    console,
     err_console,
     fail,
     print_json,
     state,
 )
-from soc.cli.display import print_table, shown_of, token_column
-from soc.safe_text import safe_cell
+from soc.cli.ingestion import build_options, print_summary
 from soc.store.base import StoreError
 
 app = typer.Typer(
@@ -65,31 +60,6 @@ JsonOpt = Annotated[
 BatchOpt = Annotated[int | None, typer.Option("--batch-size", hidden=True, min=1)]
 #: Events per store write when neither --batch-size nor the store says otherwise.
 DEFAULT_BATCH = 2000
-
-
-def build_options(
-    ctx: typer.Context, fmt: str | None, department: str | None, host: str | None
-) -> IngestOptions:
-    """The ingest options from command-line flags and settings; raises a usage Exit for an
-    unknown format or zone."""
-    settings = state(ctx).settings
-    if fmt is not None and fmt.lower() != "evtx":
-        try:
-            get_parser(fmt)
-        except ValueError as exc:
-            raise fail(f"--format: {exc}") from None
-    zone_name = settings.get("timezone", "Asia/Ho_Chi_Minh")
-    try:
-        zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise fail(f"timezone: unknown zone {zone_name!r}") from None
-    return IngestOptions(
-        format=fmt,
-        department=department or settings.get("department"),
-        host_name=host,
-        timezone=zone,
-        keep_original=bool(settings.get("keep_original", True)),
-    )
 
 
 def expand_or_fail(paths: list[str]) -> list[str]:
@@ -210,52 +180,6 @@ def _short(item: str) -> str:
     return name if len(name) <= 24 else name[:21] + "..."
 
 
-def print_summary(stats: ShipStats, *, dead_letter_dir: Path | None = None) -> None:
-    """The end-of-run table: read, parsed, stored, duplicates, dead-lettered, duration, rate."""
-    table = Table(title="Ingestion summary", title_justify="left")
-    for name in ("read", "parsed", "stored", "duplicates", "dead-lettered", "seconds", "events/s"):
-        table.add_column(name, justify="right")
-    table.add_row(
-        f"{stats.read:,}",
-        f"{stats.parsed:,}",
-        f"{stats.stored:,}",
-        f"{stats.duplicates:,}",
-        f"{stats.dead_lettered:,}",
-        f"{stats.seconds:.2f}",
-        f"{stats.events_per_second:,.0f}",
-    )
-    console.print(table)
-    if len(stats.sources) > 1:
-        print_table(_source_table(stats))
-    if stats.dead_lettered and dead_letter_dir is not None:
-        console.print(f"dead letters (with reasons): {dead_letter_dir}", markup=False)
-
-
-#: At most this many sources are listed one by one (those with dead letters first).
-MAX_SOURCE_ROWS = 25
-
-
-def _source_table(stats: ShipStats) -> Table:
-    shown = min(len(stats.sources), MAX_SOURCE_ROWS)
-    title = f"Per source ({shown_of(shown, len(stats.sources), 'sources')}; --json lists all)"
-    detail = Table(title=title, title_justify="left")
-    token_column(detail, "source")  # whole paths: two files must never look alike
-    detail.add_column("format", no_wrap=True)
-    for name in ("read", "stored", "dups", "dead"):
-        detail.add_column(name, justify="right", no_wrap=True, min_width=len(name))
-    rows = sorted(stats.sources.items(), key=lambda kv: (-kv[1].dead_lettered, kv[0]))
-    for source, s in rows[:MAX_SOURCE_ROWS]:
-        detail.add_row(
-            safe_cell(source),
-            s.format or "-",
-            f"{s.read:,}",
-            f"{s.stored:,}",
-            f"{s.duplicates:,}",
-            f"{s.dead_lettered:,}",
-        )
-    return detail
-
-
 @app.command("logs")
 def ingest_logs(
     ctx: typer.Context,
@@ -279,7 +203,7 @@ def ingest_logs(
     """
     options = build_options(ctx, fmt, department, host)
     if follow:
-        from soc.cli.collect import run_follow
+        from soc.cli.collect import run_follow  # the follower only when asked for
 
         if STDIN in paths:
             raise fail("--follow: stdin (-) cannot be followed")
