@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import sys
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import TYPE_CHECKING, Any
 
 from elasticsearch import ApiError, NotFoundError
@@ -190,9 +190,13 @@ def write_target(store: ElasticStore) -> tuple[str, str | None]:
         return _write_target(store)
 
 
-def _write_target(store: ElasticStore) -> tuple[str, str | None]:
-    from soc.store.es_write import ingest_index
+def ingest_index(prefix: str) -> str:
+    """The event index written today (UTC day of the product clock): the write target
+    without rollover."""
+    return f"{prefix}-events-{clock.now().astimezone(UTC):%Y.%m.%d}"
 
+
+def _write_target(store: ElasticStore) -> tuple[str, str | None]:
     layout = store.layout
     if not layout.rollover or store._rollover_state is False:
         return ingest_index(store.prefix), None

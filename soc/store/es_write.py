@@ -28,10 +28,9 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from soc import clock, ecs
+from soc import ecs
 from soc.store.base import ID_FIELD, EventFailure, StoreError, WriteResult
 from soc.store.es_rollover import write_target
 from soc.store.es_search import BULK_TOKEN_FIELD
@@ -48,11 +47,6 @@ Prepared = tuple[str, Mapping[str, Any], dict[str, Any]]
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def ingest_index(prefix: str) -> str:  # also the fallback of soc.store.es_rollover
-    """The event index written today (UTC day of the product clock)."""
-    return f"{prefix}-events-{clock.now().astimezone(UTC):%Y.%m.%d}"
 
 
 class EventWriter:
