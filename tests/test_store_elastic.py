@@ -26,7 +26,7 @@ import pytest
 
 from soc import ecs
 from soc.config import load_settings
-from soc.detect.pipelines import keyword_fields
+from soc.detect.logsources import keyword_fields
 from soc.store.base import QueryError, StoreError, StoreUnavailable
 from soc.store.elastic import ElasticStore
 from soc.store.es_node import CLIENT_MAJOR, ServerIdentity, plain_mimetype
@@ -200,7 +200,7 @@ def test_matching_ignores_case_in_lucene_terms_wildcards_and_filters(
 
 def test_sigma_keywords_find_the_parsed_message(store: ElasticStore) -> None:
     # event.original is not indexed here, so the Lucene target of the Sigma compiler
-    # matches keywords against the message (soc.detect.pipelines.keyword_fields)
+    # matches keywords against the message (soc.detect.logsources.keyword_fields)
     assert keyword_fields("lucene") == ["message"]
     raw = "Nov 20 17:00:01 mail-02 sshd[811]: Accepted password for ROOT from 198.51.100.9"
     line = "Accepted password for ROOT from 198.51.100.9"

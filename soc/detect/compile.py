@@ -13,23 +13,23 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
-from sigma.exceptions import SigmaConditionError, SigmaError, SigmaRuleLocation
-from sigma.rule import SigmaLogSource, SigmaRule
-
 from soc.detect.loader import RAW_ATTRIBUTE, LoadedRule, RuleFacts
-from soc.detect.pipelines import (
+from soc.detect.logsources import (
+    LogSource,
     LogsourceMapping,
     Variant,
     logsource_mapping,
     resolve_paths,
-    variant_pipeline,
 )
 from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, Target, open_cache, rule_key
 from soc.store.sql_literals import Need, required_literals
 
+# pySigma is imported where a rule is converted or a correlation compiled: a run whose
+# single-event rules all come from the compiled-rule cache starts without it.
 if TYPE_CHECKING:
     from sigma.conversion.base import TextQueryBackend
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.rule import SigmaRule
 
 Status = Literal["converted", "not_convertible", "invalid"]
 
@@ -81,6 +81,8 @@ class CompiledRule:
 
 @lru_cache(maxsize=512)
 def _backend(variant: Variant, target: Target) -> TextQueryBackend:
+    from soc.detect.pipelines import variant_pipeline
+
     pipeline = variant_pipeline(variant, target)
     # The backends are imported when a rule is first converted: a run whose rules all come
     # from the compiled-rule cache starts without them (a fifth of a second and more).
@@ -112,6 +114,9 @@ def _compile(loaded: LoadedRule, target: Target, single: _Single) -> CompiledRul
 
 def _convert_single(loaded: LoadedRule, target: Target) -> CompiledRule:
     """Convert one single-event rule with pySigma (the slow step the cache saves)."""
+    from sigma.exceptions import SigmaConditionError, SigmaError, SigmaRuleLocation
+    from sigma.rule import SigmaRule
+
     # The source dict gives the log source and each variant's rule: the loaded pySigma
     # object is left unbuilt (a pipeline changes the rule it converts).
     mapping = logsource_mapping(loaded.logsource)
@@ -162,6 +167,8 @@ def _not_convertible(
 
 
 def _compile_correlation(loaded: LoadedRule, target: Target, single: _Single) -> CompiledRule:
+    from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
+
     corr = loaded.rule
     assert isinstance(corr, SigmaCorrelationRule)
     if corr.condition is not None and not isinstance(corr.condition, SigmaCorrelationCondition):
@@ -303,6 +310,9 @@ def _single_raws(rules: Sequence[LoadedRule]) -> list[tuple[dict[str, Any], str 
         if loaded.errors:
             continue
         if loaded.is_correlation:
+            from sigma.correlations import SigmaCorrelationRule
+            from sigma.rule import SigmaRule
+
             assert isinstance(loaded.rule, SigmaCorrelationRule)
             raws.extend(
                 (_raw_of(ref.rule, loaded), None, str(loaded.path))
@@ -360,7 +370,7 @@ def _mapping_of(logsource: Any) -> LogsourceMapping:
 def _mapping_for(
     category: str | None, product: str | None, service: str | None
 ) -> LogsourceMapping:
-    return logsource_mapping(SigmaLogSource(category=category, product=product, service=service))
+    return logsource_mapping(LogSource(category=category, product=product, service=service))
 
 
 def _clauses(stored: Any) -> Need:

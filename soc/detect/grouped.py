@@ -32,7 +32,7 @@ from soc.detect.emit import (
 )
 from soc.detect.group_scan import GroupScanner, ScanningStore, ScanRequest, ScanResult
 from soc.detect.group_scan import scan as scan_rows
-from soc.detect.pipelines import Variant
+from soc.detect.logsources import Variant
 from soc.store.base import Hit, QueryError, StoreError
 
 

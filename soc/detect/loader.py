@@ -11,16 +11,20 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from sigma.correlations import SigmaCorrelationRule, SigmaRuleReference
-from sigma.exceptions import SigmaError, SigmaRuleLocation
-from sigma.rule import SigmaLogSource, SigmaRule
 
 from soc.detect import raw_codec
 from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, document_digest, open_cache
 from soc.detect.rule_files import content_key, iter_rule_files
+
+# pySigma is imported where a rule object is built (a YAML file parsed, a rule converted, a
+# correlation resolved): rules from the load cache are listed, grouped and alerted on without
+# it.
+if TYPE_CHECKING:
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.rule import SigmaLogSource, SigmaRule
 
 try:  # the C loader is several times faster on a SigmaHQ checkout
     _Loader: type = yaml.CSafeLoader
@@ -48,6 +52,8 @@ class RuleFacts:
     @classmethod
     def of(cls, rule: SigmaRule | SigmaCorrelationRule) -> RuleFacts:
         """The facts of a parsed rule."""
+        from sigma.correlations import SigmaCorrelationRule
+
         level = getattr(rule, "level", None)
         return cls(
             sigma_id=str(rule.id) if rule.id is not None else None,
@@ -94,6 +100,10 @@ class LoadedRule:
     def rule(self) -> SigmaRule | SigmaCorrelationRule:
         """The pySigma rule object (built from the source dict on first use)."""
         if self._rule is None:
+            from sigma.correlations import SigmaCorrelationRule
+            from sigma.exceptions import SigmaRuleLocation
+            from sigma.rule import SigmaRule
+
             location = SigmaRuleLocation(self.path)
             kind = SigmaCorrelationRule if self.facts.correlation else SigmaRule
             built = kind.from_dict(self.raw, collect_errors=True, source=location)
@@ -116,6 +126,8 @@ class LoadedRule:
     @property
     def logsource(self) -> SigmaLogSource:
         """The rule's log source (read from the source dict until the rule is built)."""
+        from sigma.rule import SigmaLogSource, SigmaRule
+
         if self._rule is not None and isinstance(self._rule, SigmaRule):
             return self._rule.logsource
         return SigmaLogSource.from_dict(self.raw.get("logsource") or {})
@@ -311,6 +323,10 @@ def _from_entry(entry: Mapping[str, Any], path: Path, result: RuleSet) -> bool:
 
 
 def _load_documents(text: str, path: Path, result: RuleSet) -> None:
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.exceptions import SigmaError, SigmaRuleLocation
+    from sigma.rule import SigmaRule
+
     try:
         docs = [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
     except yaml.YAMLError as exc:
@@ -362,6 +378,8 @@ def _resolve_correlations(result: RuleSet) -> None:
     for loaded in result.rules:
         if not loaded.is_correlation or loaded.errors:
             continue
+        from sigma.correlations import SigmaCorrelationRule, SigmaRuleReference
+
         corr = loaded.rule
         assert isinstance(corr, SigmaCorrelationRule)
         missing: list[str] = []

@@ -5,8 +5,9 @@ pipelines and on the versions of pySigma and its backends. The cache key is a ha
 rule's source document (canonical JSON of what the YAML file holds) and the target, under a
 *fingerprint* of everything else: the versions of citysoc, pySigma, the two backends and
 Python, and a hash of the source files of the modules that shape a query and what is kept
-with it (pipelines, compile, ecs, the SQL literal reader, the loader). Change any of them and
-the old entries simply stop matching; a rule file edited changes its own key only.
+with it (log sources, pipelines, compile, ecs, the SQL literal reader, the loader). Change
+any of them and the old entries simply stop matching; a rule file edited changes its own key
+only.
 
 The same file keeps loaded rule files (soc.detect.loader): the documents of a file and what
 pySigma made of them, under the hash of the file's bytes, so that an unchanged rule set is
@@ -56,6 +57,7 @@ CACHE_KIB = 65536
 KEEP_FINGERPRINTS = 4
 _PACKAGES = ("citysoc", "pysigma", "pysigma-backend-sqlite", "pysigma-backend-elasticsearch")
 _SHAPING_MODULES = (
+    "soc.detect.logsources",
     "soc.detect.pipelines",
     "soc.detect.compile",
     "soc.detect.sqlite_backend",

@@ -9,27 +9,17 @@ alert twice. The watermark moves only after the rule's alerts are stored.
 
 from __future__ import annotations
 
-import heapq
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from sigma.correlations import SigmaCorrelationRule
+from typing import TYPE_CHECKING, Any
 
 from soc import clock, ecs
-from soc.detect.alerts import Alert, alert_id, correlation_entities, group_key_text
-from soc.detect.base_matches import BaseMatches, resolver_for
+from soc.detect.alerts import Alert
 from soc.detect.collector import fewer_collections
 from soc.detect.compile import BulkConverter, CompiledRule, compile_all
-from soc.detect.correlation import (
-    CorrelationMatch,
-    MatchedEvent,
-    correlate_stream,
-    timespan_of,
-)
 from soc.detect.emit import (
     ALERT_BATCH,
     DetectionSummary,
@@ -38,47 +28,21 @@ from soc.detect.emit import (
     meta_of,
     single_alert,
 )
-from soc.detect.es_correlate import CandidateReader
 from soc.detect.es_singles import run_batched
 from soc.detect.group_scan import GroupScanner
 from soc.detect.grouped import run_grouped
 from soc.detect.leases import Lease, merge_watermarks
 from soc.detect.loader import RuleSet, load_rules
-from soc.detect.lockstep import correlate_together
 from soc.detect.rule_cache import target_for
 from soc.detect.rule_files import rule_paths
-from soc.store.base import Hit, QueryError, Store, StoreError
+from soc.detect.store_reads import RequestCounter, iter_hits
+from soc.store.base import QueryError, Store, StoreError
 
-PAGE_SIZE = 1000
-
-
-# --- store helpers -----------------------------------------------------------------------
-
-
-class _Counter:
-    def __init__(self) -> None:
-        self.calls = 0
-
-
-def iter_hits(
-    store: Store,
-    query: str,
-    start: datetime | None,
-    end: datetime | None,
-    counter: _Counter | None = None,
-    scope: Mapping[str, Any] | None = None,
-) -> Iterator[Hit]:
-    """Every event matching ``query`` (and the exact-match ``scope`` filters) in
-    ``[start, end)``, oldest first, page by page."""
-    after: tuple[Any, ...] | None = None
-    while True:
-        page = store.search(query, filters=scope, start=start, end=end, size=PAGE_SIZE, after=after)
-        if counter is not None:
-            counter.calls += 1
-        yield from page.hits
-        if page.next_after is None or not page.hits:
-            return
-        after = page.next_after
+# Correlations are run by soc.detect.run_correlation, imported by a run that has some (with
+# pySigma): a run of single-event rules from the caches starts without either.
+if TYPE_CHECKING:
+    from soc.detect.correlation import CorrelationMatch
+    from soc.detect.run_correlation import CorrelationReads
 
 
 def _run_single(
@@ -88,7 +52,7 @@ def _run_single(
     until: datetime | None,
     emitter: Emitter,
     outcome: RuleOutcome,
-    counter: _Counter,
+    counter: RequestCounter,
     scope: Mapping[str, Any] | None = None,
 ) -> None:
     assert compiled.query is not None
@@ -111,112 +75,6 @@ def _run_single(
     emitter.emit(compiled, batch, outcome)
 
 
-def _run_correlation(
-    store: Store,
-    compiled: CompiledRule,
-    since: datetime | None,
-    until: datetime | None,
-    emitter: Emitter,
-    outcome: RuleOutcome,
-    counter: _Counter,
-    scope: Mapping[str, Any] | None = None,
-    shared: BaseMatches | None = None,
-    candidates: CandidateReader | None = None,
-    found: list[CorrelationMatch] | None = None,
-) -> None:
-    corr = compiled.loaded.rule
-    assert isinstance(corr, SigmaCorrelationRule)
-    span = timespan_of(corr)
-    fetch_from = since - 2 * span if since is not None else None
-    anchors_from = since - span if since is not None else None
-    if shared is None:
-        shared = BaseMatches([compiled], since)
-
-    def read(query: str, start: datetime | None, end: datetime | None) -> Iterator[Hit]:
-        """The hits of one base query: one streamed statement on a store that scans (no
-        re-sorting page after page), else paged searches."""
-        scan = getattr(store, "scan_rules", None)
-        if scan is None:
-            return iter_hits(store, query, start, end, counter, scope)
-        counter.calls += 1
-        return (hit for hit, _ in scan([query], start=start, end=end, filters=scope))
-
-    events: Iterable[MatchedEvent] = ()
-    requests_before = candidates.requests if candidates is not None else 0
-    if found is not None:
-        pass  # the windows were decided in lock step (soc.detect.lockstep)
-    elif candidates is not None:
-        # --- candidate groups first (Elasticsearch): see soc.detect.es_correlate ---
-        # (read as the windows take the events: the requests are counted below)
-        events = candidates.events(compiled, fetch_from, until)
-    elif hasattr(store, "scan_rules"):
-        # Each base query's events stream oldest first: merged, they feed the windows as
-        # they come, and memory holds one window per group (soc.detect.correlation).
-        streams = [
-            _matched(shared.stream(base.query or "0", fetch_from, until, read), index)
-            for index, base in enumerate(compiled.bases)
-        ]
-        events = heapq.merge(*streams, key=lambda e: e.key)
-    else:
-        pages: list[MatchedEvent] = []
-        for index, base in enumerate(compiled.bases):
-            assert base.query is not None
-            pages.extend(_matched(shared.events(base.query, fetch_from, until, read), index))
-        events = sorted(pages, key=lambda e: e.key)
-
-    if found is not None:  # read and decided in lock step with the run's other correlations
-        matches = list(found)
-    else:
-        resolver = resolver_for(compiled)
-        matches = list(
-            correlate_stream(corr, events, resolver, anchors_from=anchors_from, anchors_until=until)
-        )
-        if candidates is not None:
-            counter.calls += candidates.requests - requests_before
-    matches.sort(key=lambda m: m.anchor.key)
-    meta = meta_of(compiled.loaded)
-    batch: list[tuple[Alert, Mapping[str, Any]]] = []
-    for match in matches:
-        outcome.matches += 1
-        group_text = group_key_text(match.group)
-        docs = [e.doc for e in match.events]
-        alert = Alert(
-            id=alert_id(compiled.id, group_text, match.anchor.id),
-            rule_type=corr.type.name.lower(),
-            event_ids=[e.id for e in match.events],
-            entities=correlation_entities(docs, match.group),
-            first_seen=ecs.format_timestamp(match.first_seen),
-            last_seen=ecs.format_timestamp(match.last_seen),
-            created=emitter.created,
-            group={k: _plain(v) for k, v in match.group.items()},
-            count=match.value,
-            **meta,
-        )
-        batch.append((alert, match.anchor.doc))
-        if len(batch) >= ALERT_BATCH:
-            emitter.emit(compiled, batch, outcome)
-            batch = []
-    emitter.emit(compiled, batch, outcome)
-
-
-def _matched(
-    found: Iterable[tuple[str, datetime, dict[str, Any]]], base: int
-) -> Iterator[MatchedEvent]:
-    """One base query's (id, time, document) as MatchedEvents, an event read twice in a row
-    (a page boundary) once."""
-    last: str | None = None
-    for event_key, moment, doc in found:
-        if event_key != last:
-            last = event_key
-            yield MatchedEvent(event_key, moment, doc, base)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def run_rule(
     store: Store,
     compiled: CompiledRule,
@@ -227,23 +85,26 @@ def run_rule(
     now: datetime | None = None,
     scope: Mapping[str, Any] | None = None,
     store_alerts: bool = True,
-    shared: BaseMatches | None = None,
-    candidates: CandidateReader | None = None,
-    found: list[CorrelationMatch] | None = None,
+    reads: CorrelationReads | None = None,
 ) -> RuleOutcome:
     """Run one compiled rule over ``[since, until)`` and store its alerts; a query the store
     rejects is recorded in the outcome (and summary.failed) with the store's message.
     ``scope`` adds exact-match filters (rule tests use it to isolate their cases);
-    ``store_alerts=False`` only counts matches; ``shared`` lets correlations of one run
-    read a common base rule once; ``found`` gives a correlation's fired windows when they
-    were decided already (soc.detect.lockstep)."""
+    ``store_alerts=False`` only counts matches; ``reads`` (soc.detect.run_correlation's
+    prepare_reads) lets the correlations of one run read a common base rule once, and gives
+    their windows when they were decided in lock step."""
     outcome = RuleOutcome(compiled.id, compiled.title)
     emitter = Emitter(store, summary, now or clock.now(), enabled=store_alerts)
-    counter = _Counter()
+    counter = RequestCounter()
     started = time.perf_counter()
     try:
         if compiled.bases:
-            _run_correlation(
+            from soc.detect.run_correlation import run_correlation
+
+            found: list[CorrelationMatch] | None = None
+            if reads is not None:
+                found = reads.found(compiled)
+            run_correlation(
                 store,
                 compiled,
                 since,
@@ -252,8 +113,8 @@ def run_rule(
                 outcome,
                 counter,
                 scope,
-                shared,
-                candidates if scope is None else None,
+                reads.shared if reads is not None else None,
+                reads.candidates if reads is not None and scope is None else None,
                 found,
             )
         else:
@@ -364,21 +225,14 @@ def run_many(
             grouped = run_batched(store, batched, since, until, summary, emitter)
     # --- end of batched searches ---
     correlations = [r for r in rules if r.bases]
-    shared = BaseMatches(correlations, since)
-    candidates = None
-    together = None
-    if hasattr(store, "scan_rules") and correlations:
-        together = correlate_together(store, correlations, since, until)
-        if together is not None:
-            summary.round_trips += together.statements
-    elif not hasattr(store, "scan_rules") and hasattr(store, "group_counts"):
-        # Elasticsearch: candidate groups first, then every base query read once, in lock
-        # step (soc.detect.es_correlate); one by one only if the store rejects a query.
-        candidates = CandidateReader(store, correlations, since)
-        if correlations:
-            together = correlate_together(store, correlations, since, until, source=candidates)
-            summary.round_trips += candidates.requests
-            candidates.requests = 0
+    reads: CorrelationReads | None = None
+    if correlations:
+        # Base rules read once for all correlations: in lock step on the local store; on
+        # Elasticsearch candidate groups first, then every base query once (one by one
+        # only if the store rejects a query).
+        from soc.detect.run_correlation import prepare_reads
+
+        reads = prepare_reads(store, correlations, since, until, summary)
     done = len(grouped)
     if on_progress is not None and done:
         on_progress(done)
@@ -386,18 +240,7 @@ def run_many(
     for rule in rules:
         outcome = grouped.get(id(rule))
         if outcome is None:
-            found = together.matches.get(id(rule)) if together is not None else None
-            outcome = run_rule(
-                store,
-                rule,
-                since,
-                until,
-                summary,
-                now=now,
-                shared=shared,
-                candidates=candidates,
-                found=found,
-            )
+            outcome = run_rule(store, rule, since, until, summary, now=now, reads=reads)
             done += 1
             if on_progress is not None:
                 on_progress(done)

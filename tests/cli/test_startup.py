@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from soc.cli.lazy import COMMANDS
-from soc.resources import demo_data_dir
+from soc.resources import demo_data_dir, rules_dir
 
 HEAVY = ("sigma", "collectors", "soc.detect.compile", "soc.report", "soc.triage.runner", "jinja2")
 
@@ -152,6 +152,24 @@ except SystemExit:
     pass
 sys.stderr.write("SEEN=" + ",".join(f"{{k}}:{{v}}" for k, v in sorted(seen.items())) + "\\n")
 """
+
+
+def test_a_warm_run_of_single_event_rules_never_imports_pysigma(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rules without correlations, all in the caches: the hunt loads, groups, scans and
+    alerts without pySigma (0.1 s of CPU to import), in the command's own process too."""
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "rule-cache"))
+    monkeypatch.setenv("SOC_WORKERS", "1")
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(rules_dir() / "linux" / "ssh_root_login.yml", rules)
+    log = tmp_path / "auth.log"
+    shutil.copy(demo_data_dir() / "tc-app01-auth.log", log)
+    argv = ["soc", "hunt", str(log), "--no-pack", "--rules", str(rules), "--json"]
+    watched = ("sigma", "soc.detect.grouped")
+    assert "sigma" in loaded_heavy(argv, data_dir, watched)  # the first run converted
+    assert loaded_heavy(argv, data_dir, watched) == ["soc.detect.grouped"]
 
 
 def test_a_warm_hunt_gives_its_workers_every_file_before_it_imports_pysigma(

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from rule_pack_events import pack_events
 from sigma.backends.sqlite import sqliteBackend
+from sigma.rule import SigmaLogSource, SigmaRule
 
-from soc.detect import compile as compile_module
 from soc.detect.compile import compile_all, convert_documents
 from soc.detect.emit import DetectionSummary, Emitter
 from soc.detect.group_scan import ScanRequest, ScanResult, scan_request
 from soc.detect.grouped import groups_of, largest_first, run_grouped
 from soc.detect.loader import load_rules
+from soc.detect.logsources import logsource_mapping
 from soc.detect.pipelines import variant_pipeline
 from soc.detect.sqlite_backend import CitySqliteBackend
 from soc.resources import rules_dir
@@ -86,14 +87,14 @@ def test_the_backend_without_unused_regexes_writes_the_same_sql(
     for loaded in rules:
         if loaded.is_correlation:
             continue
-        mapping = compile_module.logsource_mapping(loaded.logsource)
+        mapping = logsource_mapping(loaded.logsource)
         if not mapping.known:
             continue
         for variant in mapping.variants:
             pipeline = variant_pipeline(variant, "sqlite")
             outputs = []
             for backend in (sqliteBackend, CitySqliteBackend):
-                rule = compile_module.SigmaRule.from_dict(loaded.raw)
+                rule = SigmaRule.from_dict(loaded.raw)
                 try:
                     outputs.append(backend(processing_pipeline=pipeline).convert_rule(rule))
                 except Exception as exc:  # the same failure both ways
@@ -140,16 +141,11 @@ def test_the_backend_writes_the_librarys_sql_for_every_value_shape(modifier: str
             "condition": "1 of s*",
         },
     }
-    for variant in compile_module.logsource_mapping(
-        compile_module.SigmaLogSource("process_creation", "windows")
-    ).variants:
+    for variant in logsource_mapping(SigmaLogSource("process_creation", "windows")).variants:
         pipeline = variant_pipeline(variant, "sqlite")
         library = sqliteBackend(processing_pipeline=pipeline)
         ours = CitySqliteBackend(processing_pipeline=pipeline)
-        converted = [
-            backend.convert_rule(compile_module.SigmaRule.from_dict(rule))
-            for backend in (library, ours)
-        ]
+        converted = [backend.convert_rule(SigmaRule.from_dict(rule)) for backend in (library, ours)]
         assert converted[0] == converted[1]
         assert ("GLOB" if modifier == "|cased" else "LIKE") in converted[1][0]
 
