@@ -14,7 +14,9 @@ Detection runs ``SOC_BENCH_DETECT_REPEATS`` times (default 2), each on a fresh c
 store as ingested, and the run with the least CPU is reported (all runs' CPU beside it):
 this machine's speed varies by 10-30% from one minute to the next, and the ratios between
 sizes are what the figures are for. For the same reason each smaller size is measured again
-right after the larger one, and its ratio takes the best runs of both measurements.
+right after the larger one, and each ratio compares the larger size's best run with the
+best of as many runs of the smaller size, those next to them in time (its last before and
+its first after).
 ``SOC_BENCH_TRACEMALLOC=1`` also prints Python's own
 peak memory during the first detection (tracemalloc: SQLite's page caches left out; it slows
 detection, so times then mean less).
@@ -225,6 +227,7 @@ def measure(kind: str, size: int, corpus: Path | None, workdir: Path) -> dict[st
         "detect_s": round(detect_s, 2),
         "detect_cpu_s": round(detect_cpu_s, 2),
         "detect_cpu_runs": [round(run[0], 2) for run in runs],
+        "detect_s_runs": [round(run[1], 2) for run in runs],
         "alerts": summary.alerts_new,
         "same_alerts": len({run[2].alerts_new for run in runs}) == 1,
         "matches": summary.events_matched,
@@ -303,6 +306,26 @@ def _runs(r: dict[str, Any]) -> str:
     return f", best of {len(runs)} runs: {', '.join(f'{x}' for x in runs)} s CPU{differ}"
 
 
+def _ratio(larger: dict[str, Any], before: dict[str, Any], after: dict[str, Any] | None) -> str:
+    """ ", x10.2 time (x10.2 CPU) for x10 data (...)": the larger size's best run against
+    the best of the smaller's runs next to it in time, as many as the larger's."""
+    count = len(larger["detect_cpu_runs"])
+    pairs = list(zip(before["detect_cpu_runs"], before["detect_s_runs"], strict=True))
+    near = pairs[-((count + 1) // 2) :]
+    if after is not None:
+        near += list(zip(after["detect_cpu_runs"], after["detect_s_runs"], strict=True))[
+            : count // 2
+        ]
+    cpu, wall = min(near)
+    times = larger["detect_s"] / max(wall, 1e-9)
+    cpu_ratio = larger["detect_cpu_s"] / max(cpu, 1e-9)
+    return (
+        f", x{times:.1f} time (x{cpu_ratio:.1f} CPU) for x{larger['size'] / before['size']:.0f} "
+        f"data (from {before['size']:,}: its best of the {len(near)} run(s) next to these, "
+        f"{cpu} s CPU)"
+    )
+
+
 def _traced(r: dict[str, Any]) -> str:
     peak = r.get("python_peak_mb")
     return "" if peak is None else f", Python's peak in detection {peak} MB (tracemalloc)"
@@ -324,21 +347,16 @@ def run(corpus: Path | None) -> None:
             ratio = ""
             if base is not None:
                 # The smaller size again, right after the larger: this machine's speed drifts
-                # by 10-30% within minutes, so each ratio takes the best of the smaller
-                # size's runs before and after the larger one.
+                # by 10-30% within minutes. Each ratio compares the larger size's runs with
+                # as many runs of the smaller, those next to them in time: its last run
+                # before and its first run after (the best of each side).
                 again = _child(kind, base["size"], None)
-                if again is not None and again["detect_cpu_s"] < base["detect_cpu_s"]:
+                if again is not None:
                     print(
                         f"  {label}: {base['events']:,} events again after {size:,}: detect "
                         f"{again['detect_s']}s ({again['detect_cpu_s']}s CPU{_runs(again)})"
                     )
-                    base = again
-                times = r["detect_s"] / max(base["detect_s"], 1e-9)
-                cpu = r["detect_cpu_s"] / max(base["detect_cpu_s"], 1e-9)
-                ratio = (
-                    f", x{times:.1f} time (x{cpu:.1f} CPU) for x{size / base['size']:.0f} data "
-                    f"(from {base['size']:,}, best of its runs before and after)"
-                )
+                ratio = _ratio(r, base, again)
             base = r  # each size against the one before it
             print(
                 f"{label}: {r['events']:,} events, {r['rules']} rules: detect {r['detect_s']}s "
