@@ -8,6 +8,7 @@ hand their conversion to its workers) before it imports pySigma (see soc.hunt.ru
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -29,14 +30,37 @@ def rule_paths(extra: Sequence[Path] = (), *, include_pack: bool = True) -> list
 
 
 def iter_rule_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Every .yml/.yaml file under the given folders (recursively, sorted) or given directly."""
+    """Every .yml/.yaml file under the given folders or given directly. A folder's files
+    come in path order (as sorted Paths: folder by folder, name by name), its symbolic links
+    to folders are not followed, and folders it may not read are left out."""
     for path in paths:
         if path.is_dir():
-            yield from sorted(
-                p for p in path.rglob("*") if p.suffix.lower() in RULE_SUFFIXES and p.is_file()
-            )
+            found: list[tuple[tuple[str, ...], str]] = []
+            _walk(os.fspath(path), (), found)
+            found.sort()
+            yield from (Path(name) for _, name in found)
         elif path.is_file():
             yield path
+
+
+def _walk(folder: str, parts: tuple[str, ...], found: list[tuple[tuple[str, ...], str]]) -> None:
+    """Add the rule files under ``folder`` to ``found`` with their path parts below the
+    walk's root (case-folded where the system folds case), the key Paths sort by. The
+    entries' types come from the directory listing: no system call per file."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+    except (PermissionError, NotADirectoryError, FileNotFoundError):
+        return
+    for entry in entries:
+        key = (*parts, os.path.normcase(entry.name))
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                _walk(entry.path, key, found)
+            elif os.path.splitext(entry.name)[1].lower() in RULE_SUFFIXES and entry.is_file():
+                found.append((key, entry.path))
+        except OSError:
+            continue
 
 
 def content_key(data: bytes) -> str:
