@@ -17,7 +17,7 @@ import yaml
 
 from soc.detect import raw_codec
 from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, document_digest, open_cache
-from soc.detect.rule_files import content_key, iter_rule_files
+from soc.detect.rule_files import RuleFile, read_rule_files
 
 # pySigma is imported where a rule object is built (a YAML file parsed, a rule converted, a
 # correlation resolved): rules from the load cache are listed, grouped and alerted on without
@@ -202,7 +202,10 @@ class RuleSet:
 
 
 def load_rules(
-    paths: Sequence[Path], *, cache: RuleCache | Path | str | None = DEFAULT_CACHE
+    paths: Sequence[Path],
+    *,
+    cache: RuleCache | Path | str | None = DEFAULT_CACHE,
+    files: Sequence[RuleFile] | None = None,
 ) -> RuleSet:
     """Load every rule under ``paths``; per-file and per-document errors are collected in
     the result (a missing path is an error too), and correlation references resolved.
@@ -211,7 +214,9 @@ def load_rules(
     soc.detect.rule_cache) is taken from the cache given as in compile_all: its documents,
     facts and errors, without YAML parsing or pySigma; each rule's pySigma object is then
     built only when asked for (conversion of a rule the compiled cache lacks, correlations
-    and their base rules). The result is the same with or without the cache."""
+    and their base rules). The result is the same with or without the cache. ``files``:
+    the rule files under ``paths`` as soc.detect.rule_files.read_rule_files read them
+    (read here when not given), so that a caller that looked at them first reads them once."""
     started = time.perf_counter()
     result = RuleSet()
     for path in paths:
@@ -219,15 +224,15 @@ def load_rules(
             result.errors.append(LoadError(path, "no such file or directory"))
     store = open_cache(cache)
     try:
-        contents = [(path, _read(path, result)) for path in iter_rule_files(paths)]
-        keys = {path: content_key(data) for path, data in contents if data is not None}
-        known = store.get_many(keys.values()) if store is not None else {}
+        read = read_rule_files(paths) if files is None else files
+        result.errors.extend(LoadError(f.path, f.error) for f in read if f.error is not None)
+        known = store.get_many(f.key for f in read if f.key) if store is not None else {}
         fresh: dict[str, dict[str, Any]] = {}
-        for path, data in contents:
+        for rule_file in read:
             result.files += 1
-            if data is None:
+            path, data, key = rule_file.path, rule_file.data, rule_file.key
+            if data is None or key is None:
                 continue
-            key = keys[path]
             entry = known.get(key)
             if entry is not None and _from_entry(entry, path, result):
                 continue
@@ -252,14 +257,6 @@ def load_text(text: str, path: Path | None = None) -> RuleSet:
     _load_documents(text, path or Path("<text>"), result)
     _resolve_correlations(result)
     return result
-
-
-def _read(path: Path, result: RuleSet) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        result.errors.append(LoadError(path, f"cannot read: {exc}"))
-        return None
 
 
 def _load_bytes(data: bytes, path: Path, result: RuleSet) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from soc.detect.rule_cache import RuleCache, open_cache
@@ -68,22 +69,50 @@ def content_key(data: bytes) -> str:
     return "load:" + hashlib.sha256(data).hexdigest()
 
 
-def files_to_load(paths: Sequence[Path], cache: RuleCache | Path | str | None) -> list[Path]:
-    """The rule files under ``paths`` whose content the load cache does not hold (all of
-    them without a cache): what a load_rules of ``paths`` would parse."""
-    files = list(iter_rule_files(paths))
+@dataclass(frozen=True)
+class RuleFile:
+    """One rule file as read: its bytes and their load-cache key, or why it was unreadable."""
+
+    path: Path
+    data: bytes | None
+    key: str | None
+    error: str | None = None
+
+
+def read_rule_files(paths: Iterable[Path]) -> list[RuleFile]:
+    """Every rule file under ``paths`` (iter_rule_files), read once: a run that first asks
+    which files the cache lacks and then loads them reads each file one time, and loads
+    exactly the bytes it asked about."""
+    read: list[RuleFile] = []
+    for path in iter_rule_files(paths):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            read.append(RuleFile(path, None, None, f"cannot read: {exc}"))
+            continue
+        read.append(RuleFile(path, data, content_key(data)))
+    return read
+
+
+def files_to_load(
+    paths: Sequence[Path] | Sequence[RuleFile], cache: RuleCache | Path | str | None
+) -> list[Path]:
+    """The rule files under ``paths`` (or of read_rule_files' result) whose content the
+    load cache does not hold (all of them without a cache): what a load_rules of them would
+    parse."""
+    files = _as_read(paths)
     store = open_cache(cache)
     if store is None:
-        return files
+        return [f.path for f in files]
     try:
-        keys: dict[Path, str] = {}
-        for path in files:
-            try:
-                keys[path] = content_key(path.read_bytes())
-            except OSError:
-                continue
-        present = store.present(keys.values())
+        present = store.present(f.key for f in files if f.key is not None)
     finally:
         if store is not cache:
             store.close()
-    return [path for path in files if keys.get(path) not in present]
+    return [f.path for f in files if f.key is None or f.key not in present]
+
+
+def _as_read(paths: Sequence[Path] | Sequence[RuleFile]) -> list[RuleFile]:
+    if all(isinstance(p, RuleFile) for p in paths):
+        return list(paths)  # type: ignore[arg-type]
+    return read_rule_files(paths)  # type: ignore[arg-type]

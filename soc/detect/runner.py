@@ -34,7 +34,7 @@ from soc.detect.grouped import run_grouped
 from soc.detect.leases import Lease, merge_watermarks
 from soc.detect.loader import RuleSet, load_rules
 from soc.detect.rule_cache import target_for
-from soc.detect.rule_files import rule_paths
+from soc.detect.rule_files import RuleFile, rule_paths
 from soc.detect.store_reads import RequestCounter, iter_hits
 from soc.store.base import QueryError, Store, StoreError
 
@@ -256,10 +256,12 @@ def load_and_compile(
     *,
     include_pack: bool = True,
     convert_many: BulkConverter | None = None,
+    files: Sequence[RuleFile] | None = None,
 ) -> tuple[RuleSet, list[CompiledRule]]:
     """Load the rules of the pack and ``rules_paths`` and compile them for a store kind
-    (rules missing from the cache through ``convert_many`` when given, see compile_all)."""
-    ruleset = load_rules(rule_paths(rules_paths, include_pack=include_pack))
+    (rules missing from the cache through ``convert_many`` when given, see compile_all).
+    ``files``: those rule files as already read (soc.detect.rule_files.read_rule_files)."""
+    ruleset = load_rules(rule_paths(rules_paths, include_pack=include_pack), files=files)
     target = target_for(store_kind)
     return ruleset, compile_all(ruleset.rules, target, convert_many=convert_many)
 

@@ -25,7 +25,7 @@ from collectors.sources.logs import IngestOptions
 from soc import clock, ecs
 from soc.detect.alerts import LEVELS
 from soc.detect.rule_cache import target_for
-from soc.detect.rule_files import rule_paths
+from soc.detect.rule_files import RuleFile, read_rule_files, rule_paths
 from soc.hunt.inputs import InputFile
 from soc.hunt.reading import FileOutcome, HuntProgress, ingest
 from soc.hunt.workers import HuntWorkers
@@ -157,12 +157,16 @@ def hunt(
                 first=pool.workers,
                 durable=getattr(store, "durable", True),
             )
-            paths = rule_paths(rules_paths, include_pack=include_pack)
-            warming = pool.start_warming(paths, target_for(store.kind))
+            # The rule files are read once, here: for which of them the caches lack, then
+            # to load them.
+            rule_files = read_rule_files(rule_paths(rules_paths, include_pack=include_pack))
+            warming = pool.start_warming(rule_files, target_for(store.kind))
             reading.hand_out_rest()
             warming.wait()
             # The rules do not depend on the data: load them while the workers read.
-            rules = _load_rules(store, rules_paths, include_pack, pool=None, convert=pool)
+            rules = _load_rules(
+                store, rules_paths, include_pack, pool=None, convert=pool, files=rule_files
+            )
             files, events = reading.wait()
         finally:
             shutil.rmtree(parts, ignore_errors=True)
@@ -224,10 +228,12 @@ def _load_rules(
     include_pack: bool,
     pool: HuntWorkers | None,
     convert: HuntWorkers | None = None,
+    files: Sequence[RuleFile] | None = None,
 ) -> tuple[RuleSet, list[CompiledRule]]:
     """The rules loaded and compiled for the store; with ``pool``, the rule files new to the
     caches are first loaded and converted on its workers; with ``convert`` (or ``pool``),
-    rules still missing from the compiled-rule cache are converted on those workers."""
+    rules still missing from the compiled-rule cache are converted on those workers.
+    ``files``: the rule files as already read (soc.detect.rule_files.read_rule_files)."""
     from soc.detect.runner import load_and_compile
 
     if pool is not None:
@@ -239,6 +245,7 @@ def _load_rules(
         rules_paths,
         include_pack=include_pack,
         convert_many=bulk.convert if bulk is not None else None,
+        files=files,
     )
 
 

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from soc.detect.collector import fewer_collections
 from soc.detect.group_scan import ScanRequest, ScanResult, scan_request
 from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, open_cache
-from soc.detect.rule_files import files_to_load
+from soc.detect.rule_files import RuleFile, files_to_load
 
 # The rule compiler and loader (pySigma) are imported where a task needs them, not here: a
 # hunt forks its workers before it imports pySigma, so that they start reading at once.
@@ -343,7 +343,9 @@ class HuntWorkers:
         with the rule cache off, or for fewer than BULK_MINIMUM files."""
         return self.start_warming(paths, target).wait()
 
-    def start_warming(self, paths: Sequence[Path], target: Target) -> PendingWarm:
+    def start_warming(
+        self, paths: Sequence[Path] | Sequence[RuleFile], target: Target
+    ) -> PendingWarm:
         """As warm_rules, but only hands the tasks to the workers: tasks given after these
         (e.g. reading files) run once they are taken, and ``wait()`` on the result waits
         for the conversions alone."""

@@ -67,3 +67,38 @@ def test_files_given_directly_come_as_given(tmp_path: Path) -> None:
     one.write_text("title: t\n", encoding="utf-8")
     other.write_text("title: t\n", encoding="utf-8")
     assert list(iter_rule_files([other, one, tmp_path / "missing.yml"])) == [other, one]
+
+
+RULE = """title: {title}
+id: 5b0f5a4e-2d0c-4a55-9a7e-0d5a3f1c{suffix}
+logsource:
+    product: linux
+    service: auth
+detection:
+    selection:
+        message|contains: 'Failed password'
+    condition: selection
+level: medium
+"""
+
+
+def test_rules_load_from_the_bytes_read_once(tmp_path: Path) -> None:
+    """A run that first asks which files the caches lack, then loads them, reads each file
+    once and loads the bytes it asked about, even if the file changes in between."""
+    from soc.detect.loader import load_rules
+    from soc.detect.rule_files import files_to_load, read_rule_files
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    rule = folder / "brute.yml"
+    rule.write_text(RULE.format(title="as first read", suffix="0001"), encoding="utf-8")
+    cache = tmp_path / "cache"
+    read = read_rule_files([folder])
+    assert files_to_load(read, cache) == files_to_load([folder], cache) == [rule]
+    rule.write_text(RULE.format(title="written after", suffix="0002"), encoding="utf-8")
+    assert [r.title for r in load_rules([folder], cache=cache, files=read).rules] == [
+        "as first read"
+    ]
+    assert [r.title for r in load_rules([folder], cache=cache).rules] == ["written after"]
+    # both contents are in the load cache now, each under its own key
+    assert files_to_load(read, cache) == files_to_load([folder], cache) == []
