@@ -10,7 +10,9 @@ several warm runs (the load and compiled-rule caches filled). Goal: warm within 
 
 Then `soc hunt` end to end over the corpus EVTX, in one process and on the default workers,
 and Zircolite beside it when SOC_BENCH_ZIRCOLITE names its command, in interleaved rounds
-(see _hunt_end_to_end and _zircolite_side_by_side)."""
+(see _hunt_end_to_end and _zircolite_side_by_side), and both warm on the corpus's smallest
+EVTX file: what a run costs whatever its data, and what the records cost each tool
+(_fixed_and_per_event)."""
 
 from __future__ import annotations
 
