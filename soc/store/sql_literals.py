@@ -15,8 +15,9 @@ therefore never leave out an event the query would match. The rules kept here:
 
 - A need is a list of clauses, all of which hold (a clause: pairs one of which holds).
   AND needs the clauses of all its operands (the MAX_CLAUSES rarest-looking are kept: not
-  on a provider name, longest shortest literal); OR needs one clause, the union of each
-  operand's first clause, and nothing when one operand needs nothing; NOT needs nothing.
+  on a provider name, longest shortest literal); OR needs, rank by rank, the union of one
+  clause of each operand (their best clauses joined, then their second best...), and
+  nothing when one operand needs nothing; NOT needs nothing.
 - A LIKE pattern needs its longest fixed run between wildcards; ``=`` with a text needs
   the text, ``=`` with a non-negative integer its digits; a regular expression needs its
   longest run of plain characters outside any group, class, repetition or alternative
@@ -137,7 +138,17 @@ class _Reader:
             return needs[0]
         if any(not n for n in needs):
             return None
-        return (frozenset().union(*[n[0] for n in needs if n]),)
+        # A match satisfies one operand, hence every clause of it: a clause taken from each
+        # operand and joined holds. The operands' clauses are joined rank by rank (the best
+        # of each, then the second best of each...; an operand with fewer gives its last),
+        # which pairs the same condition in each log source of a rule written for several
+        # (a process creation rule's Sysmon and Security events).
+        ranks = max(len(n) for n in needs if n)
+        joined = {
+            frozenset().union(*[n[min(rank, len(n) - 1)] for n in needs if n])
+            for rank in range(ranks)
+        }
+        return tuple(sorted(joined, key=_quality, reverse=True))
 
     def conjunction(self) -> Need:
         logsource = self.names_dataset()

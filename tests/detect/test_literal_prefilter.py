@@ -63,6 +63,29 @@ def test_a_comparison_read_whole_needs_what_it_needs_read_token_by_token() -> No
     ]
 
 
+def test_an_or_of_log_sources_keeps_the_conditions_of_each_rank() -> None:
+    # A process creation rule is written once per log source (Sysmon's Image, Security's
+    # NewProcessName): each operand needs a common image folder and a rare command line.
+    # Joined rank by rank, the need keeps the command line; one clause taken from each
+    # operand is what an event matching either holds.
+    def branch(channel: str, image: str) -> str:
+        return (
+            f"((`event.dataset`='windows.eventlog' AND `winlog.channel`='{channel}') AND "
+            rf"(`{image}` LIKE '%\\Windows\\%' {LIKE} AND "
+            rf"(`CommandLine` LIKE '%\\..\\Windows\\%' {LIKE} OR "
+            rf"`CommandLine` LIKE '%\\..\\..\\%' {LIKE})))"
+        )
+
+    query = f"{branch('Sysmon', 'Image')} OR {branch('Security', 'NewProcessName')}"
+    assert texts(query) == [
+        {("Image", "\\Windows\\"), ("NewProcessName", "\\Windows\\")},
+        {("CommandLine", "\\..\\Windows\\"), ("CommandLine", "\\..\\..\\")},
+    ]
+    # an operand with fewer clauses gives its last one to every rank
+    two = f"(`a` LIKE '%xyz%' {LIKE} AND `b` LIKE '%long text%' {LIKE}) OR `c`='qq'"
+    assert texts(two) == [{("b", "long text"), ("c", "qq")}, {("a", "xyz"), ("c", "qq")}]
+
+
 def test_negations_regex_flags_and_numbers() -> None:
     # what only negates needs nothing; an OR with one such branch needs nothing
     assert texts(f"NOT COALESCE((`a` LIKE '%x%' {LIKE}), 0)") is None
