@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sqlite3
 from array import array
-from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import chain
@@ -52,6 +51,9 @@ MIN_NARROWED = 8
 #: read in consecutive time slices of this many events of the range, so that the memory of
 #: the candidate pass stays the same however much data the range holds.
 SLICE_ROWS = 50_000
+#: Most rows, and most column values, whose literals the candidate pass remembers.
+ROW_MEMO = 4_096
+VALUE_MEMO = 16_384
 
 
 class LocalScan:
@@ -296,18 +298,26 @@ class LocalScan:
         first_row = next(rows, None)
         if first_row is None:  # no event to look at: the automaton is not worth building
             return found
-        automaton = ahocorasick.Automaton()
-        for text, number in numbers.items():
-            automaton.add_word(text, number)
-        automaton.make_automaton()
+        finder = LiteralFinder(numbers)
+        # Rows repeat (the same service starting, the same command run again): the queries
+        # a row's values make it a candidate of are remembered for the last ROW_MEMO rows.
+        taken_by_values: dict[tuple[Any, ...], tuple[int, ...]] = {}
         for row in chain([first_row], rows):
-            seen = _literals_seen(automaton, row[1:])
-            taken: set[int] = set()
-            for pair in seen:
-                for i, rest in first.get(pair, ()):
-                    if i not in taken and all(not clause.isdisjoint(seen) for clause in rest):
-                        taken.add(i)
-                        found.setdefault(i, array("q")).append(row[0])
+            values = row[1:]
+            taken = taken_by_values.get(values)
+            if taken is None:
+                seen = finder.seen(values)
+                chosen: dict[int, None] = {}
+                for pair in seen:
+                    for i, rest in first.get(pair, ()):
+                        if i not in chosen and all(not c.isdisjoint(seen) for c in rest):
+                            chosen[i] = None
+                taken = tuple(chosen)
+                if len(taken_by_values) >= ROW_MEMO:
+                    taken_by_values.clear()
+                taken_by_values[values] = taken
+            for i in taken:
+                found.setdefault(i, array("q")).append(row[0])
         return found
 
     def _execute_scan(self, cursor: sqlite3.Cursor, sql: str, params: list[Any]) -> None:
@@ -466,24 +476,44 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-def _literals_seen(automaton: Any, values: Sequence[Any]) -> set[tuple[int, int]]:
-    """The (column place, literal number) pairs found in one row's ``values``: the values
-    are searched as one text, NUL between them, and each match is credited to the value it
-    ends in. A match inside a value ends in it, so none is missed; one across a NUL could
-    only add a candidate, which the query itself then rejects."""
-    parts: list[str] = []
-    ends: list[int] = []  # the index of the NUL after each part
-    places: list[int] = []
-    end = -1
-    for place, value in enumerate(values):
-        if value is not None:
-            text = _as_text(value)
-            parts.append(text)
-            end += len(text) + 1
-            ends.append(end)
-            places.append(place)
-    text = like_any.ascii_lower("\x00".join(parts))
-    return {(places[bisect_left(ends, at)], number) for at, number in automaton.iter(text)}
+class LiteralFinder:
+    """Which literals each column value of a row holds, ignoring ASCII case as LIKE does:
+    one Aho-Corasick automaton for all the texts, and what it found in a value remembered
+    (values repeat from row to row: the same image, parent, user, share), for at most
+    VALUE_MEMO values."""
+
+    def __init__(self, numbers: Mapping[str, int]) -> None:
+        """``numbers``: each folded text and its literal number."""
+        self._automaton = ahocorasick.Automaton()
+        for text, number in numbers.items():
+            self._automaton.add_word(text, number)
+        self._automaton.make_automaton()
+        self._found: dict[tuple[int, Any], frozenset[tuple[int, int]]] = {}
+
+    def seen(self, values: Sequence[Any]) -> set[tuple[int, int]]:
+        """The (place, literal number) pairs of the literals found in ``values``, the
+        place being the value's index; a None value holds nothing."""
+        seen: set[tuple[int, int]] = set()
+        found = self._found
+        for place, value in enumerate(values):
+            if value is None:
+                continue
+            if type(value) is not str:  # a number or bytes: not remembered (1 == 1.0)
+                seen.update(self._pairs(place, _as_text(value)))
+                continue
+            key = (place, value)
+            pairs = found.get(key)
+            if pairs is None:
+                pairs = self._pairs(place, value)
+                if len(found) >= VALUE_MEMO:
+                    found.clear()
+                found[key] = pairs
+            seen |= pairs
+        return seen
+
+    def _pairs(self, place: int, text: str) -> frozenset[tuple[int, int]]:
+        folded = like_any.ascii_lower(text)
+        return frozenset((place, number) for _, number in self._automaton.iter(folded))
 
 
 def _project(hit: Hit, fields: Sequence[str]) -> Hit:

@@ -213,6 +213,29 @@ def test_the_pack_matches_the_same_events_with_the_prefilter(local_store: LocalS
     assert with_prefilter and with_prefilter == _matches(local_store, singles, False)
 
 
+def test_repeated_events_are_candidates_as_the_first_was_whatever_the_memory_holds(
+    local_store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The candidate pass remembers what it found in a value and in a row: events that
+    repeat the pack's test events give the same matches, with the memories cleared at
+    every row (the smallest) or never."""
+    import soc.store.local_scan as local_scan
+
+    events = pack_events()
+    copies = [{**e, "_id": f"{e['_id']}-again"} for e in events]
+    local_store.write_events(events + copies)
+    compiled = compile_all(load_rules([rules_dir()]).rules, "sqlite", cache=None)
+    singles = [c for c in compiled if c.runnable and not c.bases]
+    expected = _matches(local_store, singles, False)
+    assert {(rule, f"{event}-again") for rule, event in expected if "-again" not in event} <= (
+        expected
+    )
+    assert _matches(local_store, singles, True) == expected
+    monkeypatch.setattr(local_scan, "ROW_MEMO", 1)
+    monkeypatch.setattr(local_scan, "VALUE_MEMO", 1)
+    assert _matches(local_store, singles, True) == expected
+
+
 @pytest.mark.conformance
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
@@ -263,16 +286,16 @@ def test_a_scan_sees_the_columns_another_writer_added_since_the_last_one(tmp_pat
 def test_a_literal_counts_only_in_the_column_that_needs_it(tmp_path: Path) -> None:
     """A row is a candidate of a query only when each needed text is in the column named
     with it: the same text in another column of the row does not make it one."""
-    import ahocorasick
+    from soc.store.local_scan import LiteralFinder
 
-    from soc.store.local_scan import _literals_seen
-
-    automaton = ahocorasick.Automaton()
-    for number, text in enumerate(["mimikatz", "4688", "ab"]):
-        automaton.add_word(text, number)
-    automaton.make_automaton()
+    finder = LiteralFinder({"mimikatz": 0, "4688": 1, "ab": 2})
     values = ["run MIMIKATZ.exe", None, "Đặng ab", 4688, "cmd.exe"]
-    assert _literals_seen(automaton, values) == {(0, 0), (2, 2), (3, 1)}
+    assert finder.seen(values) == {(0, 0), (2, 2), (3, 1)}
+    # a value seen before answers the same (it is remembered), in its own place only
+    assert finder.seen(["cmd.exe", "run mimikatz.exe", "ab"]) == {(1, 0), (2, 2)}
+    assert finder.seen(values) == {(0, 0), (2, 2), (3, 1)}
+    # a text spanning two values is in neither
+    assert finder.seen(["mimi", "katz"]) == set()
 
     store = LocalStore(tmp_path / "soc.db")
     store.write_events(
