@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 
 class ConfigError(Exception):
     """Settings cannot be loaded; the message is one line naming the file and the problem."""
@@ -185,6 +183,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
+    import yaml  # here: most commands find no soc.yaml and need no YAML parser
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from soc.detect import raw_codec
 from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, document_digest, open_cache
 from soc.detect.rule_files import RuleFile, read_rule_files
@@ -25,11 +23,6 @@ from soc.detect.rule_files import RuleFile, read_rule_files
 if TYPE_CHECKING:
     from sigma.correlations import SigmaCorrelationRule
     from sigma.rule import SigmaLogSource, SigmaRule
-
-try:  # the C loader is several times faster on a SigmaHQ checkout
-    _Loader: type = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - depends on how PyYAML was built
-    _Loader = yaml.SafeLoader
 
 #: Attribute under which each loaded rule object keeps its source dict (compilation of a
 #: correlation's base rules starts again from it).
@@ -320,12 +313,15 @@ def _from_entry(entry: Mapping[str, Any], path: Path, result: RuleSet) -> bool:
 
 
 def _load_documents(text: str, path: Path, result: RuleSet) -> None:
+    import yaml  # here: a run whose rule files are all in the load cache parses no YAML
     from sigma.correlations import SigmaCorrelationRule
     from sigma.exceptions import SigmaError, SigmaRuleLocation
     from sigma.rule import SigmaRule
 
+    # the C loader is several times faster on a SigmaHQ checkout
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        docs = [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
+        docs = [d for d in yaml.load_all(text, Loader=loader) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
