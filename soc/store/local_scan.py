@@ -58,7 +58,8 @@ VALUE_MEMO = 16_384
 
 class LocalScan:
     """The batch reads of LocalStore: ``scan_rules`` (and ``prepare_queries`` for scans
-    that stream side by side), ``search_many``, ``group_counts``."""
+    that stream side by side, ``holds_events`` to skip a group with nothing to read),
+    ``search_many``, ``group_counts``."""
 
     path: Path
     _run_query: Callable[[Callable[[], tuple[str, list[Any]]]], list[tuple[Any, ...]]]
@@ -113,6 +114,22 @@ class LocalScan:
             yield from self._scan_wide(queries, part, wide_clauses, params)
         if narrowed:
             yield from self._scan_narrowed(queries, narrowed, needs, clauses, params, start, end)
+
+    def holds_events(
+        self, prefilter: str | None, *, start: datetime | None, end: datetime | None
+    ) -> bool:
+        """Whether some event in ``[start, end)`` satisfies ``prefilter`` (a rule group's
+        log-source condition), read on the indexes it names; True when the store cannot tell
+        (a column no event has had yet), so that the group is scanned as usual."""
+        clauses, params = self._where(prefilter, None, start, end)
+        sql = f"SELECT 1 FROM events WHERE {' AND '.join(clauses) or '1'} LIMIT 1"
+        cursor = self._scan_cursor()
+        try:
+            return cursor.execute(sql, params).fetchone() is not None
+        except sqlite3.Error:
+            return True
+        finally:
+            cursor.close()
 
     def prepare_queries(self, queries: Sequence[str]) -> None:
         """Add the columns that ``queries`` name and no event has had yet (such a query

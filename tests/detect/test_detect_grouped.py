@@ -145,3 +145,44 @@ def test_alerts_are_written_in_batches_over_the_groups(tmp_path, monkeypatch) ->
     assert sorted(a["id"] for a in summary_at_once.alerts) == sorted(
         a["id"] for a in summary.alerts
     )
+
+
+def test_a_group_whose_log_source_has_no_event_in_the_range_is_not_scanned(
+    tmp_path, monkeypatch
+) -> None:
+    """Only the groups with events of their log source in the range are read, and the
+    alerts are those of scanning every group."""
+    rules = [c for c in compile_all(load_rules([rules_dir()]).rules, "sqlite") if c.runnable]
+    singles = [r for r in rules if not r.bases]
+    linux = [e for e in pack_events() if e.get("event", {}).get("dataset") == "system.auth"]
+    assert linux
+
+    def run(name: str) -> tuple[int, list[tuple]]:
+        store = _Recording(tmp_path / f"{name}.db")
+        store.write_events(linux)
+        summary = DetectionSummary(None, None)
+        run_grouped(store, singles, None, None, summary, Emitter(store, summary, NOW))
+        found = alerts(store)
+        store.close()
+        return store.calls.count("scan"), found
+
+    scans, found = run("skipping")
+    assert found  # the Linux rules raised their alerts
+    monkeypatch.setattr(LocalStore, "holds_events", lambda *args, **kwargs: True)
+    every_scan, every_found = run("every")
+    assert scans < every_scan == len(groups_of(singles))
+    assert found == every_found
+
+
+def test_holds_events_tells_by_log_source_and_range(local_store: LocalStore) -> None:
+    local_store.write_events(
+        [{"_id": "a", "@timestamp": "2026-11-20T10:00:00Z", "event": {"dataset": "x"}}]
+    )
+    start, end = datetime(2026, 11, 20, 9, tzinfo=UTC), datetime(2026, 11, 20, 11, tzinfo=UTC)
+    holds = local_store.holds_events
+    assert holds("`event.dataset`='x'", start=start, end=end)
+    assert holds(None, start=None, end=None)
+    assert not holds("`event.dataset`='y'", start=start, end=end)
+    assert not holds("`event.dataset`='x'", start=end, end=None)
+    # a column no event has had: the store cannot tell, the group is scanned
+    assert holds("`no.such.field`='x'", start=start, end=end)
