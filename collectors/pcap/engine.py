@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import struct
 from collections import OrderedDict
-from dataclasses import dataclass, field, fields
 from typing import Any
 
 from collectors.pcap import events as ev
 from collectors.pcap.community_id import ICMP4_PAIRS, ICMP4_REPLIES, ICMP6_PAIRS, ICMP6_REPLIES
+from collectors.pcap.config import EngineConfig, EngineStats
 from collectors.pcap.dns import DnsError, DnsMessage, parse_dns
 from collectors.pcap.http import (
     Exchange,
@@ -53,7 +53,8 @@ from collectors.pcap.ssh import SSH_PREFIX, SshBanners, SshSide
 from collectors.pcap.streams import TcpStream
 from collectors.pcap.tls import TlsSession
 
-# link types (tcpdump.org/linktypes.html)
+__all__ = ["Engine", "EngineConfig", "EngineStats", "Flow", "conn_state", "unsolicited"]
+
 #: UDP ports of tunnels whose inner packets are decoded (IANA / protocol defaults)
 UDP_TUNNELS = frozenset({4789, 6081, 2152, 3544, 5072, 4754})
 
@@ -77,51 +78,6 @@ _u16 = struct.Struct("!H").unpack_from
 _ports = struct.Struct("!HH").unpack_from
 _tcp = struct.Struct("!HHIIBB").unpack_from
 _ipv6_header = struct.Struct("!IHBB16s16s").unpack_from
-
-
-@dataclass
-class EngineConfig:
-    """Knobs of the engine; the defaults suit a sensor and reading files alike."""
-
-    idle_timeout: float = 60.0  # seconds without a packet before a flow ends
-    active_timeout: float = 1800.0  # a flow longer than this is cut into records
-    closed_timeout: float = 5.0  # a closed TCP connection (FIN both ways, or RST) ends after
-    max_flows: int = 100_000
-    host_name: str | None = None
-    department: str | None = None
-    community_id_seed: int = 0
-
-
-@dataclass
-class EngineStats:
-    """Packet and flow counts of one engine run."""
-
-    packets: int = 0
-    bytes: int = 0
-    decoded: int = 0  # IP packets whose transport header was read
-    non_ip: int = 0  # frames of other protocols (ARP, LLDP, STP...)
-    malformed: int = 0  # headers cut short or inconsistent
-    skipped_link_type: int = 0  # frames of link types we cannot read
-    fragments: int = 0
-    reassembled: int = 0
-    fragments_dropped: int = 0  # fragments of datagrams never completed
-    flows: int = 0
-    evicted: int = 0  # flows pushed out of a full table
-    errors: int = 0  # packets or flow ends whose decoding failed: counted and skipped
-    events: dict[str, int] = field(default_factory=dict)
-    unknown_link_types: set[int] = field(default_factory=set)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain counts for JSON output."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, set):
-                value = sorted(value)
-            elif isinstance(value, dict):
-                value = dict(sorted(value.items()))
-            out[f.name] = value
-        return out
 
 
 class Flow:
