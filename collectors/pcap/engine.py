@@ -23,6 +23,18 @@ from collectors.pcap import events as ev
 from collectors.pcap.community_id import ICMP4_PAIRS, ICMP4_REPLIES, ICMP6_PAIRS, ICMP6_REPLIES
 from collectors.pcap.config import EngineConfig, EngineStats
 from collectors.pcap.dns import DnsError, DnsMessage, parse_dns
+from collectors.pcap.flows import (
+    ICMP,
+    ICMP6,
+    SCTP,
+    TCP,
+    UDP,
+    Flow,
+    conn_state,
+    note_tcp_flags,
+    turn_around,
+    unsolicited,
+)
 from collectors.pcap.http import (
     Exchange,
     HttpSession,
@@ -58,12 +70,6 @@ __all__ = ["Engine", "EngineConfig", "EngineStats", "Flow", "conn_state", "unsol
 #: UDP ports of tunnels whose inner packets are decoded (IANA / protocol defaults)
 UDP_TUNNELS = frozenset({4789, 6081, 2152, 3544, 5072, 4754})
 
-TCP = 6
-UDP = 17
-ICMP = 1
-ICMP6 = 58
-SCTP = 132
-PORTED = frozenset({TCP, UDP, SCTP})
 DNS_PORTS = frozenset({53, 5353, 5355})
 MAX_PROBES = 32  # data segments looked at to recognise the application protocol (STARTTLS)
 MAX_DNS_PENDING = 1024
@@ -72,159 +78,14 @@ MAX_FRAGMENT_PIECES = 512  # per datagram
 MAX_FRAGMENT_BYTES = 32 * 1024 * 1024  # waiting in all datagrams together
 FRAGMENT_TIMEOUT_NS = 30 * 1_000_000_000
 MAX_TUNNEL_DEPTH = 4
+#: login greetings and commands of the protocols in LOGIN_PORTS
+LOGIN_HEADS = (b"220", b"+OK", b"* OK", b"* PREAUTH", b"USER ", b"EHLO ", b"HELO ", b"AUTH ")
 
 _ipv4_header = struct.Struct("!BBHHHBBH4s4s").unpack_from
 _u16 = struct.Struct("!H").unpack_from
 _ports = struct.Struct("!HH").unpack_from
 _tcp = struct.Struct("!HHIIBB").unpack_from
 _ipv6_header = struct.Struct("!IHBB16s16s").unpack_from
-
-
-class Flow:
-    """One flow (connection) being tracked; ``src`` is the initiator."""
-
-    __slots__ = (
-        "app",
-        "bytes_o",
-        "bytes_r",
-        "dns_pending",
-        "dns_seq",
-        "dport",
-        "dst",
-        "flags_o",
-        "flags_r",
-        "http",
-        "http_seq",
-        "icmp_code",
-        "icmp_type",
-        "inner_vlan",
-        "key",
-        "last",
-        "login",
-        "moved",
-        "pkts_o",
-        "pkts_r",
-        "probes",
-        "proto",
-        "quic",
-        "quic_src",
-        "sport",
-        "src",
-        "ssh",
-        "start",
-        "state",
-        "streams",
-        "tls",
-        "ver",
-        "vlan",
-    )
-
-    def __init__(
-        self,
-        key: tuple,
-        proto: int,
-        ver: int,
-        src: bytes,
-        sport: int,
-        dst: bytes,
-        dport: int,
-        vlan: int | None,
-        inner_vlan: int | None,
-        ts: int,
-    ) -> None:
-        self.key = key
-        self.proto = proto
-        self.ver = ver
-        self.src = src
-        self.sport = sport
-        self.dst = dst
-        self.dport = dport
-        self.vlan = vlan
-        self.inner_vlan = inner_vlan
-        self.start = ts
-        self.last = ts
-        self.moved = ts
-        self.pkts_o = self.bytes_o = self.pkts_r = self.bytes_r = 0
-        self.flags_o = self.flags_r = 0
-        self.state = 0  # TCP: bit set of ST_* below
-        self.icmp_type: int | None = None
-        self.icmp_code: int | None = None
-        self.app: str | None = None
-        self.probes = 0
-        self.streams: list[TcpStream] | None = None
-        self.http: HttpSession | None = None
-        self.http_seq = 0
-        self.tls: TlsSession | None = None
-        self.ssh: SshBanners | None = None
-        self.login: LoginSession | None = None
-        self.dns_pending: dict[int, tuple[int, DnsMessage, bool]] | None = None
-        self.dns_seq = 0
-        self.quic: QuicClient | None = None
-        self.quic_src = True  # the QUIC client is the flow's source
-
-
-# TCP connection-state bits
-ST_SYN_O = 1  # initiator sent SYN
-ST_SYNACK_R = 2  # responder sent SYN+ACK
-ST_FIN_O = 4
-ST_FIN_R = 8
-ST_RST_O = 16
-ST_RST_R = 32
-ST_SYNACK_O = 64  # "initiator" sent SYN+ACK: we met the connection mid-handshake
-ST_DATA_R = 128
-
-
-#: login greetings and commands of the protocols in LOGIN_PORTS
-LOGIN_HEADS = (b"220", b"+OK", b"* OK", b"* PREAUTH", b"USER ", b"EHLO ", b"HELO ", b"AUTH ")
-
-
-def unsolicited(flow: Flow) -> bool:
-    """True when the initiator only received answers it never asked for: a TCP flow met with
-    a SYN-ACK to which the initiator sent no SYN, FIN or data (at most ACKs and RSTs), or a
-    UDP/ICMP flow in which only replies were seen. Reflection and amplification victims
-    and the targets of backscatter see such flows."""
-    if flow.proto == TCP:
-        s = flow.state
-        return bool(s & ST_SYNACK_R) and not s & ST_SYN_O and not flow.flags_o & 0x0B
-    return flow.pkts_o == 0 and flow.pkts_r > 0
-
-
-def conn_state(flow: Flow) -> str:
-    """Zeek-style connection state of a flow (see docs/pcap.md for the codes)."""
-    if flow.proto != TCP:
-        if not flow.pkts_o:
-            return "SHR"  # only the responder's replies were seen
-        return "SF" if flow.pkts_r else "S0"
-    s = flow.state
-    syn = s & ST_SYN_O
-    synack = s & ST_SYNACK_R
-    if syn and not synack:
-        if s & ST_RST_O:
-            return "RSTOS0"
-        if s & ST_RST_R:
-            return "REJ"
-        if s & ST_FIN_O:
-            return "SH"
-        return "S0" if not flow.pkts_r else "OTH"
-    if synack and not syn:
-        if s & ST_RST_R:
-            return "RSTRH"
-        if s & ST_FIN_R:
-            return "SHR"
-        return "OTH"
-    if syn and synack:
-        if s & ST_RST_O:
-            return "RSTO"
-        if s & ST_RST_R:
-            return "RSTR"
-        if s & ST_FIN_O and s & ST_FIN_R:
-            return "SF"
-        if s & ST_FIN_O:
-            return "S2"
-        if s & ST_FIN_R:
-            return "S3"
-        return "S1"
-    return "OTH"
 
 
 class _DnsTcpSide:
@@ -792,8 +653,8 @@ class Engine:
                 flow.flags_o |= flags
             else:
                 flow.flags_r |= flags
-            if flags & 0x07:
-                self._tcp_state(flow, forward, flags)
+            if flags & 0x07 and note_tcp_flags(flow, forward, flags):
+                self.closing[flow.key] = flow
             app = flow.app
             if app == "none" or app == "done":
                 return
@@ -1035,20 +896,6 @@ class Engine:
         flows[key] = flow
         self.stats.flows += 1
 
-    def _tcp_state(self, flow: Flow, forward: bool, flags: int) -> None:
-        if flags & 0x02:
-            if flags & 0x10:
-                flow.state |= ST_SYNACK_R if not forward else ST_SYNACK_O
-            elif forward:
-                flow.state |= ST_SYN_O
-        if flags & 0x01:
-            flow.state |= ST_FIN_O if forward else ST_FIN_R
-        if flags & 0x04:
-            flow.state |= ST_RST_O if forward else ST_RST_R
-        state = flow.state
-        if state & (ST_RST_O | ST_RST_R) or (state & ST_FIN_O and state & ST_FIN_R):
-            self.closing[flow.key] = flow
-
     def _tcp_payload(
         self,
         flow: Flow,
@@ -1078,7 +925,7 @@ class Engine:
                 app = "ssh"
             elif len(head) > 5 and head[0] == 0x16 and head[1] == 3 and head[5] in (1, 2):
                 app = "tls"
-                if (head[5] == 1) != client and _swap(flow):  # the hello shows the client
+                if (head[5] == 1) != client and turn_around(flow):  # the hello shows the client
                     forward = not forward
             elif (
                 flow.login is None and LOGIN_PORTS.get(flow.dport) and head.startswith(LOGIN_HEADS)
@@ -1086,7 +933,7 @@ class Engine:
                 app = "login"
             elif looks_like_request(data[poff : min(end, poff + 4096)]):
                 app = "http"
-                if not client and _swap(flow):
+                if not client and turn_around(flow):
                     forward = not forward
             elif looks_like_response(head):
                 app = "http"
@@ -1318,24 +1165,3 @@ class Engine:
 def _dns_response(data: bytes, poff: int, sport: int) -> bool:
     """True when a UDP payload from a DNS port has the QR (response) bit set."""
     return sport in DNS_PORTS and bool(data[poff + 2] & 0x80)
-
-
-def _swap(flow: Flow) -> bool:
-    """Turn a flow met mid-stream around (the application showed who the client is);
-    False, and nothing changed, when a handshake already fixed the orientation."""
-    s = flow.state
-    if s & (ST_SYN_O | ST_SYNACK_R):
-        return False
-    flow.src, flow.dst = flow.dst, flow.src
-    flow.sport, flow.dport = flow.dport, flow.sport
-    flow.pkts_o, flow.pkts_r = flow.pkts_r, flow.pkts_o
-    flow.bytes_o, flow.bytes_r = flow.bytes_r, flow.bytes_o
-    flow.flags_o, flow.flags_r = flow.flags_r, flow.flags_o
-    swapped = 0
-    for a, b in ((ST_FIN_O, ST_FIN_R), (ST_RST_O, ST_RST_R), (ST_SYNACK_O, ST_SYNACK_R)):
-        if s & a:
-            swapped |= b
-        if s & b:
-            swapped |= a
-    flow.state = swapped
-    return True

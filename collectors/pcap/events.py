@@ -19,7 +19,7 @@ from soc.ecs import event_id, format_timestamp
 
 if TYPE_CHECKING:
     from collectors.pcap.dns import DnsMessage
-    from collectors.pcap.engine import Flow
+    from collectors.pcap.flows import Flow
     from collectors.pcap.http import Exchange
     from collectors.pcap.logins import Attempt
     from collectors.pcap.quic import QuicClient
