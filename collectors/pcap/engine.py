@@ -35,6 +35,7 @@ from collectors.pcap.flows import (
     turn_around,
     unsolicited,
 )
+from collectors.pcap.fragments import FragmentReassembler
 from collectors.pcap.http import (
     Exchange,
     HttpSession,
@@ -73,10 +74,6 @@ UDP_TUNNELS = frozenset({4789, 6081, 2152, 3544, 5072, 4754})
 DNS_PORTS = frozenset({53, 5353, 5355})
 MAX_PROBES = 32  # data segments looked at to recognise the application protocol (STARTTLS)
 MAX_DNS_PENDING = 1024
-MAX_FRAGMENT_DATAGRAMS = 4096
-MAX_FRAGMENT_PIECES = 512  # per datagram
-MAX_FRAGMENT_BYTES = 32 * 1024 * 1024  # waiting in all datagrams together
-FRAGMENT_TIMEOUT_NS = 30 * 1_000_000_000
 MAX_TUNNEL_DEPTH = 4
 #: login greetings and commands of the protocols in LOGIN_PORTS
 LOGIN_HEADS = (b"220", b"+OK", b"* OK", b"* PREAUTH", b"USER ", b"EHLO ", b"HELO ", b"AUTH ")
@@ -124,7 +121,6 @@ class Engine:
         self.stats = EngineStats()
         self.flows: OrderedDict[tuple, Flow] = OrderedDict()
         self.events: list[dict[str, Any]] = []
-        self.frags: dict[tuple, list] = {}
         self.idle_ns = int(self.config.idle_timeout * 1_000_000_000)
         self.active_ns = int(self.config.active_timeout * 1_000_000_000)
         self.closed_ns = int(self.config.closed_timeout * 1_000_000_000)
@@ -133,7 +129,7 @@ class Engine:
         self.now = 0
         self.cut = 0  # bytes of the current IP packet beyond the captured part
         self.frames = 1  # frames making up the current (possibly reassembled) datagram
-        self.frag_bytes = 0  # payload bytes held by incomplete datagrams
+        self.fragments = FragmentReassembler(self.stats, self._lost_datagram)
         self.builder = ev.EventBuilder(
             host_name=self.config.host_name,
             department=self.config.department,
@@ -345,7 +341,7 @@ class Engine:
             more = bool(frag & 0x2000)
             offset = (frag & 0x1FFF) * 8
             key = (4, src, dst, ident, proto)
-            whole = self._fragment(
+            whole = self.fragments.add(
                 ts, key, offset, more, data[off + ihl : end], wirelen, (vlan, inner, depth)
             )
             if whole is None:
@@ -416,7 +412,7 @@ class Engine:
                     pos += 8
                     continue
                 key = (6, src, dst, ident, frag_next)
-                whole = self._fragment(
+                whole = self.fragments.add(
                     ts, key, offset, more, data[pos + 8 : end], wirelen, (vlan, inner, depth)
                 )
                 if whole is None:
@@ -448,81 +444,17 @@ class Engine:
             ts, wirelen, self.frames, 6, src, dst, nxt, data, pos, end, vlan, inner, depth
         )
 
-    def _fragment(
-        self,
-        ts: int,
-        key: tuple,
-        offset: int,
-        more: bool,
-        chunk: bytes,
-        wirelen: int,
-        where: tuple[int | None, int | None, int],
-    ) -> tuple[bytes, int, int] | None:
-        """Add a fragment; the whole datagram's payload (with the summed frame lengths and
-        the fragment count) once every piece is there, else None. ``where``: the VLAN ids and
-        tunnel depth of the datagram."""
-        entry = self.frags.get(key)
-        if entry is None:
-            if len(self.frags) >= MAX_FRAGMENT_DATAGRAMS:
-                self._drop_datagram(next(iter(self.frags)))
-            # [first ts, total length or -1, summed frame length, pieces, where]
-            entry = [ts, -1, 0, {}, where]
-            self.frags[key] = entry
-        pieces: dict[int, bytes] = entry[3]
-        if offset + len(chunk) > 65535 + 8 or len(pieces) >= MAX_FRAGMENT_PIECES:
-            self.stats.fragments_dropped += 1  # this one; the others with their datagram
-            self.stats.malformed += 1
-            self._drop_datagram(key)
-            return None
-        old = pieces.get(offset)
-        self.frag_bytes += len(chunk) - (len(old) if old is not None else 0)
-        pieces[offset] = chunk
-        while self.frag_bytes > MAX_FRAGMENT_BYTES and len(self.frags) > 1:
-            oldest = next(iter(self.frags))
-            if oldest == key:
-                break
-            self._drop_datagram(oldest)
-        entry[2] += wirelen
-        if not more:
-            entry[1] = offset + len(chunk)
-        total = entry[1]
-        if total < 0:
-            return None
-        covered = 0
-        for start in sorted(pieces):
-            if start > covered:
-                return None
-            covered = max(covered, start + len(pieces[start]))
-        if covered < total:
-            return None
-        buf = bytearray(total)
-        for start in sorted(pieces):
-            piece = pieces[start][: max(0, total - start)]
-            buf[start : start + len(piece)] = piece
-        del self.frags[key]
-        self.frag_bytes -= sum(len(p) for p in pieces.values())
-        self.stats.reassembled += 1
-        return bytes(buf), entry[2], len(pieces)
-
-    def _drop_datagram(self, key: tuple) -> None:
-        """Give up on an incomplete datagram: count its fragments as dropped, and when its
-        first fragment is there, account the datagram to its flow from the transport header
-        that fragment carries (so fragmentation cannot hide a flow from the sensor)."""
-        entry = self.frags.pop(key, None)
-        if entry is None:
-            return
-        pieces: dict[int, bytes] = entry[3]
-        self.stats.fragments_dropped += len(pieces)
-        self.frag_bytes -= sum(len(p) for p in pieces.values())
-        first = pieces.get(0)
-        if first is None:
-            return
+    def _lost_datagram(
+        self, ts: int, wirelen: int, count: int, key: tuple, first: bytes, where: tuple
+    ) -> None:
+        """A datagram the reassembler gave up on, whose first fragment is there: account it
+        to its flow from the transport header that fragment carries."""
         ver, src, dst, _ident, proto = key
-        vlan, inner, depth = entry[4]
-        self.frames = len(pieces)
+        vlan, inner, depth = where
+        self.frames = count
         self.cut = 0
-        self._transport(entry[0], entry[2], len(pieces), ver, src, dst, proto, first, 0,
-                        len(first), vlan, inner, depth)  # fmt: skip
+        self._transport(ts, wirelen, count, ver, src, dst, proto, first, 0, len(first), vlan,
+                        inner, depth)  # fmt: skip
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -1120,9 +1052,7 @@ class Engine:
         """End flows idle for longer than the idle timeout (packet time ``now``) and drop
         fragments that waited too long."""
         self.last_sweep = now
-        if self.frags:
-            for key in [k for k, v in self.frags.items() if now - v[0] > FRAGMENT_TIMEOUT_NS]:
-                self._drop_datagram(key)
+        self.fragments.expire(now)
         flows = self.flows
         if self.closing:
             closed_limit = now - self.closed_ns
@@ -1147,9 +1077,7 @@ class Engine:
     def finish(self) -> None:
         """End every flow still open (end of the capture or of the live run), after counting
         the fragments of datagrams that never completed."""
-        for key in list(self.frags):
-            self._drop_datagram(key)
-        self.frag_bytes = 0
+        self.fragments.drop_all()
         self.closing.clear()
         while self.flows:
             _key, flow = self.flows.popitem(last=False)

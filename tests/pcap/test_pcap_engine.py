@@ -452,7 +452,7 @@ def test_fragment_flood_is_bounded_and_counted() -> None:
     events, engine = run_frames(frames)
     assert engine.stats.fragments == 600
     assert engine.stats.fragments_dropped == 600 and engine.stats.reassembled == 0
-    assert engine.frag_bytes == 0 and not engine.frags
+    assert engine.fragments.held == 0 and not engine.fragments.datagrams
     # the first datagram's 512 fragments are still seen, as one flow from its first fragment;
     # the rest (no first fragment) cannot be placed in a flow
     (flow,) = of(events, "pcap.flow")
