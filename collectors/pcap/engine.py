@@ -20,9 +20,9 @@ from collections import OrderedDict
 from typing import Any
 
 from collectors.pcap import events as ev
+from collectors.pcap.apps import AppLayer
 from collectors.pcap.community_id import ICMP4_PAIRS, ICMP4_REPLIES, ICMP6_PAIRS, ICMP6_REPLIES
 from collectors.pcap.config import EngineConfig, EngineStats
-from collectors.pcap.dns import DnsError, DnsMessage, parse_dns
 from collectors.pcap.flows import (
     ICMP,
     ICMP6,
@@ -32,17 +32,9 @@ from collectors.pcap.flows import (
     Flow,
     conn_state,
     note_tcp_flags,
-    turn_around,
     unsolicited,
 )
 from collectors.pcap.fragments import FragmentReassembler
-from collectors.pcap.http import (
-    Exchange,
-    HttpSession,
-    looks_like_request,
-    looks_like_response,
-    parse_datagram,
-)
 from collectors.pcap.links import (
     LINK_ETHERNET,
     LINK_FDDI,
@@ -59,12 +51,6 @@ from collectors.pcap.links import (
     nflog,
     wifi,
 )
-from collectors.pcap.logins import PORTS as LOGIN_PORTS
-from collectors.pcap.logins import LoginSession
-from collectors.pcap.quic import QuicClient, is_initial
-from collectors.pcap.ssh import SSH_PREFIX, SshBanners, SshSide
-from collectors.pcap.streams import TcpStream
-from collectors.pcap.tls import TlsSession
 
 __all__ = ["Engine", "EngineConfig", "EngineStats", "Flow", "conn_state", "unsolicited"]
 
@@ -72,45 +58,13 @@ __all__ = ["Engine", "EngineConfig", "EngineStats", "Flow", "conn_state", "unsol
 UDP_TUNNELS = frozenset({4789, 6081, 2152, 3544, 5072, 4754})
 
 DNS_PORTS = frozenset({53, 5353, 5355})
-MAX_PROBES = 32  # data segments looked at to recognise the application protocol (STARTTLS)
-MAX_DNS_PENDING = 1024
 MAX_TUNNEL_DEPTH = 4
-#: login greetings and commands of the protocols in LOGIN_PORTS
-LOGIN_HEADS = (b"220", b"+OK", b"* OK", b"* PREAUTH", b"USER ", b"EHLO ", b"HELO ", b"AUTH ")
 
 _ipv4_header = struct.Struct("!BBHHHBBH4s4s").unpack_from
 _u16 = struct.Struct("!H").unpack_from
 _ports = struct.Struct("!HH").unpack_from
 _tcp = struct.Struct("!HHIIBB").unpack_from
 _ipv6_header = struct.Struct("!IHBB16s16s").unpack_from
-
-
-class _DnsTcpSide:
-    """Sink that cuts one direction of DNS over TCP into messages (2-byte length prefix)."""
-
-    __slots__ = ("buf", "client", "engine", "flow")
-
-    def __init__(self, engine: Engine, flow: Flow, client: bool) -> None:
-        self.engine = engine
-        self.flow = flow
-        self.client = client
-        self.buf = b""
-
-    def gap(self, size: int) -> None:
-        self.buf = b""
-
-    def feed(self, data: bytes, ts: int) -> None:
-        buf = self.buf + data if self.buf else data
-        pos = 0
-        while pos + 2 <= len(buf):
-            (length,) = _u16(buf, pos)
-            if pos + 2 + length > len(buf):
-                break
-            self.engine._dns(self.flow, self.client, buf[pos + 2 : pos + 2 + length], ts)
-            pos += 2 + length
-        self.buf = buf[pos:] if pos < len(buf) else b""
-        if len(self.buf) > 70000:
-            self.buf = b""
 
 
 class Engine:
@@ -135,6 +89,7 @@ class Engine:
             department=self.config.department,
             seed=self.config.community_id_seed,
         )
+        self.apps = AppLayer(self.builder, self._emit)
 
     # --- frames ------------------------------------------------------------------------------
 
@@ -592,53 +547,17 @@ class Engine:
                 return
             if poff < end or flags & 0x02:
                 missing = self.cut if count == 1 else 0
-                self._tcp_payload(flow, forward, flags, seq, data, poff, end, sport, dport, ts,
+                self.apps.tcp_payload(flow, forward, flags, seq, data, poff, end, sport, dport, ts,
                                   missing)  # fmt: skip
         elif proto == UDP and poff < end:
             if sport in DNS_PORTS or dport in DNS_PORTS:
-                self._dns(flow, forward, data[poff:end], ts)
+                self.apps.dns(flow, forward, data[poff:end], ts)
             elif (dport in UDP_TUNNELS or sport in UDP_TUNNELS) and depth < MAX_TUNNEL_DEPTH:
                 self._udp_tunnel(ts, wirelen, data, poff, end, sport, dport, vlan, inner, depth)
             elif dport == 1900 or sport == 1900:
-                self._ssdp(flow, data[poff:end], ts)
+                self.apps.ssdp(flow, data[poff:end], ts)
             elif flow.app != "none" and flow.app != "done":
-                self._udp_app(flow, forward, data, poff, end, ts)
-
-    def _udp_app(
-        self, flow: Flow, forward: bool, data: bytes, poff: int, end: int, ts: int
-    ) -> None:
-        """QUIC: read the ClientHello and the ServerHello out of the Initial packets."""
-        if flow.app is None:
-            if data[poff] & 0xC0 != 0xC0 or not is_initial(data[poff : poff + 8]):
-                flow.probes += 1
-                if flow.probes >= MAX_PROBES:
-                    flow.app = "none"
-                return
-            flow.app = "quic"
-            flow.quic = QuicClient()
-            flow.quic_src = forward
-        quic = flow.quic
-        if quic is None:
-            return
-        if forward == flow.quic_src:
-            quic.datagram(data[poff:end], ts)
-        elif data[poff] & 0xC0 == 0xC0:
-            quic.server_datagram(data[poff:end])
-        if quic.complete:
-            flow.app = "done"
-            self._emit_quic(flow, quic)
-
-    def _emit_quic(self, flow: Flow, quic: QuicClient) -> None:
-        if quic.hello is not None and not quic.emitted:
-            quic.emitted = True
-            self._emit(self.builder.quic(flow, quic))
-
-    def _ssdp(self, flow: Flow, payload: bytes, ts: int) -> None:
-        """SSDP (HTTP over UDP on port 1900): each request datagram is an HTTP request."""
-        request = parse_datagram(payload, ts)
-        if request is not None:
-            flow.http_seq += 1
-            self._emit(self.builder.http(flow, Exchange(request), flow.http_seq))
+                self.apps.udp_payload(flow, forward, data, poff, end, ts)
 
     def _count_tunnel(
         self,
@@ -828,189 +747,6 @@ class Engine:
         flows[key] = flow
         self.stats.flows += 1
 
-    def _tcp_payload(
-        self,
-        flow: Flow,
-        forward: bool,
-        flags: int,
-        seq: int,
-        data: bytes,
-        poff: int,
-        end: int,
-        sport: int,
-        dport: int,
-        ts: int,
-        missing: int = 0,
-    ) -> None:
-        """Application-layer work for one TCP segment: recognise, then reassemble.
-        ``missing``: payload bytes the capture cut off (snap length)."""
-        client = forward  # the client of the application is the flow's source
-        if flow.app is None:
-            if poff >= end:
-                return
-            flow.probes += 1
-            head = data[poff : poff + 16]
-            app = None
-            if sport == 53 or dport == 53:
-                app = "dns"
-            elif head.startswith(SSH_PREFIX):
-                app = "ssh"
-            elif len(head) > 5 and head[0] == 0x16 and head[1] == 3 and head[5] in (1, 2):
-                app = "tls"
-                if (head[5] == 1) != client and turn_around(flow):  # the hello shows the client
-                    forward = not forward
-            elif (
-                flow.login is None and LOGIN_PORTS.get(flow.dport) and head.startswith(LOGIN_HEADS)
-            ):
-                app = "login"
-            elif looks_like_request(data[poff : min(end, poff + 4096)]):
-                app = "http"
-                if not client and turn_around(flow):
-                    forward = not forward
-            elif looks_like_response(head):
-                app = "http"
-            if app is None:
-                if flow.probes >= MAX_PROBES:
-                    flow.app = "none"
-                return
-            self._start_app(flow, app)
-        streams = flow.streams
-        if streams is None:
-            return
-        if not forward and flow.ssh is None and data.startswith(SSH_PREFIX, poff):
-            # a server that answers with an SSH banner whatever the client sent (HTTP...)
-            flow.ssh = SshBanners()
-            SshSide(flow.ssh, client=False).feed(data[poff:end], ts)
-        stream = streams[0 if forward else 1]
-        if flags & 0x02:
-            stream.syn(seq)
-            if poff >= end:
-                return
-            seq = (seq + 1) & 0xFFFFFFFF
-        stream.segment(seq, data[poff:end], ts, missing)
-        self._after_app(flow, ts)
-
-    def _emit_tls(self, flow: Flow, tls: TlsSession) -> None:
-        """The handshake's event, and one more for a ClientHello sent after a retry."""
-        tls.emitted = True
-        self._emit(self.builder.tls(flow, tls))
-        if tls.second_hello is not None:
-            self._emit(self.builder.tls_retry(flow, tls))
-
-    def _emit_ssh(self, flow: Flow, ssh: SshBanners) -> None:
-        """The session's event, and one more per failed attempt after the first, so that
-        brute-force counts from captures mean attempts, as they do from the sshd log."""
-        event = self.builder.ssh(flow, ssh)
-        self._emit(event)
-        if event["event"].get("outcome") == "failure":
-            for attempt in range(2, ssh.auth_attempts + 1):
-                self._emit(self.builder.ssh_failed_attempt(flow, event, attempt))
-
-    def _start_app(self, flow: Flow, app: str) -> None:
-        flow.app = app
-        if app == "http":
-            flow.http = session = HttpSession()
-            flow.streams = [TcpStream(session.client), TcpStream(session.server)]
-        elif app == "tls":
-            flow.tls = tls = TlsSession()
-            flow.streams = [TcpStream(tls.client), TcpStream(tls.server)]
-        elif app == "ssh":
-            flow.ssh = banners = SshBanners()
-            flow.streams = [TcpStream(SshSide(banners, True)), TcpStream(SshSide(banners, False))]
-        elif app == "login":
-            flow.login = login = LoginSession(LOGIN_PORTS[flow.dport])
-            flow.streams = [TcpStream(login.client), TcpStream(login.server)]
-        elif app == "dns":
-            flow.streams = [
-                TcpStream(_DnsTcpSide(self, flow, True)),
-                TcpStream(_DnsTcpSide(self, flow, False)),
-            ]
-
-    def _after_app(self, flow: Flow, ts: int) -> None:
-        """Emit what the application parsers completed with the last segment."""
-        app = flow.app
-        if app == "http":
-            session = flow.http
-            if session.done:  # type: ignore[union-attr]
-                for exchange in session.done:  # type: ignore[union-attr]
-                    flow.http_seq += 1
-                    self._emit(self.builder.http(flow, exchange, flow.http_seq))
-                session.done.clear()  # type: ignore[union-attr]
-            if session.tunnel:  # type: ignore[union-attr]
-                session.tunnel = False  # type: ignore[union-attr]
-                session.finish()  # type: ignore[union-attr]
-                self._after_app(flow, ts)
-                flow.app = None  # a CONNECT tunnel: look again at what flows inside
-                flow.probes = 0
-                flow.streams = None
-                flow.http = None
-        elif app == "tls":
-            tls = flow.tls
-            if tls.complete and not tls.emitted:  # type: ignore[union-attr]
-                self._emit_tls(flow, tls)  # type: ignore[arg-type]
-                flow.app = "done"
-            elif tls.client.done and tls.server.done and not tls.emitted:  # type: ignore[union-attr]
-                if tls.client_hello is not None:  # type: ignore[union-attr]
-                    self._emit_tls(flow, tls)  # type: ignore[arg-type]
-                flow.app = "done"
-        elif app == "ssh":
-            ssh = flow.ssh
-            assert ssh is not None and flow.streams is not None
-            if ssh.client and ssh.server and not ssh.emitted and ssh.decided:
-                ssh.emitted = True
-                self._emit_ssh(flow, ssh)
-                flow.app = "done"
-            elif all(stream.sink.done for stream in flow.streams):  # type: ignore[attr-defined]
-                flow.app = "done"  # the event is written when the flow ends
-        elif app == "login":
-            login = flow.login
-            assert login is not None
-            for attempt in login.attempts:
-                login.seq += 1
-                self._emit(self.builder.login(flow, login.protocol, attempt, login.seq))
-            login.attempts.clear()
-            if login.starttls:  # look again at what follows: the TLS handshake
-                flow.app = None
-                flow.probes = 0
-                flow.streams = None
-            elif login.client.done and login.server.done:
-                flow.app = "done"
-
-    # --- DNS ---------------------------------------------------------------------------------
-
-    def _dns(self, flow: Flow, sender_is_src: bool, payload: bytes, ts: int) -> None:
-        """One DNS message sent by the flow's source (``sender_is_src``) or destination."""
-        try:
-            msg = parse_dns(payload)
-        except DnsError:
-            return
-        pending = flow.dns_pending
-        if pending is None:
-            pending = flow.dns_pending = {}
-        if not msg.response:
-            previous = pending.pop(msg.id, None)
-            if previous is not None:
-                self._dns_emit(flow, previous, None)
-            if len(pending) >= MAX_DNS_PENDING:
-                self._dns_emit(flow, pending.pop(next(iter(pending))), None)
-            pending[msg.id] = (ts, msg, sender_is_src)
-            return
-        query = pending.pop(msg.id, None)
-        if query is not None:
-            self._dns_emit(flow, query, (ts, msg))
-        else:
-            self._dns_emit(flow, None, (ts, msg), not sender_is_src)
-
-    def _dns_emit(
-        self,
-        flow: Flow,
-        query: tuple[int, DnsMessage, bool] | None,
-        response: tuple[int, DnsMessage] | None,
-        client_is_src: bool | None = None,
-    ) -> None:
-        flow.dns_seq += 1
-        self._emit(self.builder.dns(flow, query, response, flow.dns_seq, client_is_src))
-
     # --- ending ------------------------------------------------------------------------------
 
     def _emit(self, event: dict[str, Any]) -> None:
@@ -1020,33 +756,13 @@ class Engine:
         counts[dataset] = counts.get(dataset, 0) + 1
 
     def _end(self, flow: Flow, reason: str) -> None:
-        """A flow is over: emit what is left (a failure is counted in ``stats.errors``)."""
+        """A flow is over: emit what its parsers hold, then the flow record (a failure is
+        counted in ``stats.errors``)."""
         try:
-            self._end_flow(flow, reason)
+            self.apps.end(flow)
+            self._emit(self.builder.flow(flow, reason, conn_state(flow), unsolicited(flow)))
         except Exception:
             self.stats.errors += 1
-
-    def _end_flow(self, flow: Flow, reason: str) -> None:
-        """A flow is over: flush its parsers and emit what is left, then the flow record."""
-        if flow.streams is not None:
-            for stream in flow.streams:
-                stream.flush(flow.last)
-            self._after_app(flow, flow.last)
-        if flow.http is not None:
-            flow.http.finish()
-            self._after_app(flow, flow.last)
-        if flow.tls is not None and not flow.tls.emitted and flow.tls.client_hello is not None:
-            self._emit_tls(flow, flow.tls)
-        if flow.quic is not None:
-            self._emit_quic(flow, flow.quic)
-        if flow.ssh is not None and not flow.ssh.emitted and (flow.ssh.client or flow.ssh.server):
-            flow.ssh.emitted = True
-            self._emit_ssh(flow, flow.ssh)
-        if flow.dns_pending:
-            for query in list(flow.dns_pending.values()):
-                self._dns_emit(flow, query, None)
-            flow.dns_pending.clear()
-        self._emit(self.builder.flow(flow, reason, conn_state(flow), unsolicited(flow)))
 
     def sweep(self, now: int) -> None:
         """End flows idle for longer than the idle timeout (packet time ``now``) and drop
