@@ -34,23 +34,10 @@ from collectors.pcap.flows import (
     note_tcp_flags,
     unsolicited,
 )
-from collectors.pcap.fragments import FragmentReassembler
 from collectors.pcap.links import (
-    LINK_ETHERNET,
-    LINK_FDDI,
-    LINK_IEEE802_11,
-    LINK_LOOP,
-    LINK_NFLOG,
-    LINK_NULL,
-    LINK_PPP,
-    LINK_PPP_HDLC,
-    LINK_RADIOTAP,
-    LINK_SLL,
-    LINK_SLL2,
-    RAW_LINKS,
-    nflog,
     wifi,
 )
+from collectors.pcap.network import NetworkDecoder
 
 __all__ = ["Engine", "EngineConfig", "EngineStats", "Flow", "conn_state", "unsolicited"]
 
@@ -81,9 +68,8 @@ class Engine:
         self.closing: dict[tuple, Flow] = {}  # closed TCP flows waiting for closed_timeout
         self.last_sweep = 0
         self.now = 0
-        self.cut = 0  # bytes of the current IP packet beyond the captured part
-        self.frames = 1  # frames making up the current (possibly reassembled) datagram
-        self.fragments = FragmentReassembler(self.stats, self._lost_datagram)
+        self.decoder = NetworkDecoder(self.stats, self._transport)
+        self.fragments = self.decoder.fragments  # the sweep and finish() give up on datagrams
         self.builder = ev.EventBuilder(
             host_name=self.config.host_name,
             department=self.config.department,
@@ -97,319 +83,22 @@ class Engine:
         """One captured frame: ``ts`` in ns since the epoch, the link type of the capture,
         the captured bytes and the frame's original length on the wire. Never raises on
         traffic: a packet whose decoding fails is counted in ``stats.errors`` and skipped."""
+        stats = self.stats
         try:
-            self._packet(ts, linktype, data, wirelen)
+            stats.packets += 1
+            decoder = self.decoder
+            # Set before the sweep, which may change it: a datagram the sweep gives up on
+            # leaves its fragment count there, and this frame then counts as that many. Kept
+            # as it was when the engine was one module; the fix is to set it in frame().
+            decoder.frames = 1
+            stats.bytes += wirelen
+            if ts > self.now:
+                self.now = ts
+                if ts - self.last_sweep >= 1_000_000_000:
+                    self.sweep(ts)
+            decoder.frame(ts, linktype, data, wirelen)
         except Exception:
-            self.stats.errors += 1
-
-    def _packet(self, ts: int, linktype: int, data: bytes, wirelen: int) -> None:
-        stats = self.stats
-        stats.packets += 1
-        self.frames = 1
-        stats.bytes += wirelen
-        if ts > self.now:
-            self.now = ts
-            if ts - self.last_sweep >= 1_000_000_000:
-                self.sweep(ts)
-        n = len(data)
-        if linktype == LINK_ETHERNET:
-            if n < 14:
-                stats.malformed += 1
-                return
-            etype = (data[12] << 8) | data[13]
-            off = 14
-            if etype <= 1500 and n >= 22 and data[14] == 0xAA and data[15] == 0xAA:
-                etype = (data[20] << 8) | data[21]  # 802.3 length + LLC/SNAP
-                off = 22
-        elif linktype == LINK_SLL:
-            if n < 16:
-                stats.malformed += 1
-                return
-            etype = (data[14] << 8) | data[15]
-            off = 16
-        elif linktype == LINK_SLL2:
-            if n < 20:
-                stats.malformed += 1
-                return
-            etype = (data[0] << 8) | data[1]
-            off = 20
-        elif linktype in RAW_LINKS:
-            if n < 1:
-                stats.malformed += 1
-                return
-            version = data[0] >> 4
-            etype = 0x0800 if version == 4 else 0x86DD if version == 6 else 0
-            off = 0
-        elif linktype in (LINK_NULL, LINK_LOOP):
-            if n < 4:
-                stats.malformed += 1
-                return
-            family = data[0] | data[3]  # host byte order: one end holds the value
-            etype = 0x0800 if family == 2 else 0x86DD if family in (10, 24, 28, 30) else 0
-            off = 4
-        elif linktype in (LINK_PPP, LINK_PPP_HDLC):
-            off = 2 if n >= 2 and data[0] == 0xFF and data[1] == 0x03 else 0
-            if off + 2 > n:
-                stats.malformed += 1
-                return
-            proto = (data[off] << 8) | data[off + 1]
-            off += 2
-            etype = 0x0800 if proto == 0x0021 else 0x86DD if proto == 0x0057 else -1
-            if etype < 0:
-                stats.non_ip += 1
-                return
-        elif linktype == LINK_FDDI:
-            if n < 21 or data[13] != 0xAA or data[14] != 0xAA:
-                stats.non_ip += 1
-                return
-            etype = (data[19] << 8) | data[20]
-            off = 21
-        elif linktype == LINK_NFLOG:
-            etype, off = nflog(data, n)
-            if etype < 0:
-                stats.non_ip += 1
-                return
-        elif linktype in (LINK_IEEE802_11, LINK_RADIOTAP):
-            off = 0
-            if linktype == LINK_RADIOTAP:
-                if n < 4:
-                    stats.malformed += 1
-                    return
-                off = data[2] | (data[3] << 8)
-            etype, off = wifi(data, off, n)
-            if etype < 0:
-                stats.non_ip += 1
-                return
-        else:
-            stats.skipped_link_type += 1
-            stats.unknown_link_types.add(linktype)
-            return
-        if etype == 0x0800:  # the common case goes straight to IPv4
-            self._ipv4(ts, wirelen, data, off, n, None, None, 0)
-        else:
-            self._ether(ts, wirelen, data, off, n, etype, None, None, 0)
-
-    def _ether(
-        self,
-        ts: int,
-        wirelen: int,
-        data: bytes,
-        off: int,
-        n: int,
-        etype: int,
-        vlan: int | None,
-        inner: int | None,
-        depth: int,
-    ) -> None:
-        """From an EtherType onwards: VLAN tags, MPLS, PPPoE, then IP."""
-        stats = self.stats
-        for _ in range(64):  # tags and shims before the network layer (each 4+ bytes)
-            if etype == 0x8100 or etype == 0x88A8 or etype == 0x9100:  # 802.1Q / QinQ
-                if off + 4 > n:
-                    stats.malformed += 1
-                    return
-                vid = ((data[off] << 8) | data[off + 1]) & 0x0FFF
-                if vlan is None:
-                    vlan = vid
-                elif inner is None:
-                    inner = vid
-                etype = (data[off + 2] << 8) | data[off + 3]
-                off += 4
-            elif etype == 0x8903 and off + 16 <= n:  # Cisco FabricPath: tag, original frame
-                off += 16
-                etype = (data[off - 2] << 8) | data[off - 1]
-            elif etype == 0x88E7 and off + 18 <= n:  # 802.1ah I-TAG, customer frame
-                off += 18
-                etype = (data[off - 2] << 8) | data[off - 1]
-            elif etype == 0x8926 and off + 6 <= n:  # VN-Tag
-                off += 6
-                etype = (data[off - 2] << 8) | data[off - 1]
-            else:
-                break
-        if etype == 0x0800:
-            self._ipv4(ts, wirelen, data, off, n, vlan, inner, depth)
-        elif etype == 0x86DD:
-            self._ipv6(ts, wirelen, data, off, n, vlan, inner, depth)
-        elif etype == 0x8847 or etype == 0x8848:  # MPLS: skip the label stack
-            for _ in range(16):
-                if off + 4 > n:
-                    stats.malformed += 1
-                    return
-                bottom = data[off + 2] & 1
-                off += 4
-                if bottom:
-                    break
-            if off < n:
-                version = data[off] >> 4
-                if version == 4:
-                    self._ipv4(ts, wirelen, data, off, n, vlan, inner, depth)
-                    return
-                if version == 6:
-                    self._ipv6(ts, wirelen, data, off, n, vlan, inner, depth)
-                    return
-            stats.non_ip += 1
-        elif etype == 0x8864:  # PPPoE session
-            if off + 8 > n:
-                stats.malformed += 1
-                return
-            proto = (data[off + 6] << 8) | data[off + 7]
-            if proto == 0x0021:
-                self._ipv4(ts, wirelen, data, off + 8, n, vlan, inner, depth)
-            elif proto == 0x0057:
-                self._ipv6(ts, wirelen, data, off + 8, n, vlan, inner, depth)
-            else:
-                stats.non_ip += 1
-        else:
-            stats.non_ip += 1
-
-    def _ipv4(
-        self,
-        ts: int,
-        wirelen: int,
-        data: bytes,
-        off: int,
-        n: int,
-        vlan: int | None,
-        inner: int | None,
-        depth: int,
-    ) -> None:
-        if off + 20 > n:
-            self.stats.malformed += 1
-            return
-        vihl, _tos, total, ident, frag, _ttl, proto, _csum, src, dst = _ipv4_header(data, off)
-        ihl = (vihl & 0x0F) * 4
-        if vihl >> 4 != 4 or ihl < 20 or off + ihl > n:
-            self.stats.malformed += 1
-            return
-        end = off + total
-        self.cut = 0
-        if total < ihl:
-            if total != 0:  # zero: TCP segmentation offload on the capturing host
-                self.stats.malformed += 1
-                return
-            end = n
-        elif end > n:
-            self.cut = end - n
-            end = n  # cut by the snap length
-        if frag & 0x3FFF:
-            self.stats.fragments += 1
-            more = bool(frag & 0x2000)
-            offset = (frag & 0x1FFF) * 8
-            key = (4, src, dst, ident, proto)
-            whole = self.fragments.add(
-                ts, key, offset, more, data[off + ihl : end], wirelen, (vlan, inner, depth)
-            )
-            if whole is None:
-                return
-            payload, wirelen, count = whole
-            self.frames = count  # what a tunnel inside carries counts as that many frames
-            self._transport(
-                ts, wirelen, count, 4, src, dst, proto, payload, 0, len(payload), vlan, inner, depth
-            )
-            return
-        self._transport(
-            ts, wirelen, self.frames, 4, src, dst, proto, data, off + ihl, end, vlan, inner, depth
-        )
-
-    def _ipv6(
-        self,
-        ts: int,
-        wirelen: int,
-        data: bytes,
-        off: int,
-        n: int,
-        vlan: int | None,
-        inner: int | None,
-        depth: int,
-    ) -> None:
-        if off + 40 > n:
-            self.stats.malformed += 1
-            return
-        first, plen, nxt, _hops, src, dst = _ipv6_header(data, off)
-        if first >> 28 != 6:
-            self.stats.malformed += 1
-            return
-        pos = off + 40
-        end = pos + plen
-        self.cut = 0
-        if plen == 0:
-            end = n  # jumbogram or offload: take what was captured
-        elif end > n:
-            self.cut = end - n
-            end = n
-        for _ in range(8):
-            if nxt == 0 or nxt == 43 or nxt == 60 or nxt == 135:
-                if nxt == 135:
-                    break  # mobility header: no transport follows
-                if pos + 2 > end:
-                    self.stats.malformed += 1
-                    return
-                nxt, length = data[pos], (data[pos + 1] + 1) * 8
-                pos += length
-            elif nxt == 51:  # authentication header
-                if pos + 2 > end:
-                    self.stats.malformed += 1
-                    return
-                nxt, length = data[pos], (data[pos + 1] + 2) * 4
-                pos += length
-            elif nxt == 44:  # fragment header
-                if pos + 8 > end:
-                    self.stats.malformed += 1
-                    return
-                self.stats.fragments += 1
-                frag_next = data[pos]
-                offset_bits = (data[pos + 2] << 8) | data[pos + 3]
-                ident = struct.unpack_from("!I", data, pos + 4)[0]
-                offset = offset_bits & 0xFFF8
-                more = bool(offset_bits & 1)
-                if offset == 0 and not more:  # atomic fragment
-                    nxt = frag_next
-                    pos += 8
-                    continue
-                key = (6, src, dst, ident, frag_next)
-                whole = self.fragments.add(
-                    ts, key, offset, more, data[pos + 8 : end], wirelen, (vlan, inner, depth)
-                )
-                if whole is None:
-                    return
-                payload, wirelen, count = whole
-                self.frames = count
-                self._transport(
-                    ts,
-                    wirelen,
-                    count,
-                    6,
-                    src,
-                    dst,
-                    frag_next,
-                    payload,
-                    0,
-                    len(payload),
-                    vlan,
-                    inner,
-                    depth,
-                )
-                return
-            else:
-                break
-            if pos > end:
-                self.stats.malformed += 1
-                return
-        self._transport(
-            ts, wirelen, self.frames, 6, src, dst, nxt, data, pos, end, vlan, inner, depth
-        )
-
-    def _lost_datagram(
-        self, ts: int, wirelen: int, count: int, key: tuple, first: bytes, where: tuple
-    ) -> None:
-        """A datagram the reassembler gave up on, whose first fragment is there: account it
-        to its flow from the transport header that fragment carries."""
-        ver, src, dst, _ident, proto = key
-        vlan, inner, depth = where
-        self.frames = count
-        self.cut = 0
-        self._transport(ts, wirelen, count, ver, src, dst, proto, first, 0, len(first), vlan,
-                        inner, depth)  # fmt: skip
+            stats.errors += 1
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -469,9 +158,9 @@ class Engine:
             stats.decoded += 1
             self._count_tunnel(ts, wirelen, count, ver, src, dst, proto, vlan, inner)
             if proto == 4:
-                self._ipv4(ts, wirelen, data, off, end, vlan, inner, depth + 1)
+                self.decoder.ipv4(ts, wirelen, data, off, end, vlan, inner, depth + 1)
             else:
-                self._ipv6(ts, wirelen, data, off, end, vlan, inner, depth + 1)
+                self.decoder.ipv6(ts, wirelen, data, off, end, vlan, inner, depth + 1)
             return
         elif proto == 47 and depth < MAX_TUNNEL_DEPTH:  # GRE
             stats.decoded += 1
@@ -546,7 +235,7 @@ class Engine:
             if app == "none" or app == "done":
                 return
             if poff < end or flags & 0x02:
-                missing = self.cut if count == 1 else 0
+                missing = self.decoder.cut if count == 1 else 0
                 self.apps.tcp_payload(flow, forward, flags, seq, data, poff, end, sport, dport, ts,
                                   missing)  # fmt: skip
         elif proto == UDP and poff < end:
@@ -624,13 +313,13 @@ class Engine:
                 self.stats.malformed += 1
                 return
             etype = (data[pos + 12] << 8) | data[pos + 13]
-            self._ether(ts, wirelen, data[:end], pos + 14, end, etype, vlan, inner, depth)
+            self.decoder.ether(ts, wirelen, data[:end], pos + 14, end, etype, vlan, inner, depth)
         elif 0x8200 <= proto < 0x8300:  # Aruba access points: 802.11 frames
             etype, pos = wifi(data, pos, end)
             if etype < 0:
                 self.stats.non_ip += 1
                 return
-            self._ether(ts, wirelen, data[:end], pos, end, etype, vlan, inner, depth)
+            self.decoder.ether(ts, wirelen, data[:end], pos, end, etype, vlan, inner, depth)
         elif proto == 0x88BE or proto == 0x22EB:  # ERSPAN II (8-byte header) / III (12+)
             hdr = 8
             if proto == 0x22EB:
@@ -642,9 +331,9 @@ class Engine:
                 self.stats.malformed += 1
                 return
             etype = (data[pos + 12] << 8) | data[pos + 13]
-            self._ether(ts, wirelen, data[:end], pos + 14, end, etype, vlan, inner, depth)
+            self.decoder.ether(ts, wirelen, data[:end], pos + 14, end, etype, vlan, inner, depth)
         else:
-            self._ether(ts, wirelen, data[:end], pos, end, proto, vlan, inner, depth)
+            self.decoder.ether(ts, wirelen, data[:end], pos, end, proto, vlan, inner, depth)
 
     def _udp_tunnel(
         self,
@@ -665,16 +354,16 @@ class Engine:
         if 4789 in ports:  # VXLAN: 8-byte header, then Ethernet
             if off + 22 <= end and data[off] & 0x08:
                 etype = (data[off + 20] << 8) | data[off + 21]
-                self._ether(ts, wirelen, data, off + 22, end, etype, vlan, inner, depth)
+                self.decoder.ether(ts, wirelen, data, off + 22, end, etype, vlan, inner, depth)
         elif 6081 in ports:  # Geneve: 8 bytes + options, then the protocol type
             if off + 8 <= end:
                 pos = off + 8 + (data[off] & 0x3F) * 4
                 proto = (data[off + 2] << 8) | data[off + 3]
                 if proto == 0x6558 and pos + 14 <= end:
                     etype = (data[pos + 12] << 8) | data[pos + 13]
-                    self._ether(ts, wirelen, data, pos + 14, end, etype, vlan, inner, depth)
+                    self.decoder.ether(ts, wirelen, data, pos + 14, end, etype, vlan, inner, depth)
                 elif pos <= end:
-                    self._ether(ts, wirelen, data, pos, end, proto, vlan, inner, depth)
+                    self.decoder.ether(ts, wirelen, data, pos, end, proto, vlan, inner, depth)
         elif 2152 in ports:  # GTP-U: T-PDU carries an IP packet
             if off + 8 > end or data[off] >> 5 != 1 or data[off + 1] != 0xFF:
                 return
@@ -705,7 +394,7 @@ class Engine:
             if pos + 40 <= end and data[pos] >> 4 == 6:
                 (plen,) = _u16(data, pos + 4)
                 if pos + 40 + plen <= end:
-                    self._ipv6(ts, wirelen, data, pos, end, vlan, inner, depth)
+                    self.decoder.ipv6(ts, wirelen, data, pos, end, vlan, inner, depth)
         elif 5072 in ports:  # AYIYA
             if off + 8 > end:
                 return
@@ -713,9 +402,9 @@ class Engine:
             if data[off + 2] & 0x0F != 1 or pos > end:
                 return
             if data[off + 3] == 41:
-                self._ipv6(ts, wirelen, data, pos, end, vlan, inner, depth)
+                self.decoder.ipv6(ts, wirelen, data, pos, end, vlan, inner, depth)
             elif data[off + 3] == 4:
-                self._ipv4(ts, wirelen, data, pos, end, vlan, inner, depth)
+                self.decoder.ipv4(ts, wirelen, data, pos, end, vlan, inner, depth)
         elif 4754 in ports:  # GRE in UDP
             self._gre(ts, wirelen, data, off, end, vlan, inner, depth)
 
@@ -734,9 +423,9 @@ class Engine:
             return
         version = data[off] >> 4
         if version == 4:
-            self._ipv4(ts, wirelen, data, off, end, vlan, inner, depth)
+            self.decoder.ipv4(ts, wirelen, data, off, end, vlan, inner, depth)
         elif version == 6:
-            self._ipv6(ts, wirelen, data, off, end, vlan, inner, depth)
+            self.decoder.ipv6(ts, wirelen, data, off, end, vlan, inner, depth)
 
     def _add(self, key: tuple, flow: Flow) -> None:
         flows = self.flows
