@@ -34,24 +34,15 @@ from collectors.pcap.flows import (
     note_tcp_flags,
     unsolicited,
 )
-from collectors.pcap.links import (
-    wifi,
-)
 from collectors.pcap.network import NetworkDecoder
+from collectors.pcap.tunnels import MAX_TUNNEL_DEPTH, UDP_TUNNELS, TunnelDecoder
 
 __all__ = ["Engine", "EngineConfig", "EngineStats", "Flow", "conn_state", "unsolicited"]
 
-#: UDP ports of tunnels whose inner packets are decoded (IANA / protocol defaults)
-UDP_TUNNELS = frozenset({4789, 6081, 2152, 3544, 5072, 4754})
-
 DNS_PORTS = frozenset({53, 5353, 5355})
-MAX_TUNNEL_DEPTH = 4
 
-_ipv4_header = struct.Struct("!BBHHHBBH4s4s").unpack_from
-_u16 = struct.Struct("!H").unpack_from
 _ports = struct.Struct("!HH").unpack_from
 _tcp = struct.Struct("!HHIIBB").unpack_from
-_ipv6_header = struct.Struct("!IHBB16s16s").unpack_from
 
 
 class Engine:
@@ -69,6 +60,7 @@ class Engine:
         self.last_sweep = 0
         self.now = 0
         self.decoder = NetworkDecoder(self.stats, self._transport)
+        self.tunnels = TunnelDecoder(self.decoder)
         self.fragments = self.decoder.fragments  # the sweep and finish() give up on datagrams
         self.builder = ev.EventBuilder(
             host_name=self.config.host_name,
@@ -165,7 +157,7 @@ class Engine:
         elif proto == 47 and depth < MAX_TUNNEL_DEPTH:  # GRE
             stats.decoded += 1
             self._count_tunnel(ts, wirelen, count, ver, src, dst, proto, vlan, inner)
-            self._gre(ts, wirelen, data, off, end, vlan, inner, depth + 1)
+            self.tunnels.gre(ts, wirelen, data, off, end, vlan, inner, depth + 1)
             return
         elif proto == SCTP:
             if off + 4 > end:
@@ -237,12 +229,12 @@ class Engine:
             if poff < end or flags & 0x02:
                 missing = self.decoder.cut if count == 1 else 0
                 self.apps.tcp_payload(flow, forward, flags, seq, data, poff, end, sport, dport, ts,
-                                  missing)  # fmt: skip
+                                      missing)  # fmt: skip
         elif proto == UDP and poff < end:
             if sport in DNS_PORTS or dport in DNS_PORTS:
                 self.apps.dns(flow, forward, data[poff:end], ts)
             elif (dport in UDP_TUNNELS or sport in UDP_TUNNELS) and depth < MAX_TUNNEL_DEPTH:
-                self._udp_tunnel(ts, wirelen, data, poff, end, sport, dport, vlan, inner, depth)
+                self.tunnels.udp(ts, wirelen, data, poff, end, sport, dport, vlan, inner, depth)
             elif dport == 1900 or sport == 1900:
                 self.apps.ssdp(flow, data[poff:end], ts)
             elif flow.app != "none" and flow.app != "done":
@@ -276,156 +268,6 @@ class Engine:
         else:
             flow.pkts_r += count
             flow.bytes_r += wirelen
-
-    def _gre(
-        self,
-        ts: int,
-        wirelen: int,
-        data: bytes,
-        off: int,
-        end: int,
-        vlan: int | None,
-        inner: int | None,
-        depth: int,
-    ) -> None:
-        if off + 4 > end:
-            self.stats.malformed += 1
-            return
-        bits, proto = struct.unpack_from("!HH", data, off)
-        version = bits & 7
-        pos = off + 4
-        if version == 0:
-            pos += 4 * (bool(bits & 0x8000) + bool(bits & 0x2000) + bool(bits & 0x1000))
-        elif version == 1:  # enhanced GRE (PPTP): key always, sequence and ack optional
-            pos += 4 + 4 * (bool(bits & 0x1000) + bool(bits & 0x0080))
-            if proto == 0x880B and pos + 4 <= end and data[pos] == 0xFF:
-                pos += 2  # PPP address/control
-                ppp = (data[pos] << 8) | data[pos + 1]
-                proto = 0x0800 if ppp == 0x0021 else 0x86DD if ppp == 0x0057 else 0
-                pos += 2
-        if pos > end:
-            self.stats.malformed += 1
-            return
-        if proto == 0x6558 or (
-            proto == 0x88BE and not bits & 0x1000
-        ):  # transparent Ethernet bridging
-            if pos + 14 > end:
-                self.stats.malformed += 1
-                return
-            etype = (data[pos + 12] << 8) | data[pos + 13]
-            self.decoder.ether(ts, wirelen, data[:end], pos + 14, end, etype, vlan, inner, depth)
-        elif 0x8200 <= proto < 0x8300:  # Aruba access points: 802.11 frames
-            etype, pos = wifi(data, pos, end)
-            if etype < 0:
-                self.stats.non_ip += 1
-                return
-            self.decoder.ether(ts, wirelen, data[:end], pos, end, etype, vlan, inner, depth)
-        elif proto == 0x88BE or proto == 0x22EB:  # ERSPAN II (8-byte header) / III (12+)
-            hdr = 8
-            if proto == 0x22EB:
-                hdr = 12
-                if pos + 12 <= end and data[pos + 11] & 1:
-                    hdr += 8  # platform-specific subheader
-            pos += hdr
-            if pos + 14 > end:
-                self.stats.malformed += 1
-                return
-            etype = (data[pos + 12] << 8) | data[pos + 13]
-            self.decoder.ether(ts, wirelen, data[:end], pos + 14, end, etype, vlan, inner, depth)
-        else:
-            self.decoder.ether(ts, wirelen, data[:end], pos, end, proto, vlan, inner, depth)
-
-    def _udp_tunnel(
-        self,
-        ts: int,
-        wirelen: int,
-        data: bytes,
-        off: int,
-        end: int,
-        sport: int,
-        dport: int,
-        vlan: int | None,
-        inner: int | None,
-        depth: int,
-    ) -> None:
-        """Packets inside VXLAN, Geneve, GTP-U, Teredo, AYIYA and GRE-in-UDP."""
-        ports = (dport, sport)
-        depth += 1
-        if 4789 in ports:  # VXLAN: 8-byte header, then Ethernet
-            if off + 22 <= end and data[off] & 0x08:
-                etype = (data[off + 20] << 8) | data[off + 21]
-                self.decoder.ether(ts, wirelen, data, off + 22, end, etype, vlan, inner, depth)
-        elif 6081 in ports:  # Geneve: 8 bytes + options, then the protocol type
-            if off + 8 <= end:
-                pos = off + 8 + (data[off] & 0x3F) * 4
-                proto = (data[off + 2] << 8) | data[off + 3]
-                if proto == 0x6558 and pos + 14 <= end:
-                    etype = (data[pos + 12] << 8) | data[pos + 13]
-                    self.decoder.ether(ts, wirelen, data, pos + 14, end, etype, vlan, inner, depth)
-                elif pos <= end:
-                    self.decoder.ether(ts, wirelen, data, pos, end, proto, vlan, inner, depth)
-        elif 2152 in ports:  # GTP-U: T-PDU carries an IP packet
-            if off + 8 > end or data[off] >> 5 != 1 or data[off + 1] != 0xFF:
-                return
-            pos = off + 8
-            if data[off] & 0x07:
-                if pos + 4 > end:
-                    return
-                next_ext = data[pos + 3]
-                pos += 4
-                for _ in range(8):
-                    if not next_ext or pos >= end:
-                        break
-                    length = data[pos] * 4
-                    if not length or pos + length > end:
-                        return
-                    next_ext = data[pos + length - 1]
-                    pos += length
-            self._ip_guess(ts, wirelen, data, pos, end, vlan, inner, depth)
-        elif 3544 in ports:  # Teredo: optional authentication / origin indication, then IPv6
-            pos = off
-            for _ in range(2):
-                if pos + 2 > end:
-                    return
-                if data[pos] == 0 and data[pos + 1] == 1 and pos + 4 <= end:
-                    pos += 4 + data[pos + 2] + data[pos + 3] + 9
-                elif data[pos] == 0 and data[pos + 1] == 0:
-                    pos += 8
-            if pos + 40 <= end and data[pos] >> 4 == 6:
-                (plen,) = _u16(data, pos + 4)
-                if pos + 40 + plen <= end:
-                    self.decoder.ipv6(ts, wirelen, data, pos, end, vlan, inner, depth)
-        elif 5072 in ports:  # AYIYA
-            if off + 8 > end:
-                return
-            pos = off + 8 + (1 << (data[off] >> 4)) + (data[off + 1] >> 4) * 4
-            if data[off + 2] & 0x0F != 1 or pos > end:
-                return
-            if data[off + 3] == 41:
-                self.decoder.ipv6(ts, wirelen, data, pos, end, vlan, inner, depth)
-            elif data[off + 3] == 4:
-                self.decoder.ipv4(ts, wirelen, data, pos, end, vlan, inner, depth)
-        elif 4754 in ports:  # GRE in UDP
-            self._gre(ts, wirelen, data, off, end, vlan, inner, depth)
-
-    def _ip_guess(
-        self,
-        ts: int,
-        wirelen: int,
-        data: bytes,
-        off: int,
-        end: int,
-        vlan: int | None,
-        inner: int | None,
-        depth: int,
-    ) -> None:
-        if off >= end:
-            return
-        version = data[off] >> 4
-        if version == 4:
-            self.decoder.ipv4(ts, wirelen, data, off, end, vlan, inner, depth)
-        elif version == 6:
-            self.decoder.ipv6(ts, wirelen, data, off, end, vlan, inner, depth)
 
     def _add(self, key: tuple, flow: Flow) -> None:
         flows = self.flows
