@@ -117,6 +117,7 @@ class AppLayer:
         self._after(flow, ts)
 
     def _start(self, flow: Flow, app: str) -> None:
+        """Set a flow's application and start its parser: a session and a stream each way."""
         flow.app = app
         if app == "http":
             flow.http = session = HttpSession()
@@ -227,6 +228,7 @@ class AppLayer:
             self._emit_quic(flow, quic)
 
     def _emit_quic(self, flow: Flow, quic: QuicClient) -> None:
+        """The QUIC handshake's event, once, when a ClientHello was read."""
         if quic.hello is not None and not quic.emitted:
             quic.emitted = True
             self.emit(self.builder.quic(flow, quic))
@@ -268,6 +270,8 @@ class AppLayer:
         response: tuple[int, DnsMessage] | None,
         client_is_src: bool | None = None,
     ) -> None:
+        """One DNS event: a query with its response, or either alone (``client_is_src``
+        orients a response whose query was not seen)."""
         flow.dns_seq += 1
         self.emit(self.builder.dns(flow, query, response, flow.dns_seq, client_is_src))
 

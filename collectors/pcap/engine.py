@@ -1,10 +1,20 @@
 """The packet engine: raw frames -> flows, DNS transactions, HTTP exchanges, TLS and SSH
 handshakes, as ECS events.
 
-The hot path reads headers with ``struct.unpack_from`` on the frame bytes (link layer,
-802.1Q/QinQ, MPLS, PPPoE, IPv4/IPv6 with extension headers, IP-in-IP, GRE, TCP/UDP/ICMP) and
-never builds a packet object; only the payloads that carry DNS, HTTP, TLS or SSH are sliced
-out and handed to their parsers. IPv4 and IPv6 fragments are reassembled (bounded).
+An ``Engine`` ties the parts of the package together, in the order a frame meets them:
+
+- ``network.NetworkDecoder``: link layer, VLAN tags, MPLS, PPPoE, IPv4/IPv6 with extension
+  headers; fragments through ``fragments.FragmentReassembler`` (bounded);
+- ``tunnels.TunnelDecoder``: GRE and UDP tunnels (IP-in-IP needs no decoder of its own),
+  whose inner packets go back to the network decoder;
+- this module: the transport header (TCP/UDP/ICMP/SCTP) and the flow table;
+- ``apps.AppLayer``: the application protocol of each flow and its parsers (DNS, HTTP, TLS,
+  SSH, QUIC, logins);
+- ``flows``: the ``Flow`` record and its TCP state; ``events``: the ECS documents.
+
+The hot path reads headers with ``struct.unpack_from`` on the frame bytes and never builds a
+packet object; only the payloads that carry an application protocol are sliced out and handed
+to their parsers.
 
 Flows are keyed on (transport, lower endpoint, higher endpoint, VLAN ids) and oriented so
 that ``source`` is the initiator. They end on an idle timeout, are cut into consecutive
@@ -110,6 +120,10 @@ class Engine:
         inner: int | None,
         depth: int,
     ) -> None:
+        """An IP payload from the network decoder (see ``network.Transport``): read the
+        transport header, account the packet to its flow (made on its first packet, oriented
+        towards the side that asked), keep the TCP state, and hand the payload to the
+        application layer, or a tunnel's payload back to the decoders."""
         stats = self.stats
         flags = 0
         seq = 0
@@ -270,6 +284,8 @@ class Engine:
             flow.bytes_r += wirelen
 
     def _add(self, key: tuple, flow: Flow) -> None:
+        """Put a new flow in the table; when the table is full, the least recently active flow
+        is evicted first (ended, and counted)."""
         flows = self.flows
         if len(flows) >= self.config.max_flows:
             _old_key, old = flows.popitem(last=False)
@@ -281,6 +297,7 @@ class Engine:
     # --- ending ------------------------------------------------------------------------------
 
     def _emit(self, event: dict[str, Any]) -> None:
+        """Keep an event for ``take_events`` and count it by dataset."""
         self.events.append(event)
         dataset = event["event"]["dataset"]
         counts = self.stats.events
