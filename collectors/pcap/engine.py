@@ -88,17 +88,12 @@ class Engine:
         stats = self.stats
         try:
             stats.packets += 1
-            decoder = self.decoder
-            # Set before the sweep, which may change it: a datagram the sweep gives up on
-            # leaves its fragment count there, and this frame then counts as that many. Kept
-            # as it was when the engine was one module; the fix is to set it in frame().
-            decoder.frames = 1
             stats.bytes += wirelen
             if ts > self.now:
                 self.now = ts
                 if ts - self.last_sweep >= 1_000_000_000:
                     self.sweep(ts)
-            decoder.frame(ts, linktype, data, wirelen)
+            self.decoder.frame(ts, linktype, data, wirelen)
         except Exception:
             stats.errors += 1
 

@@ -64,8 +64,8 @@ class NetworkDecoder:
     def frame(self, ts: int, linktype: int, data: bytes, wirelen: int) -> None:
         """One captured frame (``ts`` in ns, the capture's link type, the captured bytes, the
         length on the wire): find the network layer behind the link layer and decode it;
-        frames of other protocols and unknown link types are counted in ``stats``. The
-        caller sets ``frames`` to 1 first."""
+        frames of other protocols and unknown link types are counted in ``stats``."""
+        self.frames = 1  # here: a datagram given up on before this frame left its count
         stats = self.stats
         n = len(data)
         if linktype == LINK_ETHERNET:

@@ -471,6 +471,25 @@ def test_incomplete_fragmented_datagram_still_makes_its_flow() -> None:
     assert flow["source"]["packets"] == len(parts) - 1
 
 
+def test_fragment_timeout_does_not_change_the_packet_count_of_the_frame_being_read() -> None:
+    # the sweep that gives up on the datagram runs while the later packet is being read
+    datagram = IP(src=CLIENT, dst=SERVER, id=6) / UDP(sport=4444, dport=5555) / (b"z" * 1000)
+    from scapy.layers.inet import fragment
+
+    parts = fragment(datagram, fragsize=400)
+    assert len(parts) == 3
+    held = [(T0, E() / parts[0]), (T0 + 1, E() / parts[1])]  # first fragment there, no last
+    later = (T0 + 31 * SECOND, E() / IP(src=CLIENT, dst=SERVER) / UDP(sport=6000, dport=7000))
+    events, engine = run_frames([*held, later])
+    assert engine.stats.fragments_dropped == 2 and engine.stats.reassembled == 0
+    flows = {f["source"]["port"]: f for f in of(events, "pcap.flow")}
+    assert sorted(flows) == [4444, 6000]
+    assert flows[4444]["network"]["packets"] == 2
+    assert flows[4444]["source"]["bytes"] == sum(len(f) for _, f in held)
+    assert flows[6000]["network"]["packets"] == 1
+    assert flows[6000]["source"]["packets"] == 1
+
+
 def test_mutated_application_payloads_never_raise() -> None:
     import random
 
