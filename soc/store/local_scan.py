@@ -51,9 +51,12 @@ MIN_NARROWED = 8
 #: read in consecutive time slices of this many events of the range, so that the memory of
 #: the candidate pass stays the same however much data the range holds.
 SLICE_ROWS = 50_000
-#: Most rows, and most column values, whose literals the candidate pass remembers.
+#: Most rows, and most column values, whose literals the candidate pass remembers, and the
+#: longest text remembered (a longer value, or a row holding one, is searched every time):
+#: the memories hold at most a few MB whatever the values (an event's raw record is 1-2 KB).
 ROW_MEMO = 4_096
 VALUE_MEMO = 16_384
+MEMO_TEXT = 256
 
 
 class LocalScan:
@@ -317,7 +320,8 @@ class LocalScan:
             return found
         finder = LiteralFinder(numbers)
         # Rows repeat (the same service starting, the same command run again): the queries
-        # a row's values make it a candidate of are remembered for the last ROW_MEMO rows.
+        # a row's values make it a candidate of are remembered for the last ROW_MEMO rows
+        # (those without a text longer than MEMO_TEXT).
         taken_by_values: dict[tuple[Any, ...], tuple[int, ...]] = {}
         for row in chain([first_row], rows):
             values = row[1:]
@@ -330,9 +334,10 @@ class LocalScan:
                         if i not in chosen and all(not c.isdisjoint(seen) for c in rest):
                             chosen[i] = None
                 taken = tuple(chosen)
-                if len(taken_by_values) >= ROW_MEMO:
-                    taken_by_values.clear()
-                taken_by_values[values] = taken
+                if all(type(v) is not str or len(v) <= MEMO_TEXT for v in values):
+                    if len(taken_by_values) >= ROW_MEMO:
+                        taken_by_values.clear()
+                    taken_by_values[values] = taken
             for i in taken:
                 found.setdefault(i, array("q")).append(row[0])
         return found
@@ -497,7 +502,7 @@ class LiteralFinder:
     """Which literals each column value of a row holds, ignoring ASCII case as LIKE does:
     one Aho-Corasick automaton for all the texts, and what it found in a value remembered
     (values repeat from row to row: the same image, parent, user, share), for at most
-    VALUE_MEMO values."""
+    VALUE_MEMO values of at most MEMO_TEXT characters."""
 
     def __init__(self, numbers: Mapping[str, int]) -> None:
         """``numbers``: each folded text and its literal number."""
@@ -515,7 +520,8 @@ class LiteralFinder:
         for place, value in enumerate(values):
             if value is None:
                 continue
-            if type(value) is not str:  # a number or bytes: not remembered (1 == 1.0)
+            if type(value) is not str or len(value) > MEMO_TEXT:
+                # a number or bytes (1 == 1.0: not a key), or a long text: not remembered
                 seen.update(self._pairs(place, _as_text(value)))
                 continue
             key = (place, value)

@@ -234,6 +234,8 @@ def test_repeated_events_are_candidates_as_the_first_was_whatever_the_memory_hol
     monkeypatch.setattr(local_scan, "ROW_MEMO", 1)
     monkeypatch.setattr(local_scan, "VALUE_MEMO", 1)
     assert _matches(local_store, singles, True) == expected
+    monkeypatch.setattr(local_scan, "MEMO_TEXT", 3)  # almost every text searched each time
+    assert _matches(local_store, singles, True) == expected
 
 
 @pytest.mark.conformance
@@ -286,6 +288,7 @@ def test_a_scan_sees_the_columns_another_writer_added_since_the_last_one(tmp_pat
 def test_a_literal_counts_only_in_the_column_that_needs_it(tmp_path: Path) -> None:
     """A row is a candidate of a query only when each needed text is in the column named
     with it: the same text in another column of the row does not make it one."""
+    import soc.store.local_scan as local_scan
     from soc.store.local_scan import LiteralFinder
 
     finder = LiteralFinder({"mimikatz": 0, "4688": 1, "ab": 2})
@@ -296,6 +299,11 @@ def test_a_literal_counts_only_in_the_column_that_needs_it(tmp_path: Path) -> No
     assert finder.seen(values) == {(0, 0), (2, 2), (3, 1)}
     # a text spanning two values is in neither
     assert finder.seen(["mimi", "katz"]) == set()
+    # a long value (an event's raw record) is searched, not remembered: memory stays small
+    remembered = len(finder._found)
+    long_value = "x" * local_scan.MEMO_TEXT + " mimikatz"
+    assert finder.seen([long_value]) == {(0, 0)}
+    assert len(finder._found) == remembered
 
     store = LocalStore(tmp_path / "soc.db")
     store.write_events(
