@@ -15,19 +15,14 @@ import sqlite3
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from soc import ecs, fast_json
 from soc.store import like_any
 from soc.store.base import Bucket, Hit, QueryError, SearchPage, SearchRequest, SearchResult
+from soc.store.scan_candidates import AUTOMATON, CandidatePlan
 from soc.store.sql_literals import Need
-
-try:  # a C automaton when installed; without it every query is evaluated on every row
-    import ahocorasick
-except ImportError:  # pragma: no cover - depends on the environment
-    ahocorasick = None
 
 
 def quote_identifier(name: str) -> str:
@@ -51,12 +46,6 @@ MIN_NARROWED = 8
 #: read in consecutive time slices of this many events of the range, so that the memory of
 #: the candidate pass stays the same however much data the range holds.
 SLICE_ROWS = 50_000
-#: Most rows, and most column values, whose literals the candidate pass remembers, and the
-#: longest text remembered (a longer value, or a row holding one, is searched every time):
-#: the memories hold at most a few MB whatever the values (an event's raw record is 1-2 KB).
-ROW_MEMO = 4_096
-VALUE_MEMO = 16_384
-MEMO_TEXT = 256
 
 
 class LocalScan:
@@ -103,7 +92,7 @@ class LocalScan:
         clauses, params = self._where(prefilter, filters, start, end)
         needs = [_beyond(n, prefilter) for n in literals] if literals else [None] * len(queries)
         narrowed = [i for i, need in enumerate(needs) if need]
-        if ahocorasick is None or len(narrowed) < MIN_NARROWED:
+        if not AUTOMATON or len(narrowed) < MIN_NARROWED:
             narrowed = []
         chosen = set(narrowed)
         wide = [i for i in range(len(queries)) if i not in chosen]
@@ -285,62 +274,15 @@ class LocalScan:
         clauses: list[str],
         params: list[Any],
     ) -> dict[int, array[int]]:
-        """For each query index, the rowids of the subset that satisfy all its clauses: a
-        (column, text) literal holds when that column's value contains the text, ignoring
-        ASCII case as LIKE does (a column the table lacks holds nothing)."""
-        columns: dict[str, int] = {}  # column -> its place among the selected ones
-        numbers: dict[str, int] = {}  # folded text -> literal number
-        plans: list[tuple[int, list[frozenset[tuple[int, int]]]]] = []
-        for i in indexes:
-            plan: list[frozenset[tuple[int, int]]] = []
-            for clause in needs[i] or ():
-                pairs: set[tuple[int, int]] = set()
-                for column, text in clause:
-                    actual = present.get(column.lower())
-                    if actual is not None:
-                        place = columns.setdefault(actual, len(columns))
-                        number = numbers.setdefault(like_any.ascii_lower(text), len(numbers))
-                        pairs.add((place, number))
-                plan.append(frozenset(pairs))
-            plans.append((i, plan))
-        first: dict[tuple[int, int], list[tuple[int, list[frozenset[tuple[int, int]]]]]] = {}
-        for i, plan in plans:
-            if all(plan):  # a clause whose columns no event has: the query matches nothing
-                for pair in plan[0]:
-                    first.setdefault(pair, []).append((i, plan[1:]))
-        found: dict[int, array[int]] = {}
-        if not first:
-            return found
-        selected = ", ".join(quote_identifier(c) for c in columns)
+        """For each query index, the rowids of the subset that satisfy all its clauses
+        (soc.store.scan_candidates): the subset is read once for every column they name."""
+        plan = CandidatePlan(indexes, needs, present)
+        if not plan.queries:
+            return {}
+        selected = ", ".join(quote_identifier(c) for c in plan.columns)
         where = " AND ".join(clauses) or "1"
         cursor.execute(f"SELECT rowid, {selected} FROM events WHERE {where}", params)
-        rows = _stream(cursor)
-        first_row = next(rows, None)
-        if first_row is None:  # no event to look at: the automaton is not worth building
-            return found
-        finder = LiteralFinder(numbers)
-        # Rows repeat (the same service starting, the same command run again): the queries
-        # a row's values make it a candidate of are remembered for the last ROW_MEMO rows
-        # (those without a text longer than MEMO_TEXT).
-        taken_by_values: dict[tuple[Any, ...], tuple[int, ...]] = {}
-        for row in chain([first_row], rows):
-            values = row[1:]
-            taken = taken_by_values.get(values)
-            if taken is None:
-                seen = finder.seen(values)
-                chosen: dict[int, None] = {}
-                for pair in seen:
-                    for i, rest in first.get(pair, ()):
-                        if i not in chosen and all(not c.isdisjoint(seen) for c in rest):
-                            chosen[i] = None
-                taken = tuple(chosen)
-                if all(type(v) is not str or len(v) <= MEMO_TEXT for v in values):
-                    if len(taken_by_values) >= ROW_MEMO:
-                        taken_by_values.clear()
-                    taken_by_values[values] = taken
-            for i in taken:
-                found.setdefault(i, array("q")).append(row[0])
-        return found
+        return plan.candidates(_stream(cursor))
 
     def _execute_scan(self, cursor: sqlite3.Cursor, sql: str, params: list[Any]) -> None:
         try:
@@ -489,54 +431,6 @@ def _stream(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
         if not rows:
             return
         yield from rows
-
-
-def _as_text(value: Any) -> str:
-    """A column value as LIKE reads it (bytes as UTF-8 text)."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-class LiteralFinder:
-    """Which literals each column value of a row holds, ignoring ASCII case as LIKE does:
-    one Aho-Corasick automaton for all the texts, and what it found in a value remembered
-    (values repeat from row to row: the same image, parent, user, share), for at most
-    VALUE_MEMO values of at most MEMO_TEXT characters."""
-
-    def __init__(self, numbers: Mapping[str, int]) -> None:
-        """``numbers``: each folded text and its literal number."""
-        self._automaton = ahocorasick.Automaton()
-        for text, number in numbers.items():
-            self._automaton.add_word(text, number)
-        self._automaton.make_automaton()
-        self._found: dict[tuple[int, Any], frozenset[tuple[int, int]]] = {}
-
-    def seen(self, values: Sequence[Any]) -> set[tuple[int, int]]:
-        """The (place, literal number) pairs of the literals found in ``values``, the
-        place being the value's index; a None value holds nothing."""
-        seen: set[tuple[int, int]] = set()
-        found = self._found
-        for place, value in enumerate(values):
-            if value is None:
-                continue
-            if type(value) is not str or len(value) > MEMO_TEXT:
-                # a number or bytes (1 == 1.0: not a key), or a long text: not remembered
-                seen.update(self._pairs(place, _as_text(value)))
-                continue
-            key = (place, value)
-            pairs = found.get(key)
-            if pairs is None:
-                pairs = self._pairs(place, value)
-                if len(found) >= VALUE_MEMO:
-                    found.clear()
-                found[key] = pairs
-            seen |= pairs
-        return seen
-
-    def _pairs(self, place: int, text: str) -> frozenset[tuple[int, int]]:
-        folded = like_any.ascii_lower(text)
-        return frozenset((place, number) for _, number in self._automaton.iter(folded))
 
 
 def _project(hit: Hit, fields: Sequence[str]) -> Hit:

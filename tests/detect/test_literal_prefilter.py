@@ -219,7 +219,7 @@ def test_repeated_events_are_candidates_as_the_first_was_whatever_the_memory_hol
     """The candidate pass remembers what it found in a value and in a row: events that
     repeat the pack's test events give the same matches, with the memories cleared at
     every row (the smallest) or never."""
-    import soc.store.local_scan as local_scan
+    import soc.store.scan_candidates as scan_candidates
 
     events = pack_events()
     copies = [{**e, "_id": f"{e['_id']}-again"} for e in events]
@@ -231,10 +231,10 @@ def test_repeated_events_are_candidates_as_the_first_was_whatever_the_memory_hol
         expected
     )
     assert _matches(local_store, singles, True) == expected
-    monkeypatch.setattr(local_scan, "ROW_MEMO", 1)
-    monkeypatch.setattr(local_scan, "VALUE_MEMO", 1)
+    monkeypatch.setattr(scan_candidates, "ROW_MEMO", 1)
+    monkeypatch.setattr(scan_candidates, "VALUE_MEMO", 1)
     assert _matches(local_store, singles, True) == expected
-    monkeypatch.setattr(local_scan, "MEMO_TEXT", 3)  # almost every text searched each time
+    monkeypatch.setattr(scan_candidates, "MEMO_TEXT", 3)  # almost every text searched each time
     assert _matches(local_store, singles, True) == expected
 
 
@@ -288,8 +288,8 @@ def test_a_scan_sees_the_columns_another_writer_added_since_the_last_one(tmp_pat
 def test_a_literal_counts_only_in_the_column_that_needs_it(tmp_path: Path) -> None:
     """A row is a candidate of a query only when each needed text is in the column named
     with it: the same text in another column of the row does not make it one."""
-    import soc.store.local_scan as local_scan
-    from soc.store.local_scan import LiteralFinder
+    import soc.store.scan_candidates as scan_candidates
+    from soc.store.scan_candidates import LiteralFinder
 
     finder = LiteralFinder({"mimikatz": 0, "4688": 1, "ab": 2})
     values = ["run MIMIKATZ.exe", None, "Đặng ab", 4688, "cmd.exe"]
@@ -301,7 +301,7 @@ def test_a_literal_counts_only_in_the_column_that_needs_it(tmp_path: Path) -> No
     assert finder.seen(["mimi", "katz"]) == set()
     # a long value (an event's raw record) is searched, not remembered: memory stays small
     remembered = len(finder._found)
-    long_value = "x" * local_scan.MEMO_TEXT + " mimikatz"
+    long_value = "x" * scan_candidates.MEMO_TEXT + " mimikatz"
     assert finder.seen([long_value]) == {(0, 0)}
     assert len(finder._found) == remembered
 

@@ -1,0 +1,157 @@
+"""The candidate pass of the local store's grouped scan: which rows of a subset each rule
+may match, found from its required literals (soc.store.sql_literals) in one read.
+
+A rule's need is clauses of (column, text) pairs; the rule is a *candidate* for a row when
+each clause has one of its texts in the column named with it, ASCII case ignored as LIKE
+ignores it. ``CandidatePlan`` numbers the columns and texts of a group's rules; its
+``candidates`` runs every row's values through one Aho-Corasick automaton of all the texts
+(pyahocorasick) and gives each rule its candidate row ids. Values and rows repeat from one
+event to the next, so what a value holds, and which rules a row is a candidate for, are
+remembered (``LiteralFinder``, ``ROW_MEMO``), within a few MB. soc.store.local_scan reads
+the subset and evaluates each rule's full query on its candidates only.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
+from typing import Any
+
+from soc.store import like_any
+from soc.store.sql_literals import Need
+
+try:  # a C automaton when installed; without it every query is evaluated on every row
+    import ahocorasick
+except ImportError:  # pragma: no cover - depends on the environment
+    ahocorasick = None
+
+#: Whether the candidate pass can run here (pyahocorasick is installed).
+AUTOMATON = ahocorasick is not None
+
+#: Most rows, and most column values, whose literals the candidate pass remembers, and the
+#: longest text remembered (a longer value, or a row holding one, is searched every time):
+#: the memories hold at most a few MB whatever the values (an event's raw record is 1-2 KB).
+ROW_MEMO = 4_096
+VALUE_MEMO = 16_384
+MEMO_TEXT = 256
+
+#: A rule's clauses as sets of (column place, literal number) pairs.
+_Plan = list[frozenset[tuple[int, int]]]
+
+
+class CandidatePlan:
+    """The literals of some rules (``indexes`` into ``needs``) laid out for one read: the
+    columns to select (those the table has, in ``present``: lower-cased name -> name) and
+    each literal's number. A column the table lacks holds nothing, so a clause naming only
+    such columns makes its rule match nothing: it has no candidates."""
+
+    def __init__(
+        self, indexes: Sequence[int], needs: Sequence[Need], present: Mapping[str, str]
+    ) -> None:
+        places: dict[str, int] = {}  # column -> its place among the selected ones
+        self.numbers: dict[str, int] = {}  # folded text -> literal number
+        #: Rules by a pair of their first clause, with their other clauses.
+        self.first: dict[tuple[int, int], list[tuple[int, _Plan]]] = {}
+        for i in indexes:
+            plan: _Plan = []
+            for clause in needs[i] or ():
+                pairs: set[tuple[int, int]] = set()
+                for column, text in clause:
+                    actual = present.get(column.lower())
+                    if actual is not None:
+                        place = places.setdefault(actual, len(places))
+                        folded = like_any.ascii_lower(text)
+                        pairs.add((place, self.numbers.setdefault(folded, len(self.numbers))))
+                plan.append(frozenset(pairs))
+            if plan and all(plan):
+                for pair in plan[0]:
+                    self.first.setdefault(pair, []).append((i, plan[1:]))
+        #: The columns to read, in their places' order.
+        self.columns = list(places)
+
+    @property
+    def queries(self) -> bool:
+        """Whether some rule can have candidates at all (else nothing need be read)."""
+        return bool(self.first)
+
+    def candidates(self, rows: Iterable[tuple[Any, ...]]) -> dict[int, array[int]]:
+        """For each rule index, the row ids (each row: its id, then the values of
+        ``columns``) that satisfy all its clauses, in the rows' order."""
+        found: dict[int, array[int]] = {}
+        rows = iter(rows)
+        first_row = next(rows, None)
+        if first_row is None:  # no event to look at: the automaton is not worth building
+            return found
+        finder = LiteralFinder(self.numbers)
+        first = self.first
+        # Rows repeat (the same service starting, the same command run again): the rules a
+        # row's values make it a candidate of are remembered for the last ROW_MEMO rows
+        # (those without a text longer than MEMO_TEXT).
+        taken_by_values: dict[tuple[Any, ...], tuple[int, ...]] = {}
+        for row in chain([first_row], rows):
+            values = row[1:]
+            taken = taken_by_values.get(values)
+            if taken is None:
+                seen = finder.seen(values)
+                chosen: dict[int, None] = {}
+                for pair in seen:
+                    for i, rest in first.get(pair, ()):
+                        if i not in chosen and all(not c.isdisjoint(seen) for c in rest):
+                            chosen[i] = None
+                taken = tuple(chosen)
+                if all(type(v) is not str or len(v) <= MEMO_TEXT for v in values):
+                    if len(taken_by_values) >= ROW_MEMO:
+                        taken_by_values.clear()
+                    taken_by_values[values] = taken
+            for i in taken:
+                found.setdefault(i, array("q")).append(row[0])
+        return found
+
+
+class LiteralFinder:
+    """Which literals each column value of a row holds, ignoring ASCII case as LIKE does:
+    one Aho-Corasick automaton for all the texts, and what it found in a value remembered
+    (values repeat from row to row: the same image, parent, user, share), for at most
+    VALUE_MEMO values of at most MEMO_TEXT characters."""
+
+    def __init__(self, numbers: Mapping[str, int]) -> None:
+        """``numbers``: each folded text and its literal number."""
+        self._automaton = ahocorasick.Automaton()
+        for text, number in numbers.items():
+            self._automaton.add_word(text, number)
+        self._automaton.make_automaton()
+        self._found: dict[tuple[int, Any], frozenset[tuple[int, int]]] = {}
+
+    def seen(self, values: Sequence[Any]) -> set[tuple[int, int]]:
+        """The (place, literal number) pairs of the literals found in ``values``, the
+        place being the value's index; a None value holds nothing."""
+        seen: set[tuple[int, int]] = set()
+        found = self._found
+        for place, value in enumerate(values):
+            if value is None:
+                continue
+            if type(value) is not str or len(value) > MEMO_TEXT:
+                # a number or bytes (1 == 1.0: not a key), or a long text: not remembered
+                seen.update(self._pairs(place, _as_text(value)))
+                continue
+            key = (place, value)
+            pairs = found.get(key)
+            if pairs is None:
+                pairs = self._pairs(place, value)
+                if len(found) >= VALUE_MEMO:
+                    found.clear()
+                found[key] = pairs
+            seen |= pairs
+        return seen
+
+    def _pairs(self, place: int, text: str) -> frozenset[tuple[int, int]]:
+        folded = like_any.ascii_lower(text)
+        return frozenset((place, number) for _, number in self._automaton.iter(folded))
+
+
+def _as_text(value: Any) -> str:
+    """A column value as LIKE reads it (bytes as UTF-8 text)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
