@@ -9,7 +9,6 @@ case's timeline when the playbook opens or attaches a case.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from soc.triage.playbook import (
     load_library,
     texts_of,
 )
+from soc.triage.run_state import Run, StepOutcome, TriageError, TriageResult
 from soc.triage.template import TemplateError, render, render_detection, render_text
 
 LEVEL_TO_SEVERITY = {
@@ -56,99 +56,7 @@ LEVEL_TO_SEVERITY = {
 }
 
 
-class TriageError(Exception):
-    """A triage run cannot start or continue (one line for a person)."""
-
-
-@dataclass
-class StepOutcome:
-    """What one step did: done, skipped (its condition was false or a value was absent) or
-    failed (with the reason)."""
-
-    id: str
-    type: str
-    title: str
-    status: str
-    summary: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class TriageResult:
-    """The outcome of a triage run."""
-
-    alert_id: str
-    playbook: str
-    analyst: str
-    verdict: str | None = None
-    severity: str | None = None
-    status: str | None = None
-    assignee: str | None = None
-    case_id: str | None = None
-    answers: dict[str, str] = field(default_factory=dict)
-    facts: dict[str, Any] = field(default_factory=dict)
-    steps: list[StepOutcome] = field(default_factory=list)
-    recommendations: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def failed_steps(self) -> list[StepOutcome]:
-        return [s for s in self.steps if s.status == "failed"]
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of the result."""
-        return asdict(self)
-
-
-@dataclass
-class _Run:
-    store: Store
-    playbook: Playbook
-    alert: dict[str, Any]
-    analyst: str
-    answerer: Answerer
-    enricher: Enricher
-    output: Output
-    result: TriageResult
-    context: dict[str, Any]
-    pending: list[dict[str, Any]] = field(default_factory=list)
-    departments: set[str] = field(default_factory=set)
-    assets: set[str] = field(default_factory=set)
-    step: Step | None = None  # the step running
-
-    # --- helpers ----------------------------------------------------------------------
-    @property
-    def facts(self) -> dict[str, Any]:
-        return self.result.facts
-
-    def refresh_alert(self) -> None:
-        self.alert = lifecycle.alert_view(
-            self.store, lifecycle.get_alert(self.store, self.alert["id"])
-        )
-        self.context["alert"] = self.alert
-        self.result.status = self.alert.get("status")
-        self.result.assignee = self.alert.get("assignee")
-
-    def note_timeline(
-        self, kind: str, summary: str, detail: Mapping[str, Any] | None = None
-    ) -> None:
-        # a step's title in each language it is written in, for reports in that language
-        step = self.step
-        if (
-            detail is not None
-            and step is not None
-            and step.titles
-            and detail.get("step", detail.get("question")) == step.id
-        ):
-            detail = {**detail, "titles": dict(step.titles)}
-        self.pending.append(cases.timeline_entry(kind, summary, by=self.analyst, detail=detail))
-
-    def flush_timeline(self) -> None:
-        if self.result.case_id and self.pending:
-            cases.add_timeline(self.store, self.result.case_id, self.pending, analyst=self.analyst)
-            self.pending = []
-
-
-def _alert_header(run: _Run) -> None:
+def _alert_header(run: Run) -> None:
     alert = run.alert
     rule = alert.get("rule") or {}
     out = run.output
@@ -185,20 +93,20 @@ def _alert_header(run: _Run) -> None:
         out.line(("department: ", "dim"), str(alert["department"]), indent=2)
 
 
-def _window(run: _Run, step: Step) -> Any:
+def _window(run: Run, step: Step) -> Any:
     spec = step.spec.get("window") or {}
     before = parse_duration(spec["before"]) if "before" in spec else DEFAULT_BEFORE
     after = parse_duration(spec["after"]) if "after" in spec else DEFAULT_AFTER
     return alert_window(run.alert, before, after)
 
 
-def _query(run: _Run, step: Step) -> str:
+def _query(run: Run, step: Step) -> str:
     detection = render_detection(step.spec["detection"], run.context)
     logsource = step.spec.get("logsource") or run.playbook.logsource or {}
     return compile_pivot(detection, logsource, run.store.kind)
 
 
-def _step_search(run: _Run, step: Step) -> StepOutcome:
+def _step_search(run: Run, step: Step) -> StepOutcome:
     query = _query(run, step)
     window = _window(run, step)
     fields = [str(f) for f in step.spec.get("fields") or []]
@@ -232,7 +140,7 @@ def _step_search(run: _Run, step: Step) -> StepOutcome:
     )
 
 
-def _step_stats(run: _Run, step: Step) -> StepOutcome:
+def _step_stats(run: Run, step: Step) -> StepOutcome:
     query = _query(run, step)
     window = _window(run, step)
     by_raw = step.spec["by"]
@@ -272,7 +180,7 @@ def _step_stats(run: _Run, step: Step) -> StepOutcome:
     )
 
 
-def _step_enrich(run: _Run, step: Step) -> StepOutcome:
+def _step_enrich(run: Run, step: Step) -> StepOutcome:
     values = render(step.spec["values"], run.context)
     if not isinstance(values, list):
         values = [values]
@@ -341,7 +249,7 @@ def question_of(step: Step, context: Mapping[str, Any]) -> Question:
     )
 
 
-def _step_question(run: _Run, step: Step) -> StepOutcome:
+def _step_question(run: Run, step: Step) -> StepOutcome:
     question = question_of(step, run.context)
     answer = run.answerer.answer(question)
     run.result.answers[step.id] = answer
@@ -360,7 +268,7 @@ def _step_question(run: _Run, step: Step) -> StepOutcome:
     return StepOutcome(step.id, step.type, step.title, "done", answer)
 
 
-def _step_decide(run: _Run, step: Step) -> StepOutcome:
+def _step_decide(run: Run, step: Step) -> StepOutcome:
     chosen: Mapping[str, Any] | None = None
     which = "default"
     for i, rule in enumerate(step.spec["rules"]):
@@ -410,7 +318,7 @@ def _step_decide(run: _Run, step: Step) -> StepOutcome:
 
 
 def _ensure_status(
-    run: _Run, status: str, resolution: str | None = None, reason: str | None = None
+    run: Run, status: str, resolution: str | None = None, reason: str | None = None
 ) -> str:
     current = run.alert.get("status") or "new"
     order = lifecycle.STATUSES
@@ -431,7 +339,7 @@ def _ensure_status(
     return f"status {current} -> {status}" + (f" ({resolution})" if resolution else "")
 
 
-def _ensure_case(run: _Run, spec: Any) -> str:
+def _ensure_case(run: Run, spec: Any) -> str:
     mode = spec if isinstance(spec, str) else (spec or {}).get("mode", "auto")
     settings = spec if isinstance(spec, Mapping) else {}
     rule = run.alert.get("rule") or {}
@@ -488,7 +396,7 @@ def _ensure_case(run: _Run, spec: Any) -> str:
     return done
 
 
-def _action(run: _Run, kind: str, value: Any) -> str:
+def _action(run: Run, kind: str, value: Any) -> str:
     if kind == "status":
         resolution = run.result.verdict if value == "closed" else None
         if value == "closed" and not resolution:
@@ -566,7 +474,7 @@ def _action(run: _Run, kind: str, value: Any) -> str:
     raise TriageError(f"unknown action {kind!r}")  # validation prevents this
 
 
-def _step_action(run: _Run, step: Step) -> StepOutcome:
+def _step_action(run: Run, step: Step) -> StepOutcome:
     done: list[str] = []
     failed: list[str] = []
     for item in step.spec["do"]:
@@ -663,7 +571,7 @@ def run_playbook(
         "severity": None,
         "case": {},
     }
-    run = _Run(
+    run = Run(
         store,
         playbook,
         alert,
