@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -28,6 +26,7 @@ from soc.cli.display import (
     zone_of,
 )
 from soc.cli.rules import JsonOpt, NoPackOpt, RulesOpt, gather_rule_paths
+from soc.cli.waiting import SignalStop, signals_set
 from soc.safe_text import safe_cell
 from soc.store.base import Store, StoreError
 from soc.timespec import parse_duration, parse_moment
@@ -332,15 +331,9 @@ def _run_cycles(
     after the cycle in progress) or ``cycles`` are done; then the lease is released and a
     closing line printed. A cycle that fails (the store, a lost worker) is reported and the
     next one resumes from the watermarks; after a lost worker, cycles run in this process."""
+    from soc.cli.outputs import configured_outputs, print_delivery
     from soc.detect.runner import run_cycle
     from soc.hunt.workers import WorkerLost
-
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: object) -> None:
-        stop.set()
-
-    from soc.cli.outputs import configured_outputs, print_delivery
 
     outputs = configured_outputs(ctx)
     worker = None
@@ -348,7 +341,9 @@ def _run_cycles(
         from soc.outputs.deliver import OutputWorker
 
         worker = OutputWorker(store, outputs, on_report=print_delivery)
-    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stop = SignalStop()
+    restore_signals = contextlib.ExitStack()  # SIGTERM/SIGINT end the loop after the cycle
+    restore_signals.enter_context(signals_set(stop))
     done = 0
     total_alerts = 0
     try:
@@ -388,8 +383,7 @@ def _run_cycles(
             err_console.print(f"soc: could not release the lease: {exc}", markup=False)
         if worker is not None:
             worker.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore_signals.close()
         why = "stop requested" if stop.is_set() else "cycles done"
         err_console.print(
             f"soc: detect schedule stopped ({why}) after {done:,} cycles, "
@@ -397,6 +391,7 @@ def _run_cycles(
             markup=False,
             soft_wrap=True,
         )
+        stop.close()
 
 
 def cycle_line(number: int, summary: DetectionSummary, now: datetime) -> str:
