@@ -24,7 +24,9 @@ kinds of task go to them, and each gives the same result as the one-process way:
   SCAN_HELD_ROWS rows: memory stays bounded (a few groups' rows).
 
 ``SOC_WORKERS`` sets how many workers (1: none, everything in the one process); by default
-one per CPU this process may use, at most MAX_WORKERS.
+one per CPU this process may use, at most MAX_WORKERS. What comes back from the workers
+(results in order, a lost worker as WorkerLost, the PendingReads and PendingWarm handles)
+is soc.hunt.pool_results'.
 """
 
 from __future__ import annotations
@@ -32,12 +34,10 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
-import shutil
 import signal
 import sys
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +47,14 @@ from soc.detect.collector import fewer_collections
 from soc.detect.group_scan import ScanRequest, ScanResult, scan_request
 from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, open_cache
 from soc.detect.rule_files import RuleFile, files_to_load
+from soc.hunt.pool_results import (
+    PendingReads,
+    PendingWarm,
+    WorkerLost,
+    in_order,
+    map_in_order,
+    ordered_window,
+)
 
 # The rule compiler and loader (pySigma) are imported where a task needs them, not here: a
 # hunt forks its workers before it imports pySigma, so that they start reading at once.
@@ -80,17 +88,6 @@ SLICES_PER_WORKER = 4
 
 class WorkerSettingError(ValueError):
     """SOC_WORKERS is not a whole number from 1 to MAX_SETTING."""
-
-
-class WorkerLost(RuntimeError):
-    """A worker process stopped before it finished a task (killed, out of memory, a crash):
-    the hunt stops with this error instead of waiting for it."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "a worker process stopped before finishing its work (killed or crashed); "
-            "SOC_WORKERS=1 runs everything in one process"
-        )
 
 
 def worker_count() -> int:
@@ -380,7 +377,7 @@ class HuntWorkers:
             (items[i : i + CONVERT_SLICE], target) for i in range(0, len(items), CONVERT_SLICE)
         ]
         entries: list[dict[str, Any]] = []
-        for part in _map_in_order(self._pool, _convert_slice, slices):
+        for part in map_in_order(self._pool, _convert_slice, slices):
             entries.extend(part)
         return entries
 
@@ -402,152 +399,18 @@ class _PoolScanner:
         """Each request's result in order, scanned on the workers several at once."""
         tasks = [(self._path, r) for r in requests]
         ahead = max(1, self._workers * SCAN_AHEAD)
-        window = _ordered_window(
+        window = ordered_window(
             self._pool, _scan_one, tasks, ahead, held_rows=SCAN_HELD_ROWS, rows=_rows_of
         )
-        return _in_order(window)
+        return in_order(window)
 
 
 def _rows_of(result: ScanResult | None) -> int:
     return len(result.rows) if result is not None else 0
 
 
-def _ordered_window(
-    pool: ProcessPoolExecutor,
-    function: Any,
-    tasks: Sequence[Any],
-    ahead: int,
-    *,
-    held_rows: int | None = None,
-    rows: Callable[[Any], int] = lambda result: 1,
-) -> Iterator[Any]:
-    """``function(task)`` for each task on the pool, results in order. At most ``ahead``
-    tasks are handed out and unfinished at any time; finished ones wait for their turn
-    while the workers go on with the next tasks (a long task at the head does not stop
-    them), unless the waiting results hold more than ``held_rows`` (``rows(result)``
-    each): then no task is handed out until the head's turn frees some. None: no limit."""
-    waiting: deque[Future[Any]] = deque()
-    upcoming = iter(tasks)
-    more = True
-    while True:
-        running = [f for f in waiting if not f.done()]
-        held = sum(_weight(f, rows) for f in waiting if f.done())
-        while more and len(running) < ahead and (held_rows is None or held <= held_rows):
-            task = next(upcoming, _NO_TASK)
-            if task is _NO_TASK:
-                more = False
-                break
-            future = pool.submit(function, task)
-            waiting.append(future)
-            running.append(future)
-        if not waiting:
-            return
-        if waiting[0].done():
-            yield waiting.popleft().result()
-        else:
-            wait(running, return_when=FIRST_COMPLETED)
-
-
-_NO_TASK = object()
-
-
-def _weight(future: Future[Any], rows: Callable[[Any], int]) -> int:
-    """``rows`` of a finished task's result (0 when it raised: that is raised in its turn)."""
-    if future.cancelled() or future.exception() is not None:
-        return 0
-    return rows(future.result())
-
-
-def _in_order(results: Iterable[Any]) -> Iterator[Any]:
-    """The results of a pool's map, a lost worker raised as WorkerLost."""
-    try:
-        yield from results
-    except BrokenProcessPool:
-        raise WorkerLost() from None
-
-
-def _map_in_order(pool: ProcessPoolExecutor, function: Any, items: Sequence[Any]) -> Iterator[Any]:
-    """``function(item)`` for each item on the pool, in order; a worker lost before or
-    during the tasks raised as WorkerLost."""
-    try:
-        yield from pool.map(function, items)
-    except BrokenProcessPool:
-        raise WorkerLost() from None
-
-
-def _result(future: Future[Any]) -> Any:
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        raise WorkerLost() from None
-
-
-class PendingWarm:
-    """Rule files being loaded and converted by the workers (HuntWorkers.start_warming)."""
-
-    def __init__(self, pending: list[Future[Any]], files: int) -> None:
-        self._pending = pending
-        self.files = files
-
-    def wait(self) -> int:
-        """Wait until the caches hold every file; how many files the workers loaded. Raises
-        WorkerLost when a worker was lost."""
-        for pending in self._pending:
-            _result(pending)
-        return self.files
-
-
-class PendingReads:
-    """The files being read by the workers."""
-
-    def __init__(
-        self, pending: list[Future[Any]], count: int, dead_dir: Path, parts_dir: Path
-    ) -> None:
-        self._pending = pending
-        self._count = count
-        self._dead_dir = dead_dir
-        self._parts_dir = parts_dir
-        #: The slices not handed out yet, and how to hand them out (see read_files).
-        self.held: tuple[Callable[[list[Any]], list[Future[Any]]], list[Any]] | None = None
-
-    def hand_out_rest(self) -> None:
-        """Hand the slices held back by ``read_files(first=...)`` to the workers."""
-        if self.held is not None:
-            hand_out, rest = self.held
-            self.held = None
-            self._pending.extend(hand_out(rest))
-
-    def wait(self) -> tuple[list[FileOutcome], int]:
-        """Every file's outcome in input order and the events read; the workers' dead
-        letters are then in the hunt's dead-letter folder, in input order. Raises what a
-        worker raised (e.g. StoreUnavailable), as reading in one process would."""
-        self.hand_out_rest()
-        outcomes: list[FileOutcome | None] = [None] * self._count
-        events = 0
-        for pending in self._pending:
-            start, read_outcomes, read = _result(pending)
-            outcomes[start : start + len(read_outcomes)] = read_outcomes
-            events += read
-        _append_parts(self._parts_dir, self._count, self._dead_dir)
-        return [o for o in outcomes if o is not None], events
-
-
-def _append_parts(parts_dir: Path, count: int, dead_dir: Path) -> None:
-    """Append each slice's dead-letter part (a folder named by the index of its first input)
-    to the dead-letter folder, in input order, then remove the parts."""
-    if not parts_dir.is_dir():
-        return
-    for index in range(count):
-        part = parts_dir / str(index)
-        if not part.is_dir():
-            continue
-        for day_file in sorted(part.glob("*.ndjson")):
-            dead_dir.mkdir(parents=True, exist_ok=True)
-            with open(day_file, "rb") as source, open(dead_dir / day_file.name, "ab") as target:
-                shutil.copyfileobj(source, target)
-                target.flush()
-                os.fsync(target.fileno())
-    shutil.rmtree(parts_dir, ignore_errors=True)
+#: The ordered window under the name it had when it lived here.
+_ordered_window = ordered_window
 
 
 __all__ = [
