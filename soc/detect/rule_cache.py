@@ -58,6 +58,7 @@ KEEP_FINGERPRINTS = 4
 _PACKAGES = ("citysoc", "pysigma", "pysigma-backend-sqlite", "pysigma-backend-elasticsearch")
 _SHAPING_MODULES = (
     "soc.detect.logsources",
+    "soc.detect.logsource_tables",
     "soc.detect.pipelines",
     "soc.detect.compile",
     "soc.detect.sqlite_backend",

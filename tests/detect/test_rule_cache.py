@@ -138,6 +138,24 @@ def test_fingerprint_follows_package_versions_and_pipeline_sources() -> None:
     assert fingerprint() != compute_fingerprint({}, [pipelines])
 
 
+def test_the_fingerprint_covers_the_tables_the_log_source_mapping_reads() -> None:
+    # A table moved out of soc/detect/logsources.py still shapes every query: editing it must
+    # make the cached entries miss, as editing the mapping itself does.
+    import ast
+
+    from soc.detect import logsources
+    from soc.detect.rule_cache import _SHAPING_MODULES
+
+    tree = ast.parse(Path(logsources.__file__).read_text(encoding="utf-8"))
+    imported = {
+        node.module
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("soc.")
+    }
+    assert "soc.detect.logsource_tables" in imported
+    assert imported <= set(_SHAPING_MODULES)
+
+
 def test_a_damaged_cache_file_is_ignored(tmp_path: Path) -> None:
     (tmp_path / CACHE_FILE).write_bytes(b"this is not a database" * 100)
     result = compile_all(rules(), "sqlite", cache=tmp_path)
