@@ -12,11 +12,14 @@ Value rules for the per-field columns (the JSON document always keeps the origin
 SQLite treats column names case-insensitively, so paths that differ only in case share one
 column. A query that names a field the store has never seen gets that (empty) column added and
 is retried, so it matches nothing instead of failing.
+
+This module opens the file and answers single queries; LocalStore mixes in the event writes
+(soc.store.local_writes), the batch reads (soc.store.local_scan) and the records
+(soc.store.local_records).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -28,30 +31,23 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from soc import ecs, fast_json
+from soc import fast_json
 from soc.store import like_any
-from soc.store.base import (
-    ID_FIELD,
-    Bucket,
-    EventFailure,
-    Hit,
-    QueryError,
-    SearchPage,
-    StoreUnavailable,
-    WriteResult,
-)
+from soc.store.base import Bucket, Hit, QueryError, SearchPage, StoreUnavailable
 from soc.store.local_readonly import ReadOnlyConnection
 from soc.store.local_records import LocalRecords
 from soc.store.local_scan import LocalScan
 from soc.store.local_scan import quote_identifier as _quote
-from soc.store.local_schema import EVENTS_TABLE, MIGRATIONS, append_columns, events_table_sql
+from soc.store.local_schema import EVENTS_TABLE, MIGRATIONS
+from soc.store.local_writes import INTERNAL_COLUMNS as _INTERNAL_COLUMNS
+from soc.store.local_writes import MAX_FIELD_COLUMNS, LocalWrites
+from soc.store.local_writes import column_value as _column_value
+from soc.store.local_writes import epoch_us as _epoch_us
 
 #: Marks a SQLite file as a citysoc store (PRAGMA application_id), ASCII "CSOC".
 APPLICATION_ID = 0x43534F43
 #: Current schema version (PRAGMA user_version); see soc.store.local_schema.MIGRATIONS.
 SCHEMA_VERSION = 3
-#: SQLite allows 2000 columns per table; beyond this many, new fields live only in the JSON.
-MAX_FIELD_COLUMNS = 1900
 
 #: Read tuning, per connection (docs/detection.md, "SQLite settings"): a 64 MiB page cache
 #: instead of SQLite's 2 MiB, so consecutive rule scans over the same event subsets hit memory
@@ -67,18 +63,6 @@ _READ_TUNING = ("cache_size = -65536", "mmap_size = 0")
 #: and scanning every SigmaHQ Windows rule group a seventh less (docs/detection.md).
 PAGE_SIZE = 32768
 
-#: New columns of one batch from which they are added in one schema change instead of
-#: one ALTER TABLE each (LocalStore._add_columns_at_once).
-COLUMNS_AT_ONCE = 8
-_INTERNAL_COLUMNS = ("_id", "_ts", "_doc")
-_SQL_TYPES = {
-    "date": "TEXT",
-    "long": "INTEGER",
-    "float": "REAL",
-    "ip": "TEXT COLLATE NOCASE",
-    "text": "TEXT COLLATE NOCASE",
-    "keyword": "TEXT COLLATE NOCASE",
-}
 _MISSING_COLUMN = re.compile(r"no such column: (.+)$")
 
 T = TypeVar("T")
@@ -103,30 +87,11 @@ def _sql_regexp(pattern: str | None, value: Any) -> int | None:
     return 1 if compiled.search(str(value)) else 0
 
 
-def _epoch_us(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 def _from_epoch_us(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1_000_000, UTC)
 
 
-def _column_value(value: Any) -> Any:
-    if isinstance(value, list):
-        if len(value) == 1 and not isinstance(value[0], dict | list):
-            return _column_value(value[0])
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return value
-
-
-class LocalStore(LocalRecords, LocalScan):
+class LocalStore(LocalRecords, LocalScan, LocalWrites):
     """The Store protocol on one SQLite file; safe to share between threads of one process
     and between processes (WAL, busy timeout)."""
 
@@ -147,7 +112,7 @@ class LocalStore(LocalRecords, LocalScan):
         self._lookup_for: dict[str, str] | None = None
         self._lookup_size = 0
         #: Exact field paths known to have a column (columns are never dropped): a row whose
-        #: paths are all here needs no per-path check for new columns (see _insert).
+        #: paths are all here needs no per-path check for new columns (LocalWrites._insert).
         self._paths_with_columns: set[str] = set()
         self._load_columns()
 
@@ -262,55 +227,6 @@ class LocalStore(LocalRecords, LocalScan):
                     self._conn.execute("ROLLBACK")
                 raise
 
-    def _ensure_columns(self, paths: Sequence[str], sample: Mapping[str, Any]) -> None:
-        """Add a column for every path not yet known (caller holds the write lock)."""
-        if len(paths) >= COLUMNS_AT_ONCE and self._add_columns_at_once(paths, sample):
-            return
-        for path in paths:
-            if path.lower() in self._columns:
-                continue
-            if len(self._columns) >= MAX_FIELD_COLUMNS + len(_INTERNAL_COLUMNS):
-                continue
-            sql_type = self._sql_type(path, sample.get(path))
-            try:
-                self._conn.execute(
-                    f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {_quote(path)} {sql_type}"
-                )
-            except sqlite3.OperationalError as exc:
-                if "duplicate column" not in str(exc):
-                    raise
-                self._load_columns()  # another process added it meanwhile
-                continue
-            self._columns[path.lower()] = path
-
-    def _add_columns_at_once(self, paths: Sequence[str], sample: Mapping[str, Any]) -> bool:
-        """Add the columns of every path not yet known in one schema change
-        (soc.store.local_schema.append_columns); False, with nothing changed, when SQLite
-        refuses it (the caller then adds them one by one). Caller holds the write lock."""
-        table_sql = events_table_sql(self._conn)  # first: the columns read next are current
-        self._load_columns()
-        additions: dict[str, str] = {}  # lower-cased name -> column definition
-        room = MAX_FIELD_COLUMNS + len(_INTERNAL_COLUMNS) - len(self._columns)
-        for path in paths:
-            key = path.lower()
-            if key in self._columns or key in additions or len(additions) >= room:
-                continue
-            additions[key] = f"{_quote(path)} {self._sql_type(path, sample.get(path))}"
-        if not additions:
-            return True
-        added = append_columns(self._conn, table_sql, additions)
-        self._load_columns()
-        return added
-
-    @staticmethod
-    def _sql_type(path: str, value: Any) -> str:
-        declared = ecs.field_type(path)
-        if declared != "keyword":
-            return _SQL_TYPES.get(declared, "TEXT COLLATE NOCASE")
-        if isinstance(value, bool | int | float):
-            return "NUMERIC COLLATE NOCASE"
-        return "TEXT COLLATE NOCASE"
-
     def _run_query(self, build: Callable[[], tuple[str, list[Any]]]) -> list[tuple[Any, ...]]:
         """Run a read query; add columns that the query names but the table lacks."""
         for _ in range(64):
@@ -368,149 +284,6 @@ class LocalStore(LocalRecords, LocalScan):
         return clauses, params
 
     # --- events ---------------------------------------------------------------------------
-    def write_events(self, events: Sequence[Mapping[str, Any]]) -> WriteResult:
-        """Store events by ``_id``; an id already stored is a duplicate and left as it was."""
-        return self.write_event_groups([events])[0]
-
-    def write_event_groups(
-        self, groups: Sequence[Sequence[Mapping[str, Any]]]
-    ) -> list[WriteResult]:
-        """Store several lists of events (e.g. one per source) in one transaction, as
-        write_events would one after another: a result per list. One transaction is cheaper
-        for this process and for other writers than one per list."""
-        results: list[WriteResult] = []
-        prepared: list[list[tuple[str, int, str, dict[str, Any]]]] = []
-        for events in groups:
-            result = WriteResult()
-            rows = [row for event in events if (row := self._prepare(event, result)) is not None]
-            results.append(result)
-            prepared.append(rows)
-        if not any(prepared):
-            return results
-        try:
-            inserted = self._insert(prepared)
-        except sqlite3.OperationalError as exc:
-            # Busy or locked beyond the timeout, disk full...: the batch was rolled back
-            # whole, so the caller may retry it.
-            raise StoreUnavailable(f"{self.path}: cannot write events: {exc}") from None
-        for result, rows, count in zip(results, prepared, inserted, strict=True):
-            result.stored = count
-            result.duplicates = len(rows) - count
-        return results
-
-    def _insert(self, prepared: list[list[tuple[str, int, str, dict[str, Any]]]]) -> list[int]:
-        """Insert lists of prepared rows in one transaction; how many of each were new.
-
-        The rows are laid out by column before the write lock is taken (a field without a
-        column is assumed to get one under its own name); only when a new column turns out
-        otherwise (another process made it, in other case, or the column limit is reached)
-        are they laid out again inside. Other writers wait less that way."""
-        known = self._columns
-        verified = self._paths_with_columns
-        new_paths: dict[str, Any] = {}
-        for rows in prepared:
-            for _, _, _, flat in rows:
-                if not flat.keys() - verified:  # the usual case, one set operation
-                    continue
-                for path, value in flat.items():
-                    if path in verified or path in new_paths:
-                        continue
-                    if path.lower() in known:
-                        verified.add(path)
-                    else:
-                        new_paths[path] = value
-        layouts = [self._rows_by_columns(rows, new_paths) for rows in prepared]
-        with self._transaction():
-            if new_paths:
-                self._ensure_columns(list(new_paths), new_paths)
-                if any(self._columns.get(p.lower()) != p for p in new_paths):
-                    layouts = [self._rows_by_columns(rows, {}) for rows in prepared]
-            counts = []
-            for layout in layouts:
-                inserted = 0
-                for names, group in layout.items():
-                    column_sql = ", ".join(_quote(n) for n in (*_INTERNAL_COLUMNS, *names))
-                    marks = ", ".join("?" for _ in range(len(names) + 3))
-                    cursor = self._conn.executemany(
-                        f"INSERT OR IGNORE INTO {EVENTS_TABLE} ({column_sql}) VALUES ({marks})",
-                        group,
-                    )
-                    inserted += cursor.rowcount
-                counts.append(inserted)
-        return counts
-
-    def _rows_by_columns(
-        self, rows: list[tuple[str, int, str, dict[str, Any]]], assumed: Mapping[str, Any]
-    ) -> dict[tuple[str, ...], list[tuple[Any, ...]]]:
-        """The rows' values grouped by their column lists; a path in ``assumed`` is taken to
-        have a column of its own name."""
-        column_of = self._column_lookup()
-        # Events of one kind have the same paths in the same order: their columns (and which
-        # of their values go to a column; the first path of a column wins) are worked out
-        # once per layout.
-        layouts: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[int, ...]]] = {}
-        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-        for event_id, ts, doc_json, flat in rows:
-            paths = tuple(flat)
-            layout = layouts.get(paths)
-            if layout is None:
-                layout = layouts[paths] = _layout(paths, assumed, column_of)
-            names, picks = layout
-            values = list(flat.values())
-            row: list[Any] = [event_id, ts, doc_json]
-            for index in picks:
-                value = values[index]
-                kind = type(value)
-                row.append(value if kind is str or kind is int else _column_value(value))
-            groups.setdefault(names, []).append(tuple(row))
-        return groups
-
-    def _column_lookup(self) -> Callable[[str], str | None]:
-        """The column of a field path (None past the column limit), memoized by exact path
-        for as long as the known columns stay the same."""
-        known = self._columns
-        if self._lookup_for is not known or len(known) != self._lookup_size:
-            self._lookup = {}
-            self._lookup_for = known
-            self._lookup_size = len(known)
-        memo = self._lookup
-
-        def column_of(path: str) -> str | None:
-            try:
-                return memo[path]
-            except KeyError:
-                found = memo[path] = known.get(path.lower())
-                return found
-
-        return column_of
-
-    @staticmethod
-    def _prepare(
-        event: Mapping[str, Any], result: WriteResult
-    ) -> tuple[str, int, str, dict[str, Any]] | None:
-        event_id = event.get(ID_FIELD)
-        if not event_id or not isinstance(event_id, str):
-            result.failures.append(EventFailure(str(event_id), "event has no _id", event))
-            return None
-        doc = {k: v for k, v in event.items() if k != ID_FIELD}
-        stamp = ecs.get_field(doc, "@timestamp")
-        if not isinstance(stamp, str):
-            result.failures.append(EventFailure(event_id, "event has no @timestamp", event))
-            return None
-        try:
-            ts = _epoch_us(ecs.parse_timestamp(stamp))
-        except ValueError:
-            result.failures.append(
-                EventFailure(event_id, f"@timestamp is not a date: {stamp!r}", event)
-            )
-            return None
-        try:
-            doc_json = fast_json.dumps(doc)
-        except (TypeError, ValueError) as exc:
-            result.failures.append(EventFailure(event_id, f"not JSON: {exc}", event))
-            return None
-        return event_id, ts, doc_json, ecs.flatten(doc)
-
     def search(
         self,
         query: str | None = None,
@@ -654,17 +427,3 @@ class LocalStore(LocalRecords, LocalScan):
         with self._lock:
             self._close_scan_reader()
             self._conn.close()
-
-
-def _layout(
-    paths: tuple[str, ...], assumed: Mapping[str, Any], column_of: Callable[[str], str | None]
-) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """The columns an event with these field paths fills, and the index of the path whose
-    value each one takes (the first path of a column; a path in ``assumed`` is taken to
-    have a column of its own name, a path without a column is left to the document)."""
-    names: dict[str, int] = {}
-    for index, path in enumerate(paths):
-        column = path if path in assumed else column_of(path)
-        if column is not None and column not in names:
-            names[column] = index
-    return tuple(names), tuple(names.values())
