@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from soc import fast_json
 from soc.store import like_any
@@ -64,8 +64,6 @@ _READ_TUNING = ("cache_size = -65536", "mmap_size = 0")
 PAGE_SIZE = 32768
 
 _MISSING_COLUMN = re.compile(r"no such column: (.+)$")
-
-T = TypeVar("T")
 
 
 @lru_cache(maxsize=4096)

@@ -2,7 +2,7 @@
 older file up to date, and new event columns appended in one schema change.
 
 The events table starts with the internal columns (``_id``, ``_ts``, ``_doc``) and the
-indexed ECS fields; soc.store.local adds a column for every other field path as events
+indexed ECS fields; soc.store.local_writes adds a column for every other field path as events
 bring it.
 """
 
