@@ -4,7 +4,8 @@
 - TCP: framing is detected per connection from its first byte: a digit means RFC 6587
   octet counting (``LEN SP MSG``), anything else newline-delimited messages ("non-transparent
   framing"); a trailing unterminated message is taken when the peer closes the connection.
-  Messages longer than ``max_message`` bytes are dead-lettered with a prefix.
+  Messages longer than ``max_message`` bytes are dead-lettered with a prefix. The framing is
+  in collectors.sources.syslog_framing.
 - Parsing: the message goes through the ``syslog`` parser; when its program is one of the
   authentication programs (sshd, sudo, su, useradd..., CRON; see AUTH_PROGRAMS) it is parsed
   by the ``auth`` parser instead, so it gets the system.auth actions and fields.
@@ -41,9 +42,10 @@ from typing import Any
 
 from collectors.parsers import ParseContext, ParseError, get_parser
 from collectors.ship import Position, Shipper
-from collectors.sources.lines import MAX_LINE_BYTES, LineSplitter
+from collectors.sources.lines import MAX_LINE_BYTES
 from collectors.sources.logs import IngestOptions
 from collectors.sources.spool import DiskQueue, Message
+from collectors.sources.syslog_framing import _Conn, close_tcp, frame_tcp
 from soc.ecs import event_id
 
 #: Programs whose messages are parsed as auth.log lines.
@@ -96,18 +98,6 @@ def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]
 
 #: One message as it arrived (kept under its former name).
 Received = Message
-
-
-@dataclass
-class _Conn:
-    peer: str
-    listener: str
-    mode: str | None = None  # "octet" or "newline"
-    buf: bytes = b""
-    splitter: LineSplitter | None = None
-    skip: int = 0  # octet framing: bytes of an over-long message still to discard
-    skip_prefix: bytes = b""
-    skip_total: int = 0
 
 
 @dataclass
@@ -233,12 +223,12 @@ class SyslogServer:
                             continue
                         if not self._recv_tcp(sock, conns[sock]):
                             selector.unregister(sock)
-                            self._close_conn(conns.pop(sock))
+                            close_tcp(conns.pop(sock), self._put)
                             sock.close()
         finally:
             for sock, conn in conns.items():
                 self._drain_tcp(sock, conn)
-                self._close_conn(conn)
+                close_tcp(conn, self._put)
                 sock.close()
             # Datagrams already queued in the kernel are taken before closing.
             for item in self._sockets:
@@ -275,7 +265,7 @@ class SyslogServer:
                 return False
             if not data:
                 return False
-            self._frame(conn, data)
+            frame_tcp(conn, data, self.max_message, self._put)
 
     def _drain_tcp(self, sock: socket.socket, conn: _Conn) -> None:
         try:
@@ -283,90 +273,6 @@ class SyslogServer:
             self._recv_tcp(sock, conn, capped=False)
         except OSError:
             pass
-
-    def _frame(self, conn: _Conn, data: bytes) -> None:
-        if conn.mode is None:
-            conn.mode = "octet" if data[:1].isdigit() else "newline"
-            if conn.mode == "newline":
-                conn.splitter = LineSplitter(0, self.max_message)
-        now = time.time_ns()
-        if conn.mode == "newline":
-            assert conn.splitter is not None
-            for line in conn.splitter.feed(data):
-                self._put(
-                    Received(
-                        conn.listener,
-                        conn.peer,
-                        now,
-                        line.data,
-                        line.length if line.too_long else 0,
-                    )
-                )
-            return
-        buf = conn.buf + data
-        pos = 0
-        while pos < len(buf):
-            if conn.skip:
-                take = min(conn.skip, len(buf) - pos)
-                conn.skip -= take
-                pos += take
-                if not conn.skip:
-                    self._put(
-                        Received(conn.listener, conn.peer, now, conn.skip_prefix, conn.skip_total)
-                    )
-                continue
-            space = buf.find(b" ", pos, pos + 12)
-            if space < 0:
-                if len(buf) - pos >= 12 or not buf[pos:].isdigit():
-                    # Not octet counting after all: treat the rest as newline framing.
-                    conn.mode = "newline"
-                    conn.splitter = LineSplitter(0, self.max_message)
-                    conn.buf = b""
-                    self._frame(conn, buf[pos:])
-                    return
-                break
-            length_text = buf[pos:space]
-            if not length_text.isdigit():
-                conn.mode = "newline"
-                conn.splitter = LineSplitter(0, self.max_message)
-                conn.buf = b""
-                self._frame(conn, buf[pos:])
-                return
-            length = int(length_text)
-            start = space + 1
-            if length > self.max_message:
-                conn.skip = length
-                conn.skip_total = length
-                conn.skip_prefix = buf[start : start + 4096]
-                pos = start
-                continue
-            if len(buf) - start < length:
-                break
-            self._put(Received(conn.listener, conn.peer, now, buf[start : start + length]))
-            pos = start + length
-            # Some senders put a newline after each counted frame.
-            while pos < len(buf) and buf[pos : pos + 1] in (b"\n", b"\r"):
-                pos += 1
-        conn.buf = buf[pos:]
-
-    def _close_conn(self, conn: _Conn) -> None:
-        now = time.time_ns()
-        if conn.mode == "newline" and conn.splitter is not None:
-            last = conn.splitter.finish()
-            if last is not None:
-                self._put(
-                    Received(
-                        conn.listener,
-                        conn.peer,
-                        now,
-                        last.data,
-                        last.length if last.too_long else 0,
-                    )
-                )
-        elif conn.mode == "octet" and conn.buf.strip():
-            self._put(Received(conn.listener, conn.peer, now, conn.buf[:4096], -len(conn.buf)))
-        elif conn.skip:
-            self._put(Received(conn.listener, conn.peer, now, conn.skip_prefix, conn.skip_total))
 
     def _put(self, item: Received, *, udp: bool = False) -> None:
         """Append to the disk queue: a datagram is dropped (and counted) when the queue is
