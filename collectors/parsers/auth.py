@@ -65,23 +65,24 @@ _SSH_USERAUTH_INVALID = re.compile(r"input_userauth_request: invalid user (.*?)(
 # sshd's summary of PAM failures
 _PAM_MORE = re.compile(r"PAM (\d+) more authentication failures?; (.*)")
 
+#: Programs whose messages are all authentication, session or account events (lower case):
+#: a syslog receiver parses their messages as auth.log lines. Programs that write other
+#: messages as well (systemd, dbus-daemon: their PAM lines are in auth.log files all the same)
+#: are left to the syslog parser there. OpenSSH 9.8 and later log logins from sshd-session.
 AUTH_PROGRAMS = (
     frozenset(
         (
             "sshd",
+            "sshd-session",
             "sudo",
             "su",
-            "CRON",
             "cron",
             "crond",
             "systemd-logind",
             "login",
             "polkitd",
             "pkexec",
-            "systemd",
             "unix_chkpwd",
-            "dbus-daemon",
-            "sshd-session",
         )
     )
     | _USER_TOOLS

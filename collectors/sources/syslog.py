@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from collectors.parsers import ParseContext, ParseError, get_parser
+from collectors.parsers.auth import AUTH_PROGRAMS
 from collectors.ship import Position, Shipper
 from collectors.sources.lines import MAX_LINE_BYTES
 from collectors.sources.logs import IngestOptions
@@ -48,31 +49,6 @@ from collectors.sources.spool import DiskQueue, Message
 from collectors.sources.syslog_framing import _Conn, close_tcp, frame_tcp
 from soc.ecs import event_id
 
-#: Programs whose messages are parsed as auth.log lines.
-AUTH_PROGRAMS = frozenset(
-    {
-        "sshd",
-        "sudo",
-        "su",
-        "useradd",
-        "groupadd",
-        "usermod",
-        "groupmod",
-        "userdel",
-        "groupdel",
-        "passwd",
-        "gpasswd",
-        "chpasswd",
-        "chage",
-        "cron",
-        "crond",
-        "login",
-        "systemd-logind",
-        "pkexec",
-        "polkitd",
-        "unix_chkpwd",
-    }
-)
 UDP_MAX = 65535
 
 

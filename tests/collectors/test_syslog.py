@@ -88,6 +88,29 @@ def test_udp_datagrams_are_parsed_by_program_and_flushed_on_the_timer(server):
     assert events["web3"]["@timestamp"] == "2026-11-21T01:00:03.500000Z"
 
 
+def test_logins_of_recent_openssh_and_account_tools_are_parsed_as_auth(server):
+    # OpenSSH 9.8 and later log failed logins from sshd-session, not sshd; an account tool's
+    # message is an auth event too; systemd's messages stay syslog.
+    messages = (
+        "<38>Dec  1 08:00:01 web4 sshd-session[4243]: Failed password for invalid user admin "
+        "from 198.51.100.7 port 40022 ssh2",
+        "<86>Dec  1 08:00:02 web5 groupadd[811]: new group: name=backdoor, GID=1005",
+        "<30>Dec  1 08:00:03 web6 systemd[1]: Started session-5.scope - Session 5 of User root.",
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for message in messages:
+            sock.sendto(message.encode(), ("127.0.0.1", server.udp_port))
+        wait_until(lambda: server.store.count() == 3, timeout=10)
+    events = by_host(server.events())
+    ssh = events["web4"]
+    assert ssh["event"]["dataset"] == "system.auth"
+    assert (ssh["event"]["action"], ssh["event"]["outcome"]) == ("ssh_login", "failure")
+    assert ssh["source"]["ip"] == "198.51.100.7" and ssh["user"]["name"] == "admin"
+    assert events["web5"]["event"]["dataset"] == "system.auth"
+    assert events["web5"]["group"]["name"] == "backdoor"
+    assert events["web6"]["event"]["dataset"] == "system.syslog"
+
+
 def test_tcp_newline_framing_split_across_packets(server):
     payload = f"{SSHD_3164}\n{SUDO_5424}\r\n{APP_5424}".encode()
     with socket.create_connection(("127.0.0.1", server.tcp_port)) as sock:
