@@ -300,17 +300,19 @@ LINUX_AUTH_FIELDS: dict[str, str] = {
     "pam_rhost": "source.ip",
 }
 
-#: Linux services: datasets and, where one program writes them, process.name.
-LINUX_SERVICES: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "sshd": (("system.auth",), "sshd"),
-    "auth": (("system.auth",), None),
-    "sudo": (("system.auth",), "sudo"),
-    "su": (("system.auth",), "su"),
-    "cron": (("system.auth", "system.syslog"), None),
-    "syslog": (("system.syslog", "system.auth"), None),
-    "auditd": (("auditd.log",), None),
-    "vsftpd": (("system.syslog",), "vsftpd"),
-    "clamav": (("system.syslog",), None),
-    "modsecurity": (("apache.error", "nginx.error"), None),
-    "guacamole": (("system.syslog",), None),
+#: Linux services: datasets and, where the service's own programs write them, their
+#: process.name values. OpenSSH 9.8 and later log logins from sshd-session (Debian 13,
+#: Ubuntu 24.10, Fedora 41 and later), older versions from sshd.
+LINUX_SERVICES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "sshd": (("system.auth",), ("sshd", "sshd-session")),
+    "auth": (("system.auth",), ()),
+    "sudo": (("system.auth",), ("sudo",)),
+    "su": (("system.auth",), ("su",)),
+    "cron": (("system.auth", "system.syslog"), ()),
+    "syslog": (("system.syslog", "system.auth"), ()),
+    "auditd": (("auditd.log",), ()),
+    "vsftpd": (("system.syslog",), ("vsftpd",)),
+    "clamav": (("system.syslog",), ()),
+    "modsecurity": (("apache.error", "nginx.error"), ()),
+    "guacamole": (("system.syslog",), ()),
 }

@@ -222,10 +222,10 @@ def logsource_mapping(logsource: LogSourceFields) -> LogsourceMapping:
                 )
             )
         if service in LINUX_SERVICES:
-            datasets, program = LINUX_SERVICES[service]
+            datasets, programs = LINUX_SERVICES[service]
             pairs: dict[str, Any] = {"event.dataset": list(datasets)}
-            if program:
-                pairs["process.name"] = program
+            if programs:
+                pairs["process.name"] = list(programs)
             fields = LINUX_AUTH_FIELDS if service != "auditd" else {}
             return LogsourceMapping((Variant(f"linux/{service}", _conditions(pairs), _f(fields)),))
         if not category and not service:
