@@ -204,6 +204,7 @@ class AuthParser:
             return False
         for prog in (
             "sshd[",
+            "sshd-session[",
             "sudo:",
             "su[",
             "su:",

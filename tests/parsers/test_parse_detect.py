@@ -47,6 +47,15 @@ def test_syslog_file_with_a_few_sshd_lines_is_syslog() -> None:
     assert detect_format(sample, "web01-auth.log.1") == "auth"
 
 
+def test_an_auth_log_of_openssh_9_8_or_later_is_auth() -> None:
+    # sshd-session writes the login lines there; the file is auth even under a plain name
+    sample = [
+        line.replace("sshd[", "sshd-session[") for line in lines("auth.log") if "sshd[" in line
+    ]
+    assert len(sample) >= 5
+    assert detect_format(sample, "host-7.log") == "auth"
+
+
 def test_unknown_content_detects_nothing() -> None:
     assert detect_format(["hello", "world"]) is None
     assert detect_format([]) is None
