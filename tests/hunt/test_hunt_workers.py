@@ -3,6 +3,7 @@ letters as in one process (SOC_WORKERS=1), whatever order the workers finish in.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import shutil
@@ -296,7 +297,8 @@ def test_workers_of_a_long_running_command_leave_ctrl_c_to_it(finish_on_stop: bo
                     for pid, process in processes.items():
                         process.join(timeout=0.5)
                         if process.is_alive():
-                            os.kill(pid, signal.SIGINT)
+                            with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                                os.kill(pid, signal.SIGINT)
                 with pytest.raises(workers.WorkerLost):
                     pool.convert(documents, "sqlite")
     finally:
