@@ -60,6 +60,10 @@ _SSH_TOO_MANY = re.compile(
     r"Disconnecting(?: (?:invalid |authenticating )?user (\S+) (\S+) port (\d+))?:"
     r" Too many authentication failures"
 )
+#: The listener refusing a connection: OpenSSH 9.8's per-source penalties ("penalty: failed
+#: authentication", "penalty: connections without attempting authentication"...) or the
+#: MaxStartups limit ("past Maxstartups", "past MaxStartups" before 9.8).
+_SSH_DROPPED = re.compile(r"drop connection #\d+ from \[([^\]]+)\]:(\d+) on \[[^\]]+\]:\d+ (.+)$")
 _SSH_USERAUTH_INVALID = re.compile(r"input_userauth_request: invalid user (.*?)(?: \[preauth\])?$")
 
 # sshd's summary of PAM failures
@@ -151,6 +155,14 @@ def _ssh(msg: str, r: _Result) -> None:
             r.user, r.src_ip, r.src_port = m.group(2), m.group(3), m.group(4)
             if msg.endswith("[preauth]"):
                 r.extra["ssh"] = {"preauth": True}
+            return
+    elif c0 == "d":
+        m = _SSH_DROPPED.match(msg)
+        if m:
+            r.action, r.outcome, r.category = "ssh_connection_dropped", "failure", ["network"]
+            r.type = ["connection", "denied"]
+            r.src_ip, r.src_port = m.group(1), m.group(2)
+            r.extra["ssh"] = {"reason": m.group(3)}
             return
     elif c0 == "P":
         m = _PAM_MORE.match(msg)

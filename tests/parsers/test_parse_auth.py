@@ -173,6 +173,31 @@ def test_a_line_without_syslog_header_is_a_parse_error() -> None:
             'chpasswd[9]: pam_unix(chpasswd:chauthtok): user "ghost" does not exist in /etc/passwd',
             {"event.action": "password_changed", "event.outcome": "failure", "user.name": "ghost"},
         ),
+        (  # OpenSSH 9.8+: the listener refuses a source that failed to log in too often
+            "sshd[811]: drop connection #0 from [198.51.100.7]:40022 on [10.0.0.1]:22"
+            " penalty: failed authentication",
+            {
+                "event.action": "ssh_connection_dropped",
+                "event.outcome": "failure",
+                "source.ip": "198.51.100.7",
+                "source.port": 40022,
+                "system.auth.ssh.reason": "penalty: failed authentication",
+            },
+        ),
+        (
+            "sshd[811]: drop connection #10 from [2001:db8::7]:51000 on [2001:db8::1]:22"
+            " past MaxStartups",
+            {
+                "event.action": "ssh_connection_dropped",
+                "source.ip": "2001:db8::7",
+                "system.auth.ssh.reason": "past MaxStartups",
+            },
+        ),
+        (
+            "sshd-session[5120]: Failed password for invalid user oracle from 203.0.113.4"
+            " port 51700 ssh2",
+            {"event.action": "ssh_login", "event.outcome": "failure", "user.name": "oracle"},
+        ),
     ],
 )
 def test_more_auth_messages(message: str, expected: dict) -> None:
