@@ -54,8 +54,8 @@ def iso(openssl_date: str) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
 
 
-def test_certificate_fields_match_openssl(tmp_path: Path) -> None:
-    der, expected = make_certificate(tmp_path)
+def tls_event_of_server_flight(der: bytes) -> dict:
+    """The pcap.tls event of a TLS 1.2 connection whose server sends certificate ``der``."""
     server_hello = (
         struct.pack("!H", 0x0303) + b"\x22" * 32 + b"\x00"  # version, random, no session id
         + struct.pack("!HB", 0xC02F, 0)  # cipher, no compression
@@ -77,6 +77,12 @@ def test_certificate_fields_match_openssl(tmp_path: Path) -> None:
     ]
     events, _ = run_frames(frames)
     (tls,) = of(events, "pcap.tls")
+    return tls
+
+
+def test_certificate_fields_match_openssl(tmp_path: Path) -> None:
+    der, expected = make_certificate(tmp_path)
+    tls = tls_event_of_server_flight(der)
     server = tls["tls"]["server"]
     assert server["subject"] == expected["subject"]
     assert server["issuer"] == expected["issuer"]
@@ -89,3 +95,12 @@ def test_certificate_fields_match_openssl(tmp_path: Path) -> None:
     assert tls["tls"]["cipher"] == "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
     assert tls["tls"]["client"]["server_name"] == "portal.hcmc.example"
     assert len(server["ja3s"]) == 32
+
+
+def test_a_malformed_certificate_leaves_the_rest_of_the_handshake(tmp_path: Path) -> None:
+    der, _ = make_certificate(tmp_path)
+    broken = der[:60]  # the outer SEQUENCE claims more than the message holds
+    tls = tls_event_of_server_flight(broken)
+    assert "subject" not in tls["tls"].get("server", {})
+    assert tls["tls"]["cipher"] == "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+    assert tls["tls"]["client"]["server_name"] == "portal.hcmc.example"
