@@ -8,14 +8,25 @@ so reading the same capture again produces the same ids and the store keeps one 
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from collectors.pcap import dns as dnsmod
 from collectors.pcap.community_id import ICMP4_REPLIES, ICMP6_REPLIES, flow_community_id
+from collectors.pcap.event_fields import (
+    TRANSPORTS,
+    ecs_serial,
+    flags,
+    flow_source,
+    host_and_port,
+    ip_text,
+    iso,
+    md5_hex,
+    protocol_of,
+    version_text,
+)
 from collectors.pcap.tls import cipher_name, is_grease, version_of
-from soc.ecs import event_id, format_timestamp
+from soc.ecs import event_id
 
 if TYPE_CHECKING:
     from collectors.pcap.dns import DnsMessage
@@ -25,55 +36,6 @@ if TYPE_CHECKING:
     from collectors.pcap.quic import QuicClient
     from collectors.pcap.ssh import SshBanners
     from collectors.pcap.tls import ClientHello, ServerHello, TlsSession
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-TRANSPORTS = {
-    1: "icmp",
-    6: "tcp",
-    17: "udp",
-    58: "ipv6-icmp",
-    132: "sctp",
-    47: "gre",
-    4: "ipip",
-    41: "ipv6",
-    50: "esp",
-    51: "ah",
-    2: "igmp",
-    89: "ospf",
-    103: "pim",
-    112: "vrrp",
-}
-FLAG_BITS = (
-    (0x01, "FIN"),
-    (0x02, "SYN"),
-    (0x04, "RST"),
-    (0x08, "PSH"),
-    (0x10, "ACK"),
-    (0x20, "URG"),
-    (0x40, "ECE"),
-    (0x80, "CWR"),
-)
-
-
-def iso(ns: int) -> str:
-    """An epoch time in nanoseconds as the stored timestamp form (UTC, microseconds, Z)."""
-    return format_timestamp(_EPOCH + timedelta(microseconds=ns // 1000))
-
-
-def ip_text(addr: bytes) -> str:
-    """Printable form of a packed IPv4 or IPv6 address."""
-    return socket.inet_ntop(socket.AF_INET if len(addr) == 4 else socket.AF_INET6, addr)
-
-
-def flags(bits: int) -> list[str]:
-    """Names of the TCP flags in ``bits``."""
-    return [name for bit, name in FLAG_BITS if bits & bit]
-
-
-def flow_source(flow: Flow) -> str:
-    """The identity under which a flow's events get their ids: its key and its start."""
-    proto, a, pa, b, pb, vlan, inner = flow.key
-    return f"pcap:{proto}|{ip_text(a)}|{pa}|{ip_text(b)}|{pb}|{vlan}|{inner}@{flow.start}"
 
 
 class EventBuilder:
@@ -173,7 +135,7 @@ class EventBuilder:
         network["connection"] = {"state": state}
         if unsolicited:
             network["connection"]["unsolicited"] = True
-        protocol = _protocol(flow)
+        protocol = protocol_of(flow)
         if protocol:
             network["protocol"] = protocol
         if flow.proto == 6:
@@ -263,7 +225,7 @@ class EventBuilder:
         host = req.headers.get("host")
         target = req.target
         if req.method == "CONNECT":
-            url["domain"], port = _host_port(target)
+            url["domain"], port = host_and_port(target)
             if port:
                 url["port"] = port
         else:
@@ -279,7 +241,7 @@ class EventBuilder:
             if _sep:
                 url["query"] = unquote(query)
         if host:
-            domain, port = _host_port(host)
+            domain, port = host_and_port(host)
             url["domain"] = domain
             if port:
                 url["port"] = port
@@ -334,7 +296,7 @@ class EventBuilder:
             x509: dict[str, Any] = {
                 "subject": {"distinguished_name": cert.subject},
                 "issuer": {"distinguished_name": cert.issuer},
-                "serial_number": _serial(cert.serial),
+                "serial_number": ecs_serial(cert.serial),
             }
             if cert.subject_cn:
                 x509["subject"]["common_name"] = cert.subject_cn
@@ -368,7 +330,7 @@ class EventBuilder:
         client["ja4"] = hello.ja4(transport)
         client["supported_ciphers"] = [cipher_name(c) for c in hello.ciphers]
         offered = hello.supported_versions or [hello.version]
-        client["supported_versions"] = [_version_text(v) for v in offered if not is_grease(v)]
+        client["supported_versions"] = [version_text(v) for v in offered if not is_grease(v)]
         if hello.alpn:
             client["alpn"] = hello.alpn
         return client
@@ -458,50 +420,5 @@ def _server_hello(tls: dict[str, Any], sh: ServerHello) -> None:
     tls["cipher"] = cipher_name(sh.cipher)
     if sh.alpn:
         tls["next_protocol"] = sh.alpn
-    tls.setdefault("server", {})["ja3s"] = _md5(sh.ja3s_string())
+    tls.setdefault("server", {})["ja3s"] = md5_hex(sh.ja3s_string())
     tls["established"] = True
-
-
-def _protocol(flow: Flow) -> str | None:
-    """The application protocol recognised on a flow, if any."""
-    if flow.http is not None or flow.http_seq:
-        return "http"
-    if flow.tls is not None:
-        return "tls"
-    if flow.ssh is not None:
-        return "ssh"
-    if flow.dns_seq or flow.app == "dns":
-        return "dns"
-    return None
-
-
-def _version_text(value: int) -> str:
-    known = version_of(value)
-    return known[1] if known else f"0x{value:04x}"
-
-
-def _md5(text: str) -> str:
-    import hashlib
-
-    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-
-
-def _host_port(text: str) -> tuple[str, int | None]:
-    """(host, port) of ``host[:port]`` / ``[v6]:port``; the host lower-cased."""
-    text = text.strip()
-    if text.startswith("["):
-        host, _sep, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _sep, port = text.partition(":")
-    else:
-        host, port = text, ""
-    return host.lower(), int(port) if port.isascii() and port.isdigit() and len(port) <= 5 else None
-
-
-def _serial(hex_text: str) -> str:
-    """A certificate serial as ECS wants it: upper-case hex, no sign-padding zero bytes."""
-    text = hex_text.upper()
-    while len(text) > 2 and text.startswith("00"):
-        text = text[2:]
-    return text
