@@ -388,3 +388,91 @@ def test_groups_of_events_in_one_transaction_count_as_written_one_by_one(
     ]
     assert columns == ["winlog.event_data.servicename"]
     assert store.count() == 4
+
+
+def _original_event(i: int, original: object, **fields: object) -> dict[str, object]:
+    doc = _event(i, **{"event.kind": "event", "event.original": original, **fields})
+    doc["event"]["code"] = "4688"  # a field after the record: the order must come back too
+    return doc
+
+
+def _documents_as_read(store: LocalStore) -> dict[str, dict[str, object]]:
+    """Every stored document by id, as each way the store reads one gives it: search,
+    get_event, and a rule scan both on every row and through the candidate pass (one
+    literal per query); every event must have event.code 4688."""
+    hits = store.search(size=100).hits
+    by_get = [store.get_event(hit.id) for hit in hits]
+    queries = [f"`event.code` LIKE '%4688{i}%' OR `event.code` = '4688'" for i in range(8)]
+    literals = [(frozenset({("event.code", "4688")}),)] * len(queries)
+    wide = {hit.id: hit.source for hit, _ in store.scan_rules(queries[:1])}
+    narrowed = {hit.id: hit.source for hit, _ in store.scan_rules(queries, literals=literals)}
+    assert [wide[h.id] for h in hits] == [narrowed[h.id] for h in hits] == by_get
+    return {hit.id: hit.source for hit in hits}
+
+
+def _as_stored(*docs: dict[str, object]) -> dict[str, dict[str, object]]:
+    return {str(d["_id"]): {k: v for k, v in d.items() if k != "_id"} for d in docs}
+
+
+def test_a_raw_record_is_stored_once_and_read_back_in_its_place(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "soc.db")
+    record = '{"Event": {"System": {"EventID": 4688}, "EventData": {"Image": "C:\\\\a.exe"}}}'
+    written = _original_event(1, record)
+    store.write_events([written])
+    row = store._conn.execute(
+        """SELECT _doc, _original_in_column, "event.original" FROM events"""
+    ).fetchone()
+    assert record not in row[0] and row[1:] == (1, record)
+    read = _documents_as_read(store)
+    assert read == _as_stored(written)
+    (doc,) = read.values()
+    assert list(doc["event"]) == ["kind", "original", "code"]  # back where it was
+    # keyword rules search the record in its column
+    assert store.count("`event.original` LIKE '%a.exe%'") == 1
+
+
+def test_a_record_that_cannot_live_in_its_column_stays_in_the_document(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "soc.db")
+    not_text = _original_event(1, {"line": "not a text"})
+    # another spelling of the path comes first and takes the event.original column
+    other_spelling = {
+        "_id": ecs.event_id("local-test", 2),
+        "@timestamp": "2026-11-20T10:00:00.000000Z",
+        "Event": {"Original": "other"},
+        "event": {"original": "the record", "code": "4688"},
+    }
+    plain = _event(3, **{"event.kind": "event", "event.code": "4688"})
+    store.write_events([not_text, other_spelling, plain])
+    apart = store._conn.execute("SELECT _original_in_column FROM events").fetchall()
+    assert apart == [(None,), (None,), (None,)]
+    assert _documents_as_read(store) == _as_stored(not_text, other_spelling, plain)
+
+
+def test_a_version_3_store_keeps_reading_its_documents_whole(tmp_path: Path) -> None:
+    path = tmp_path / "soc.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA application_id = 1129533251")
+    conn.execute(
+        "CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, "
+        "PRIMARY KEY (kind, id))"
+    )
+    conn.execute(
+        "CREATE TABLE events (_id TEXT PRIMARY KEY, _ts INTEGER NOT NULL, _doc TEXT NOT NULL, "
+        '"@timestamp" TEXT, "event.original" TEXT COLLATE NOCASE)'
+    )
+    old = '{"@timestamp": "2026-11-20T10:00:00.000000Z", "event": {"original": "old line"}}'
+    conn.execute("INSERT INTO events VALUES ('e1', 0, ?, '2026-11-20', 'old line')", (old,))
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    store = LocalStore(path)
+    assert store.info()["schema_version"] == SCHEMA_VERSION
+    assert store.get_event("e1") == {
+        "@timestamp": "2026-11-20T10:00:00.000000Z",
+        "event": {"original": "old line"},
+    }
+    store.write_events([_original_event(2, "new line")])
+    assert [hit.source["event"]["original"] for hit in store.search().hits] == [
+        "old line",
+        "new line",
+    ]

@@ -31,9 +31,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from soc import fast_json
 from soc.store import like_any
 from soc.store.base import Bucket, Hit, QueryError, SearchPage, StoreUnavailable
+from soc.store.local_documents import DOCUMENT_SQL, stored_document
 from soc.store.local_readonly import ReadOnlyConnection
 from soc.store.local_records import LocalRecords
 from soc.store.local_scan import LocalScan
@@ -47,7 +47,7 @@ from soc.store.local_writes import epoch_us as _epoch_us
 #: Marks a SQLite file as a citysoc store (PRAGMA application_id), ASCII "CSOC".
 APPLICATION_ID = 0x43534F43
 #: Current schema version (PRAGMA user_version); see soc.store.local_schema.MIGRATIONS.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Read tuning, per connection (docs/detection.md, "SQLite settings"): a 64 MiB page cache
 #: instead of SQLite's 2 MiB, so consecutive rule scans over the same event subsets hit memory
@@ -303,13 +303,13 @@ class LocalStore(LocalRecords, LocalScan, LocalWrites):
             where = " AND ".join(clauses) or "1"
             order = "ASC" if ascending else "DESC"
             sql = (
-                f"SELECT _id, _ts, _doc FROM {EVENTS_TABLE} WHERE {where} "
+                f"SELECT _id, _ts, {DOCUMENT_SQL} FROM {EVENTS_TABLE} WHERE {where} "
                 f"ORDER BY _ts {order}, _id {order} LIMIT ?"
             )
             return sql, [*params, size]
 
         rows = self._run_query(build)
-        hits = [Hit(id=r[0], source=fast_json.loads(r[2]), sort=(r[1], r[0])) for r in rows]
+        hits = [Hit(id=r[0], source=stored_document(*r[2:5]), sort=(r[1], r[0])) for r in rows]
         next_after = hits[-1].sort if len(hits) == size and hits else None
         return SearchPage(hits=hits, next_after=next_after)
 
@@ -387,9 +387,9 @@ class LocalStore(LocalRecords, LocalScan, LocalWrites):
         """One event by id, or None."""
         with self._lock:
             row = self._conn.execute(
-                f"SELECT _doc FROM {EVENTS_TABLE} WHERE _id = ?", (event_id,)
+                f"SELECT {DOCUMENT_SQL} FROM {EVENTS_TABLE} WHERE _id = ?", (event_id,)
             ).fetchone()
-        return fast_json.loads(row[0]) if row else None
+        return stored_document(*row) if row else None
 
     # --- housekeeping ---------------------------------------------------------------------
     def refresh(self) -> None:

@@ -18,9 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from soc import ecs, fast_json
+from soc import ecs
 from soc.store import like_any
 from soc.store.base import Bucket, Hit, QueryError, SearchPage, SearchRequest, SearchResult
+from soc.store.local_documents import DOCUMENT_SQL, document_sql, stored_document
 from soc.store.scan_candidates import AUTOMATON, CandidatePlan
 from soc.store.sql_literals import Need
 
@@ -46,6 +47,8 @@ MIN_NARROWED = 8
 #: read in consecutive time slices of this many events of the range, so that the memory of
 #: the candidate pass stays the same however much data the range holds.
 SLICE_ROWS = 50_000
+#: The document's columns of the events table joined as ``e``.
+_JOINED_DOCUMENT = document_sql("e")
 
 
 class LocalScan:
@@ -141,12 +144,14 @@ class LocalScan:
         flags = ", ".join(f"coalesce(({q}), 0)" for q in rewritten)
         any_match = " OR ".join(f"({q})" for q in rewritten)
         where = " AND ".join([*clauses, f"({any_match})"])
-        sql = f"SELECT _id, _ts, _doc, {flags} FROM events WHERE {where} ORDER BY _ts, _id"
+        sql = (
+            f"SELECT _id, _ts, {DOCUMENT_SQL}, {flags} FROM events WHERE {where} ORDER BY _ts, _id"
+        )
         cursor = self._scan_cursor()
         try:
             self._execute_scan(cursor, sql, params)
             for row in _stream(cursor):
-                yield _hit(row), [indexes[k] for k, flag in enumerate(row[3:]) if flag]
+                yield _hit(row), [indexes[k] for k, flag in enumerate(row[5:]) if flag]
         except sqlite3.Error as exc:
             raise QueryError(f"local store rejected the query: {exc}") from None
         finally:
@@ -223,14 +228,15 @@ class LocalScan:
                 f"WHEN {k} THEN coalesce(({like_any.rewrite(queries[k])}), 0)" for k in part
             )
             sql = (
-                "SELECT e._id, e._ts, e._doc, c.k FROM (SELECT json_extract(value, '$[0]') "
-                "AS k, json_extract(value, '$[1]') AS rid FROM json_each(?)) AS c "
+                f"SELECT e._id, e._ts, {_JOINED_DOCUMENT}, c.k FROM (SELECT "
+                "json_extract(value, '$[0]') AS k, json_extract(value, '$[1]') AS rid "
+                "FROM json_each(?)) AS c "
                 f"JOIN events AS e ON e.rowid = c.rid WHERE CASE c.k {cases} ELSE 0 END "
                 "ORDER BY c.k, e._ts, e._id"
             )
             self._execute_scan(cursor, sql, [pairs])
             for row in _stream(cursor):
-                yield _hit(row), [row[3]]
+                yield _hit(row), [row[5]]
 
     def _stable_candidates(
         self,
@@ -420,8 +426,8 @@ def _beyond(need: Need, prefilter: str | None) -> Need:
 
 
 def _hit(row: tuple[Any, ...]) -> Hit:
-    """The hit of a row that starts with (_id, _ts, _doc)."""
-    return Hit(id=row[0], source=fast_json.loads(row[2]), sort=(row[1], row[0]))
+    """The hit of a row that starts with _id, _ts and the DOCUMENT_SQL columns."""
+    return Hit(id=row[0], source=stored_document(row[2], row[3], row[4]), sort=(row[1], row[0]))
 
 
 def _stream(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:

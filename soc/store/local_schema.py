@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping
 
+from soc.store.local_documents import ORIGINAL_APART, ORIGINAL_FIELD
 from soc.store.local_records import migrate_records_v3
 from soc.store.local_scan import quote_identifier
 
@@ -53,11 +54,26 @@ def index_windows_fields(conn: sqlite3.Connection) -> None:
         conn.execute(f"CREATE INDEX events_w{i} ON {EVENTS_TABLE} ({column}, _ts)")
 
 
+def keep_original_apart(conn: sqlite3.Connection) -> None:
+    """Schema version 4: a row may keep its raw record (``event.original``, often the
+    largest field) once, in the field's column, instead of in its document as well; the
+    internal column ORIGINAL_APART marks such rows (soc.store.local_writes). The
+    ``event.original`` column is made now if no event has brought it yet, so that every
+    read may select it."""
+    present = {row[1].lower() for row in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")}
+    if ORIGINAL_APART not in present:
+        conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {ORIGINAL_APART} INTEGER")
+    if ORIGINAL_FIELD not in present:
+        column = quote_identifier(ORIGINAL_FIELD)
+        conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {column} TEXT COLLATE NOCASE")
+
+
 #: The step that brings the schema from version N-1 to N.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: create_schema,
     2: index_windows_fields,
     3: migrate_records_v3,
+    4: keep_original_apart,
 }
 
 

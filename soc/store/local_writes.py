@@ -21,6 +21,7 @@ from typing import Any
 
 from soc import ecs, fast_json
 from soc.store.base import ID_FIELD, EventFailure, StoreUnavailable, WriteResult
+from soc.store.local_documents import ORIGINAL_APART, ORIGINAL_FIELD, without_original
 from soc.store.local_scan import quote_identifier as _quote
 from soc.store.local_schema import EVENTS_TABLE, append_columns, events_table_sql
 
@@ -31,8 +32,12 @@ MAX_FIELD_COLUMNS = 1900
 #: one ALTER TABLE each (LocalWrites._add_columns_at_once).
 COLUMNS_AT_ONCE = 8
 #: The columns every row has before its field columns: id, time (epoch microseconds),
-#: the whole document as JSON.
-INTERNAL_COLUMNS = ("_id", "_ts", "_doc")
+#: the document as JSON, and whether its raw record is kept apart (soc.store.local_documents).
+INTERNAL_COLUMNS = ("_id", "_ts", "_doc", ORIGINAL_APART)
+
+#: A prepared row: id, time, the document's JSON (without its raw record when the document
+#: has one to keep apart), the flattened fields, and then the whole document (else None).
+_Prepared = tuple[str, int, str, dict[str, Any], dict[str, Any] | None]
 _SQL_TYPES = {
     "date": "TEXT",
     "long": "INTEGER",
@@ -91,7 +96,7 @@ class LocalWrites:
         write_events would one after another: a result per list. One transaction is cheaper
         for this process and for other writers than one per list."""
         results: list[WriteResult] = []
-        prepared: list[list[tuple[str, int, str, dict[str, Any]]]] = []
+        prepared: list[list[_Prepared]] = []
         for events in groups:
             result = WriteResult()
             rows = [row for event in events if (row := self._prepare(event, result)) is not None]
@@ -110,7 +115,7 @@ class LocalWrites:
             result.duplicates = len(rows) - count
         return results
 
-    def _insert(self, prepared: list[list[tuple[str, int, str, dict[str, Any]]]]) -> list[int]:
+    def _insert(self, prepared: list[list[_Prepared]]) -> list[int]:
         """Insert lists of prepared rows in one transaction; how many of each were new.
 
         The rows are laid out by column before the write lock is taken (a field without a
@@ -121,7 +126,7 @@ class LocalWrites:
         verified = self._paths_with_columns
         new_paths: dict[str, Any] = {}
         for rows in prepared:
-            for _, _, _, flat in rows:
+            for _, _, _, flat, _ in rows:
                 if not flat.keys() - verified:  # the usual case, one set operation
                     continue
                 for path, value in flat.items():
@@ -142,7 +147,7 @@ class LocalWrites:
                 inserted = 0
                 for names, group in layout.items():
                     column_sql = ", ".join(_quote(n) for n in (*INTERNAL_COLUMNS, *names))
-                    marks = ", ".join("?" for _ in range(len(names) + 3))
+                    marks = ", ".join("?" for _ in range(len(names) + len(INTERNAL_COLUMNS)))
                     cursor = self._conn.executemany(
                         f"INSERT OR IGNORE INTO {EVENTS_TABLE} ({column_sql}) VALUES ({marks})",
                         group,
@@ -152,24 +157,32 @@ class LocalWrites:
         return counts
 
     def _rows_by_columns(
-        self, rows: list[tuple[str, int, str, dict[str, Any]]], assumed: Mapping[str, Any]
+        self, rows: list[_Prepared], assumed: Mapping[str, Any]
     ) -> dict[tuple[str, ...], list[tuple[Any, ...]]]:
         """The rows' values grouped by their column lists; a path in ``assumed`` is taken to
-        have a column of its own name."""
+        have a column of its own name. A document prepared without its raw record keeps it
+        apart when the ``event.original`` column takes it from that very path; otherwise
+        the whole document is written."""
         column_of = self._column_lookup()
         # Events of one kind have the same paths in the same order: their columns (and which
         # of their values go to a column; the first path of a column wins) are worked out
         # once per layout.
-        layouts: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[int, ...]]] = {}
+        layouts: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[int, ...], bool]] = {}
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-        for event_id, ts, doc_json, flat in rows:
+        for event_id, ts, doc_json, flat, whole in rows:
             paths = tuple(flat)
             layout = layouts.get(paths)
             if layout is None:
                 layout = layouts[paths] = _layout(paths, assumed, column_of)
-            names, picks = layout
+            names, picks, holds_original = layout
+            apart = None
+            if whole is not None:
+                if holds_original:
+                    apart = 1
+                else:
+                    doc_json = fast_json.dumps(whole)
             values = list(flat.values())
-            row: list[Any] = [event_id, ts, doc_json]
+            row: list[Any] = [event_id, ts, doc_json, apart]
             for index in picks:
                 value = values[index]
                 kind = type(value)
@@ -197,9 +210,7 @@ class LocalWrites:
         return column_of
 
     @staticmethod
-    def _prepare(
-        event: Mapping[str, Any], result: WriteResult
-    ) -> tuple[str, int, str, dict[str, Any]] | None:
+    def _prepare(event: Mapping[str, Any], result: WriteResult) -> _Prepared | None:
         event_id = event.get(ID_FIELD)
         if not event_id or not isinstance(event_id, str):
             result.failures.append(EventFailure(str(event_id), "event has no _id", event))
@@ -216,12 +227,13 @@ class LocalWrites:
                 EventFailure(event_id, f"@timestamp is not a date: {stamp!r}", event)
             )
             return None
+        slim = without_original(doc)
         try:
-            doc_json = fast_json.dumps(doc)
+            doc_json = fast_json.dumps(doc if slim is None else slim)
         except (TypeError, ValueError) as exc:
             result.failures.append(EventFailure(event_id, f"not JSON: {exc}", event))
             return None
-        return event_id, ts, doc_json, ecs.flatten(doc)
+        return event_id, ts, doc_json, ecs.flatten(doc), None if slim is None else doc
 
     def _ensure_columns(self, paths: Sequence[str], sample: Mapping[str, Any]) -> None:
         """Add a column for every path not yet known (caller holds the write lock)."""
@@ -275,13 +287,16 @@ class LocalWrites:
 
 def _layout(
     paths: tuple[str, ...], assumed: Mapping[str, Any], column_of: Callable[[str], str | None]
-) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """The columns an event with these field paths fills, and the index of the path whose
+) -> tuple[tuple[str, ...], tuple[int, ...], bool]:
+    """The columns an event with these field paths fills, the index of the path whose
     value each one takes (the first path of a column; a path in ``assumed`` is taken to
-    have a column of its own name, a path without a column is left to the document)."""
+    have a column of its own name, a path without a column is left to the document), and
+    whether the ``event.original`` column takes the value of the path ``event.original``."""
     names: dict[str, int] = {}
+    holds_original = False
     for index, path in enumerate(paths):
         column = path if path in assumed else column_of(path)
         if column is not None and column not in names:
             names[column] = index
-    return tuple(names), tuple(names.values())
+            holds_original = holds_original or path == ORIGINAL_FIELD
+    return tuple(names), tuple(names.values()), holds_original
