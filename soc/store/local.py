@@ -176,6 +176,12 @@ class LocalStore(LocalRecords, LocalScan, LocalWrites):
                 self.read_only = True
                 return conn
             conn.close()
+            if app_id == APPLICATION_ID and version < SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"{self.path}: store schema version {version} is older than this citysoc "
+                    f"reads ({SCHEMA_VERSION}) and cannot be upgraded here (read-only): run "
+                    "`soc doctor` once where it can be written"
+                )
             return None
         return None
 

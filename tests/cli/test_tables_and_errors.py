@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -162,6 +163,36 @@ def test_read_only_data_directory_serves_read_only_commands(
     ]
     assert "unable to open database file" not in result.stderr
     assert "OperationalError" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_an_older_store_on_a_read_only_mount_says_how_to_upgrade_it(data_dir: Path) -> None:
+    """A store written by the previous citysoc (schema version 3) on a read-only mount cannot
+    be migrated there: one line says so and what to do, instead of SQLite's complaint."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("unshare is not installed")
+    probe = subprocess.run([unshare, "-m", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("cannot make a mount namespace here (needs CAP_SYS_ADMIN)")
+    LocalStore(data_dir / LOCAL_DB_NAME).close()
+    conn = sqlite3.connect(data_dir / LOCAL_DB_NAME)
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    exe = Path(sys.executable).with_name("soc")
+    script = (
+        f"mount --bind '{data_dir}' '{data_dir}' && "
+        f"mount -o remount,bind,ro '{data_dir}' && '{exe}' alerts list --json"
+    )
+    result = subprocess.run(
+        [unshare, "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "store schema version 3 is older than this citysoc reads" in lines[0]
+    assert "run `soc doctor` once where it can be written" in lines[0]
+    assert "Traceback" not in result.stderr
 
 
 def test_ingest_table_shows_whole_source_paths(data_dir: Path, tmp_path: Path) -> None:
