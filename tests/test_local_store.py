@@ -315,8 +315,10 @@ def test_a_version_1_store_is_migrated_with_its_data(tmp_path: Path) -> None:
     assert {"events_w0", "events_w1"} <= indexes
 
 
-def test_a_version_2_store_gains_record_versions_and_keeps_its_records(tmp_path: Path) -> None:
-    path = tmp_path / "soc.db"
+def _older_store(path: Path, version: int, event_columns: str = "") -> sqlite3.Connection:
+    """A store file as an older citysoc left it: its records and events tables (the events
+    table with ``event_columns`` after the internal ones) and its schema version; the
+    caller adds rows and commits."""
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA application_id = 1129533251")
     conn.execute(
@@ -324,10 +326,17 @@ def test_a_version_2_store_gains_record_versions_and_keeps_its_records(tmp_path:
         "PRIMARY KEY (kind, id))"
     )
     conn.execute(
-        "CREATE TABLE events (_id TEXT PRIMARY KEY, _ts INTEGER NOT NULL, _doc TEXT NOT NULL)"
+        "CREATE TABLE events (_id TEXT PRIMARY KEY, _ts INTEGER NOT NULL, _doc TEXT NOT NULL"
+        f"{', ' + event_columns if event_columns else ''})"
     )
+    conn.execute(f"PRAGMA user_version = {version}")
+    return conn
+
+
+def test_a_version_2_store_gains_record_versions_and_keeps_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "soc.db"
+    conn = _older_store(path, 2)
     conn.execute("""INSERT INTO records VALUES ('alerts', 'a1', '{"rule_id": "r"}')""")
-    conn.execute("PRAGMA user_version = 2")
     conn.commit()
     conn.close()
     store = LocalStore(path)
@@ -450,19 +459,9 @@ def test_a_record_that_cannot_live_in_its_column_stays_in_the_document(tmp_path:
 
 def test_a_version_3_store_keeps_reading_its_documents_whole(tmp_path: Path) -> None:
     path = tmp_path / "soc.db"
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA application_id = 1129533251")
-    conn.execute(
-        "CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, "
-        "PRIMARY KEY (kind, id))"
-    )
-    conn.execute(
-        "CREATE TABLE events (_id TEXT PRIMARY KEY, _ts INTEGER NOT NULL, _doc TEXT NOT NULL, "
-        '"@timestamp" TEXT, "event.original" TEXT COLLATE NOCASE)'
-    )
+    conn = _older_store(path, 3, '"@timestamp" TEXT, "event.original" TEXT COLLATE NOCASE')
     old = '{"@timestamp": "2026-11-20T10:00:00.000000Z", "event": {"original": "old line"}}'
     conn.execute("INSERT INTO events VALUES ('e1', 0, ?, '2026-11-20', 'old line')", (old,))
-    conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()
     store = LocalStore(path)
