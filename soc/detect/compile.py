@@ -269,11 +269,11 @@ def compile_all(
             key = keys.get(id(loaded.raw)) or rule_key(loaded.raw, target)
             entry = known.get(key)
             if entry is not None:
-                cached = _from_entry(loaded, target, entry)
+                cached = from_entry(loaded, target, entry)
                 if cached is not None:
                     return cached
             compiled = _convert_single(loaded, target)
-            known[key] = fresh[key] = _entry(compiled)
+            known[key] = fresh[key] = entry_of(compiled)
             return compiled
 
         result = [_compile(loaded, target, single) for loaded in rules]
@@ -293,7 +293,7 @@ def convert_documents(
     entries: list[dict[str, Any]] = []
     for raw, path in items:
         loaded = LoadedRule(raw=raw, path=Path(path), facts=_ANONYMOUS)
-        entries.append(_entry(_convert_single(loaded, target)))
+        entries.append(entry_of(_convert_single(loaded, target)))
     return entries
 
 
@@ -324,7 +324,8 @@ def _single_raws(rules: Sequence[LoadedRule]) -> list[tuple[dict[str, Any], str 
     return raws
 
 
-def _entry(compiled: CompiledRule) -> dict[str, Any]:
+def entry_of(compiled: CompiledRule) -> dict[str, Any]:
+    """What the compiled-rule cache keeps of a single-event rule (from_entry reads it)."""
     return {
         "status": compiled.status,
         "query": compiled.query,
@@ -334,15 +335,16 @@ def _entry(compiled: CompiledRule) -> dict[str, Any]:
     }
 
 
-def _from_entry(
-    loaded: LoadedRule, target: Target, entry: Mapping[str, Any]
+def from_entry(
+    loaded: LoadedRule, target: Target, entry: Mapping[str, Any], logsource: Any = None
 ) -> CompiledRule | None:
-    """The CompiledRule of a cache entry (variants are recomputed, they are cheap); None
-    for an entry this version cannot read."""
+    """The CompiledRule of a cache entry (entry_of; variants are recomputed, they are
+    cheap, from ``logsource`` when given, else from the rule's document); None for an entry
+    this version cannot read."""
     status = entry.get("status")
     if status not in ("converted", "not_convertible", "invalid"):
         return None
-    mapping = _mapping_of(loaded.raw.get("logsource"))
+    mapping = _mapping_of(loaded.raw.get("logsource") if logsource is None else logsource)
     literals = entry.get("literals")
     return CompiledRule(
         loaded,
@@ -377,9 +379,5 @@ def _clauses(stored: Any) -> Need:
     """The literal clauses of a cache entry (lists of [column, text] pairs)."""
     if not stored:
         return None
-    return tuple(frozenset(map(_pair, clause)) for clause in stored)
-
-
-def _pair(item: Sequence[Any]) -> tuple[str, str]:
-    column, text = item
-    return str(column), str(text)
+    # Written by entry_of of this very code (the cache's fingerprint covers this module).
+    return tuple(frozenset(map(tuple, clause)) for clause in stored)

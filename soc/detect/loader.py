@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from soc import fast_json
 from soc.detect import raw_codec
 from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, document_digest, open_cache
 from soc.detect.rule_files import RuleFile, read_rule_files
@@ -73,11 +74,15 @@ class LoadedRule:
         standalone: bool = True,
         facts: RuleFacts | None = None,
         digest: str | None = None,
+        raw_json: tuple[str, list[raw_codec.Place]] | None = None,
     ) -> None:
+        """``raw_json``, in place of ``raw``: the source dict as raw_codec-encoded JSON text
+        and its dates, parsed when first asked for (a rule set's snapshot)."""
         if rule is None and facts is None:
             raise ValueError("a LoadedRule needs its rule or its facts")
         self._rule = rule
-        self.raw: dict[str, Any] = raw if raw is not None else {}
+        self._raw: dict[str, Any] | None = raw if raw is not None or raw_json else {}
+        self._raw_json = raw_json
         self.path: Path = path or Path("<text>")
         self.errors: list[str] = errors if errors is not None else []
         #: False for a base rule of a correlation without ``generate: true``: it raises no
@@ -88,6 +93,16 @@ class LoadedRule:
 
     def __repr__(self) -> str:
         return f"LoadedRule({self.id!r}, path={str(self.path)!r})"
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The rule's source dict, as the YAML file gave it."""
+        if self._raw is None:
+            assert self._raw_json is not None
+            text, dates = self._raw_json
+            self._raw = raw_codec.revive(fast_json.loads(text), dates)
+            self._raw_json = None
+        return self._raw
 
     @property
     def rule(self) -> SigmaRule | SigmaCorrelationRule:
@@ -239,7 +254,7 @@ def load_rules(
     finally:
         if store is not None and store is not cache:
             store.close()
-    _resolve_correlations(result)
+    resolve_correlations(result)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -248,7 +263,7 @@ def load_text(text: str, path: Path | None = None) -> RuleSet:
     """Load the Sigma documents of one YAML text (tests and `soc rules check` of a snippet)."""
     result = RuleSet(files=1)
     _load_documents(text, path or Path("<text>"), result)
-    _resolve_correlations(result)
+    resolve_correlations(result)
     return result
 
 
@@ -360,7 +375,15 @@ def _load_documents(text: str, path: Path, result: RuleSet) -> None:
         result.rules.append(LoadedRule(rule=rule, raw=doc, path=path, errors=errors))
 
 
-def _resolve_correlations(result: RuleSet) -> None:
+#: How the error a correlation gets for its unknown base rules begins (resolve_correlations
+#: adds it; a rule set's snapshot keeps each rule's errors without it).
+UNKNOWN_REFERENCES = "correlation refers to unknown rule(s): "
+
+
+def resolve_correlations(result: RuleSet) -> None:
+    """Link each valid correlation of ``result`` to its base rules (by id or name), name the
+    ones it cannot find as an error of the correlation, and mark the base rules of
+    correlations without ``generate: true`` as raising no alerts of their own."""
     index: dict[str, LoadedRule] = {}
     for loaded in result.rules:
         if loaded.facts.sigma_id is not None:
@@ -396,7 +419,7 @@ def _resolve_correlations(result: RuleSet) -> None:
                 target.disable_output()
                 silenced.add(id(found))
         if missing:
-            loaded.errors.append(f"correlation refers to unknown rule(s): {', '.join(missing)}")
+            loaded.errors.append(UNKNOWN_REFERENCES + ", ".join(missing))
     for loaded in result.rules:
         loaded.standalone = id(loaded) not in silenced
 

@@ -11,7 +11,9 @@ only.
 
 The same file keeps loaded rule files (soc.detect.loader): the documents of a file and what
 pySigma made of them, under the hash of the file's bytes, so that an unchanged rule set is
-loaded without YAML parsing or pySigma.
+loaded without YAML parsing or pySigma; and rule-set snapshots (soc.detect.rule_snapshot):
+everything a list of rule paths loaded and compiled to, so that an unchanged rule set starts
+without reading its files.
 
 Entries live in one SQLite file (``compiled-rules.sqlite``) in the cache directory: WAL mode
 and a busy timeout make it safe for several processes at once (a scheduler and an analyst's
@@ -55,6 +57,9 @@ def target_for(store_kind: str) -> Target:
 CACHE_KIB = 65536
 #: How many fingerprints (code/package versions) keep their entries; older ones are pruned.
 KEEP_FINGERPRINTS = 4
+#: How many rule-set snapshots (soc.detect.rule_snapshot) a fingerprint keeps, the newest:
+#: each is about the size of its rule files' entries (11 MB for SigmaHQ's Windows rules).
+KEEP_SNAPSHOTS = 8
 _PACKAGES = ("citysoc", "pysigma", "pysigma-backend-sqlite", "pysigma-backend-elasticsearch")
 _SHAPING_MODULES = (
     "soc.detect.logsources",
@@ -166,6 +171,11 @@ class RuleCache:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS stamps (stamp TEXT PRIMARY KEY, used INTEGER NOT NULL)"
             )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS snapshots (stamp TEXT NOT NULL, key TEXT NOT NULL, "
+                "made INTEGER NOT NULL, tree TEXT NOT NULL, rules TEXT NOT NULL, "
+                "documents TEXT NOT NULL, PRIMARY KEY (stamp, key))"
+            )
             self._conn = conn
         except (OSError, sqlite3.Error):
             self._conn = None
@@ -231,6 +241,49 @@ class RuleCache:
         except sqlite3.Error:
             return
 
+    def get_snapshot(self, key: str) -> tuple[str, str, str] | None:
+        """The texts of the rule-set snapshot ``key`` (soc.detect.rule_snapshot) made with
+        this fingerprint: its file tree, its rules and its documents; None when there is none."""
+        if self._conn is None:
+            return None
+        try:
+            with self._lock:
+                row = self._conn.execute(
+                    "SELECT tree, rules, documents FROM snapshots WHERE stamp = ? AND key = ?",
+                    (self.stamp, key),
+                ).fetchone()
+        except sqlite3.Error:
+            return None
+        return (str(row[0]), str(row[1]), str(row[2])) if row is not None else None
+
+    def put_snapshot(self, key: str, tree: str, rules: str, documents: str) -> None:
+        """Keep a rule-set snapshot (replacing one of the same key), and only the
+        KEEP_SNAPSHOTS newest of this fingerprint; gives up quietly if the file stays locked."""
+        if self._conn is None:
+            return
+        made = int(clock.now().timestamp() * 1000)
+        try:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO snapshots (stamp, key, made, tree, rules, "
+                        "documents) VALUES (?, ?, ?, ?, ?, ?)",
+                        (self.stamp, key, made, tree, rules, documents),
+                    )
+                    self._conn.execute(
+                        "DELETE FROM snapshots WHERE stamp = ? AND key NOT IN (SELECT key FROM "
+                        "snapshots WHERE stamp = ? ORDER BY made DESC, key LIMIT ?)",
+                        (self.stamp, self.stamp, KEEP_SNAPSHOTS),
+                    )
+                    self._touch_and_prune()
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error:
+            return
+
     def _touch_and_prune(self) -> None:
         assert self._conn is not None
         self._conn.execute(
@@ -247,6 +300,7 @@ class RuleCache:
         ]
         for stamp in stale:
             self._conn.execute("DELETE FROM compiled WHERE stamp = ?", (stamp,))
+            self._conn.execute("DELETE FROM snapshots WHERE stamp = ?", (stamp,))
             self._conn.execute("DELETE FROM stamps WHERE stamp = ?", (stamp,))
 
     def close(self) -> None:

@@ -18,6 +18,16 @@ from soc.resources import rules_dir
 
 RULE_SUFFIXES = (".yml", ".yaml")
 
+#: What tells a file or folder changed without reading it: size, modification and change
+#: times (ns) and inode. Editing, replacing, renaming or adding to a folder changes one of
+#: them; the change time cannot be set back (soc.detect.rule_snapshot relies on this).
+Signature = tuple[int, int, int, int]
+
+
+def signature_of(stat: os.stat_result) -> Signature:
+    """The Signature of a stat result."""
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
 
 def rule_paths(extra: Sequence[Path] = (), *, include_pack: bool = True) -> list[Path]:
     """The city rule pack (unless excluded) followed by the extra folders, without repeats."""
@@ -30,25 +40,35 @@ def rule_paths(extra: Sequence[Path] = (), *, include_pack: bool = True) -> list
     return paths
 
 
-def iter_rule_files(paths: Iterable[Path]) -> Iterator[Path]:
+def iter_rule_files(
+    paths: Iterable[Path], folders: dict[str, Signature] | None = None
+) -> Iterator[Path]:
     """Every .yml/.yaml file under the given folders or given directly. A folder's files
     come in path order (as sorted Paths: folder by folder, name by name), its symbolic links
-    to folders are not followed, and folders it may not read are left out."""
+    to folders are not followed, and folders it may not read are left out. ``folders``, when
+    given, receives the Signature of every folder walked, taken before it was listed."""
     for path in paths:
         if path.is_dir():
             found: list[tuple[tuple[str, ...], str]] = []
-            _walk(os.fspath(path), (), found)
+            _walk(os.fspath(path), (), found, folders)
             found.sort()
             yield from (Path(name) for _, name in found)
         elif path.is_file():
             yield path
 
 
-def _walk(folder: str, parts: tuple[str, ...], found: list[tuple[tuple[str, ...], str]]) -> None:
+def _walk(
+    folder: str,
+    parts: tuple[str, ...],
+    found: list[tuple[tuple[str, ...], str]],
+    folders: dict[str, Signature] | None,
+) -> None:
     """Add the rule files under ``folder`` to ``found`` with their path parts below the
     walk's root (case-folded where the system folds case), the key Paths sort by. The
     entries' types come from the directory listing: no system call per file."""
     try:
+        if folders is not None:
+            folders[folder] = signature_of(os.stat(folder))
         with os.scandir(folder) as listing:
             entries = list(listing)
     except (PermissionError, NotADirectoryError, FileNotFoundError):
@@ -57,7 +77,7 @@ def _walk(folder: str, parts: tuple[str, ...], found: list[tuple[tuple[str, ...]
         key = (*parts, os.path.normcase(entry.name))
         try:
             if entry.is_dir(follow_symlinks=False):
-                _walk(entry.path, key, found)
+                _walk(entry.path, key, found, folders)
             elif os.path.splitext(entry.name)[1].lower() in RULE_SUFFIXES and entry.is_file():
                 found.append((key, entry.path))
         except OSError:
@@ -77,20 +97,26 @@ class RuleFile:
     data: bytes | None
     key: str | None
     error: str | None = None
+    #: The file's Signature, taken on the open file before its bytes were read.
+    signature: Signature | None = None
 
 
-def read_rule_files(paths: Iterable[Path]) -> list[RuleFile]:
+def read_rule_files(
+    paths: Iterable[Path], folders: dict[str, Signature] | None = None
+) -> list[RuleFile]:
     """Every rule file under ``paths`` (iter_rule_files), read once: a run that first asks
     which files the cache lacks and then loads them reads each file one time, and loads
-    exactly the bytes it asked about."""
+    exactly the bytes it asked about. ``folders``: as for iter_rule_files."""
     read: list[RuleFile] = []
-    for path in iter_rule_files(paths):
+    for path in iter_rule_files(paths, folders):
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as file:
+                signature = signature_of(os.fstat(file.fileno()))
+                data = file.read()
         except OSError as exc:
             read.append(RuleFile(path, None, None, f"cannot read: {exc}"))
             continue
-        read.append(RuleFile(path, data, content_key(data)))
+        read.append(RuleFile(path, data, content_key(data), signature=signature))
     return read
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from soc import clock, ecs
+from soc.detect import rule_snapshot
 from soc.detect.alerts import Alert
 from soc.detect.collector import fewer_collections
 from soc.detect.compile import BulkConverter, CompiledRule, compile_all
@@ -34,7 +35,7 @@ from soc.detect.grouped import run_grouped
 from soc.detect.leases import Lease, merge_watermarks
 from soc.detect.loader import RuleSet, load_rules
 from soc.detect.rule_cache import target_for
-from soc.detect.rule_files import RuleFile, rule_paths
+from soc.detect.rule_files import RuleFile, Signature, read_rule_files, rule_paths
 from soc.detect.store_reads import RequestCounter, iter_hits
 from soc.store.base import QueryError, Store, StoreError
 
@@ -257,13 +258,29 @@ def load_and_compile(
     include_pack: bool = True,
     convert_many: BulkConverter | None = None,
     files: Sequence[RuleFile] | None = None,
+    folders: Mapping[str, Signature] | None = None,
 ) -> tuple[RuleSet, list[CompiledRule]]:
     """Load the rules of the pack and ``rules_paths`` and compile them for a store kind
     (rules missing from the cache through ``convert_many`` when given, see compile_all).
-    ``files``: those rule files as already read (soc.detect.rule_files.read_rule_files)."""
-    ruleset = load_rules(rule_paths(rules_paths, include_pack=include_pack), files=files)
+
+    An unchanged rule set comes from its snapshot (soc.detect.rule_snapshot) without
+    reading its files, and a rule set loaded here is kept as one; the result is the same.
+    ``files``: the rule files as the caller already read them (read_rule_files), having
+    found no snapshot (none is looked for then), and ``folders`` the folders that read
+    walked (without them no snapshot is written)."""
+    paths = rule_paths(rules_paths, include_pack=include_pack)
     target = target_for(store_kind)
-    return ruleset, compile_all(ruleset.rules, target, convert_many=convert_many)
+    if files is None:
+        restored = rule_snapshot.restore(paths, target)
+        if restored is not None:
+            return restored
+        walked: dict[str, Signature] = {}
+        files, folders = read_rule_files(paths, walked), walked
+    ruleset = load_rules(paths, files=files)
+    compiled = compile_all(ruleset.rules, target, convert_many=convert_many)
+    if folders is not None:
+        rule_snapshot.save(paths, target, files, folders, ruleset, compiled)
+    return ruleset, compiled
 
 
 def run_detection(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +25,7 @@ from collectors.sources.logs import IngestOptions
 from soc import clock, ecs
 from soc.detect.alerts import LEVELS
 from soc.detect.rule_cache import target_for
-from soc.detect.rule_files import RuleFile, read_rule_files, rule_paths
+from soc.detect.rule_files import RuleFile, Signature, read_rule_files, rule_paths
 from soc.hunt.inputs import InputFile
 from soc.hunt.reading import FileOutcome, HuntProgress, ingest
 from soc.hunt.workers import HuntWorkers
@@ -157,16 +157,32 @@ def hunt(
                 first=pool.workers,
                 durable=getattr(store, "durable", True),
             )
-            # The rule files are read once, here: for which of them the caches lack, then
-            # to load them.
-            rule_files = read_rule_files(rule_paths(rules_paths, include_pack=include_pack))
-            warming = pool.start_warming(rule_files, target_for(store.kind))
-            reading.hand_out_rest()
-            warming.wait()
-            # The rules do not depend on the data: load them while the workers read.
-            rules = _load_rules(
-                store, rules_paths, include_pack, pool=None, convert=pool, files=rule_files
-            )
+            # An unchanged rule set comes from its snapshot, without reading its files.
+            from soc.detect import rule_snapshot
+
+            paths = rule_paths(rules_paths, include_pack=include_pack)
+            snapshot = rule_snapshot.find(paths, target_for(store.kind))
+            if snapshot is not None:
+                reading.hand_out_rest()
+                rules = snapshot.rules()  # linking correlations imports pySigma
+            if rules is None:
+                # The rule files are read once, here: for which of them the caches lack,
+                # then to load them.
+                folders: dict[str, Signature] = {}
+                rule_files = read_rule_files(paths, folders)
+                warming = pool.start_warming(rule_files, target_for(store.kind))
+                reading.hand_out_rest()
+                warming.wait()
+                # The rules do not depend on the data: load them while the workers read.
+                rules = _load_rules(
+                    store,
+                    rules_paths,
+                    include_pack,
+                    pool=None,
+                    convert=pool,
+                    files=rule_files,
+                    folders=folders,
+                )
             files, events = reading.wait()
         finally:
             shutil.rmtree(parts, ignore_errors=True)
@@ -229,11 +245,13 @@ def _load_rules(
     pool: HuntWorkers | None,
     convert: HuntWorkers | None = None,
     files: Sequence[RuleFile] | None = None,
+    folders: Mapping[str, Signature] | None = None,
 ) -> tuple[RuleSet, list[CompiledRule]]:
     """The rules loaded and compiled for the store; with ``pool``, the rule files new to the
     caches are first loaded and converted on its workers; with ``convert`` (or ``pool``),
     rules still missing from the compiled-rule cache are converted on those workers.
-    ``files``: the rule files as already read (soc.detect.rule_files.read_rule_files)."""
+    ``files``, ``folders``: the rule files as already read and the folders walked
+    (soc.detect.rule_files.read_rule_files; see load_and_compile)."""
     from soc.detect.runner import load_and_compile
 
     if pool is not None:
@@ -246,6 +264,7 @@ def _load_rules(
         include_pack=include_pack,
         convert_many=bulk.convert if bulk is not None else None,
         files=files,
+        folders=folders,
     )
 
 
