@@ -159,7 +159,12 @@ def hunt(
             if bar is not None:
                 bar.stop()
             raise fail(str(exc)) from None
-        pool.close()  # before the store closes, so that its file is whole when kept
+        if keep is None and not configured and timeline is None:
+            # The scratch store is deleted next. Closed while the workers still hold it
+            # open, and they exit without closing it: no connection is the last to close,
+            # so none copies the write-ahead log into the file on its way out.
+            store.close()
+        pool.close()  # before a kept store closes, so that its file is whole
         rows_written = None
         if timeline is not None:
             from soc.hunt import timeline as tl

@@ -74,7 +74,7 @@ class LoadedRule:
         standalone: bool = True,
         facts: RuleFacts | None = None,
         digest: str | None = None,
-        raw_json: tuple[str, list[raw_codec.Place]] | None = None,
+        raw_json: tuple[str | bytes, list[raw_codec.Place]] | None = None,
     ) -> None:
         """``raw_json``, in place of ``raw``: the source dict as raw_codec-encoded JSON text
         and its dates, parsed when first asked for (a rule set's snapshot)."""

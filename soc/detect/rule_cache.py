@@ -57,7 +57,7 @@ def target_for(store_kind: str) -> Target:
 CACHE_KIB = 65536
 #: How many fingerprints (code/package versions) keep their entries; older ones are pruned.
 KEEP_FINGERPRINTS = 4
-#: How many rule-set snapshots (soc.detect.rule_snapshot) a fingerprint keeps, the newest:
+#: How many rule-set snapshots (soc.detect.rule_snapshot) are kept, the newest:
 #: each is about the size of its rule files' entries (11 MB for SigmaHQ's Windows rules).
 KEEP_SNAPSHOTS = 8
 _PACKAGES = ("citysoc", "pysigma", "pysigma-backend-sqlite", "pysigma-backend-elasticsearch")
@@ -152,7 +152,7 @@ class RuleCache:
 
     def __init__(self, directory: Path, stamp: str | None = None) -> None:
         self.path = directory / CACHE_FILE
-        self.stamp = stamp or fingerprint()
+        self._stamp = stamp
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self.hits = 0
@@ -172,13 +172,21 @@ class RuleCache:
                 "CREATE TABLE IF NOT EXISTS stamps (stamp TEXT PRIMARY KEY, used INTEGER NOT NULL)"
             )
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS snapshots (stamp TEXT NOT NULL, key TEXT NOT NULL, "
-                "made INTEGER NOT NULL, tree TEXT NOT NULL, rules TEXT NOT NULL, "
-                "documents TEXT NOT NULL, PRIMARY KEY (stamp, key))"
+                "CREATE TABLE IF NOT EXISTS rule_snapshots (key TEXT PRIMARY KEY, "
+                "stamp TEXT NOT NULL, made INTEGER NOT NULL, tree TEXT NOT NULL, "
+                "rules BLOB NOT NULL, documents BLOB NOT NULL)"
             )
             self._conn = conn
         except (OSError, sqlite3.Error):
             self._conn = None
+
+    @property
+    def stamp(self) -> str:
+        """The fingerprint this cache reads and writes entries under (computed when first
+        needed: finding a rule-set snapshot does not need it)."""
+        if self._stamp is None:
+            self._stamp = fingerprint()
+        return self._stamp
 
     @property
     def usable(self) -> bool:
@@ -241,24 +249,38 @@ class RuleCache:
         except sqlite3.Error:
             return
 
-    def get_snapshot(self, key: str) -> tuple[str, str, str] | None:
-        """The texts of the rule-set snapshot ``key`` (soc.detect.rule_snapshot) made with
-        this fingerprint: its file tree, its rules and its documents; None when there is none."""
+    def snapshot_tree(self, key: str) -> tuple[str, str] | None:
+        """The fingerprint and the file tree of the rule-set snapshot ``key``
+        (soc.detect.rule_snapshot), whatever fingerprint it was made with; None when there
+        is none."""
+        row = self._snapshot_row("stamp, tree", key)
+        return (str(row[0]), str(row[1])) if row is not None else None
+
+    def snapshot_rules(self, key: str, stamp: str) -> tuple[bytes, bytes] | None:
+        """The rules and the documents (UTF-8 JSON texts) of the snapshot ``key`` if it was
+        made with fingerprint ``stamp``; None otherwise."""
+        row = self._snapshot_row("stamp, rules, documents", key)
+        if row is None or row[0] != stamp or not isinstance(row[1], bytes):
+            return None
+        return row[1], bytes(row[2])
+
+    def _snapshot_row(self, columns: str, key: str) -> tuple[Any, ...] | None:
         if self._conn is None:
             return None
         try:
             with self._lock:
                 row = self._conn.execute(
-                    "SELECT tree, rules, documents FROM snapshots WHERE stamp = ? AND key = ?",
-                    (self.stamp, key),
+                    f"SELECT {columns} FROM rule_snapshots WHERE key = ?", (key,)
                 ).fetchone()
         except sqlite3.Error:
             return None
-        return (str(row[0]), str(row[1]), str(row[2])) if row is not None else None
+        return tuple(row) if row is not None else None
 
-    def put_snapshot(self, key: str, tree: str, rules: str, documents: str) -> None:
-        """Keep a rule-set snapshot (replacing one of the same key), and only the
-        KEEP_SNAPSHOTS newest of this fingerprint; gives up quietly if the file stays locked."""
+    def put_snapshot(self, key: str, tree: str, rules: bytes, documents: bytes) -> None:
+        """Keep a rule-set snapshot under this fingerprint (replacing one of the same key),
+        and only the KEEP_SNAPSHOTS newest; gives up quietly if the file stays locked. Its
+        rules and documents are kept as bytes: read back, orjson parses them without their
+        11 MB (SigmaHQ's Windows rules) being decoded into text first."""
         if self._conn is None:
             return
         made = int(clock.now().timestamp() * 1000)
@@ -267,14 +289,14 @@ class RuleCache:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     self._conn.execute(
-                        "INSERT OR REPLACE INTO snapshots (stamp, key, made, tree, rules, "
+                        "INSERT OR REPLACE INTO rule_snapshots (key, stamp, made, tree, rules, "
                         "documents) VALUES (?, ?, ?, ?, ?, ?)",
-                        (self.stamp, key, made, tree, rules, documents),
+                        (key, self.stamp, made, tree, rules, documents),
                     )
                     self._conn.execute(
-                        "DELETE FROM snapshots WHERE stamp = ? AND key NOT IN (SELECT key FROM "
-                        "snapshots WHERE stamp = ? ORDER BY made DESC, key LIMIT ?)",
-                        (self.stamp, self.stamp, KEEP_SNAPSHOTS),
+                        "DELETE FROM rule_snapshots WHERE key NOT IN (SELECT key FROM "
+                        "rule_snapshots ORDER BY made DESC, key LIMIT ?)",
+                        (KEEP_SNAPSHOTS,),
                     )
                     self._touch_and_prune()
                     self._conn.execute("COMMIT")
@@ -300,7 +322,7 @@ class RuleCache:
         ]
         for stamp in stale:
             self._conn.execute("DELETE FROM compiled WHERE stamp = ?", (stamp,))
-            self._conn.execute("DELETE FROM snapshots WHERE stamp = ?", (stamp,))
+            self._conn.execute("DELETE FROM rule_snapshots WHERE stamp = ?", (stamp,))
             self._conn.execute("DELETE FROM stamps WHERE stamp = ?", (stamp,))
 
     def close(self) -> None:

@@ -75,25 +75,29 @@ def restore(
 
 @dataclass
 class Snapshot:
-    """A snapshot found valid (find), not yet turned into rules (rules)."""
+    """A snapshot whose file tree is unchanged (find), not yet turned into rules (rules)."""
 
+    key: str
+    stamp: str
     target: Target
-    rules_text: str
-    documents_text: str
     cache: RuleCache | Path | str | None
 
     def rules(self) -> tuple[RuleSet, list[CompiledRule]] | None:
-        """The rule set and its compiled rules, as load_and_compile gave them; None for a
-        snapshot this version cannot read. Linking correlations imports pySigma."""
+        """The rule set and its compiled rules, as load_and_compile gave them; None when
+        the snapshot was made by another fingerprint (citysoc, pySigma, pipelines) or
+        cannot be read. Linking correlations imports pySigma."""
         started = time.perf_counter()
         store = open_cache(self.cache)
         if store is None:
             return None
         try:
+            if store.stamp != self.stamp:
+                return None
+            texts = store.snapshot_rules(self.key, self.stamp)
+            if texts is None:
+                return None
             try:
-                ruleset, entries = _ruleset(
-                    fast_json.loads(self.rules_text), self.documents_text.split("\n")
-                )
+                ruleset, entries = _ruleset(fast_json.loads(texts[0]), texts[1].split(b"\n"))
             except (KeyError, TypeError, ValueError, IndexError):
                 return None
             compiled = _compiled(ruleset, entries, self.target, store)
@@ -108,23 +112,27 @@ def find(
     paths: Sequence[Path], target: Target, cache: RuleCache | Path | str | None = DEFAULT_CACHE
 ) -> Snapshot | None:
     """The snapshot of ``paths`` for ``target`` when there is one and nothing under the
-    paths changed since it was written (no pySigma needed); else None."""
+    paths changed since it was written; else None. Cheap (a few ms for thousands of rule
+    files: neither pySigma nor the cache's fingerprint is needed), so a hunt asks before it
+    hands its workers the rest of the files; Snapshot.rules checks the fingerprint."""
     store = open_cache(cache)
     if store is None:
         return None
+    key = snapshot_key(paths, target)
     try:
-        texts = store.get_snapshot(snapshot_key(paths, target))
+        found = store.snapshot_tree(key)
     finally:
         if store is not cache:
             store.close()
-    if texts is None:
+    if found is None:
         return None
+    stamp, tree = found
     try:
-        if not _unchanged(fast_json.loads(texts[0])):
+        if not _unchanged(fast_json.loads(tree)):
             return None
     except (KeyError, TypeError, ValueError):
         return None
-    return Snapshot(target, texts[1], texts[2], cache)
+    return Snapshot(key, stamp, target, cache)
 
 
 def save(
@@ -218,9 +226,9 @@ def _unchanged(tree: Mapping[str, Any]) -> bool:
 # --- the rules -----------------------------------------------------------------------------
 
 
-def _texts(ruleset: RuleSet, compiled: Sequence[CompiledRule]) -> tuple[str, str] | None:
-    """The rules' text and the documents' text (one line a rule) of a snapshot; None when a
-    document cannot be kept exactly."""
+def _texts(ruleset: RuleSet, compiled: Sequence[CompiledRule]) -> tuple[bytes, bytes] | None:
+    """The rules' text and the documents' text (one line a rule) of a snapshot, in UTF-8;
+    None when a document cannot be kept exactly."""
     rules: list[list[Any]] = []
     documents: list[str] = []
     for loaded, rule in zip(ruleset.rules, compiled, strict=True):
@@ -261,7 +269,7 @@ def _texts(ruleset: RuleSet, compiled: Sequence[CompiledRule]) -> tuple[str, str
         "errors": [[str(e.path), e.message] for e in ruleset.errors],
         "rules": rules,
     }
-    return fast_json.dumps(meta), "\n".join(documents)
+    return fast_json.dumps(meta).encode(), "\n".join(documents).encode()
 
 
 def _plain(logsource: Any) -> dict[str, str | None]:
@@ -273,7 +281,7 @@ def _plain(logsource: Any) -> dict[str, str | None]:
 
 
 def _ruleset(
-    meta: Mapping[str, Any], documents: list[str]
+    meta: Mapping[str, Any], documents: list[bytes]
 ) -> tuple[RuleSet, list[tuple[dict[str, Any], dict[str, Any] | None]]]:
     """The RuleSet of a snapshot's texts, correlations linked, and each rule's log source
     and compiled entry."""

@@ -221,7 +221,7 @@ def test_only_the_newest_snapshots_are_kept(
     monkeypatch.setattr("soc.detect.rule_cache.KEEP_SNAPSHOTS", 2)
     cache = RuleCache(tmp_path / "cache", "stamp")
     for key in ("a", "b", "c"):
-        cache.put_snapshot(key, "[]", "{}", "")
-    kept = [k for k in "abc" if cache.get_snapshot(k) is not None]
+        cache.put_snapshot(key, "[]", b"{}", b"")
+    kept = [k for k in "abc" if cache.snapshot_tree(k) is not None]
     cache.close()
     assert len(kept) == 2
