@@ -291,19 +291,31 @@ def test_a_literal_counts_only_in_the_column_that_needs_it(tmp_path: Path) -> No
     import soc.store.scan_candidates as scan_candidates
     from soc.store.scan_candidates import LiteralFinder
 
-    finder = LiteralFinder({"mimikatz": 0, "4688": 1, "ab": 2})
-    values = ["run MIMIKATZ.exe", None, "Đặng ab", 4688, "cmd.exe"]
-    assert finder.seen(values) == {(0, 0), (2, 2), (3, 1)}
+    # column 0 needs "mimikatz" (pair 0) and "ab" (pair 1); column 1 "ab" (pair 2); column
+    # 2 "4688" (pair 3)
+    finder = LiteralFinder([{"mimikatz": 0, "ab": 1}, {"ab": 2}, {"4688": 3}])
+    values = ["run MIMIKATZ.exe ab", "Đặng ab mimikatz", 4688]
+    assert finder.seen(values) == {0, 1, 2, 3}
+    # a text needed in one column is not looked for in another
+    assert finder.seen(["cmd.exe 4688", "run mimikatz.exe", "ab"]) == set()
+    assert finder.seen([None, None, "x4688"]) == {3}
     # a value seen before answers the same (it is remembered), in its own place only
-    assert finder.seen(["cmd.exe", "run mimikatz.exe", "ab"]) == {(1, 0), (2, 2)}
-    assert finder.seen(values) == {(0, 0), (2, 2), (3, 1)}
+    assert finder.seen(values) == {0, 1, 2, 3}
+    assert finder.seen(["ab", "ab", None]) == {1, 2}
     # a text spanning two values is in neither
     assert finder.seen(["mimi", "katz"]) == set()
-    # a long value (an event's raw record) is searched, not remembered: memory stays small
+    # a long value (an event's raw record) is searched, not remembered, and neither is the
+    # row holding it: memory stays small
     remembered = len(finder._found)
     long_value = "x" * scan_candidates.MEMO_TEXT + " mimikatz"
-    assert finder.seen([long_value]) == {(0, 0)}
+    assert finder.seen([long_value]) == {0}
+    assert not finder.memorable
     assert len(finder._found) == remembered
+    # 1 and 1.0 are equal keys but different texts: a row with a float is not remembered
+    assert finder.seen([None, None, 4688.0]) == {3}
+    assert not finder.memorable
+    assert finder.seen([None, None, 4688]) == {3}
+    assert finder.memorable
 
     store = LocalStore(tmp_path / "soc.db")
     store.write_events(
