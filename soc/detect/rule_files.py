@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from soc.detect.rule_cache import RuleCache, open_cache
+from soc.file_walk import files_under
 from soc.resources import rules_dir
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -47,41 +48,28 @@ def iter_rule_files(
     come in path order (as sorted Paths: folder by folder, name by name), its symbolic links
     to folders are not followed, and folders it may not read are left out. ``folders``, when
     given, receives the Signature of every folder walked, taken before it was listed."""
+    on_folder = _recorder(folders)
     for path in paths:
         if path.is_dir():
-            found: list[tuple[tuple[str, ...], str]] = []
-            _walk(os.fspath(path), (), found, folders)
-            found.sort()
+            found = files_under(os.fspath(path), wanted=_is_rule_file, on_folder=on_folder)
             yield from (Path(name) for _, name in found)
         elif path.is_file():
             yield path
 
 
-def _walk(
-    folder: str,
-    parts: tuple[str, ...],
-    found: list[tuple[tuple[str, ...], str]],
-    folders: dict[str, Signature] | None,
-) -> None:
-    """Add the rule files under ``folder`` to ``found`` with their path parts below the
-    walk's root (case-folded where the system folds case), the key Paths sort by. The
-    entries' types come from the directory listing: no system call per file."""
-    try:
-        if folders is not None:
-            folders[folder] = signature_of(os.stat(folder))
-        with os.scandir(folder) as listing:
-            entries = list(listing)
-    except (PermissionError, NotADirectoryError, FileNotFoundError):
-        return
-    for entry in entries:
-        key = (*parts, os.path.normcase(entry.name))
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                _walk(entry.path, key, found, folders)
-            elif os.path.splitext(entry.name)[1].lower() in RULE_SUFFIXES and entry.is_file():
-                found.append((key, entry.path))
-        except OSError:
-            continue
+def _recorder(folders: dict[str, Signature] | None) -> Callable[[str], None] | None:
+    """What records a folder's signature in ``folders`` before it is listed (None: none)."""
+    if folders is None:
+        return None
+
+    def record(folder: str) -> None:
+        folders[folder] = signature_of(os.stat(folder))
+
+    return record
+
+
+def _is_rule_file(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in RULE_SUFFIXES
 
 
 def content_key(data: bytes) -> str:

@@ -9,10 +9,13 @@ Names and extensions are never trusted: an EVTX saved as ``.log`` is still read 
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from soc.file_walk import files_under
 
 EVTX_MAGIC = b"ElfFile\x00"
 PCAP_MAGICS = (
@@ -74,16 +77,6 @@ def sniff(path: Path) -> str:
     return "log"
 
 
-def _walk(root: Path) -> list[Path]:
-    found = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not any(
-            part.startswith(".") for part in path.relative_to(root).parts
-        ):
-            found.append(path)
-    return found
-
-
 def expand(paths: list[str]) -> list[Path]:
     """Every file named or found (recursively, hidden entries left out) under the paths, in
     order and without repeats. Raises HuntInputError naming the first path that is missing."""
@@ -92,24 +85,40 @@ def expand(paths: list[str]) -> list[Path]:
 
 def expand_named(paths: list[str]) -> dict[Path, str]:
     """Like expand, with the name each file is shown by: as given on the command line, or
-    the folder's name followed by the path inside it."""
+    the folder's name followed by the path inside it. A folder's files come in path order
+    (soc.file_walk); a file named twice (the same folder given again, a link to a file
+    already found) is kept the first time."""
     out: dict[Path, str] = {}
-    seen: set[Path] = set()
+    seen: set[tuple[int, int]] = set()
     for text in paths:
         path = Path(text)
         if path.is_dir():
             base = path.resolve().name or str(path)
-            candidates = [(p, f"{base}/{p.relative_to(path).as_posix()}") for p in _walk(path)]
+            root = os.fspath(path)
+            candidates = [
+                (Path(found), f"{base}/{_inside(found, root)}")
+                for _, found in files_under(root, hidden=False)
+            ]
         elif path.is_file():
             candidates = [(path, text)]
         else:
             raise HuntInputError(f"{text}: no such file or directory")
         for candidate, shown in candidates:
-            key = candidate.resolve()
+            try:
+                status = os.stat(candidate)
+            except OSError:  # gone since it was listed: classify reports it unreadable
+                key = (-1, len(seen))
+            else:
+                key = (status.st_dev, status.st_ino)
             if key not in seen:
                 seen.add(key)
                 out[candidate] = shown
     return out
+
+
+def _inside(found: str, root: str) -> str:
+    """The path of ``found`` (a path under ``root``, as listed) below the root, with "/"."""
+    return found[len(root) :].lstrip(os.sep).replace(os.sep, "/")
 
 
 def _unpack_zip(path: Path, display: str, scratch: Path) -> tuple[list[InputFile], str | None]:
