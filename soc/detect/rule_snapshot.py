@@ -295,7 +295,7 @@ def _ruleset(
         sigma_id, name, title, level, tags, description, correlation = facts
         result.rules.append(
             LoadedRule(
-                path=Path(path),
+                path=str(path),
                 errors=[str(e) for e in errors],
                 facts=RuleFacts(
                     sigma_id, name, title, level, tuple(tags), str(description), bool(correlation)
