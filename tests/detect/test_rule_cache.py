@@ -138,6 +138,51 @@ def test_fingerprint_follows_package_versions_and_pipeline_sources() -> None:
     assert fingerprint() != compute_fingerprint({}, [pipelines])
 
 
+def test_the_fingerprint_is_remembered_for_the_signature_of_its_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm run reads the fingerprint from the cache file instead of the package
+    metadata, as long as nothing it is computed from changed: a package installed in a
+    folder on sys.path, or a shaping module edited, makes it computed again."""
+    import soc.detect.rule_cache as rule_cache
+
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
+    computed: list[str] = []
+
+    def counting() -> str:
+        computed.append("x")
+        return fingerprint()
+
+    monkeypatch.setattr(rule_cache, "fingerprint", counting)
+    _, newest = rule_cache.fingerprint_inputs()
+    later = newest + rule_cache.INPUTS_RACY_NS + 1
+
+    first = RuleCache(tmp_path / "cache")
+    assert first.remembered_fingerprint(now_ns=later) == fingerprint()
+    assert len(computed) == 1
+    second = RuleCache(tmp_path / "cache")
+    assert second.remembered_fingerprint(now_ns=later) == fingerprint()
+    assert second.stamp == fingerprint() and len(computed) == 1  # read, not computed
+    # a package installed: a new entry in a folder on sys.path
+    (site / "newpkg-1.0.dist-info").mkdir()
+    _, newest = rule_cache.fingerprint_inputs()
+    third = RuleCache(tmp_path / "cache")
+    assert third.remembered_fingerprint(now_ns=newest + rule_cache.INPUTS_RACY_NS + 1)
+    assert len(computed) == 2
+    # ... and remembered for that signature from then on
+    assert RuleCache(tmp_path / "cache").stamp == fingerprint() and len(computed) == 2
+    # an input changed within the racy window is computed and not remembered
+    (site / "another-2.0.dist-info").mkdir()
+    _, newest = rule_cache.fingerprint_inputs()
+    for _ in range(2):
+        RuleCache(tmp_path / "cache").remembered_fingerprint(now_ns=newest + 1)
+    assert len(computed) == 4
+    for cache in (first, second, third):
+        cache.close()
+
+
 def test_the_fingerprint_covers_the_tables_the_log_source_mapping_reads() -> None:
     # A table moved out of soc/detect/logsources.py still shapes every query: editing it must
     # make the cached entries miss, as editing the mapping itself does.
