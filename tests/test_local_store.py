@@ -120,6 +120,49 @@ def test_a_scratch_store_does_not_wait_for_the_disk(tmp_path: Path) -> None:
         assert store.count(filters={"user.name": "lan"}) == 1
 
 
+def test_a_store_without_its_pivot_indexes_answers_searches_the_same(tmp_path: Path) -> None:
+    """A hunt's scratch store drops the indexes only searches by action, address, user and
+    host use: searches, counts and term counts by those fields answer as before, and
+    the indexes detection reads (time, dataset, channel, event id) stay."""
+    from soc.store.local_schema import PIVOT_INDEXES
+
+    indexed = LocalStore(tmp_path / "indexed.db")
+    bare = LocalStore(tmp_path / "bare.db", durable=False)
+    bare.drop_pivot_indexes()
+    events = [
+        _event(
+            n,
+            **{
+                "user.name": ["lan", "Minh", "LAN"][n % 3],
+                "host.name": f"web-{n % 2}",
+                "source.ip": f"10.0.0.{n % 4}",
+                "event.action": ["logon", "logoff"][n % 2],
+            },
+        )
+        for n in range(1, 9)
+    ]
+    for store in (indexed, bare):
+        store.write_events(events)
+    names = {
+        row[0] for row in bare._conn.execute("SELECT name FROM sqlite_master WHERE type='index'")
+    }
+    assert not names & set(PIVOT_INDEXES)
+    assert {"events_ts", "events_f0", "events_w0", "events_w1"} <= names
+    for filters in (
+        {"user.name": "lan"},
+        {"host.name": "web-1"},
+        {"source.ip": "10.0.0.2"},
+        {"event.action": "logoff", "user.name": "minh"},
+    ):
+        assert bare.count(filters=filters) == indexed.count(filters=filters) > 0
+        found = [hit.id for hit in bare.search(filters=filters).hits]
+        assert found == [hit.id for hit in indexed.search(filters=filters).hits]
+    for fields in (["user.name"], ["host.name", "source.ip"]):
+        assert bare.terms(fields) == indexed.terms(fields)
+    query = "`user.name` = 'lan' AND `event.action` = 'logon'"
+    assert bare.count(query) == indexed.count(query)
+
+
 def test_a_file_that_is_not_sqlite_is_refused_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "soc.db"
     path.write_bytes(b"this is not a database\n" * 100)

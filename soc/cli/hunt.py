@@ -117,9 +117,12 @@ def hunt(
                 home.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise fail(f"--keep {home}: {exc.strerror or exc}") from None
-            # A scratch store is deleted with the hunt: it need not wait for the disk.
+            # A scratch store is deleted with the hunt: it need not wait for the disk, nor
+            # keep the indexes only an analyst's later searches would use.
             store = LocalStore(home / LOCAL_DB_NAME, durable=keep is not None)
             stack.callback(store.close)
+            if keep is None:
+                store.drop_pivot_indexes()
             dead_dir = home / DEAD_LETTER_DIR
         inputs = classify(list(files), scratch, displays=files)
         bar = progress_bar(not as_json)

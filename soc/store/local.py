@@ -38,7 +38,7 @@ from soc.store.local_readonly import ReadOnlyConnection
 from soc.store.local_records import LocalRecords
 from soc.store.local_scan import LocalScan
 from soc.store.local_scan import quote_identifier as _quote
-from soc.store.local_schema import EVENTS_TABLE, MIGRATIONS
+from soc.store.local_schema import EVENTS_TABLE, MIGRATIONS, drop_pivot_indexes
 from soc.store.local_writes import INTERNAL_COLUMNS as _INTERNAL_COLUMNS
 from soc.store.local_writes import MAX_FIELD_COLUMNS, LocalWrites
 from soc.store.local_writes import column_value as _column_value
@@ -398,6 +398,15 @@ class LocalStore(LocalRecords, LocalScan, LocalWrites):
         return stored_document(*row) if row else None
 
     # --- housekeeping ---------------------------------------------------------------------
+    def drop_pivot_indexes(self) -> None:
+        """Drop the indexes that only an analyst's searches use (event.action, source.ip,
+        user.name, host.name), for a store that lives for one hunt and is then deleted:
+        each costs every stored event an index insert, made while the event holds the
+        store's one write lock, and detection never reads them. Searches still answer the
+        same, reading more rows."""
+        with self._transaction() as conn:
+            drop_pivot_indexes(conn)
+
     def refresh(self) -> None:
         """See what other connections wrote: SQLite shows committed rows at once; the
         columns that other processes added are read again."""

@@ -62,22 +62,35 @@ def test_hunt_keep_store(data_dir: Path, tmp_path: Path) -> None:
     assert len(json.loads(listed.stdout)) == json.loads(result.stdout)["alerts"]
 
 
-def test_only_a_kept_hunt_store_waits_for_the_disk(
+def test_only_a_kept_hunt_store_waits_for_the_disk_and_keeps_the_pivot_indexes(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The scratch store of a hunt is deleted with it, so it is opened not durable (no
-    waiting for the disk); one kept with --keep is durable, as any store."""
+    waiting for the disk) and without the indexes only later searches would use; one kept
+    with --keep is durable and fully indexed, as any store."""
+    import sqlite3
+
     from typer.testing import CliRunner
 
     from soc.cli.main import app
     from soc.store import local
+    from soc.store.local_schema import PIVOT_INDEXES
 
     opened: list[bool] = []
+    indexes: list[set[str]] = []
 
     class Recording(local.LocalStore):
         def __init__(self, path: Path | str, *, durable: bool = True) -> None:
             opened.append(durable)
             super().__init__(path, durable=durable)
+
+        def close(self) -> None:
+            try:
+                rows = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+                indexes.append({row[0] for row in rows})
+            except sqlite3.ProgrammingError:  # closed already
+                pass
+            super().close()
 
     monkeypatch.setattr(local, "LocalStore", Recording)
     runner = CliRunner()
@@ -85,9 +98,13 @@ def test_only_a_kept_hunt_store_waits_for_the_disk(
     scratch = runner.invoke(app, ["hunt", str(AUTH), "--json"], env=env)
     assert scratch.exit_code == 0, scratch.output
     assert opened == [False]
+    detection = {"events_ts", "events_f0", "events_w0", "events_w1"}
+    assert detection <= indexes[0] and not indexes[0] & set(PIVOT_INDEXES)
     kept = runner.invoke(app, ["hunt", str(AUTH), "--keep", str(tmp_path / "k"), "--json"], env=env)
     assert kept.exit_code == 0, kept.output
     assert opened == [False, True]
+    assert detection | set(PIVOT_INDEXES) <= indexes[1]
+    assert json.loads(kept.stdout)["alerts"] == json.loads(scratch.stdout)["alerts"] > 0
 
 
 def test_hunt_kinds_by_content_archives_and_what_was_not_parsed(
