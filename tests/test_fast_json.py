@@ -64,6 +64,66 @@ def test_objects_the_standard_library_refuses_are_refused(value: Any) -> None:
         fast_json.dumps(value)
 
 
+@given(_EVENT_VALUES)
+def test_records_with_any_values_are_written_as_the_standard_library_writes_them(
+    value: Any,
+) -> None:
+    assert fast_json.dumps_any(value) == json.dumps(
+        value, ensure_ascii=False, separators=(",", ":"), default=str
+    )
+
+
+def test_what_json_cannot_hold_in_a_record_is_written_as_its_text() -> None:
+    """A stored record (an alert, a case) may hold dates, paths or other objects: they are
+    written as str() writes them, as the standard library's ``default=str`` did, also
+    beside what orjson does not take."""
+    when = datetime(2026, 12, 2, 8, 30, tzinfo=UTC)
+    record = {"at": when, "file": Path("rules/x.yml"), "ids": {3}, "titles": ["Đăng nhập"]}
+    expected = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+    assert fast_json.dumps_any(record) == expected
+    assert json.loads(fast_json.dumps_any(record))["at"] == "2026-12-02 08:30:00+00:00"
+    huge = {**record, "n": 2**70}  # beyond 64 bits: the standard library writes it all
+    assert fast_json.dumps_any(huge) == json.dumps(
+        huge, ensure_ascii=False, separators=(",", ":"), default=str
+    )
+
+
+@pytest.mark.parametrize(
+    "number", [2**63, -(2**63) - 1, 2**64, -(2**70), 10**30, 2**64 - 1, -(2**63)]
+)
+def test_integers_of_any_size_come_back_exactly(number: int) -> None:
+    """orjson reads an integer beyond 64 bits as a float: loads sees the digit run and
+    leaves such a text to the standard library (a JSON log's 20-digit transaction id
+    stays that id)."""
+    text = fast_json.dumps({"txn": {"id": number}, "ids": [number, 1]})
+    assert fast_json.loads(text) == {"txn": {"id": number}, "ids": [number, 1]}
+    assert fast_json.loads(text.encode()) == json.loads(text)
+    assert fast_json.may_hold_big_integer(text)
+
+
+_BOUNDED_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_BOUNDED_VALUES)
+def test_a_bounded_text_reads_back_exactly_without_the_check(value: Any) -> None:
+    text = fast_json.dumps_bounded(value)
+    if text is None:  # a lone surrogate orjson does not write
+        return
+    assert text == fast_json.dumps(value)
+    assert fast_json.loads_bounded(text) == value == fast_json.loads(text)
+
+
+def test_what_orjson_cannot_write_has_no_bounded_text() -> None:
+    assert fast_json.dumps_bounded({"n": 2**64}) is None
+    assert fast_json.dumps_bounded({1: "key not a string"}) is None
+    assert fast_json.dumps_bounded({"n": 2**64 - 1}) == '{"n":18446744073709551615}'
+    assert not fast_json.may_hold_big_integer('{"EventID":4624,"when":"2026-12-02"}')
+
+
 def test_nan_and_infinities_become_null_that_sqlite_reads_as_json() -> None:
     text = fast_json.dumps({"rate": math.nan, "high": math.inf, "low": -math.inf})
     assert json.loads(text) == {"rate": None, "high": None, "low": None}

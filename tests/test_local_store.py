@@ -163,6 +163,21 @@ def test_a_store_without_its_pivot_indexes_answers_searches_the_same(tmp_path: P
     assert bare.count(query) == indexed.count(query)
 
 
+def test_an_integer_beyond_64_bits_comes_back_from_the_store_exactly(tmp_path: Path) -> None:
+    """A JSON log may carry a 20-digit number (a transaction id): it is stored (SQLite's
+    integers stop at 64 bits), the stored document gives it back as that integer, not as a
+    float near it, and a filter on it finds the event."""
+    store = LocalStore(tmp_path / "soc.db")
+    event = _event(1, **{"transaction.id": 2**64 + 7, "labels.n": -(2**63) - 3})
+    store.write_events([event])
+    doc = store.get_event(str(event["_id"]))
+    assert doc is not None
+    assert doc["transaction"]["id"] == 2**64 + 7 and doc["labels"]["n"] == -(2**63) - 3
+    hits = store.search(filters={"_id": str(event["_id"])}).hits
+    assert [hit.source["transaction"]["id"] for hit in hits] == [2**64 + 7]
+    assert store.count(filters={"transaction.id": 2**64 + 7}) == 1
+
+
 def test_a_file_that_is_not_sqlite_is_refused_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "soc.db"
     path.write_bytes(b"this is not a database\n" * 100)

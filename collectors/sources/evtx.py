@@ -107,7 +107,7 @@ def ingest_evtx(
                 data = record["data"]
                 try:
                     doc = record_to_ecs(
-                        fast_json.loads(data),
+                        fast_json.loads_bounded(data),  # values of at most 64 bits
                         original=data if keep_original else None,
                         department=department,
                     )

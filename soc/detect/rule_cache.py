@@ -277,7 +277,7 @@ class RuleCache:
         """The cached entries among ``keys`` (key -> entry)."""
         wanted = list(dict.fromkeys(keys))
         try:
-            found = {k: fast_json.loads(e) for k, e in self._rows("key, entry", wanted)}
+            found = {k: fast_json.loads_bounded(e) for k, e in self._rows("key, entry", wanted)}
         except (sqlite3.Error, ValueError):
             return {}
         self.hits += len(found)
@@ -312,7 +312,10 @@ class RuleCache:
         """Store entries in one transaction; gives up quietly if the file stays locked."""
         if self._conn is None or not entries:
             return
-        rows = [(self.stamp, k, json.dumps(v, ensure_ascii=False)) for k, v in entries.items()]
+        # Written by orjson, read back exactly by loads_bounded; an entry orjson cannot write
+        # (an integer beyond 64 bits in a rule) is not kept, so it is converted each time.
+        texts = {k: fast_json.dumps_bounded(v) for k, v in entries.items()}
+        rows = [(self.stamp, k, text) for k, text in texts.items() if text is not None]
         try:
             with self._lock:
                 self._conn.execute("BEGIN IMMEDIATE")

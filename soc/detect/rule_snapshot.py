@@ -97,7 +97,8 @@ class Snapshot:
             if texts is None:
                 return None
             try:
-                ruleset, entries = _ruleset(fast_json.loads(texts[0]), texts[1].split(b"\n"))
+                rules = fast_json.loads_bounded(texts[0])
+                ruleset, entries = _ruleset(rules, texts[1].split(b"\n"))
             except (KeyError, TypeError, ValueError, IndexError):
                 return None
             compiled = _compiled(ruleset, entries, self.target, store)
@@ -128,7 +129,7 @@ def find(
         return None
     stamp, tree = found
     try:
-        if not _unchanged(fast_json.loads(tree)):
+        if not _unchanged(fast_json.loads_bounded(tree)):
             return None
     except (KeyError, TypeError, ValueError):
         return None
@@ -156,13 +157,14 @@ def save(
     if tree is None or _racy(tree, time.time_ns() if now_ns is None else now_ns):
         return False
     texts = _texts(ruleset, compiled)
-    if texts is None:
+    tree_text = fast_json.dumps_bounded(tree)  # read back by loads_bounded
+    if texts is None or tree_text is None:
         return False
     store = open_cache(cache)
     if store is None:
         return False
     try:
-        store.put_snapshot(snapshot_key(paths, target), fast_json.dumps(tree), *texts)
+        store.put_snapshot(snapshot_key(paths, target), tree_text, *texts)
     finally:
         if store is not cache:
             store.close()
@@ -269,7 +271,10 @@ def _texts(ruleset: RuleSet, compiled: Sequence[CompiledRule]) -> tuple[bytes, b
         "errors": [[str(e.path), e.message] for e in ruleset.errors],
         "rules": rules,
     }
-    return fast_json.dumps(meta).encode(), "\n".join(documents).encode()
+    text = fast_json.dumps_bounded(meta)  # read back by loads_bounded
+    if text is None:
+        return None
+    return text.encode(), "\n".join(documents).encode()
 
 
 def _plain(logsource: Any) -> dict[str, str | None]:

@@ -48,6 +48,11 @@ _SQL_TYPES = {
 }
 
 
+#: The integers an SQLite column holds as integers (64-bit).
+_SMALLEST_INT = -(2**63)
+_LARGEST_INT = 2**63 - 1
+
+
 def epoch_us(moment: datetime) -> int:
     """``moment`` in whole microseconds since the Unix epoch (the ``_ts`` column); a naive
     datetime is taken as UTC."""
@@ -66,6 +71,8 @@ def column_value(value: Any) -> Any:
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, int) and not _SMALLEST_INT <= value <= _LARGEST_INT:
+        return str(value)  # beyond SQLite's 64-bit integers; the document keeps it whole
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return value
@@ -186,7 +193,10 @@ class LocalWrites:
             for index in picks:
                 value = values[index]
                 kind = type(value)
-                row.append(value if kind is str or kind is int else column_value(value))
+                if kind is str or (kind is int and _SMALLEST_INT <= value <= _LARGEST_INT):
+                    row.append(value)
+                else:
+                    row.append(column_value(value))
             groups.setdefault(names, []).append(tuple(row))
         return groups
 
