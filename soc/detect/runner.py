@@ -137,10 +137,12 @@ def run_rule(
 
 def _report_unrunnable(summary: DetectionSummary, compiled: Sequence[CompiledRule]) -> None:
     for c in compiled:
+        if c.status not in ("invalid", "not_convertible"):
+            continue
         row = {"id": c.id, "title": c.title, "path": str(c.loaded.path), "error": c.error or ""}
         if c.status == "invalid":
             summary.invalid.append(row)
-        elif c.status == "not_convertible":
+        else:
             summary.not_convertible.append(row)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from soc import fast_json
 from soc.store.base import RECORD_KINDS, Conflict, RecordKind, RecordVersion
 
 #: Most ids bound in one ``IN (...)`` (SQLite's default variable limit is 32766).
@@ -33,7 +34,7 @@ def json_path_sql(name: str) -> tuple[str, list[Any]]:
 
 
 def _dump(record: Mapping[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, default=str)
+    return fast_json.dumps_any(record)
 
 
 class LocalRecords:
