@@ -8,7 +8,7 @@ while it does (see docs/detection.md, "Where a warm hunt's time goes").
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -59,8 +59,9 @@ class ScanResult:
 class GroupScanner(Protocol):
     """Scans groups elsewhere (e.g. worker processes), answering in the order asked."""
 
-    def scan_groups(self, requests: Sequence[ScanRequest]) -> Iterator[ScanResult | None]:
-        """One result (or None) per request, in order, as they come."""
+    def scan_groups(self, requests: Iterable[ScanRequest]) -> Iterator[ScanResult | None]:
+        """One result (or None) per request, in order, as they come; the requests are taken
+        from ``requests`` as they are handed out (a request is checked just before)."""
         ...
 
 

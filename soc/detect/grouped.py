@@ -18,7 +18,8 @@ alone and is reported as failed with the store's message; the others run.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -145,21 +146,29 @@ def run_grouped(
     outcomes: dict[int, RuleOutcome] = {id(r): RuleOutcome(r.id, r.title) for r in rules}
     # A group whose log source has no event in the range matches nothing: it is not scanned
     # (half the SigmaHQ Windows groups over a bundle of EVTX files, each a round trip to a
-    # worker carrying its rules' queries).
+    # worker carrying its rules' queries). The groups are checked as the scanner asks for
+    # them: its workers start on the first while the others are checked (68 checks, 15-20
+    # ms, with both workers idle when they came first).
     holds = getattr(store, "holds_events", None)
-    chunks = [
+    chunks = (
         chunk
         for chunk in largest_first(groups_of(rules))
         if holds is None or holds(prefilter_of(chunk[0].variants), start=since, end=until)
-    ]
+    )
     writer = _AlertWriter(emitter)
     if scanner is None:
         for chunk in chunks:
             _run_chunk(store, chunk, since, until, summary, writer, outcomes)
     else:
-        requests = [_request(chunk, since, until) for chunk in chunks]
-        results = scanner.scan_groups(requests)
-        for chunk, result in zip(chunks, results, strict=True):
+        asked: deque[list[CompiledRule]] = deque()  # the groups asked for, not yet answered
+
+        def requests() -> Iterator[ScanRequest]:
+            for chunk in chunks:
+                asked.append(chunk)
+                yield _request(chunk, since, until)
+
+        for result in scanner.scan_groups(requests()):
+            chunk = asked.popleft()  # answers come in the order the requests were taken
             if result is None or result.error is not None:
                 # here, streaming (and a rejected group split in halves, see _run_chunk)
                 _run_chunk(store, chunk, since, until, summary, writer, outcomes)

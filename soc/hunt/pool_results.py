@@ -33,7 +33,7 @@ class WorkerLost(RuntimeError):
 def ordered_window(
     pool: ProcessPoolExecutor,
     function: Any,
-    tasks: Sequence[Any],
+    tasks: Iterable[Any],
     ahead: int,
     *,
     held_rows: int | None = None,

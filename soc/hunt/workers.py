@@ -36,7 +36,7 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -395,9 +395,10 @@ class _PoolScanner:
         self._path = store_path
         self._workers = workers
 
-    def scan_groups(self, requests: Sequence[ScanRequest]) -> Iterator[ScanResult | None]:
-        """Each request's result in order, scanned on the workers several at once."""
-        tasks = [(self._path, r) for r in requests]
+    def scan_groups(self, requests: Iterable[ScanRequest]) -> Iterator[ScanResult | None]:
+        """Each request's result in order, scanned on the workers several at once; a
+        request is taken from ``requests`` when it is handed out."""
+        tasks = ((self._path, r) for r in requests)
         ahead = max(1, self._workers * SCAN_AHEAD)
         window = ordered_window(
             self._pool, _scan_one, tasks, ahead, held_rows=SCAN_HELD_ROWS, rows=_rows_of

@@ -5,7 +5,7 @@ scanned elsewhere (some sent back, one rejected) and groups cut in parts."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,7 @@ class _HereAndThere:
         self.failing = failing
         self.asked = 0
 
-    def scan_groups(self, requests: Sequence[ScanRequest]) -> Iterator[ScanResult | None]:
+    def scan_groups(self, requests: Iterable[ScanRequest]) -> Iterator[ScanResult | None]:
         for index, request in enumerate(requests):
             self.asked += 1
             if index == self.failing:
@@ -249,7 +249,7 @@ class _Recording:
         self.store = store
         self.requests: list[ScanRequest] = []
 
-    def scan_groups(self, requests: Sequence[ScanRequest]) -> Iterator[ScanResult | None]:
+    def scan_groups(self, requests: Iterable[ScanRequest]) -> Iterator[ScanResult | None]:
         for request in requests:
             self.requests.append(request)
             yield scan_request(self.store, request, limit=10_000)
@@ -285,4 +285,47 @@ def test_the_workers_get_the_broadest_and_largest_groups_first(local_store: Loca
     assert [len(g) for g in largest_first(groups_of(rules))] == [
         len(r.queries) for r in scanner.requests
     ]
+    assert summary.alerts_new > 10
+
+
+def test_a_group_is_handed_out_as_soon_as_it_is_known_to_hold_events(
+    local_store: LocalStore,
+) -> None:
+    """Which groups hold events is checked as the scanner asks for the next group, not all
+    before the first: the workers start scanning while the other groups are checked, and
+    the groups without events in the range are still never asked for."""
+    rules = [
+        r
+        for r in compile_all(load_rules([rules_dir()]).rules, "sqlite")
+        if r.runnable and not r.bases and r.loaded.standalone
+    ]
+    kept = ("system.auth", "apache.access", "windows.eventlog")  # the other groups: no event
+    local_store.write_events([e for e in pack_events() if e["event"]["dataset"] in kept])
+    checks: list[str | None] = []
+    holds_events = local_store.holds_events
+
+    def counting(prefilter: str | None, *, start: Any, end: Any) -> bool:
+        checks.append(prefilter)
+        return holds_events(prefilter, start=start, end=end)
+
+    local_store.holds_events = counting  # type: ignore[method-assign]
+    checked_before: list[int] = []
+
+    class Counting(_Recording):
+        def scan_groups(self, requests: Iterable[ScanRequest]) -> Iterator[ScanResult | None]:
+            for request in requests:
+                checked_before.append(len(checks))
+                self.requests.append(request)
+                yield scan_request(self.store, request, limit=10_000)
+
+    scanner = Counting(local_store)
+    summary = DetectionSummary(None, None)
+    run_grouped(
+        local_store, rules, None, None, summary, Emitter(local_store, summary, NOW), scanner
+    )
+    groups = largest_first(groups_of(rules))
+    assert len(checks) == len(groups)  # every group checked once
+    assert 0 < len(scanner.requests) < len(groups)  # some hold no event: never asked for
+    assert checked_before[0] < len(groups)  # the first handed out before all were checked
+    assert checked_before == sorted(checked_before)
     assert summary.alerts_new > 10
