@@ -4,6 +4,7 @@ and rewriting a rule's SQL never changes which rows it selects."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -65,6 +66,18 @@ def _sql_quote(pattern: str) -> str:
 
 def _or_of_likes(patterns: list[str]) -> str:
     return " OR ".join(f"`v` LIKE {_sql_quote(p)} ESCAPE '\\'" for p in patterns)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _runs_of_eight_are_rewritten() -> Iterator[None]:
+    """These tests check what the rewrite does to runs of 8 to 20 patterns; from how many
+    patterns on the rewrite pays (like_any.MIN_PATTERNS) is a measured tuning."""
+    saved = like_any.MIN_PATTERNS
+    like_any.MIN_PATTERNS = 8
+    like_any.rewrite.cache_clear()
+    yield
+    like_any.MIN_PATTERNS = saved
+    like_any.rewrite.cache_clear()
 
 
 @pytest.fixture
