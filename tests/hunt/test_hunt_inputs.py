@@ -84,7 +84,7 @@ def test_a_file_named_twice_is_read_once_under_its_first_name(tmp_path: Path) ->
     _tree(root)
     direct = root / "a" / "x.log"
     found = expand_named([str(direct), str(root), str(root)])
-    assert list(found)[0] == direct and found[direct] == str(direct)
+    assert next(iter(found)) == direct and found[direct] == str(direct)
     assert list(found.values()).count(str(direct)) == 1
     assert "bundle/a/x.log" not in found.values()
     assert len(found) == len(_the_pathlib_way(root))
