@@ -33,7 +33,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -246,24 +246,34 @@ class RuleCache:
 
     def _remember(self, inputs: str, value: str, now_ns: int) -> None:
         """Keep ``value`` for ``inputs``, and only the KEEP_INPUT_SIGNATURES newest."""
-        assert self._conn is not None
+
+        def keep(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO fingerprints (inputs, fingerprint, made) VALUES (?, ?, ?)",
+                (inputs, value, now_ns),
+            )
+            conn.execute(
+                "DELETE FROM fingerprints WHERE inputs NOT IN (SELECT inputs FROM "
+                "fingerprints ORDER BY made DESC, inputs LIMIT ?)",
+                (KEEP_INPUT_SIGNATURES,),
+            )
+
+        self._write(keep)
+
+    def _write(self, work: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``work`` in one write transaction; give up quietly, nothing written, when the
+        file stays locked or cannot be written (a cache is never worth an error)."""
+        conn = self._conn
+        if conn is None:
+            return
         try:
             with self._lock:
-                self._conn.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")
                 try:
-                    self._conn.execute(
-                        "INSERT OR REPLACE INTO fingerprints (inputs, fingerprint, made) "
-                        "VALUES (?, ?, ?)",
-                        (inputs, value, now_ns),
-                    )
-                    self._conn.execute(
-                        "DELETE FROM fingerprints WHERE inputs NOT IN (SELECT inputs FROM "
-                        "fingerprints ORDER BY made DESC, inputs LIMIT ?)",
-                        (KEEP_INPUT_SIGNATURES,),
-                    )
-                    self._conn.execute("COMMIT")
+                    work(conn)
+                    conn.execute("COMMIT")
                 except BaseException:
-                    self._conn.execute("ROLLBACK")
+                    conn.execute("ROLLBACK")
                     raise
         except sqlite3.Error:
             return
@@ -315,22 +325,16 @@ class RuleCache:
         # Written by orjson, read back exactly by loads_bounded; an entry orjson cannot write
         # (an integer beyond 64 bits in a rule) is not kept, so it is converted each time.
         texts = {k: fast_json.dumps_bounded(v) for k, v in entries.items()}
-        rows = [(self.stamp, k, text) for k, text in texts.items() if text is not None]
-        try:
-            with self._lock:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._conn.executemany(
-                        "INSERT OR REPLACE INTO compiled (stamp, key, entry) VALUES (?, ?, ?)",
-                        rows,
-                    )
-                    self._touch_and_prune()
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-        except sqlite3.Error:
-            return
+        stamp = self.stamp
+        rows = [(stamp, k, text) for k, text in texts.items() if text is not None]
+
+        def put(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR REPLACE INTO compiled (stamp, key, entry) VALUES (?, ?, ?)", rows
+            )
+            self._touch_and_prune()
+
+        self._write(put)
 
     def snapshot_tree(self, key: str) -> tuple[str, str] | None:
         """The fingerprint and the file tree of the rule-set snapshot ``key``
@@ -367,27 +371,22 @@ class RuleCache:
         if self._conn is None:
             return
         made = int(clock.now().timestamp() * 1000)
-        try:
-            with self._lock:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._conn.execute(
-                        "INSERT OR REPLACE INTO rule_snapshots (key, stamp, made, tree, rules, "
-                        "documents) VALUES (?, ?, ?, ?, ?, ?)",
-                        (key, self.stamp, made, tree, rules, documents),
-                    )
-                    self._conn.execute(
-                        "DELETE FROM rule_snapshots WHERE key NOT IN (SELECT key FROM "
-                        "rule_snapshots ORDER BY made DESC, key LIMIT ?)",
-                        (KEEP_SNAPSHOTS,),
-                    )
-                    self._touch_and_prune()
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-        except sqlite3.Error:
-            return
+        stamp = self.stamp
+
+        def put(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO rule_snapshots (key, stamp, made, tree, rules, "
+                "documents) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, stamp, made, tree, rules, documents),
+            )
+            conn.execute(
+                "DELETE FROM rule_snapshots WHERE key NOT IN (SELECT key FROM "
+                "rule_snapshots ORDER BY made DESC, key LIMIT ?)",
+                (KEEP_SNAPSHOTS,),
+            )
+            self._touch_and_prune()
+
+        self._write(put)
 
     def _touch_and_prune(self) -> None:
         assert self._conn is not None
