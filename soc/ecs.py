@@ -55,22 +55,43 @@ def set_field(doc: dict[str, Any], path: str, value: Any) -> None:
 def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """All leaf values by dotted path; lists and scalars are leaves, objects are descended."""
     flat: dict[str, Any] = {}
+    if len(_NAMES) >= MAX_REMEMBERED_NAMES:
+        _NAMES.clear()
     _fill(flat, doc, prefix)
     return flat
 
 
 def _fill(flat: dict[str, Any], doc: Mapping[str, Any], prefix: str) -> None:
     # The hot path of every store write: exact type tests first (much cheaper than
-    # isinstance(value, Mapping)), plain dicts and scalars being nearly all we see.
+    # isinstance(value, Mapping)), plain dicts and scalars being nearly all we see. The
+    # dotted names are remembered per prefix (_NAMES): events of one kind share them, and
+    # a name made once keeps its hash for every dict and set it goes into afterwards.
+    names = _NAMES.get(prefix)
+    if names is None:
+        names = {}
+        if len(_NAMES) < MAX_REMEMBERED_NAMES:
+            _NAMES[prefix] = names
     for key, value in doc.items():
+        try:
+            name = names[key]
+        except KeyError:
+            name = prefix + key
+            if len(names) < MAX_REMEMBERED_NAMES:
+                names[key] = name
         kind = type(value)
         if kind is dict:
-            _fill(flat, value, prefix + key + ".")
+            _fill(flat, value, name + ".")
         elif kind in _LEAF_TYPES or not isinstance(value, Mapping):
-            flat[prefix + key] = value
+            flat[name] = value
         else:
-            _fill(flat, value, prefix + key + ".")
+            _fill(flat, value, name + ".")
 
+
+#: The dotted names made so far: prefix -> key -> prefix + key. Bounded, for logs whose
+#: keys are data (ids, addresses): at most MAX_REMEMBERED_NAMES prefixes, and as many names
+#: under each, are kept; a document that finds the prefixes full starts the memo again.
+_NAMES: dict[str, dict[str, str]] = {}
+MAX_REMEMBERED_NAMES = 4096
 
 _LEAF_TYPES = frozenset({str, int, float, bool, list, type(None)})
 
