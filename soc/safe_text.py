@@ -10,9 +10,10 @@ objects (never markup strings); this module only deals with characters.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported when a cell is made: `--json` output never needs it
+    from rich.text import Text
 
 # C0 controls (except none: even newline and tab are escaped in one-line values), DEL, C1
 # controls, and the Unicode format characters that reorder or hide text.
@@ -59,4 +60,6 @@ def _plain(value: Any) -> str:
 def safe_cell(value: Any, style: str = "") -> Text:
     """A rich Text of ``value`` for a table cell or a line: control characters made visible
     and rich markup shown as typed (a Text is never parsed for markup)."""
+    from rich.text import Text
+
     return Text(visible(value), style=style)

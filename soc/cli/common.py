@@ -8,10 +8,9 @@ import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from soc.config import Settings, load_settings
 from soc.safe_text import safe_cell
@@ -22,8 +21,24 @@ EXIT_OK = 0
 EXIT_PARTIAL = 1  # the command ran but some input was dead-lettered or some item failed
 EXIT_ERROR = 2  # bad input, bad settings, store unreachable: nothing was done
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    #: The consoles for people: stdout, and stderr (errors, progress).
+    console: Console
+    err_console: Console
+
+
+def __getattr__(name: str) -> Any:
+    """``console`` and ``err_console``, made on first use: importing rich costs a command
+    about 20 ms before it starts, which its `--json` output (for scripts) never needs."""
+    if name not in ("console", "err_console"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console
+
+    made = Console(stderr=name == "err_console", highlight=False)
+    globals()[name] = made  # found directly from now on
+    return made
 
 
 @dataclass
@@ -63,7 +78,7 @@ def state(ctx: typer.Context) -> AppState:
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     """Print one error line for a person (control characters made visible, so the line stays
     one line) and return the Exit to raise."""
-    err_console.print(safe_cell(f"soc: error: {message}"), soft_wrap=True)
+    sys.modules[__name__].err_console.print(safe_cell(f"soc: error: {message}"), soft_wrap=True)
     return typer.Exit(code)
 
 

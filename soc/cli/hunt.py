@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from soc.cli.common import EXIT_OK, EXIT_PARTIAL, console, err_console, fail, print_json, state
+from soc.cli.common import EXIT_OK, EXIT_PARTIAL, fail, print_json, state
 from soc.cli.display import (
     level_cell,
     print_table,
@@ -221,6 +220,9 @@ def _print(
     lang: str,
 ) -> None:
     """The summary a person reads, in ``lang`` (the message catalogue's hunt.* keys)."""
+    from rich.table import Table
+
+    from soc.cli.common import console, err_console
     from soc.i18n import format_number, t
 
     files = report.files
@@ -308,6 +310,8 @@ def _print(
 
 
 def _print_files(files: list[Any], zone: Any, lang: str) -> None:
+    from rich.table import Table
+
     from soc.i18n import format_number, t
 
     ranked = sorted(files, key=lambda f: (not (f.dead_lettered or f.reasons), f.display))

@@ -4,17 +4,20 @@ the ingest options from flags and settings, and the end-of-run summary table."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from rich.table import Table
 
 from collectors.parsers import get_parser
 from collectors.ship import ShipStats
 from collectors.sources.logs import IngestOptions
-from soc.cli.common import console, fail, state
+from soc.cli.common import fail, state
 from soc.cli.display import print_table, shown_of, token_column
 from soc.safe_text import safe_cell
+
+if TYPE_CHECKING:  # rich is imported when a table is printed (see soc.cli.common)
+    from rich.table import Table
 
 
 def build_options(
@@ -44,6 +47,10 @@ def build_options(
 
 def print_summary(stats: ShipStats, *, dead_letter_dir: Path | None = None) -> None:
     """The end-of-run table: read, parsed, stored, duplicates, dead-lettered, duration, rate."""
+    from rich.table import Table
+
+    from soc.cli.common import console
+
     table = Table(title="Ingestion summary", title_justify="left")
     for name in ("read", "parsed", "stored", "duplicates", "dead-lettered", "seconds", "events/s"):
         table.add_column(name, justify="right")
@@ -68,6 +75,8 @@ MAX_SOURCE_ROWS = 25
 
 
 def _source_table(stats: ShipStats) -> Table:
+    from rich.table import Table
+
     shown = min(len(stats.sources), MAX_SOURCE_ROWS)
     title = f"Per source ({shown_of(shown, len(stats.sources), 'sources')}; --json lists all)"
     detail = Table(title=title, title_justify="left")

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from soc.cli.common import EXIT_OK, EXIT_PARTIAL, console, fail, print_json, state
+from soc.cli.common import EXIT_OK, EXIT_PARTIAL, fail, print_json, state
 from soc.resources import rules_dir
 from soc.store.base import Store, StoreError
 
@@ -82,6 +81,10 @@ def check(
     if as_json:
         print_json(report.to_dict())
     else:
+        from rich.table import Table
+
+        from soc.cli.common import console
+
         table = Table(title="Sigma rules", show_lines=False)
         for column in ("status", "rule", "title", "reason / note"):
             table.add_column(column, overflow="fold")
@@ -158,6 +161,10 @@ def test(
     if as_json:
         print_json({"store": store, **report.to_dict()})
     else:
+        from rich.table import Table
+
+        from soc.cli.common import console
+
         if report.failed:
             table = Table(title=f"Failing rule tests ({store} store)")
             for column in ("rule", "case", "why"):
@@ -194,6 +201,8 @@ def coverage(
         navigator.write_text(json.dumps(layer, indent=2, ensure_ascii=False), encoding="utf-8")
     except OSError as exc:
         raise fail(f"{navigator}: cannot write: {exc.strerror or exc}") from None
+    from soc.cli.common import console
+
     console.print(
         f"{len(layer['techniques'])} techniques from {len(ruleset.rules)} rules -> {navigator}",
         markup=False,

@@ -57,6 +57,22 @@ def test_a_command_with_options_does_not_import_pydantic(data_dir: Path, tmp_pat
     assert loaded_heavy(argv, data_dir, ("pydantic",)) == []
 
 
+def test_json_output_imports_no_terminal_library(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Output for scripts (`--json`) starts without rich (about 20 ms before a hunt's workers
+    can start); a person's table still has it, and an error line too."""
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "rule-cache"))
+    log = tmp_path / "auth.log"
+    shutil.copy(demo_data_dir() / "tc-app01-auth.log", log)
+    argv = ["soc", "hunt", str(log), "--json"]
+    assert loaded_heavy(argv, data_dir, ("rich",)) == []
+    assert "rich.table" in loaded_heavy(argv[:-1], data_dir, ("rich",))
+    assert "rich.console" in loaded_heavy(
+        ["soc", "hunt", str(tmp_path / "gone")], data_dir, ("rich",)
+    )
+
+
 #: What a run needs only to convert rules (pySigma's backends) or to read packet captures.
 CONVERSION_AND_CAPTURE = ("sigma.backends", "soc.detect.sqlite_backend", "collectors.pcap", "scapy")
 
