@@ -321,3 +321,28 @@ def required_literals(query: str) -> Need:
         return need
     except (_Unknown, RecursionError):
         return None
+
+
+#: A query's texts and names: a quoted text (skipped), a quoted name (backquotes or double
+#: quotes, doubled inside), or a bare word.
+_NAMES = re.compile(
+    r"'[^']*+(?:''[^']*+)*+'|`((?:[^`]|``)++)`|\"((?:[^\"]|\"\")++)\"|([A-Za-z_@][\w.@$]*+)"
+)
+
+
+def query_columns(query: str) -> set[str]:
+    """Every name ``query`` might read as a column, lower-cased (SQLite's column names ignore
+    ASCII case): each quoted name, and each bare word outside a text, SQL keywords and
+    function names included. A superset: what matters is that no column it reads is left
+    out (soc.detect.rule_snapshot keeps them so that a hunt's scratch store can leave the
+    other fields to the documents)."""
+    names: set[str] = set()
+    for found in _NAMES.finditer(query):
+        backquoted, quoted, bare = found.groups()
+        if backquoted is not None:
+            names.add(backquoted.replace("``", "`").lower())
+        elif quoted is not None:
+            names.add(quoted.replace('""', '"').lower())
+        elif bare is not None:
+            names.add(bare.lower())
+    return names

@@ -19,9 +19,10 @@ from soc.detect.compile import compile_all
 from soc.detect.grouped import groups_of, prefilter_of
 from soc.detect.loader import load_rules
 from soc.resources import rules_dir
-from soc.store.like_any import ascii_lower
+from soc.store.like_any import ascii_lower, rewrite
+from soc.store.like_any import install as install_like_any
 from soc.store.local import LocalStore
-from soc.store.sql_literals import required_literals
+from soc.store.sql_literals import query_columns, required_literals
 
 LIKE = "ESCAPE '\\'"
 
@@ -341,3 +342,67 @@ def test_a_literal_counts_only_in_the_column_that_needs_it(tmp_path: Path) -> No
     scan = store.scan_rules([query], literals=[required_literals(query)])
     assert [(hit.id, rules) for hit, rules in scan] == [("in-name", [0])]
     store.close()
+
+
+def test_query_columns_names_every_column_a_query_reads() -> None:
+    """Quoted names (backquotes, double quotes, doubled inside) and bare words, lower-cased;
+    nothing from inside a text. Keywords come along: a superset is what is asked for."""
+    query = (
+        "`event.dataset`='windows.eventlog' AND (message LIKE '%`fake` \"x\" %' ESCAPE '\\' "
+        "OR \"Odd\"\"Name\" REGEXP 'a|b' OR `we``ird` IS NULL OR Image = 'it''s') "
+        "AND NOT coalesce((`winlog.event_id`=15), 0)"
+    )
+    names = query_columns(query)
+    assert {"event.dataset", "message", 'odd"name', "we`ird", "image", "winlog.event_id"} <= names
+    assert not {"fake", "x", "windows.eventlog", "a", "b", "it", "s"} & names
+    # the store finds these very columns (a store of the local target reads no others)
+    with sqlite3.connect(":memory:") as conn:
+        conn.execute(
+            'CREATE TABLE events ("event.dataset", message, "Odd""Name", "we`ird", IMAGE, '
+            '"winlog.event_id", unrelated)'
+        )
+        conn.create_function("REGEXP", 2, lambda pattern, value: 0)
+        read: set[str] = set()
+
+        def authorizer(action: int, table: Any, column: Any, *_: Any) -> int:
+            if action == sqlite3.SQLITE_READ and column:
+                read.add(str(column).lower())
+            return sqlite3.SQLITE_OK
+
+        conn.set_authorizer(authorizer)
+        conn.execute(f"SELECT 1 FROM events WHERE {query}").fetchall()
+    assert read and read <= names and "unrelated" not in read
+
+
+def _prepares_on_its_named_columns(query: str) -> bool:
+    """Whether ``query`` (as scanned: like_any's rewrite too) compiles on a table whose
+    columns are only those query_columns names: SQLite then finds every column it reads."""
+    names = sorted({n.lower() for n in query_columns(query)})
+    with sqlite3.connect(":memory:") as conn:
+        columns = ", ".join('"' + n.replace('"', '""') + '"' for n in names)
+        conn.execute(f"CREATE TABLE events ({columns or 'nothing'})")
+        conn.create_function("REGEXP", 2, lambda pattern, value: 0)
+        install_like_any(conn)
+        try:
+            conn.execute(f"SELECT 1 FROM events WHERE ({rewrite(query)}) LIMIT 0")
+        except sqlite3.OperationalError:
+            return False
+    return True
+
+
+def test_every_query_of_the_pack_reads_only_columns_it_names() -> None:
+    compiled = compile_all(load_rules([rules_dir()]).rules, "sqlite", cache=None)
+    queries = [q for c in compiled for q in (c.query, *(b.query for b in c.bases)) if q]
+    assert len(queries) > 100
+    assert [q for q in queries if not _prepares_on_its_named_columns(q)] == []
+
+
+@pytest.mark.conformance
+def test_every_sigmahq_windows_query_reads_only_columns_it_names(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
+    loaded = load_rules([corpus_dir / "sigma" / "rules" / "windows"]).rules
+    compiled = compile_all(loaded, "sqlite", cache=tmp_path / "cache")
+    queries = [c.query for c in compiled if c.query]
+    assert len(queries) > 2000
+    assert [q for q in queries if not _prepares_on_its_named_columns(q)] == []
