@@ -249,6 +249,40 @@ def test_fields_beyond_the_column_limit_stay_in_the_document(
         store.count(f"`json.k{fields - 1}` = 'v{fields - 1}'")
 
 
+def test_a_store_for_known_queries_gives_columns_only_to_their_fields(tmp_path: Path) -> None:
+    """column_fields: the queries that will read the store name these fields (any case);
+    the others are in the documents alone, even where another connection made their
+    column. The indexed fields keep theirs."""
+    path = tmp_path / "soc.db"
+    full = LocalStore(path)
+    full.write_events([_event(1, **{"process.name": "a.exe", "process.pid": 7})])
+    lean = LocalStore(path, column_fields=["PROCESS.NAME", "user.domain"])
+    lean.write_events(
+        [
+            _event(2, **{"process.name": "b.exe", "process.pid": 8, "user.name": "bob"}),
+            _event(3, **{"user.domain": "CITY", "file.path": "C:\\x", "host.name": "web"}),
+        ]
+    )
+    columns = set(_schema(path)[1])
+    assert {"process.name", "process.pid", "user.domain", "user.name", "host.name"} <= columns
+    assert "file.path" not in columns  # no event of a full write had it
+    # the chosen fields and the indexed ones are queried as ever
+    assert lean.count("`process.name` = 'B.EXE'") == 1
+    assert full.count("`user.domain` = 'city'") == 1
+    assert full.count("`user.name` = 'bob'") == full.count("`host.name` = 'web'") == 1
+    # the others are left to the documents, which hold every field
+    assert full.count("`process.pid` = 8") == 0
+    assert full.count("`process.pid` = 7") == 1
+    second, third = (full.get_event(ecs.event_id("local-test", i)) for i in (2, 3))
+    assert second is not None and second["process"] == {"name": "b.exe", "pid": 8}
+    assert third is not None and third["file"] == {"path": "C:\\x"}
+    # a connection without column_fields gives every field its column again
+    full.write_events([_event(4, **{"process.pid": 9, "file.path": "D:\\y"})])
+    assert full.count("`process.pid` = 9") == full.count("`file.path` = 'd:\\y'") == 1
+    lean.close()
+    full.close()
+
+
 def _schema(path: Path) -> tuple[int, dict[str, str], set[str]]:
     """The file's schema version (bumped by every schema change), its events columns with
     their declared types, and the names of the events table's indexes."""

@@ -24,7 +24,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -38,7 +38,13 @@ from soc.store.local_readonly import ReadOnlyConnection
 from soc.store.local_records import LocalRecords
 from soc.store.local_scan import LocalScan
 from soc.store.local_scan import quote_identifier as _quote
-from soc.store.local_schema import EVENTS_TABLE, MIGRATIONS, drop_pivot_indexes
+from soc.store.local_schema import (
+    EVENTS_TABLE,
+    INDEXED_FIELDS,
+    MIGRATIONS,
+    WINDOWS_INDEXED,
+    drop_pivot_indexes,
+)
 from soc.store.local_writes import INTERNAL_COLUMNS as _INTERNAL_COLUMNS
 from soc.store.local_writes import MAX_FIELD_COLUMNS, LocalWrites
 from soc.store.local_writes import column_value as _column_value
@@ -95,13 +101,28 @@ class LocalStore(LocalRecords, LocalScan, LocalWrites):
 
     kind = "local"
 
-    def __init__(self, path: Path | str, *, durable: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        durable: bool = True,
+        column_fields: Iterable[str] | None = None,
+    ) -> None:
         """Open (creating it when new) the store file at ``path``. ``durable=False`` is for
         a scratch store deleted after use (a hunt's): this connection never waits for the
         disk (SQLite's ``synchronous = OFF``), so a crash of the machine, not of the
-        process, may damage the file; see docs/detection.md, "SQLite settings"."""
+        process, may damage the file; see docs/detection.md, "SQLite settings".
+
+        ``column_fields`` (names, any case): the events this connection writes get a column
+        only for those fields (and the indexed ones); the others are in their documents
+        alone, where searches and queries on columns do not see them. For a scratch store
+        that only known queries read (a hunt's rules: soc.hunt.run)."""
         self.path = Path(path)
         self.durable = durable
+        self._column_fields: frozenset[str] | None = None
+        if column_fields is not None:
+            always = ("@timestamp", *INDEXED_FIELDS, *(name for name, _ in WINDOWS_INDEXED))
+            self._column_fields = frozenset(f.lower() for f in (*column_fields, *always))
         self.read_only = False
         self._lock = threading.RLock()
         self._conn = self._open()
@@ -109,8 +130,9 @@ class LocalStore(LocalRecords, LocalScan, LocalWrites):
         self._lookup: dict[str, str | None] = {}  # exact path -> column (see _column_lookup)
         self._lookup_for: dict[str, str] | None = None
         self._lookup_size = 0
-        #: Exact field paths known to have a column (columns are never dropped): a row whose
-        #: paths are all here needs no per-path check for new columns (LocalWrites._insert).
+        #: Exact field paths known to have a column (columns are never dropped), or to want
+        #: none (outside column_fields): a row whose paths are all here needs no per-path
+        #: check for new columns (LocalWrites._insert).
         self._paths_with_columns: set[str] = set()
         self._load_columns()
 

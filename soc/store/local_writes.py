@@ -6,7 +6,9 @@ Value rules for the per-field columns (the JSON document always keeps the origin
 - booleans are stored as 1/0; objects inside lists stay JSON text in their list's column.
 
 SQLite treats column names case-insensitively, so paths that differ only in case share one
-column. Past MAX_FIELD_COLUMNS, new fields live only in the JSON document.
+column. Past MAX_FIELD_COLUMNS, new fields live only in the JSON document; so do the fields
+outside a store's ``column_fields`` when it has them (a hunt's scratch store, which only the
+hunt's rules read: see LocalStore).
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class LocalWrites:
     _lookup_for: dict[str, str] | None
     _lookup_size: int
     _paths_with_columns: set[str]
+    _column_fields: frozenset[str] | None
 
     def write_events(self, events: Sequence[Mapping[str, Any]]) -> WriteResult:
         """Store events by ``_id``; an id already stored is a duplicate and left as it was."""
@@ -131,6 +134,7 @@ class LocalWrites:
         are they laid out again inside. Other writers wait less that way."""
         known = self._columns
         verified = self._paths_with_columns
+        allowed = self._column_fields
         new_paths: dict[str, Any] = {}
         for rows in prepared:
             for _, _, _, flat, _ in rows:
@@ -139,8 +143,9 @@ class LocalWrites:
                 for path, value in flat.items():
                     if path in verified or path in new_paths:
                         continue
-                    if path.lower() in known:
-                        verified.add(path)
+                    key = path.lower()
+                    if key in known or (allowed is not None and key not in allowed):
+                        verified.add(path)  # a column, or none wanted: nothing to add
                     else:
                         new_paths[path] = value
         layouts = [self._rows_by_columns(rows, new_paths) for rows in prepared]
@@ -201,9 +206,11 @@ class LocalWrites:
         return groups
 
     def _column_lookup(self) -> Callable[[str], str | None]:
-        """The column of a field path (None past the column limit), memoized by exact path
-        for as long as the known columns stay the same."""
+        """The column of a field path (None past the column limit, or outside the store's
+        column_fields), memoized by exact path for as long as the known columns stay the
+        same."""
         known = self._columns
+        allowed = self._column_fields
         if self._lookup_for is not known or len(known) != self._lookup_size:
             self._lookup = {}
             self._lookup_for = known
@@ -214,7 +221,9 @@ class LocalWrites:
             try:
                 return memo[path]
             except KeyError:
-                found = memo[path] = known.get(path.lower())
+                key = path.lower()
+                found = known.get(key) if allowed is None or key in allowed else None
+                memo[path] = found
                 return found
 
         return column_of
