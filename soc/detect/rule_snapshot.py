@@ -46,13 +46,15 @@ from soc.detect.loader import (
 )
 from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, Target, open_cache
 from soc.detect.rule_files import RuleFile, Signature, signature_of
+from soc.store.sql_literals import query_columns
 
 #: Seconds before the snapshot is written within which a changed file or folder is not
 #: trusted (some file systems keep times in whole seconds, FAT in two).
 RACY_SECONDS = 2.0
 
-#: The layout of a snapshot's texts; part of its key.
-FORMAT = 1
+#: The layout of a snapshot's texts; part of its key. (2: the tree names the columns the
+#: rules read.)
+FORMAT = 2
 
 #: The kind of each path given: what iter_rule_files did with it.
 _DIR, _FILE, _OTHER, _MISSING = "dir", "file", "other", "missing"
@@ -81,6 +83,9 @@ class Snapshot:
     stamp: str
     target: Target
     cache: RuleCache | Path | str | None
+    #: For the sqlite target: every name the rules' queries might read as a column,
+    #: lower-cased (a superset; see columns_read); None for another target.
+    columns: frozenset[str] | None = None
 
     def rules(self) -> tuple[RuleSet, list[CompiledRule]] | None:
         """The rule set and its compiled rules, as load_and_compile gave them; None when
@@ -129,11 +134,15 @@ def find(
         return None
     stamp, tree = found
     try:
-        if not _unchanged(fast_json.loads_bounded(tree)):
+        recorded = fast_json.loads_bounded(tree)
+        if not _unchanged(recorded):
             return None
-    except (KeyError, TypeError, ValueError):
+        columns = recorded.get("columns")
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    return Snapshot(key, stamp, target, cache)
+    if columns is not None:
+        columns = frozenset(str(name) for name in columns)
+    return Snapshot(key, stamp, target, cache, columns)
 
 
 def save(
@@ -156,6 +165,8 @@ def save(
     tree = _tree(paths, files, folders)
     if tree is None or _racy(tree, time.time_ns() if now_ns is None else now_ns):
         return False
+    if target == "sqlite":
+        tree["columns"] = sorted(columns_read(compiled))
     texts = _texts(ruleset, compiled)
     tree_text = fast_json.dumps_bounded(tree)  # read back by loads_bounded
     if texts is None or tree_text is None:
@@ -169,6 +180,20 @@ def save(
         if store is not cache:
             store.close()
     return True
+
+
+def columns_read(compiled: Sequence[CompiledRule]) -> set[str]:
+    """Every name the SQL queries of ``compiled`` (the base rules of correlations too) might
+    read as a column, lower-cased: a superset (soc.store.sql_literals.query_columns). The
+    detection of a hunt reads no other column of its store."""
+    names: set[str] = set()
+    pending = list(compiled)
+    while pending:
+        rule = pending.pop()
+        if rule.query:
+            names |= query_columns(rule.query)
+        pending.extend(rule.bases)
+    return names
 
 
 # --- the file tree -------------------------------------------------------------------------

@@ -5,6 +5,7 @@ path appearing), a new fingerprint or no cache means no snapshot."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,22 @@ def test_each_target_and_each_list_of_paths_has_its_own_snapshot(folder: Path) -
     assert rule_snapshot.restore([folder], "lucene") is None
     assert rule_snapshot.restore([folder, rules_dir()], "sqlite") is None
     assert rule_snapshot.restore([folder / "more"], "sqlite") is None
+
+
+def test_a_snapshot_names_every_column_its_rules_read(folder: Path) -> None:
+    """What a hunt's scratch store gives columns to (soc.hunt.run): each column a query of
+    a single rule or of a correlation's base rule names, in any case."""
+    loaded = load_and_compile("local", [folder], include_pack=False)
+    found = rule_snapshot.find([folder], "sqlite")
+    assert found is not None and found.columns is not None
+    queries = [r.query for r in loaded[1] if r.query]
+    queries += [b.query for r in loaded[1] for b in r.bases if b.query]
+    assert any(r.bases for r in loaded[1])  # the counted correlation's base
+    named = {n.strip("`").lower() for q in queries for n in re.findall(r"`[^`]+`", q)}
+    assert named and named <= found.columns
+    load_and_compile("elasticsearch", [folder], include_pack=False)
+    lucene = rule_snapshot.find([folder], "lucene")
+    assert lucene is not None and lucene.columns is None
 
 
 @pytest.mark.parametrize(
