@@ -156,6 +156,7 @@ def hunt(
                 department=settings.get("department"),
                 progress=progress,
                 workers=pool,
+                scratch=keep is None and not configured,
             )
         except WorkerLost as exc:
             if bar is not None:

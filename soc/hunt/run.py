@@ -126,11 +126,17 @@ def hunt(
     department: str | None = None,
     progress: HuntProgress | None = None,
     workers: HuntWorkers | None = None,
+    scratch: bool = False,
 ) -> HuntReport:
     """Ingest ``inputs`` into ``store``, then run the pack plus ``rules_paths`` over the
     span of the events read (first to last event, inclusive). Alerts raised by this hunt are
     in the report; an empty span means no detection ran. ``workers`` (forked before the
-    store was opened) share the work; the report is the same with or without them."""
+    store was opened) share the work; the report is the same with or without them.
+
+    ``scratch``: nothing but this hunt reads ``store`` (it is deleted afterwards). Then,
+    when the workers read and the rule set has a snapshot, the files read once the snapshot
+    is found give columns only to the fields its rules read (Snapshot.columns): the other
+    fields are in the documents alone, which is all the report and the timeline read."""
     progress = progress or HuntProgress()
     started = clock.now()
     pool = workers if workers is not None and workers.active else None
@@ -163,7 +169,7 @@ def hunt(
             paths = rule_paths(rules_paths, include_pack=include_pack)
             snapshot = rule_snapshot.find(paths, target_for(store.kind))
             if snapshot is not None:
-                reading.hand_out_rest()
+                reading.hand_out_rest(snapshot.columns if scratch else None)
                 rules = snapshot.rules()  # linking correlations imports pySigma
             if rules is None:
                 # The rule files are read once, here: for which of them the caches lack,

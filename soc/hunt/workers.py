@@ -39,7 +39,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,17 +111,19 @@ def worker_count() -> int:
 
 # --- inside a worker ------------------------------------------------------------------------
 
-_STORES: dict[str, Any] = {}
+_STORES: dict[tuple[str, frozenset[str] | None], Any] = {}
 
 
-def _store(path: str, durable: bool = True) -> Any:
-    """This worker's own connection to the store file (opened once per worker, as durable
-    as the caller's: see LocalStore)."""
-    store = _STORES.get(path)
+def _store(path: str, durable: bool = True, columns: frozenset[str] | None = None) -> Any:
+    """This worker's own connection to the store file, for writes giving columns to
+    ``columns`` only (None: every field; see LocalStore's column_fields), opened once per
+    worker and setting, as durable as the caller's."""
+    store = _STORES.get((path, columns))
     if store is None:
         from soc.store.local import LocalStore
 
-        store = _STORES[path] = LocalStore(path, durable=durable)
+        store = LocalStore(path, durable=durable, column_fields=columns)
+        _STORES[(path, columns)] = store
     return store
 
 
@@ -134,6 +136,8 @@ class _ReadTask:
     dead_dir: str
     department: str | None
     durable: bool = True
+    #: The fields that get a column (None: all; see LocalStore's column_fields).
+    columns: frozenset[str] | None = None
 
 
 def _read_slice(task: _ReadTask) -> tuple[int, list[FileOutcome], int]:
@@ -141,7 +145,7 @@ def _read_slice(task: _ReadTask) -> tuple[int, list[FileOutcome], int]:
 
     with fewer_collections():  # events are made and dropped by the thousand (see there)
         outcomes, shipper = ingest(
-            _store(task.store_path, task.durable),
+            _store(task.store_path, task.durable, task.columns),
             task.items,
             options=task.options,
             dead_dir=Path(task.dead_dir),
@@ -319,7 +323,11 @@ class HuntWorkers:
 
         pool = self._pool
 
-        def hand_out(chosen: list[_ReadTask]) -> list[Future[Any]]:
+        def hand_out(
+            chosen: list[_ReadTask], columns: frozenset[str] | None = None
+        ) -> list[Future[Any]]:
+            if columns is not None:
+                chosen = [replace(t, columns=columns) for t in chosen]
             try:
                 futures = [pool.submit(_read_slice, t) for t in chosen]
             except BrokenProcessPool:  # a worker was lost before these tasks

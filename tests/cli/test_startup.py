@@ -155,10 +155,10 @@ watch("read_files", "reading")
 watch("close", "workers", before=True)
 hand_out_rest = workers.PendingReads.hand_out_rest
 
-def watched_hand_out(self):
+def watched_hand_out(self, *args, **kwargs):
     if self.held is not None:
         seen["rest"] = "sigma" in sys.modules
-    return hand_out_rest(self)
+    return hand_out_rest(self, *args, **kwargs)
 
 workers.PendingReads.hand_out_rest = watched_hand_out
 from soc.cli.main import main

@@ -400,10 +400,80 @@ def test_workers_open_the_store_as_durable_as_the_hunt_does(tmp_path: Path) -> N
         )
         try:
             _, _, events = workers._read_slice(task)
-            store = workers._STORES[path]
+            store = workers._STORES[(path, None)]
             assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == (1 if durable else 0)
             assert events == 30 and store.count() == 30
         finally:
-            found = workers._STORES.pop(path, None)
+            found = workers._STORES.pop((path, None), None)
             if found is not None:
                 found.close()
+
+
+def _alerts_of(report: Any) -> list[tuple[str, tuple[str, ...]]]:
+    return sorted((str(a["rule_id"]), tuple(sorted(a["event_ids"]))) for a in report.alerts)
+
+
+def test_a_scratch_store_gives_columns_only_to_the_fields_the_rules_read(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a hunt finds its rule set's snapshot, the files its workers read after that give
+    columns only to the fields the rules read; the alerts are those of a hunt that kept
+    every field in a column (one process, and workers writing a store that is kept)."""
+    from collectors.sources.logs import IngestOptions
+    from soc.detect import rule_snapshot
+    from soc.detect.rule_files import rule_paths
+    from soc.hunt.inputs import classify
+    from soc.hunt.run import hunt
+    from soc.hunt.workers import HuntWorkers
+    from soc.store.local import LocalStore
+
+    monkeypatch.setenv("SOC_CACHE_DIR", str(tmp_path / "rule-cache"))
+    monkeypatch.setenv("SOC_CLOCK", "2026-11-25T12:00:00+07:00")
+    monkeypatch.setattr(rule_snapshot, "RACY_SECONDS", 0)  # a fresh checkout is trusted too
+    bundle = _bundle(tmp_path)
+    inputs = classify(sorted(p for p in bundle.rglob("*") if p.is_file()), tmp_path / "scratch")
+
+    def run(name: str, workers: int, scratch: bool) -> tuple[Any, LocalStore]:
+        store = LocalStore(tmp_path / f"{name}.db", durable=not scratch)
+        with HuntWorkers(workers) as pool:
+            if workers > 1 and not pool.active:
+                pytest.skip("no fork on this system")
+            report = hunt(
+                store,
+                inputs,
+                options=IngestOptions(),
+                dead_dir=tmp_path / name / "dead",
+                workers=pool,
+                scratch=scratch,
+            )
+        return report, store
+
+    alone, _ = run("alone", 1, False)  # converts the pack, and saves its snapshot
+    snapshot = rule_snapshot.find(rule_paths([], include_pack=True), "sqlite")
+    assert snapshot is not None and snapshot.columns
+    kept, _ = run("kept", 2, False)
+    lean, store = run("lean", 2, True)
+    assert _alerts_of(lean) == _alerts_of(kept) == _alerts_of(alone)
+    assert len(_alerts_of(alone)) > 0 and lean.events == alone.events > 100
+    # every event's document is whole; "event.ingested", which no rule reads, has a
+    # column in no event that was read after the snapshot was found
+    assert "ingested" not in snapshot.columns and "event.ingested" not in snapshot.columns
+    with sqlite3.connect(tmp_path / "lean.db") as conn:
+        names = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+        total = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        with_column = (
+            conn.execute(
+                'SELECT count(*) FROM events WHERE "event.ingested" IS NOT NULL'
+            ).fetchone()[0]
+            if "event.ingested" in names
+            else 0
+        )
+        docs = [json.loads(d) for (d,) in conn.execute("SELECT _doc FROM events")]
+    with sqlite3.connect(tmp_path / "kept.db") as conn:
+        kept_total = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        kept_ingested = conn.execute(
+            'SELECT count(*) FROM events WHERE "event.ingested" IS NOT NULL'
+        ).fetchone()[0]
+    assert total == kept_total == kept_ingested > 50 and with_column < total
+    assert all(doc["event"].get("ingested") for doc in docs)
+    store.close()
