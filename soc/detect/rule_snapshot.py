@@ -24,9 +24,7 @@ entries. Without a cache (``SOC_RULE_CACHE=off``) there is none.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import stat
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,25 +43,13 @@ from soc.detect.loader import (
     resolve_correlations,
 )
 from soc.detect.rule_cache import DEFAULT_CACHE, RuleCache, Target, open_cache
-from soc.detect.rule_files import RuleFile, Signature, signature_of
+from soc.detect.rule_files import RuleFile, Signature
+from soc.detect.snapshot_tree import DIR, FILE, Found, kind_of, lookup, snapshot_key
 from soc.store.sql_literals import query_columns
 
 #: Seconds before the snapshot is written within which a changed file or folder is not
 #: trusted (some file systems keep times in whole seconds, FAT in two).
 RACY_SECONDS = 2.0
-
-#: The layout of a snapshot's texts; part of its key. (2: the tree names the columns the
-#: rules read.)
-FORMAT = 2
-
-#: The kind of each path given: what iter_rule_files did with it.
-_DIR, _FILE, _OTHER, _MISSING = "dir", "file", "other", "missing"
-
-
-def snapshot_key(paths: Sequence[Path], target: Target) -> str:
-    """The key of the snapshot of ``paths`` (in order, as absolute paths) for ``target``."""
-    text = "\n".join([f"format {FORMAT}", target, *(os.path.abspath(p) for p in paths)])
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def restore(
@@ -118,31 +104,18 @@ def find(
     paths: Sequence[Path], target: Target, cache: RuleCache | Path | str | None = DEFAULT_CACHE
 ) -> Snapshot | None:
     """The snapshot of ``paths`` for ``target`` when there is one and nothing under the
-    paths changed since it was written; else None. Cheap (a few ms for thousands of rule
-    files: neither pySigma nor the cache's fingerprint is needed), so a hunt asks before it
-    hands its workers the rest of the files; Snapshot.rules checks the fingerprint."""
-    store = open_cache(cache)
-    if store is None:
-        return None
-    key = snapshot_key(paths, target)
-    try:
-        found = store.snapshot_tree(key)
-    finally:
-        if store is not cache:
-            store.close()
-    if found is None:
-        return None
-    stamp, tree = found
-    try:
-        recorded = fast_json.loads_bounded(tree)
-        if not _unchanged(recorded):
-            return None
-        columns = recorded.get("columns")
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-    if columns is not None:
-        columns = frozenset(str(name) for name in columns)
-    return Snapshot(key, stamp, target, cache, columns)
+    paths changed since it was written; else None. Cheap (soc.detect.snapshot_tree.lookup:
+    neither pySigma nor the cache's fingerprint is needed), so a hunt asks before it hands
+    its workers the files; Snapshot.rules checks the fingerprint."""
+    found = lookup(paths, target, cache)
+    return None if found is None else of_found(found, target, cache)
+
+
+def of_found(
+    found: Found, target: Target, cache: RuleCache | Path | str | None = DEFAULT_CACHE
+) -> Snapshot:
+    """The Snapshot of what snapshot_tree.lookup found for ``target`` in ``cache``."""
+    return Snapshot(found.key, found.stamp, target, cache, found.columns)
 
 
 def save(
@@ -199,14 +172,6 @@ def columns_read(compiled: Sequence[CompiledRule]) -> set[str]:
 # --- the file tree -------------------------------------------------------------------------
 
 
-def _kind(path: str) -> str:
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return _MISSING
-    return _DIR if stat.S_ISDIR(mode) else _FILE if stat.S_ISREG(mode) else _OTHER
-
-
 def _tree(
     paths: Sequence[Path], files: Sequence[RuleFile], folders: Mapping[str, Signature]
 ) -> dict[str, Any] | None:
@@ -216,9 +181,9 @@ def _tree(
     signed = {str(f.path): f.signature for f in files}
     if any(signature is None for signature in signed.values()):
         return None
-    roots = [[os.fspath(p), _kind(os.fspath(p))] for p in paths]
+    roots = [[os.fspath(p), kind_of(os.fspath(p))] for p in paths]
     for path, kind in roots:
-        if (kind == _DIR and path not in folders) or (kind == _FILE and path not in signed):
+        if (kind == DIR and path not in folders) or (kind == FILE and path not in signed):
             return None
     return {
         "roots": roots,
@@ -233,21 +198,6 @@ def _racy(tree: Mapping[str, Any], now_ns: int) -> bool:
     return any(
         max(mtime, ctime) >= since for _, _, mtime, ctime, _ in (*tree["folders"], *tree["files"])
     )
-
-
-def _unchanged(tree: Mapping[str, Any]) -> bool:
-    """Whether every path, folder and file of ``tree`` is still as it was recorded."""
-    for path, kind in tree["roots"]:
-        if _kind(path) != kind:
-            return False
-    for path, *recorded in (*tree["folders"], *tree["files"]):
-        try:
-            now = signature_of(os.stat(path))
-        except OSError:
-            return False
-        if list(now) != recorded:
-            return False
-    return True
 
 
 # --- the rules -----------------------------------------------------------------------------

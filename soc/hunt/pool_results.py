@@ -127,16 +127,14 @@ class PendingReads:
         self._dead_dir = dead_dir
         self._parts_dir = parts_dir
         #: The slices not handed out yet, and how to hand them out (see read_files).
-        self.held: tuple[Callable[..., list[Future[Any]]], list[Any]] | None = None
+        self.held: tuple[Callable[[list[Any]], list[Future[Any]]], list[Any]] | None = None
 
-    def hand_out_rest(self, columns: frozenset[str] | None = None) -> None:
-        """Hand the slices held back by ``read_files(first=...)`` to the workers; with
-        ``columns``, their events get a column for those fields only (LocalStore's
-        column_fields)."""
+    def hand_out_rest(self) -> None:
+        """Hand the slices held back by ``read_files(first=...)`` to the workers."""
         if self.held is not None:
             hand_out, rest = self.held
             self.held = None
-            self._pending.extend(hand_out(rest, columns))
+            self._pending.extend(hand_out(rest))
 
     def wait(self) -> tuple[list[FileOutcome], int]:
         """Every file's outcome in input order and the events read; the workers' dead

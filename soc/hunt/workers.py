@@ -39,7 +39,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -290,12 +290,15 @@ class HuntWorkers:
         progress: HuntProgress,
         first: int | None = None,
         durable: bool = True,
+        columns: frozenset[str] | None = None,
     ) -> PendingReads:
         """Start reading every input into the store at ``store_path``, largest first; the
         returned PendingReads gives the outcomes in input order. Progress is told each file
         as it is done. With ``first``, only that many slices are handed out now, the others
         by ``PendingReads.hand_out_rest`` (or ``wait``): tasks given in between run before
-        them. ``durable``: as the caller's store (LocalStore), for the workers' connections."""
+        them. ``durable``: as the caller's store (LocalStore), for the workers' connections;
+        ``columns``: the fields their writes give a column to (LocalStore's column_fields;
+        None: all)."""
         assert self._pool is not None, "read_files needs worker processes"
         runs = slices_of([item.size for item in inputs], self.workers * SLICES_PER_WORKER)
         tasks = [
@@ -307,6 +310,7 @@ class HuntWorkers:
                 str(parts_dir / str(start)),
                 department,
                 durable,
+                columns,
             )
             for start, end in runs
         ]
@@ -323,11 +327,7 @@ class HuntWorkers:
 
         pool = self._pool
 
-        def hand_out(
-            chosen: list[_ReadTask], columns: frozenset[str] | None = None
-        ) -> list[Future[Any]]:
-            if columns is not None:
-                chosen = [replace(t, columns=columns) for t in chosen]
+        def hand_out(chosen: list[_ReadTask]) -> list[Future[Any]]:
             try:
                 futures = [pool.submit(_read_slice, t) for t in chosen]
             except BrokenProcessPool:  # a worker was lost before these tasks
