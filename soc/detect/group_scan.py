@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from soc.store.base import Hit, QueryError, StoreError
-from soc.store.sql_literals import Need
+
+if TYPE_CHECKING:  # the reader of literals is for conversion; scans take its output
+    from soc.store.sql_literals import Need
 
 
 class ScanningStore(Protocol):

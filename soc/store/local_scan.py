@@ -16,14 +16,16 @@ from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from soc import ecs
 from soc.store import like_any
 from soc.store.base import Bucket, Hit, QueryError, SearchPage, SearchRequest, SearchResult
 from soc.store.local_documents import DOCUMENT_SQL, document_sql, stored_document
 from soc.store.scan_candidates import AUTOMATON, CandidatePlan
-from soc.store.sql_literals import Need
+
+if TYPE_CHECKING:  # the reader of literals is for conversion; scans take its output
+    from soc.store.sql_literals import Need
 
 
 def quote_identifier(name: str) -> str:

@@ -18,10 +18,12 @@ from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from soc.store import like_any
-from soc.store.sql_literals import Need
+
+if TYPE_CHECKING:  # the reader of literals is for conversion; scans take its output
+    from soc.store.sql_literals import Need
 
 try:  # a C automaton when installed; without it every query is evaluated on every row
     import ahocorasick
