@@ -50,20 +50,22 @@ def snapshot_key(paths: Sequence[Path], target: Target) -> str:
 def lookup(
     paths: Sequence[Path], target: Target, cache: RuleCache | Path | str | None = DEFAULT_CACHE
 ) -> Found | None:
-    """The snapshot of ``paths`` for ``target`` when there is one and nothing under the
-    paths changed since it was written; else None. Neither pySigma nor the cache's
-    fingerprint is needed (Snapshot.rules checks the fingerprint)."""
+    """The snapshot of ``paths`` for ``target`` when there is one, made under the cache's
+    present fingerprint (as the cache remembers it: a few ``stat`` calls), and nothing under
+    the paths changed since it was written; else None. No pySigma is needed. A hunt writes
+    its scratch store for the columns a snapshot names, so one that Snapshot.rules would
+    refuse (another citysoc, pySigma or pipeline) is not found here either."""
     store = open_cache(cache)
     if store is None:
         return None
     key = snapshot_key(paths, target)
     try:
         found = store.snapshot_tree(key)
+        if found is None or found[0] != store.stamp:
+            return None
     finally:
         if store is not cache:
             store.close()
-    if found is None:
-        return None
     stamp, tree = found
     try:
         recorded = fast_json.loads_bounded(tree)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from soc.detect import rule_snapshot
+from soc.detect import rule_snapshot, snapshot_tree
 from soc.detect.compile import CompiledRule
 from soc.detect.loader import RuleSet
 from soc.detect.rule_cache import RuleCache
@@ -227,6 +227,9 @@ def test_another_fingerprint_or_no_cache_has_no_snapshot(
     cache_dir = Path(os.environ["SOC_CACHE_DIR"])
     assert rule_snapshot.restore([folder], "sqlite", RuleCache(cache_dir)) is not None
     assert rule_snapshot.restore([folder], "sqlite", RuleCache(cache_dir, "other")) is None
+    # nor found at all: a hunt would otherwise write its store for the old rules' columns
+    assert snapshot_tree.lookup([folder], "sqlite", RuleCache(cache_dir)) is not None
+    assert snapshot_tree.lookup([folder], "sqlite", RuleCache(cache_dir, "other")) is None
     monkeypatch.setenv("SOC_RULE_CACHE", "off")
     assert rule_snapshot.restore([folder], "sqlite") is None
     assert load_and_compile("local", [folder], include_pack=False)[1]
