@@ -55,12 +55,15 @@ APPLICATION_ID = 0x43534F43
 #: Current schema version (PRAGMA user_version); see soc.store.local_schema.MIGRATIONS.
 SCHEMA_VERSION = 4
 
-#: Read tuning, per connection (docs/detection.md, "SQLite settings"): a 64 MiB page cache
-#: instead of SQLite's 2 MiB, so consecutive rule scans over the same event subsets hit memory
-#: instead of re-reading the file. No memory map: every mapped page would count in the
-#: process's resident memory, which then grows with the database (measured: 450 MB against
-#: 273 MB for 100k events, for the same time). Sorts may spill to temporary files.
-_READ_TUNING = ("cache_size = -65536", "mmap_size = 0")
+#: Read tuning, per connection (docs/detection.md, "SQLite settings"): a 16 MiB page cache
+#: instead of SQLite's 2 MiB, so that a group's candidate rows, read again right after its
+#: subset, are still in memory. 64 MiB (chosen when every rule scanned the store on its
+#: own) took the same CPU with grouped scans and twice the memory: the city pack over 100k
+#: auth events peaked at 189 MB against 92 MB, over 1M at 205 MB against 109 MB. No memory
+#: map: every mapped page would count in the process's resident memory, which then grows
+#: with the database (measured: 450 MB against 273 MB for 100k events, for the same time).
+#: Sorts may spill to temporary files.
+_READ_TUNING = ("cache_size = -16384", "mmap_size = 0")
 
 #: Page size of a new store file (SQLite's default is 4 KiB; an existing file keeps the size
 #: it was made with). An event row holds its JSON document and a few dozen columns, 4-6 KB for
