@@ -48,7 +48,8 @@ app = typer.Typer(help="Run Sigma detection once or on a schedule.", no_args_is_
 def _print_summary(summary: DetectionSummary, *, title: str, zone: tzinfo = UTC) -> None:
     if summary.alerts:
         shown = summary.alerts[:200]
-        table = Table(title=f"{title} ({shown_of(len(shown), len(summary.alerts), 'alerts')})")
+        total = len(summary.alert_ids)
+        table = Table(title=f"{title} ({shown_of(len(shown), total, 'alerts')})")
         table.add_column("level", no_wrap=True)
         text_column(table, "rule")
         table.add_column("first seen", no_wrap=True)

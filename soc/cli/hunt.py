@@ -177,7 +177,7 @@ def hunt(
 
             if bar is not None:
                 bar.add_task("timeline", total=None)
-            rows = tl.build(store, report.alerts)
+            rows = tl.build(store, report.all_alerts(store))
             try:
                 tl.write(rows, timeline)
             except OSError as exc:
@@ -240,7 +240,7 @@ def _print(
     console.print(head, markup=False)
     levels = out["levels"]
     if levels:
-        line = safe_cell(t("hunt.alerts", lang, count=len(report.alerts)) + "  ")
+        line = safe_cell(t("hunt.alerts", lang, count=report.alert_count) + "  ")
         for name, count in levels.items():
             line.append_text(level_cell(name))
             line.append(f" {format_number(count, lang)}  ")

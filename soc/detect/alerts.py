@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -97,6 +98,36 @@ def entities_of(events: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
                 if text not in found[name]:
                     found[name].append(text)
     return {k: v for k, v in found.items() if v}
+
+
+@dataclass
+class AlertTally:
+    """Counts over any number of alert records, in memory that grows with the rules and
+    entity values seen, not with the alerts: per level, per rule (its title, level and
+    alerts) and per entity value (each name of the records' ``entities``)."""
+
+    levels: Counter[str] = field(default_factory=Counter)
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    entities: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Count one alert record."""
+        self.levels[str(record.get("level", ""))] += 1
+        rule_id = str(record.get("rule_id", ""))
+        rule = self.rules.get(rule_id)
+        if rule is None:
+            rule = self.rules[rule_id] = {
+                "title": record.get("rule_title", ""),
+                "level": record.get("level", ""),
+                "alerts": 0,
+            }
+        rule["alerts"] += 1
+        for name, values in (record.get("entities") or {}).items():
+            counts = self.entities.get(name)
+            if counts is None:
+                counts = self.entities[name] = Counter()
+            for value in values:
+                counts[str(value)] += 1
 
 
 #: Fields that a correlation's group-by can make the entity of its alert, beside

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from soc import ecs
-from soc.detect.alerts import Alert, alert_id, entities_of, event_time
+from soc.detect.alerts import Alert, AlertTally, alert_id, entities_of, event_time
 from soc.detect.compile import CompiledRule
 from soc.detect.loader import LoadedRule
 from soc.store.base import Hit, RecordKind, Store
@@ -33,6 +33,11 @@ class RuleOutcome:
     seconds: float = 0.0
 
 
+#: How many of a run's new alerts its DetectionSummary keeps whole (for the tables that show
+#: them); beyond, only their ids and tallies: about 1.5 KB less per alert.
+KEPT_ALERTS = 1_000
+
+
 @dataclass
 class DetectionSummary:
     """The outcome of a detection run over a window (or one scheduled cycle)."""
@@ -45,7 +50,12 @@ class DetectionSummary:
     not_convertible: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     outcomes: list[RuleOutcome] = field(default_factory=list)
-    alerts: list[dict[str, Any]] = field(default_factory=list)  # alerts created by this run
+    #: The first KEPT_ALERTS alerts created by this run, whole (see add_alert).
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: The ids of every alert created by this run, in the order they were created.
+    alert_ids: list[str] = field(default_factory=list)
+    #: Levels, rules and entities counted over every alert created by this run.
+    tally: AlertTally = field(default_factory=AlertTally)
     alerts_new: int = 0
     alerts_existing: int = 0
     suppressed: int = 0
@@ -69,7 +79,7 @@ class DetectionSummary:
             "invalid": self.invalid,
             "not_convertible": self.not_convertible,
             "failed": self.failed,
-            "alert_ids": [a["id"] for a in self.alerts],
+            "alert_ids": list(self.alert_ids),
             "rules": [
                 {
                     "id": o.rule_id,
@@ -89,6 +99,21 @@ class DetectionSummary:
     def ok(self) -> bool:
         """True when no rule failed at the store."""
         return not self.failed
+
+    def add_alert(self, record: dict[str, Any]) -> None:
+        """Count an alert this run created: its id and tally always, the record itself
+        while fewer than KEPT_ALERTS are kept (a run's memory must not grow with its
+        alerts; the store holds them all)."""
+        self.alerts_new += 1
+        self.alert_ids.append(str(record["id"]))
+        self.tally.add(record)
+        if len(self.alerts) < KEPT_ALERTS:
+            self.alerts.append(record)
+
+    @property
+    def all_alerts_kept(self) -> bool:
+        """Whether ``alerts`` holds every alert this run created."""
+        return len(self.alerts) == len(self.alert_ids)
 
 
 @dataclass(frozen=True)
@@ -213,8 +238,7 @@ class Emitter:
             for alert_key, record in chosen.items():
                 if alert_key in created:
                     outcome.alerts_new += 1
-                    self.summary.alerts_new += 1
-                    self.summary.alerts.append(record)
+                    self.summary.add_alert(record)
                 else:
                     outcome.alerts_existing += 1
                     self.summary.alerts_existing += 1

@@ -203,8 +203,7 @@ def _create_plain(
         outcome = owner[alert_key]
         if alert_key in created:
             outcome.alerts_new += 1
-            summary.alerts_new += 1
-            summary.alerts.append(record)
+            summary.add_alert(record)
         else:
             outcome.alerts_existing += 1
             summary.alerts_existing += 1

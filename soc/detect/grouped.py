@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from soc.detect.alerts import Alert
@@ -32,11 +33,15 @@ from soc.detect.emit import (
     RuleOutcome,
     meta_of,
     single_alert,
+    suppression_of,
 )
 from soc.detect.group_scan import GroupScanner, ScanningStore, ScanRequest, ScanResult
 from soc.detect.group_scan import scan as scan_rows
 from soc.detect.logsources import Variant
 from soc.store.base import Hit, QueryError, StoreError
+
+#: What a pending alert keeps in place of its event when its rule reads nothing from it.
+_NO_EVENT: Mapping[str, Any] = MappingProxyType({})
 
 
 def _literal(value: Any) -> str | None:
@@ -265,8 +270,8 @@ class _AlertWriter:
     after each group, the alerts made the scanning connections (one per worker process)
     read the same pages of the store again for nearly every group: a hunt of the corpus
     EVTX made 151,000 page reads, and 127,000-135,000 with the writes gathered (see
-    docs/detection.md). Memory holds at most two batches of alerts and their events (this
-    writer's and a group's _Pending)."""
+    docs/detection.md). Memory holds at most two batches of alerts (this writer's and a group's
+    _Pending), and the events of those whose rule reads a suppression key from them."""
 
     def __init__(self, emitter: Emitter) -> None:
         self.emitter = emitter
@@ -302,10 +307,18 @@ class _Pending:
         self.outcomes = outcomes
         self.lists: list[list[tuple[Alert, Mapping[str, Any]]]] = [[] for _ in chunk]
         self.total = 0
+        #: Per rule, whether its alerts keep their event: only a rule with a suppression
+        #: key reads it (found at its first alert, not for every rule of the group).
+        self.keeps_event: list[bool | None] = [None] * len(chunk)
 
     def add(self, index: int, alert: Alert, source: Mapping[str, Any]) -> None:
-        """Keep one alert of rule ``index``; write everything once a batch has gathered."""
-        self.lists[index].append((alert, source))
+        """Keep one alert of rule ``index`` (and its event when the rule's suppression key
+        is read from it); write everything once a batch has gathered."""
+        keeps = self.keeps_event[index]
+        if keeps is None:
+            keeps = suppression_of(self.chunk[index].loaded) is not None
+            self.keeps_event[index] = keeps
+        self.lists[index].append((alert, source if keeps else _NO_EVENT))
         self.total += 1
         if self.total >= ALERT_BATCH:
             self.flush()

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 @dataclass
 class HuntReport:
     """Everything `soc hunt` found: per-file results, the data's span, the detection
-    summary and the alerts it raised."""
+    summary and the alerts it raised (``alerts``: those the summary kept whole, oldest
+    first; ``all_alerts`` reads every one)."""
 
     files: list[FileOutcome]
     first: str | None
@@ -55,30 +56,45 @@ class HuntReport:
     events: int = 0
     seconds: float = 0.0
 
+    @property
+    def alert_count(self) -> int:
+        """How many alerts the hunt raised."""
+        return len(self.detection.alert_ids) if self.detection is not None else 0
+
+    def all_alerts(self, store: Store) -> list[dict[str, Any]]:
+        """Every alert the hunt raised, oldest first: those kept whole, or else read from
+        ``store`` (where the hunt wrote them) by id, ALERT_BATCH at a time."""
+        detection = self.detection
+        if detection is None or detection.all_alerts_kept:
+            return self.alerts
+        from soc.detect.emit import ALERT_BATCH, get_records
+
+        ids = detection.alert_ids
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), ALERT_BATCH):
+            found.extend(get_records(store, "alerts", ids[start : start + ALERT_BATCH]).values())
+        return sorted(found, key=lambda a: str(a.get("first_seen", "")))
+
     def levels(self) -> dict[str, int]:
         """Alert counts per level, most severe first (levels with none left out)."""
-        counts = Counter(str(a.get("level", "")) for a in self.alerts)
+        counts = self.detection.tally.levels if self.detection is not None else Counter()
         order = [lvl for lvl in reversed(LEVELS) if counts.get(lvl)]
-        order += sorted(k for k in counts if k not in LEVELS)
+        order += sorted(k for k in counts if k not in LEVELS and counts[k])
         return {lvl: counts[lvl] for lvl in order}
 
     def top_rules(self, n: int = 10) -> list[dict[str, Any]]:
         """The rules with the most alerts: title, id, level, alerts."""
-        counts: Counter[str] = Counter()
-        meta: dict[str, dict[str, Any]] = {}
-        for alert in self.alerts:
-            rid = str(alert.get("rule_id", ""))
-            counts[rid] += 1
-            meta[rid] = {"title": alert.get("rule_title", ""), "level": alert.get("level", "")}
-        return [{"id": rid, **meta[rid], "alerts": c} for rid, c in _ranked(counts, n)]
+        rules = self.detection.tally.rules if self.detection is not None else {}
+        counts = Counter({rid: rule["alerts"] for rid, rule in rules.items()})
+        return [
+            {"id": rid, "title": rules[rid]["title"], "level": rules[rid]["level"], "alerts": c}
+            for rid, c in _ranked(counts, n)
+        ]
 
     def top_entities(self, name: str, n: int = 10) -> list[tuple[str, int]]:
         """The values of an entity field (host.name, user.name, source.ip) in most alerts."""
-        counts: Counter[str] = Counter()
-        for alert in self.alerts:
-            for value in (alert.get("entities") or {}).get(name, []):
-                counts[str(value)] += 1
-        return _ranked(counts, n)
+        tally = self.detection.tally if self.detection is not None else None
+        return _ranked(tally.entities.get(name, Counter()) if tally else Counter(), n)
 
     def not_parsed(self) -> list[dict[str, Any]]:
         """Files (or parts of files) that gave no events or dead letters, with the reasons."""
@@ -100,7 +116,7 @@ class HuntReport:
             "first_event": self.first,
             "last_event": self.last,
             "seconds": round(self.seconds, 3),
-            "alerts": len(self.alerts),
+            "alerts": self.alert_count,
             "levels": self.levels(),
             "top_rules": self.top_rules(),
             "top_hosts": self.top_entities("host.name"),
